@@ -1,0 +1,139 @@
+"""Canonical <-> native names and layouts for torch, paddle and keras, by rule.
+
+Native names follow each ecosystem's zoo so official checkpoints load as they are:
+torchvision ``layer1.0.bn1.running_mean``; paddle.vision ``layer1.0.bn1._mean``;
+keras.applications ``conv2_block1_1_bn/moving_mean``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from resnet_spec import layouts
+from resnet_spec.params import ParamEntry, canonical_table
+from resnet_spec.spec import ModelSpec
+
+FRAMEWORKS = ("torch", "paddle", "keras")
+
+# Canonical attribute -> native attribute, per framework and module kind.
+_ATTRS: dict[str, dict[str, dict[str, str]]] = {
+    "torch": {
+        "conv": {"weight": "weight", "bias": "bias"},
+        "bn": {"weight": "weight", "bias": "bias", "running_mean": "running_mean", "running_var": "running_var"},
+        "fc": {"weight": "weight", "bias": "bias"},
+    },
+    "paddle": {
+        "conv": {"weight": "weight", "bias": "bias"},
+        "bn": {"weight": "weight", "bias": "bias", "running_mean": "_mean", "running_var": "_variance"},
+        "fc": {"weight": "weight", "bias": "bias"},
+    },
+    "keras": {
+        "conv": {"weight": "kernel", "bias": "bias"},
+        "bn": {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean", "running_var": "moving_variance"},
+        "fc": {"weight": "kernel", "bias": "bias"},
+    },
+}
+
+# Layout transform canonical -> native, and back, per framework and (kind, attr).
+Transform = Callable[[np.ndarray], np.ndarray]
+_TO_NATIVE: dict[str, dict[tuple[str, str], Transform]] = {
+    "torch": {},
+    "paddle": {("fc", "weight"): layouts.linear_out_in_to_in_out},  # paddle nn.Linear is [in, out]
+    "keras": {
+        ("conv", "weight"): layouts.oihw_to_hwio,  # keras Conv2D kernel is HWIO
+        ("fc", "weight"): layouts.linear_out_in_to_in_out,  # keras Dense kernel is [in, out]
+    },
+}
+_FROM_NATIVE: dict[str, dict[tuple[str, str], Transform]] = {
+    "torch": {},
+    "paddle": {("fc", "weight"): layouts.linear_in_out_to_out_in},
+    "keras": {("conv", "weight"): layouts.hwio_to_oihw, ("fc", "weight"): layouts.linear_in_out_to_out_in},
+}
+
+_KERAS_TOP = {"conv1": "conv1_conv", "bn1": "conv1_bn", "post_bn": "post_bn", "fc": "predictions"}
+_KERAS_TOP_INV = {v: k for k, v in _KERAS_TOP.items()}
+_BLOCK_RE = re.compile(r"^layer(\d+)\.(\d+)\.(conv\d+|bn\d+|downsample\.[01]|preact_bn)$")
+_KERAS_BLOCK_RE = re.compile(r"^conv(\d+)_block(\d+)_(\d+_conv|\d+_bn|preact_bn)$")
+
+
+def keras_layer_name(module: str) -> str:
+    """Canonical module path -> keras.applications layer name (``layer1.0.conv2`` -> ``conv2_block1_2_conv``)."""
+    if module in _KERAS_TOP:
+        return _KERAS_TOP[module]
+    m = _BLOCK_RE.match(module)
+    if not m:
+        raise ValueError(f"no keras name for module {module!r}")
+    stage, index, part = int(m[1]), int(m[2]), m[3]
+    if part == "downsample.0":
+        suffix = "0_conv"
+    elif part == "downsample.1":
+        suffix = "0_bn"
+    elif part == "preact_bn":
+        suffix = "preact_bn"
+    else:
+        kind, k = re.fullmatch(r"(conv|bn)(\d+)", part).groups()
+        suffix = f"{k}_{kind}"
+    return f"conv{stage + 1}_block{index + 1}_{suffix}"
+
+
+def canonical_module(keras_name: str) -> str:
+    """keras.applications layer name -> canonical module path (inverse of :func:`keras_layer_name`)."""
+    if keras_name in _KERAS_TOP_INV:
+        return _KERAS_TOP_INV[keras_name]
+    m = _KERAS_BLOCK_RE.match(keras_name)
+    if not m:
+        raise ValueError(f"not a ResNet layer name: {keras_name!r}")
+    stage, index, part = int(m[1]) - 1, int(m[2]) - 1, m[3]
+    if part == "preact_bn":
+        tail = "preact_bn"
+    else:
+        k, kind = part.split("_")
+        tail = f"downsample.{0 if kind == 'conv' else 1}" if k == "0" else f"{kind}{k}"
+    return f"layer{stage}.{index}.{tail}"
+
+
+def native_module(module: str, framework: str) -> str:
+    """Canonical module path -> the framework's module/layer name."""
+    return keras_layer_name(module) if framework == "keras" else module
+
+
+def native_key(entry: ParamEntry, framework: str) -> str:
+    """The framework's key for a tensor: ``module.attr`` (torch/paddle) or ``layer/attr`` (keras)."""
+    attr = _ATTRS[framework][entry.kind][entry.attr]
+    sep = "/" if framework == "keras" else "."
+    return f"{native_module(entry.module, framework)}{sep}{attr}"
+
+
+def to_native(entry: ParamEntry, framework: str, array: np.ndarray) -> np.ndarray:
+    """Canonical layout -> the framework's layout for this tensor."""
+    return _TO_NATIVE[framework].get((entry.kind, entry.attr), layouts.identity)(array)
+
+
+def from_native(entry: ParamEntry, framework: str, array: np.ndarray) -> np.ndarray:
+    """The framework's layout -> canonical layout for this tensor."""
+    return _FROM_NATIVE[framework].get((entry.kind, entry.attr), layouts.identity)(array)
+
+
+def native_shape(entry: ParamEntry, framework: str) -> tuple[int, ...]:
+    """Shape of the tensor in the framework's layout."""
+    return tuple(to_native(entry, framework, np.empty(entry.shape, dtype=np.int8)).shape)
+
+
+@dataclass(frozen=True)
+class NativeEntry:
+    """A canonical entry with its native key and native shape for one framework."""
+
+    entry: ParamEntry
+    key: str
+    shape: tuple[int, ...]
+
+
+def native_table(spec: ModelSpec, framework: str) -> list[NativeEntry]:
+    """The canonical table annotated with one framework's keys and shapes."""
+    if framework not in FRAMEWORKS:
+        raise ValueError(f"unknown framework {framework!r}; known: {', '.join(FRAMEWORKS)}")
+    return [NativeEntry(e, native_key(e, framework), native_shape(e, framework)) for e in canonical_table(spec)]

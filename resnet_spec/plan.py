@@ -1,0 +1,127 @@
+"""The block-by-block plan of a model: channels, strides, dilations and shortcut kinds.
+
+Every backend builds its layers from this plan, so the rules of where strides sit (V1 / V1.5 / V2),
+how dilation replaces stride and when a shortcut needs a projection live here once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from resnet_spec.spec import ModelSpec
+
+
+@dataclass(frozen=True)
+class ConvPlan:
+    """One convolution of a block."""
+
+    in_channels: int
+    out_channels: int
+    kernel: int
+    stride: int
+    dilation: int
+    groups: int
+    bias: bool
+
+    @property
+    def padding(self) -> int:
+        """Symmetric zero padding that keeps 'same' geometry for odd kernels (explicit everywhere)."""
+        return self.dilation * (self.kernel - 1) // 2
+
+
+@dataclass(frozen=True)
+class BlockPlan:
+    """One residual block: ``convs`` in order; ``shortcut`` in identity | conv_bn | conv | pool."""
+
+    stage: int  # 1-based
+    index: int  # 0-based within the stage
+    in_channels: int
+    out_channels: int
+    stride: int
+    convs: tuple[ConvPlan, ...]
+    shortcut: str
+    shortcut_bias: bool
+
+    @property
+    def shortcut_conv(self) -> ConvPlan | None:
+        """The 1x1 projection conv of the shortcut, if any."""
+        if self.shortcut not in ("conv_bn", "conv"):
+            return None
+        return ConvPlan(self.in_channels, self.out_channels, 1, self.stride, 1, 1, bias=self.shortcut_bias)
+
+
+def stem_conv(spec: ModelSpec) -> ConvPlan:
+    """The stem convolution."""
+    st = spec.stem
+    return ConvPlan(spec.in_channels, st.width, st.kernel, st.stride, 1, 1, bias=spec.conv_bias.stem)
+
+
+def inner_width(spec: ModelSpec, planes: int) -> int:
+    """Bottleneck inner width (ResNeXt / wide rule); the basic block's width is ``planes``."""
+    if spec.block == "basic":
+        return planes
+    return int(planes * (spec.width_per_group / 64.0)) * spec.groups
+
+
+def _block_convs(spec: ModelSpec, cin: int, width: int, cout: int, stride: int, dilation: int) -> tuple[ConvPlan, ...]:
+    bias_inner, bias_last = spec.conv_bias.inner, spec.conv_bias.last
+    if spec.block == "basic":
+        return (
+            ConvPlan(cin, width, 3, stride, 1, 1, bias_inner),
+            ConvPlan(width, cout, 3, 1, 1, 1, bias_last),
+        )
+    s1, s3 = (stride, 1) if spec.stride_on == "conv1x1" else (1, stride)
+    return (
+        ConvPlan(cin, width, 1, s1, 1, 1, bias_inner),
+        ConvPlan(width, width, 3, s3, dilation, spec.groups, bias_inner),
+        ConvPlan(width, cout, 1, 1, 1, 1, bias_last),
+    )
+
+
+def _shortcut_kind(spec: ModelSpec, index: int, stride: int, cin: int, cout: int) -> str:
+    if spec.shortcut == "projection_when_needed":
+        return "conv_bn" if stride != 1 or cin != cout else "identity"
+    if spec.shortcut == "conv_bn_first_block":
+        return "conv_bn" if index == 0 else "identity"
+    # conv_first_block (pre-activation V2): stride elsewhere is a 1x1 max-pool on the raw input.
+    if index == 0:
+        return "conv"
+    return "pool" if stride > 1 else "identity"
+
+
+def plan_stages(spec: ModelSpec) -> list[list[BlockPlan]]:
+    """The blocks of each of the four stages.
+
+    ``replace_stride_with_dilation[i]`` applies to the i-th stage that downsamples (stages 2-4 for
+    V1/V1.5, stages 1-3 for V2). As in torchvision, the block that would have strided keeps the
+    previous dilation and every later block uses the multiplied one.
+    """
+    strided_stages = [i for i, s in enumerate(spec.stage_strides) if s > 1]
+    dilate = dict(zip(strided_stages, spec.replace_stride_with_dilation))
+    cin, dilation = spec.stem.width, 1
+    stages: list[list[BlockPlan]] = []
+    for s_idx, (depth, planes, stage_stride) in enumerate(zip(spec.depths, spec.widths, spec.stage_strides)):
+        cout, width = planes * spec.expansion, inner_width(spec, planes)
+        blocks = []
+        for b in range(depth):
+            strided_block = b == (0 if spec.stride_block == "first" else depth - 1)
+            stride, conv_dilation = (stage_stride if strided_block else 1), dilation
+            if strided_block and dilate.get(s_idx, False):
+                dilation *= stride
+                stride = 1
+            kind = _shortcut_kind(spec, b, stride, cin, cout)
+            blocks.append(
+                BlockPlan(
+                    stage=s_idx + 1, index=b, in_channels=cin, out_channels=cout, stride=stride,
+                    convs=_block_convs(spec, cin, width, cout, stride, conv_dilation), shortcut=kind,
+                    shortcut_bias=spec.conv_bias.shortcut,
+                )
+            )
+            cin = cout
+        stages.append(blocks)
+    return stages
+
+
+def feature_channels(spec: ModelSpec) -> int:
+    """Channels of the pooled features (the classifier's input)."""
+    return spec.widths[-1] * spec.expansion

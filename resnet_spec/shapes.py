@@ -1,0 +1,63 @@
+"""Output shapes and multiply-accumulate counts computed from the spec alone."""
+
+from __future__ import annotations
+
+from resnet_spec.plan import ConvPlan, feature_channels, plan_stages, stem_conv
+from resnet_spec.spec import FEATURE_NAMES, ModelSpec
+
+
+def conv_out(size: int, conv: ConvPlan) -> int:
+    """Spatial output size of a conv with symmetric padding (torch's formula)."""
+    return (size + 2 * conv.padding - conv.dilation * (conv.kernel - 1) - 1) // conv.stride + 1
+
+
+def pool_out(size: int) -> int:
+    """The stem's 3x3 stride-2 max-pool with one pixel of padding."""
+    return (size + 2 - 3) // 2 + 1
+
+
+def feature_shapes(spec: ModelSpec, height: int, width: int) -> dict[str, tuple[int, int, int]]:
+    """(C, H, W) of the stem output and of each stage's output for an input of height x width."""
+    conv = stem_conv(spec)
+    h, w = conv_out(height, conv), conv_out(width, conv)
+    if spec.stem.pool:
+        h, w = pool_out(h), pool_out(w)
+    if h < 1 or w < 1:
+        raise ValueError(f"{spec.name}: input {height}x{width} is too small")
+    shapes = {FEATURE_NAMES[0]: (spec.stem.width, h, w)}
+    for blocks in plan_stages(spec):
+        for blk in blocks:
+            for c in blk.convs:
+                h, w = conv_out(h, c), conv_out(w, c)
+        shapes[FEATURE_NAMES[blocks[0].stage]] = (blocks[-1].out_channels, h, w)
+    return shapes
+
+
+def logits_shape(spec: ModelSpec, batch: int) -> tuple[int, int]:
+    """Output shape: (batch, num_classes), or (batch, features) without a head."""
+    return (batch, spec.num_classes if spec.num_classes > 0 else feature_channels(spec))
+
+
+def _conv_macs(conv: ConvPlan, h_out: int, w_out: int) -> int:
+    return h_out * w_out * conv.out_channels * (conv.in_channels // conv.groups) * conv.kernel**2
+
+
+def count_macs(spec: ModelSpec, height: int = 224, width: int = 224) -> int:
+    """Multiply-accumulates of one forward pass (convs and the classifier; BN/ReLU/pool excluded)."""
+    conv = stem_conv(spec)
+    h, w = conv_out(height, conv), conv_out(width, conv)
+    macs = _conv_macs(conv, h, w)
+    if spec.stem.pool:
+        h, w = pool_out(h), pool_out(w)
+    for blocks in plan_stages(spec):
+        for blk in blocks:
+            h_in, w_in = h, w
+            for c in blk.convs:
+                h, w = conv_out(h, c), conv_out(w, c)
+                macs += _conv_macs(c, h, w)
+            sc = blk.shortcut_conv
+            if sc is not None:
+                macs += _conv_macs(sc, conv_out(h_in, sc), conv_out(w_in, sc))
+    if spec.num_classes > 0:
+        macs += feature_channels(spec) * spec.num_classes
+    return macs

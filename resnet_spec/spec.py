@@ -1,0 +1,253 @@
+"""Load, validate and resolve the YAML zoo into immutable :class:`ModelSpec` objects."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import functools
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from resnet_spec.errors import SpecError
+
+SPEC_PATH = Path(__file__).with_name("resnets.yaml")
+SCHEMA_PATH = Path(__file__).with_name("schema.json")
+
+STAGES = 4
+#: Names of the feature maps a model exposes, in order (stem output, then each stage's output).
+FEATURE_NAMES = ("stem", "stage1", "stage2", "stage3", "stage4")
+
+
+@dataclass(frozen=True)
+class ConvBias:
+    """Which convolutions carry a bias: the stem, the shortcut, inner block convs, the last one."""
+
+    stem: bool
+    shortcut: bool
+    inner: bool
+    last: bool
+
+
+@dataclass(frozen=True)
+class StemSpec:
+    """The stem: one k x k conv, optional BN+ReLU, optional 3x3/2 max-pool."""
+
+    kind: str
+    width: int
+    kernel: int
+    stride: int
+    norm: bool
+    pool: bool
+    pool_pad: str  # "neg_inf" (torch/paddle MaxPool padding) or "zero" (keras.applications)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything a backend needs to build one model; built only by :func:`get_spec`."""
+
+    name: str
+    variant: str
+    naming: str
+    block: str
+    expansion: int
+    depths: tuple[int, ...]
+    widths: tuple[int, ...]
+    groups: int
+    width_per_group: int
+    preact: bool
+    stride_on: str
+    stride_block: str
+    stage_strides: tuple[int, ...]
+    conv_bias: ConvBias
+    bn_eps: float
+    bn_momentum: float  # torch convention (weight of the new batch); see resnet_spec.numerics
+    stem: StemSpec
+    shortcut: str
+    post_norm: bool
+    num_classes: int
+    in_channels: int
+    expected_trainable: int
+    expected_bn_stats: int
+    # Build options (overridable through create_model(**overrides)).
+    zero_init_residual: bool = False
+    replace_stride_with_dilation: tuple[bool, bool, bool] = (False, False, False)
+    overridden: tuple[str, ...] = field(default=())
+
+    @property
+    def is_zoo_default(self) -> bool:
+        """True when no override changed the architecture (expected counts then apply)."""
+        return not set(self.overridden) & {"num_classes", "stem", "in_channels"}
+
+    def spec_hash(self) -> str:
+        """A short stable hash of the architecture (stored in checkpoint metadata)."""
+        arch = dataclasses.asdict(self)
+        for key in ("name", "expected_trainable", "expected_bn_stats", "zero_init_residual", "overridden"):
+            arch.pop(key)
+        return hashlib.sha256(json.dumps(arch, sort_keys=True).encode()).hexdigest()[:16]
+
+
+#: Options create_model() accepts besides the model name, with what each means.
+OVERRIDES = {
+    "num_classes": "classifier outputs; 0 = no head, the model returns pooled features",
+    "zero_init_residual": "zero-initialise the last BN gamma (or last conv, pre-activation) of each block",
+    "replace_stride_with_dilation": "3 booleans: dilate instead of stride in the 3 downsampling stages",
+    "stem": "'imagenet' (7x7/2 conv + max-pool) or 'cifar' (3x3/1 conv, no max-pool)",
+    "in_channels": "input channels",
+}
+
+
+def _schema_error(path: Path, err: jsonschema.ValidationError) -> SpecError:
+    where = list(err.absolute_path)
+    if len(where) >= 2 and where[0] in ("models", "variants"):
+        kind = "model" if where[0] == "models" else "variant"
+        rest = ".".join(str(p) for p in where[2:]) or "(entry)"
+        return SpecError(f"{path.name}: {kind} '{where[1]}': field '{rest}': {err.message}")
+    return SpecError(f"{path.name}: field '{'.'.join(map(str, where)) or '(top)'}': {err.message}")
+
+
+def validate_document(doc: Any, path: Path = SPEC_PATH) -> None:
+    """Check a parsed YAML document against the JSON schema; raise SpecError naming the field."""
+    schema = json.loads(SCHEMA_PATH.read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(doc), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if errors:
+        # The deepest error names the offending field most precisely.
+        raise _schema_error(path, max(errors, key=lambda e: len(e.absolute_path)))
+
+
+def resolve_model(name: str, entry: dict, doc: dict, path: Path = SPEC_PATH) -> ModelSpec:
+    """Merge defaults <- variant <- model entry and check the rules a schema cannot express."""
+    where = f"{path.name}: model '{name}'"
+    variants, blocks, defaults = doc["variants"], doc["blocks"], doc["defaults"]
+    if entry["variant"] not in variants:
+        raise SpecError(f"{where}: field 'variant': unknown variant {entry['variant']!r} (known: {', '.join(variants)})")
+    if entry["block"] not in blocks:
+        raise SpecError(f"{where}: field 'block': unknown block {entry['block']!r} (known: {', '.join(blocks)})")
+    merged: dict[str, Any] = {k: v for k, v in defaults.items() if k != "cifar_stem"}
+    merged.update(variants[entry["variant"]])
+    merged.update(entry)
+    if merged["block"] == "basic" and (merged["groups"] != 1 or merged["width_per_group"] != 64):
+        raise SpecError(f"{where}: field 'groups': the basic block supports only groups=1, width_per_group=64")
+    if merged["stem"].get("kind", "imagenet") != "imagenet":
+        raise SpecError(f"{where}: field 'stem.kind': a zoo entry has the imagenet stem (cifar is an override)")
+    stem = StemSpec(**merged["stem"])
+    return ModelSpec(
+        name=name,
+        variant=merged["variant"],
+        naming=merged["naming"],
+        block=merged["block"],
+        expansion=blocks[merged["block"]]["expansion"],
+        depths=tuple(merged["depths"]),
+        widths=tuple(merged["widths"]),
+        groups=merged["groups"],
+        width_per_group=merged["width_per_group"],
+        preact=merged["preact"],
+        stride_on=merged["stride_on"],
+        stride_block=merged["stride_block"],
+        stage_strides=tuple(merged["stage_strides"]),
+        conv_bias=ConvBias(**merged["conv_bias"]),
+        bn_eps=float(merged["bn_eps"]),
+        bn_momentum=float(merged["bn_momentum"]),
+        stem=stem,
+        shortcut=merged["shortcut"],
+        post_norm=merged["post_norm"],
+        num_classes=merged["num_classes"],
+        in_channels=merged["in_channels"],
+        expected_trainable=merged["params"]["trainable"],
+        expected_bn_stats=merged["params"]["bn_stats"],
+    )
+
+
+def load_zoo(path: Path | str = SPEC_PATH) -> dict[str, ModelSpec]:
+    """Parse, validate and resolve a zoo YAML file; every model is resolved (fail fast)."""
+    path = Path(path)
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise SpecError(f"{path.name}: cannot read the spec: {exc}") from None
+    validate_document(doc, path)
+    return {name: resolve_model(name, entry, doc, path) for name, entry in doc["models"].items()}
+
+
+@functools.cache
+def _zoo() -> dict[str, ModelSpec]:
+    return load_zoo(SPEC_PATH)
+
+
+@functools.cache
+def cifar_stem_fields() -> dict[str, Any]:
+    """The CIFAR stem's fields from the YAML defaults."""
+    return dict(yaml.safe_load(SPEC_PATH.read_text())["defaults"]["cifar_stem"])
+
+
+def list_models() -> list[str]:
+    """Names of every model in the zoo, in spec order."""
+    return list(_zoo())
+
+
+def unknown_model_message(name: str) -> str:
+    """One line naming the bad model, the closest names and every known one."""
+    close = difflib.get_close_matches(name, list_models(), n=3)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    return f"unknown model {name!r}{hint}; known models: {', '.join(list_models())}"
+
+
+def apply_overrides(spec: ModelSpec, **overrides: Any) -> ModelSpec:
+    """Return a copy of ``spec`` with build options applied; unknown or bad options raise SpecError."""
+    unknown = sorted(set(overrides) - set(OVERRIDES))
+    if unknown:
+        raise SpecError(
+            f"{spec.name}: unknown option(s) {', '.join(unknown)}; valid options: "
+            + "; ".join(f"{k} ({v})" for k, v in OVERRIDES.items())
+        )
+    changes: dict[str, Any] = {}
+    if "num_classes" in overrides:
+        n = overrides["num_classes"]
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise SpecError(f"{spec.name}: num_classes must be an integer >= 0, got {n!r}")
+        changes["num_classes"] = n
+    if "in_channels" in overrides:
+        c = overrides["in_channels"]
+        if isinstance(c, bool) or not isinstance(c, int) or c < 1:
+            raise SpecError(f"{spec.name}: in_channels must be an integer >= 1, got {c!r}")
+        changes["in_channels"] = c
+    if "zero_init_residual" in overrides:
+        if not isinstance(overrides["zero_init_residual"], bool):
+            raise SpecError(f"{spec.name}: zero_init_residual must be True or False")
+        changes["zero_init_residual"] = overrides["zero_init_residual"]
+    if "replace_stride_with_dilation" in overrides:
+        flags = overrides["replace_stride_with_dilation"]
+        if flags is None:
+            flags = (False, False, False)
+        if not (isinstance(flags, (list, tuple)) and len(flags) == 3 and all(isinstance(f, bool) for f in flags)):
+            raise SpecError(f"{spec.name}: replace_stride_with_dilation must be 3 booleans, got {flags!r}")
+        if any(flags) and spec.block != "bottleneck":
+            raise SpecError(f"{spec.name}: replace_stride_with_dilation needs a bottleneck model ({spec.block} block)")
+        changes["replace_stride_with_dilation"] = tuple(flags)
+    if "stem" in overrides:
+        kind = overrides["stem"]
+        if kind not in ("imagenet", "cifar"):
+            raise SpecError(f"{spec.name}: stem must be 'imagenet' or 'cifar', got {kind!r}")
+        if kind == "cifar":
+            changes["stem"] = dataclasses.replace(spec.stem, **cifar_stem_fields())
+    changes["overridden"] = tuple(sorted(set(spec.overridden) | set(overrides)))
+    return dataclasses.replace(spec, **changes)
+
+
+def get_spec(name: str, **overrides: Any) -> ModelSpec:
+    """The resolved spec of a zoo model, with optional build options (see :data:`OVERRIDES`).
+
+    Example:
+        >>> get_spec("resnet50").depths
+        (3, 4, 6, 3)
+    """
+    zoo = _zoo()
+    if name not in zoo:
+        raise SpecError(unknown_model_message(name))
+    return apply_overrides(zoo[name], **overrides) if overrides else zoo[name]
