@@ -236,7 +236,8 @@ def apply_overrides(spec: ModelSpec, **overrides: Any) -> ModelSpec:
             raise SpecError(f"{spec.name}: stem must be 'imagenet' or 'cifar', got {kind!r}")
         if kind == "cifar":
             changes["stem"] = dataclasses.replace(spec.stem, **cifar_stem_fields())
-    changes["overridden"] = tuple(sorted(set(spec.overridden) | set(overrides)))
+    changed = {k for k, v in changes.items() if getattr(spec, k) != v}
+    changes["overridden"] = tuple(sorted(set(spec.overridden) | changed))
     return dataclasses.replace(spec, **changes)
 
 

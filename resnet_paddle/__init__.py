@@ -1,0 +1,33 @@
+"""ResNet zoo in PaddlePaddle, built from the shared YAML spec; state_dict keys are paddle.vision's.
+
+paddle 3.3.1 segfaults when imported after TensorFlow 2.21: importing this package then raises
+``resnet_spec.ImportOrderError`` with what to do instead.
+
+Example:
+    >>> import resnet_paddle
+    >>> model = resnet_paddle.create_model("resnet50")
+    >>> model.eval()
+"""
+
+import warnings
+
+from resnet_spec.frameworks import guard_paddle_import
+
+guard_paddle_import()  # must run before the first `import paddle` below
+
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="No ccache found")  # paddle's import-time build warning
+    import paddle  # noqa: F401
+
+from resnet_spec.builders import make_builders
+from resnet_paddle.blocks import BasicBlock, Bottleneck, PreActBasicBlock, PreActBottleneck
+from resnet_paddle.model import ResNet, create_model, model_spec
+from resnet_paddle.weights import export_weights, import_weights
+
+FRAMEWORK = "paddle"
+
+__all__ = [
+    "FRAMEWORK", "BasicBlock", "Bottleneck", "PreActBasicBlock", "PreActBottleneck", "ResNet",
+    "create_model", "export_weights", "import_weights", "model_spec",
+]
+__all__ += make_builders(create_model, globals(), FRAMEWORK)

@@ -1,0 +1,143 @@
+"""Residual blocks built from a :class:`resnet_spec.BlockPlan` (PaddlePaddle)."""
+
+from __future__ import annotations
+
+import paddle
+from paddle import nn
+
+from resnet_spec.numerics import conv_init_std, paddle_bn_momentum
+from resnet_spec.plan import BlockPlan, ConvPlan
+from resnet_spec.spec import ModelSpec
+
+
+def conv(plan: ConvPlan, zero: bool = False) -> nn.Conv2D:
+    """A conv from its plan, with explicit symmetric padding and He-normal (fan_out) init (or zeros)."""
+    if zero:
+        init = nn.initializer.Constant(0.0)
+    else:
+        init = nn.initializer.Normal(0.0, conv_init_std(plan))
+    layer = nn.Conv2D(
+        plan.in_channels, plan.out_channels, plan.kernel, stride=plan.stride, padding=plan.padding,
+        dilation=plan.dilation, groups=plan.groups, weight_attr=paddle.ParamAttr(initializer=init),
+        bias_attr=paddle.ParamAttr(initializer=nn.initializer.Constant(0.0)) if plan.bias else False,
+    )
+    return layer
+
+
+def norm(channels: int, spec: ModelSpec, zero: bool = False) -> nn.BatchNorm2D:
+    """BatchNorm with the spec's eps and momentum (paddle convention: weight of the OLD statistic);
+    ``zero`` starts gamma at 0 (zero_init_residual)."""
+    gamma = paddle.ParamAttr(initializer=nn.initializer.Constant(0.0 if zero else 1.0))
+    layer = nn.BatchNorm2D(channels, momentum=paddle_bn_momentum(spec), epsilon=spec.bn_eps, weight_attr=gamma)
+    return layer
+
+
+def shortcut(plan: BlockPlan, spec: ModelSpec) -> nn.Layer | None:
+    """The shortcut branch: conv+BN, conv alone (pre-activation), 1x1 max-pool, or None (identity)."""
+    if plan.shortcut == "conv_bn":
+        return nn.Sequential(conv(plan.shortcut_conv), norm(plan.out_channels, spec))
+    if plan.shortcut == "conv":
+        return nn.Sequential(conv(plan.shortcut_conv))
+    if plan.shortcut == "pool":
+        return nn.MaxPool2D(1, stride=plan.stride)
+    return None
+
+
+class BasicBlock(nn.Layer):
+    """Two 3x3 convs, each followed by BN; ReLU after the first and after the residual sum."""
+
+    def __init__(self, plan: BlockPlan, spec: ModelSpec) -> None:
+        super().__init__()
+        c1, c2 = plan.convs
+        self.conv1 = conv(c1)
+        self.bn1 = norm(c1.out_channels, spec)
+        self.conv2 = conv(c2)
+        self.bn2 = norm(c2.out_channels, spec, zero=spec.zero_init_residual)
+        self.relu = nn.ReLU()
+        self.downsample = shortcut(plan, spec)
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + identity)
+
+
+class Bottleneck(nn.Layer):
+    """1x1 -> 3x3 (grouped, dilated) -> 1x1, each followed by BN; the stride sits where the plan says."""
+
+    def __init__(self, plan: BlockPlan, spec: ModelSpec) -> None:
+        super().__init__()
+        c1, c2, c3 = plan.convs
+        self.conv1 = conv(c1)
+        self.bn1 = norm(c1.out_channels, spec)
+        self.conv2 = conv(c2)
+        self.bn2 = norm(c2.out_channels, spec)
+        self.conv3 = conv(c3)
+        self.bn3 = norm(c3.out_channels, spec, zero=spec.zero_init_residual)
+        self.relu = nn.ReLU()
+        self.downsample = shortcut(plan, spec)
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return self.relu(out + identity)
+
+
+class PreActBasicBlock(nn.Layer):
+    """Pre-activation: BN-ReLU, then 3x3 -> BN-ReLU -> 3x3; no activation after the sum."""
+
+    def __init__(self, plan: BlockPlan, spec: ModelSpec) -> None:
+        super().__init__()
+        c1, c2 = plan.convs
+        self.preact_bn = norm(plan.in_channels, spec)
+        self.conv1 = conv(c1)
+        self.bn1 = norm(c1.out_channels, spec)
+        self.conv2 = conv(c2, zero=spec.zero_init_residual)
+        self.relu = nn.ReLU()
+        self.downsample = shortcut(plan, spec)
+        self.shortcut_on_preact = plan.shortcut == "conv"  # keras.applications V2: conv shortcut sees preact
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        preact = self.relu(self.preact_bn(x))
+        source = preact if self.shortcut_on_preact else x
+        identity = source if self.downsample is None else self.downsample(source)
+        out = self.relu(self.bn1(self.conv1(preact)))
+        out = self.conv2(out)
+        return out + identity
+
+
+class PreActBottleneck(nn.Layer):
+    """Pre-activation: BN-ReLU, then 1x1 -> BN-ReLU -> 3x3 -> BN-ReLU -> 1x1; no activation after the sum."""
+
+    def __init__(self, plan: BlockPlan, spec: ModelSpec) -> None:
+        super().__init__()
+        c1, c2, c3 = plan.convs
+        self.preact_bn = norm(plan.in_channels, spec)
+        self.conv1 = conv(c1)
+        self.bn1 = norm(c1.out_channels, spec)
+        self.conv2 = conv(c2)
+        self.bn2 = norm(c2.out_channels, spec)
+        self.conv3 = conv(c3, zero=spec.zero_init_residual)
+        self.relu = nn.ReLU()
+        self.downsample = shortcut(plan, spec)
+        self.shortcut_on_preact = plan.shortcut == "conv"  # keras.applications V2: conv shortcut sees preact
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        preact = self.relu(self.preact_bn(x))
+        source = preact if self.shortcut_on_preact else x
+        identity = source if self.downsample is None else self.downsample(source)
+        out = self.relu(self.bn1(self.conv1(preact)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.conv3(out)
+        return out + identity
+
+
+BLOCKS = {
+    ("basic", False): BasicBlock,
+    ("bottleneck", False): Bottleneck,
+    ("basic", True): PreActBasicBlock,
+    ("bottleneck", True): PreActBottleneck,
+}

@@ -1,0 +1,42 @@
+"""Every numerical convention that differs between frameworks, translated in one place.
+
+The spec stores BN momentum in torch's convention (weight of the NEW batch statistic).
+"""
+
+from __future__ import annotations
+
+import math
+
+from resnet_spec.plan import ConvPlan
+from resnet_spec.spec import ModelSpec
+
+
+def torch_bn_momentum(spec: ModelSpec) -> float:
+    """torch: running = (1 - m) * running + m * batch  -> m is the spec's value as is."""
+    return spec.bn_momentum
+
+
+def paddle_bn_momentum(spec: ModelSpec) -> float:
+    """paddle: running = m * running + (1 - m) * batch  -> m = 1 - torch momentum (0.1 -> 0.9)."""
+    return 1.0 - spec.bn_momentum
+
+
+def keras_bn_momentum(spec: ModelSpec) -> float:
+    """keras: running = m * running + (1 - m) * batch  -> m = 1 - torch momentum (0.01 -> 0.99)."""
+    return 1.0 - spec.bn_momentum
+
+
+def unbiased_to_biased_variance(var_unbiased, count: int):
+    """torch updates ``running_var`` with the UNBIASED batch variance (n / (n - 1) * biased); paddle and
+    keras use the BIASED one. Multiply by (n - 1) / n to compare. ``count`` = N * H * W per channel."""
+    return var_unbiased * ((count - 1) / count)
+
+
+def conv_init_std(conv: ConvPlan) -> float:
+    """He-normal std with fan_out = out_channels * k * k (torchvision's init), used by all backends."""
+    return math.sqrt(2.0 / (conv.out_channels * conv.kernel * conv.kernel))
+
+
+def linear_init_bound(in_features: int) -> float:
+    """Uniform(-b, b) bound for the classifier's weight and bias (torch's nn.Linear default)."""
+    return 1.0 / math.sqrt(in_features)

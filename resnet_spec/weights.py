@@ -1,0 +1,56 @@
+"""Framework-free checks shared by every backend's ``import_weights``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from resnet_spec.errors import WeightsError
+from resnet_spec.naming import native_table, to_native
+from resnet_spec.spec import ModelSpec
+
+_MAX_LISTED = 12
+
+
+def _listing(title: str, items: list[str]) -> str:
+    shown = items[:_MAX_LISTED]
+    more = f" ... (+{len(items) - _MAX_LISTED} more)" if len(items) > _MAX_LISTED else ""
+    return f"{title} ({len(items)}): " + ", ".join(shown) + more
+
+
+def check_weights(
+    spec: ModelSpec, framework: str, weights: Mapping[str, np.ndarray], *, strict: bool = True
+) -> dict[str, np.ndarray]:
+    """Validate canonical ``weights`` against ``spec`` and return them as ``{native_key: array}``.
+
+    Every problem is collected first (missing and unexpected keys when ``strict``, shape mismatches
+    and non-float dtypes always) and raised as one WeightsError naming canonical and native keys;
+    nothing is converted before the whole dict is known to fit.
+    """
+    table = native_table(spec, framework)
+    by_name = {ne.entry.name: ne for ne in table}
+    missing = [f"{n} ({by_name[n].key})" for n in by_name if n not in weights]
+    unexpected = [n for n in weights if n not in by_name]
+    bad_shape, bad_dtype = [], []
+    for name, value in weights.items():
+        if name not in by_name:
+            continue
+        arr = np.asarray(value)
+        ne = by_name[name]
+        if tuple(arr.shape) != ne.entry.shape:
+            bad_shape.append(f"{name} ({ne.key}): expected {list(ne.entry.shape)}, got {list(arr.shape)}")
+        if arr.dtype.kind != "f":
+            bad_dtype.append(f"{name} ({ne.key}): {arr.dtype} is not a floating-point type")
+    problems = []
+    if strict and missing:
+        problems.append(_listing("missing keys", missing))
+    if strict and unexpected:
+        problems.append(_listing("unexpected keys", unexpected))
+    if bad_shape:
+        problems.append(_listing("shape mismatches", bad_shape))
+    if bad_dtype:
+        problems.append(_listing("bad dtypes", bad_dtype))
+    if problems:
+        raise WeightsError(f"weights do not fit {spec.name} ({framework}): " + "; ".join(problems))
+    return {by_name[n].key: to_native(by_name[n].entry, framework, np.asarray(v)) for n, v in weights.items() if n in by_name}

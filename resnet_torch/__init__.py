@@ -1,0 +1,19 @@
+"""ResNet zoo in PyTorch, built from the shared YAML spec; state_dict keys are torchvision's.
+
+Example:
+    >>> import resnet_torch
+    >>> model = resnet_torch.create_model("resnet50").eval()
+"""
+
+from resnet_spec.builders import make_builders
+from resnet_torch.blocks import BasicBlock, Bottleneck, PreActBasicBlock, PreActBottleneck
+from resnet_torch.model import ResNet, create_model, model_spec
+from resnet_torch.weights import export_weights, import_weights
+
+FRAMEWORK = "torch"
+
+__all__ = [
+    "FRAMEWORK", "BasicBlock", "Bottleneck", "PreActBasicBlock", "PreActBottleneck", "ResNet",
+    "create_model", "export_weights", "import_weights", "model_spec",
+]
+__all__ += make_builders(create_model, globals(), FRAMEWORK)
