@@ -60,6 +60,11 @@ _BLOCK_RE = re.compile(r"^layer(\d+)\.(\d+)\.(conv\d+|bn\d+|downsample\.[01]|pre
 _KERAS_BLOCK_RE = re.compile(r"^conv(\d+)_block(\d+)_(\d+_conv|\d+_bn|preact_bn)$")
 
 
+def keras_block_name(stage: int, index: int) -> str:
+    """keras.applications prefix of block ``index`` (0-based) of stage ``stage`` (1-based): ``conv2_block1``."""
+    return f"conv{stage + 1}_block{index + 1}"
+
+
 def keras_layer_name(module: str) -> str:
     """Canonical module path -> keras.applications layer name (``layer1.0.conv2`` -> ``conv2_block1_2_conv``)."""
     if module in _KERAS_TOP:
@@ -77,7 +82,7 @@ def keras_layer_name(module: str) -> str:
     else:
         kind, k = re.fullmatch(r"(conv|bn)(\d+)", part).groups()
         suffix = f"{k}_{kind}"
-    return f"conv{stage + 1}_block{index + 1}_{suffix}"
+    return f"{keras_block_name(stage, index)}_{suffix}"
 
 
 def canonical_module(keras_name: str) -> str:

@@ -1,0 +1,22 @@
+"""ResNet zoo in Keras 3, built from the shared YAML spec; layer names are keras.applications'.
+
+Uses only ``keras.layers`` / ``keras.ops``: runs on the tensorflow, jax and torch backends
+(``KERAS_BACKEND``).
+
+Example:
+    >>> import resnet_keras
+    >>> model = resnet_keras.create_model("resnet50")
+"""
+
+from resnet_keras.blocks import BasicBlock, Bottleneck, PreActBasicBlock, PreActBottleneck
+from resnet_keras.model import ResNet, create_model, model_spec
+from resnet_keras.weights import export_weights, import_weights
+from resnet_spec.builders import make_builders
+
+FRAMEWORK = "keras"
+
+__all__ = [
+    "FRAMEWORK", "BasicBlock", "Bottleneck", "PreActBasicBlock", "PreActBottleneck", "ResNet",
+    "create_model", "export_weights", "import_weights", "model_spec",
+]
+__all__ += make_builders(create_model, globals(), FRAMEWORK)

@@ -1,0 +1,178 @@
+"""Residual blocks built from a :class:`resnet_spec.BlockPlan` (Keras 3, keras.layers/keras.ops only).
+
+A block's ``__init__`` creates its named layers (the names are the checkpoint format, see
+``resnet_spec.naming``) and ``__call__`` wires them, as ``forward`` does in the torch backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+from keras import layers
+
+from resnet_spec.naming import keras_block_name, keras_layer_name
+from resnet_spec.numerics import conv_init_std, keras_bn_momentum
+from resnet_spec.plan import BlockPlan, ConvPlan
+from resnet_spec.spec import ModelSpec
+
+Tensor = keras.KerasTensor
+Op = Callable[[Tensor], Tensor]
+
+
+def conv(plan: ConvPlan, module: str, data_format: str, zero: bool = False) -> Op:
+    """A conv from its plan, with He-normal (fan_out) init (or zeros).
+
+    Explicit symmetric ZeroPadding2D + 'valid': Keras 'same' pads bottom/right only when the
+    stride is 2, which gives torch's output shape but different numbers.
+    """
+    if zero:
+        init = "zeros"
+    else:
+        init = keras.initializers.RandomNormal(0.0, conv_init_std(plan))
+    name = keras_layer_name(module)
+    layer = layers.Conv2D(
+        plan.out_channels, plan.kernel, strides=plan.stride, padding="valid", dilation_rate=plan.dilation,
+        groups=plan.groups, use_bias=plan.bias, kernel_initializer=init, bias_initializer="zeros",
+        data_format=data_format, name=name,
+    )
+    if plan.padding == 0:
+        return layer
+    pad = layers.ZeroPadding2D(plan.padding, data_format=data_format, name=name.replace("_conv", "_pad"))
+    return lambda x: layer(pad(x))
+
+
+def norm(channels: int, spec: ModelSpec, module: str, data_format: str, zero: bool = False) -> layers.BatchNormalization:
+    """BatchNorm with the spec's eps and momentum (keras convention: weight of the OLD statistic);
+    ``zero`` starts gamma at 0 (zero_init_residual). ``channels`` is inferred by Keras."""
+    axis = -1 if data_format == "channels_last" else 1
+    layer = layers.BatchNormalization(
+        axis=axis, momentum=keras_bn_momentum(spec), epsilon=spec.bn_eps,
+        gamma_initializer="zeros" if zero else "ones", name=keras_layer_name(module),
+    )
+    return layer
+
+
+def shortcut(plan: BlockPlan, spec: ModelSpec, data_format: str) -> Op | None:
+    """The shortcut branch: conv+BN, conv alone (pre-activation), 1x1 max-pool, or None (identity)."""
+    prefix = f"layer{plan.stage}.{plan.index}"
+    if plan.shortcut == "conv_bn":
+        sc_conv = conv(plan.shortcut_conv, f"{prefix}.downsample.0", data_format)
+        sc_norm = norm(plan.out_channels, spec, f"{prefix}.downsample.1", data_format)
+        return lambda x: sc_norm(sc_conv(x))
+    if plan.shortcut == "conv":
+        return conv(plan.shortcut_conv, f"{prefix}.downsample.0", data_format)
+    if plan.shortcut == "pool":
+        name = f"{keras_block_name(plan.stage, plan.index)}_pool"
+        return layers.MaxPooling2D(1, strides=plan.stride, data_format=data_format, name=name)
+    return None
+
+
+class BasicBlock:
+    """Two 3x3 convs, each followed by BN; ReLU after the first and after the residual sum."""
+
+    def __init__(self, plan: BlockPlan, spec: ModelSpec, data_format: str) -> None:
+        c1, c2 = plan.convs
+        prefix, name = f"layer{plan.stage}.{plan.index}", keras_block_name(plan.stage, plan.index)
+        self.conv1 = conv(c1, f"{prefix}.conv1", data_format)
+        self.bn1 = norm(c1.out_channels, spec, f"{prefix}.bn1", data_format)
+        self.conv2 = conv(c2, f"{prefix}.conv2", data_format)
+        self.bn2 = norm(c2.out_channels, spec, f"{prefix}.bn2", data_format, zero=spec.zero_init_residual)
+        self.relu1 = layers.Activation("relu", name=f"{name}_1_relu")
+        self.add = layers.Add(name=f"{name}_add")
+        self.relu_out = layers.Activation("relu", name=f"{name}_out")
+        self.downsample = shortcut(plan, spec, data_format)
+
+    def __call__(self, x: Tensor) -> Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu1(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu_out(self.add([out, identity]))
+
+
+class Bottleneck:
+    """1x1 -> 3x3 (grouped, dilated) -> 1x1, each followed by BN; the stride sits where the plan says."""
+
+    def __init__(self, plan: BlockPlan, spec: ModelSpec, data_format: str) -> None:
+        c1, c2, c3 = plan.convs
+        prefix, name = f"layer{plan.stage}.{plan.index}", keras_block_name(plan.stage, plan.index)
+        self.conv1 = conv(c1, f"{prefix}.conv1", data_format)
+        self.bn1 = norm(c1.out_channels, spec, f"{prefix}.bn1", data_format)
+        self.conv2 = conv(c2, f"{prefix}.conv2", data_format)
+        self.bn2 = norm(c2.out_channels, spec, f"{prefix}.bn2", data_format)
+        self.conv3 = conv(c3, f"{prefix}.conv3", data_format)
+        self.bn3 = norm(c3.out_channels, spec, f"{prefix}.bn3", data_format, zero=spec.zero_init_residual)
+        self.relu1 = layers.Activation("relu", name=f"{name}_1_relu")
+        self.relu2 = layers.Activation("relu", name=f"{name}_2_relu")
+        self.add = layers.Add(name=f"{name}_add")
+        self.relu_out = layers.Activation("relu", name=f"{name}_out")
+        self.downsample = shortcut(plan, spec, data_format)
+
+    def __call__(self, x: Tensor) -> Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu1(self.bn1(self.conv1(x)))
+        out = self.relu2(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return self.relu_out(self.add([out, identity]))
+
+
+class PreActBasicBlock:
+    """Pre-activation: BN-ReLU, then 3x3 -> BN-ReLU -> 3x3; no activation after the sum."""
+
+    def __init__(self, plan: BlockPlan, spec: ModelSpec, data_format: str) -> None:
+        c1, c2 = plan.convs
+        prefix, name = f"layer{plan.stage}.{plan.index}", keras_block_name(plan.stage, plan.index)
+        self.preact_bn = norm(plan.in_channels, spec, f"{prefix}.preact_bn", data_format)
+        self.conv1 = conv(c1, f"{prefix}.conv1", data_format)
+        self.bn1 = norm(c1.out_channels, spec, f"{prefix}.bn1", data_format)
+        self.conv2 = conv(c2, f"{prefix}.conv2", data_format, zero=spec.zero_init_residual)
+        self.relu_pre = layers.Activation("relu", name=f"{name}_preact_relu")
+        self.relu1 = layers.Activation("relu", name=f"{name}_1_relu")
+        self.add = layers.Add(name=f"{name}_out")
+        self.downsample = shortcut(plan, spec, data_format)
+        self.shortcut_on_preact = plan.shortcut == "conv"  # keras.applications V2: conv shortcut sees preact
+
+    def __call__(self, x: Tensor) -> Tensor:
+        preact = self.relu_pre(self.preact_bn(x))
+        source = preact if self.shortcut_on_preact else x
+        identity = source if self.downsample is None else self.downsample(source)
+        out = self.relu1(self.bn1(self.conv1(preact)))
+        out = self.conv2(out)
+        return self.add([out, identity])
+
+
+class PreActBottleneck:
+    """Pre-activation: BN-ReLU, then 1x1 -> BN-ReLU -> 3x3 -> BN-ReLU -> 1x1; no activation after the sum."""
+
+    def __init__(self, plan: BlockPlan, spec: ModelSpec, data_format: str) -> None:
+        c1, c2, c3 = plan.convs
+        prefix, name = f"layer{plan.stage}.{plan.index}", keras_block_name(plan.stage, plan.index)
+        self.preact_bn = norm(plan.in_channels, spec, f"{prefix}.preact_bn", data_format)
+        self.conv1 = conv(c1, f"{prefix}.conv1", data_format)
+        self.bn1 = norm(c1.out_channels, spec, f"{prefix}.bn1", data_format)
+        self.conv2 = conv(c2, f"{prefix}.conv2", data_format)
+        self.bn2 = norm(c2.out_channels, spec, f"{prefix}.bn2", data_format)
+        self.conv3 = conv(c3, f"{prefix}.conv3", data_format, zero=spec.zero_init_residual)
+        self.relu_pre = layers.Activation("relu", name=f"{name}_preact_relu")
+        self.relu1 = layers.Activation("relu", name=f"{name}_1_relu")
+        self.relu2 = layers.Activation("relu", name=f"{name}_2_relu")
+        self.add = layers.Add(name=f"{name}_out")
+        self.downsample = shortcut(plan, spec, data_format)
+        self.shortcut_on_preact = plan.shortcut == "conv"  # keras.applications V2: conv shortcut sees preact
+
+    def __call__(self, x: Tensor) -> Tensor:
+        preact = self.relu_pre(self.preact_bn(x))
+        source = preact if self.shortcut_on_preact else x
+        identity = source if self.downsample is None else self.downsample(source)
+        out = self.relu1(self.bn1(self.conv1(preact)))
+        out = self.relu2(self.bn2(self.conv2(out)))
+        out = self.conv3(out)
+        return self.add([out, identity])
+
+
+BLOCKS = {
+    ("basic", False): BasicBlock,
+    ("bottleneck", False): Bottleneck,
+    ("basic", True): PreActBasicBlock,
+    ("bottleneck", True): PreActBottleneck,
+}

@@ -1,0 +1,129 @@
+"""The ResNet model and ``create_model`` (Keras 3 functional model). Built only from the spec."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import layers
+
+from resnet_keras.blocks import BLOCKS, Op, conv, norm
+from resnet_spec.naming import keras_block_name
+from resnet_spec.numerics import linear_init_bound
+from resnet_spec.plan import feature_channels, plan_stages, stem_conv
+from resnet_spec.spec import FEATURE_NAMES, ModelSpec, get_spec
+
+DATA_FORMATS = ("channels_last", "channels_first")
+
+
+class NegInfPadding2D(layers.Layer):
+    """Pads H and W by one pixel with -inf, as torch/paddle max-pool padding does."""
+
+    def __init__(self, data_format: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.data_format = data_format
+
+    def call(self, x: Any) -> Any:
+        hw = [(1, 1), (1, 1)]
+        widths = [(0, 0), *hw, (0, 0)] if self.data_format == "channels_last" else [(0, 0), (0, 0), *hw]
+        return keras.ops.pad(x, widths, constant_values=float("-inf"))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "data_format": self.data_format}
+
+
+def stem_pool(spec: ModelSpec, data_format: str) -> Op:
+    """The stem max-pool; keras.applications zero-pads first (differs from -inf only on negative input)."""
+    if not spec.stem.pool:
+        return lambda x: x
+    pool = layers.MaxPooling2D(3, strides=2, data_format=data_format, name="pool1_pool")
+    if spec.stem.pool_pad == "zero" or spec.stem.norm:
+        # After BN+ReLU the input is >= 0, so zero padding equals torch's -inf padding exactly.
+        pad = layers.ZeroPadding2D(1, data_format=data_format, name="pool1_pad")
+    else:
+        pad = NegInfPadding2D(data_format, name="pool1_pad")
+    return lambda x: pool(pad(x))
+
+
+def feature_layer_names(spec: ModelSpec) -> dict[str, str]:
+    """Layer whose output is each feature map of ``resnet_spec.FEATURE_NAMES``."""
+    if spec.stem.pool:
+        stem = "pool1_pool"
+    else:
+        stem = "conv1_relu" if spec.stem.norm else "conv1_conv"
+    names = {FEATURE_NAMES[0]: stem}
+    for blocks in plan_stages(spec):
+        names[FEATURE_NAMES[blocks[0].stage]] = f"{keras_block_name(blocks[-1].stage, blocks[-1].index)}_out"
+    return names
+
+
+class ResNet(keras.Model):
+    """ResNet v1 / v1.5 / v2 from a :class:`resnet_spec.ModelSpec` as a functional Keras model.
+
+    Layer names follow keras.applications (``conv1_conv``, ``conv2_block1_1_conv``, ``post_bn``,
+    ``predictions``). Input NHWC ``(None, None, C)`` by default; logits out (no softmax).
+
+    Args:
+        spec: the resolved spec (see ``resnet_spec.get_spec``).
+        data_format: "channels_last" (NHWC) or "channels_first" (NCHW).
+
+    Example:
+        >>> model = ResNet(get_spec("resnet18"))
+        >>> model(np.zeros((2, 97, 131, 3), "float32")).shape
+        (2, 1000)
+    """
+
+    def __init__(self, spec: ModelSpec, data_format: str = "channels_last") -> None:
+        if data_format not in DATA_FORMATS:
+            raise ValueError(f"data_format must be one of {DATA_FORMATS}, got {data_format!r}")
+        c = spec.in_channels
+        inputs = keras.Input((None, None, c) if data_format == "channels_last" else (c, None, None), name="input")
+        x = conv(stem_conv(spec), "conv1", data_format)(inputs)
+        if spec.stem.norm:
+            x = norm(spec.stem.width, spec, "bn1", data_format)(x)
+            x = layers.Activation("relu", name="conv1_relu")(x)
+        x = stem_pool(spec, data_format)(x)
+        block_cls = BLOCKS[(spec.block, spec.preact)]
+        for blocks in plan_stages(spec):
+            for plan in blocks:
+                x = block_cls(plan, spec, data_format)(x)
+        if spec.post_norm:
+            x = norm(feature_channels(spec), spec, "post_bn", data_format)(x)
+            x = layers.Activation("relu", name="post_relu")(x)
+        x = layers.GlobalAveragePooling2D(data_format=data_format, name="avg_pool")(x)
+        if spec.num_classes > 0:
+            bound = linear_init_bound(feature_channels(spec))
+            init = keras.initializers.RandomUniform(-bound, bound)
+            x = layers.Dense(spec.num_classes, kernel_initializer=init, bias_initializer=init, name="predictions")(x)
+        super().__init__(inputs=inputs, outputs=x, name=spec.name)
+        self.spec = spec
+        self.data_format = data_format
+
+    def features_model(self) -> keras.Model:
+        """A model sharing these layers that returns the stem and stage outputs by feature name."""
+        names = feature_layer_names(self.spec)
+        return keras.Model(self.inputs, {k: self.get_layer(v).output for k, v in names.items()})
+
+
+def create_model(
+    name: str | ModelSpec, *, num_classes: int = 1000, data_format: str = "channels_last", **overrides: Any
+) -> ResNet:
+    """Build a zoo model by name (or from a ``ModelSpec``) with random weights.
+
+    Args:
+        name: a name from ``resnet_spec.list_models()`` or a resolved ``ModelSpec``.
+        num_classes: classifier outputs; 0 returns the pooled features.
+        data_format: "channels_last" (NHWC, default) or "channels_first" (NCHW).
+        **overrides: ``zero_init_residual``, ``replace_stride_with_dilation``, ``stem``, ``in_channels``.
+
+    Example:
+        >>> create_model("resnet50", num_classes=10).get_layer("predictions").units
+        10
+    """
+    spec = get_spec(name, num_classes=num_classes, **overrides) if isinstance(name, str) else name
+    return ResNet(spec, data_format=data_format)
+
+
+def model_spec(model: ResNet) -> ModelSpec:
+    """The spec a model was built from."""
+    return model.spec
