@@ -26,10 +26,7 @@ def conv(plan: ConvPlan, module: str, data_format: str, zero: bool = False) -> O
     Explicit symmetric ZeroPadding2D + 'valid': Keras 'same' pads bottom/right only when the
     stride is 2, which gives torch's output shape but different numbers.
     """
-    if zero:
-        init = "zeros"
-    else:
-        init = keras.initializers.RandomNormal(0.0, conv_init_std(plan))
+    init = "zeros" if zero else keras.initializers.RandomNormal(0.0, conv_init_std(plan))
     name = keras_layer_name(module)
     layer = layers.Conv2D(
         plan.out_channels, plan.kernel, strides=plan.stride, padding="valid", dilation_rate=plan.dilation,
@@ -42,7 +39,9 @@ def conv(plan: ConvPlan, module: str, data_format: str, zero: bool = False) -> O
     return lambda x: layer(pad(x))
 
 
-def norm(channels: int, spec: ModelSpec, module: str, data_format: str, zero: bool = False) -> layers.BatchNormalization:
+def norm(
+    channels: int, spec: ModelSpec, module: str, data_format: str, zero: bool = False
+) -> layers.BatchNormalization:
     """BatchNorm with the spec's eps and momentum (keras convention: weight of the OLD statistic);
     ``zero`` starts gamma at 0 (zero_init_residual). ``channels`` is inferred by Keras."""
     axis = -1 if data_format == "channels_last" else 1

@@ -47,10 +47,7 @@ def stem_pool(spec: ModelSpec, data_format: str) -> Op:
 
 def feature_layer_names(spec: ModelSpec) -> dict[str, str]:
     """Layer whose output is each feature map of ``resnet_spec.FEATURE_NAMES``."""
-    if spec.stem.pool:
-        stem = "pool1_pool"
-    else:
-        stem = "conv1_relu" if spec.stem.norm else "conv1_conv"
+    stem = "pool1_pool" if spec.stem.pool else "conv1_relu" if spec.stem.norm else "conv1_conv"
     names = {FEATURE_NAMES[0]: stem}
     for blocks in plan_stages(spec):
         names[FEATURE_NAMES[blocks[0].stage]] = f"{keras_block_name(blocks[-1].stage, blocks[-1].index)}_out"
@@ -102,7 +99,7 @@ class ResNet(keras.Model):
     def features_model(self) -> keras.Model:
         """A model sharing these layers that returns the stem and stage outputs by feature name."""
         names = feature_layer_names(self.spec)
-        return keras.Model(self.inputs, {k: self.get_layer(v).output for k, v in names.items()})
+        return keras.Model(self.input, {k: self.get_layer(v).output for k, v in names.items()})
 
 
 def create_model(

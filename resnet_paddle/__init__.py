@@ -19,15 +19,17 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="No ccache found")  # paddle's import-time build warning
     import paddle  # noqa: F401
 
-from resnet_spec.builders import make_builders
 from resnet_paddle.blocks import BasicBlock, Bottleneck, PreActBasicBlock, PreActBottleneck
 from resnet_paddle.model import ResNet, create_model, model_spec
+from resnet_paddle.runtime import forward_numpy, native_shapes, param_counts
 from resnet_paddle.weights import export_weights, import_weights
+from resnet_spec.builders import make_builders
 
 FRAMEWORK = "paddle"
 
 __all__ = [
     "FRAMEWORK", "BasicBlock", "Bottleneck", "PreActBasicBlock", "PreActBottleneck", "ResNet",
-    "create_model", "export_weights", "import_weights", "model_spec",
+    "create_model", "export_weights", "forward_numpy", "import_weights", "model_spec", "native_shapes",
+    "param_counts",
 ]
 __all__ += make_builders(create_model, globals(), FRAMEWORK)

@@ -12,10 +12,7 @@ from resnet_spec.spec import ModelSpec
 
 def conv(plan: ConvPlan, zero: bool = False) -> nn.Conv2D:
     """A conv from its plan, with explicit symmetric padding and He-normal (fan_out) init (or zeros)."""
-    if zero:
-        init = nn.initializer.Constant(0.0)
-    else:
-        init = nn.initializer.Normal(0.0, conv_init_std(plan))
+    init = nn.initializer.Constant(0.0) if zero else nn.initializer.Normal(0.0, conv_init_std(plan))
     layer = nn.Conv2D(
         plan.in_channels, plan.out_channels, plan.kernel, stride=plan.stride, padding=plan.padding,
         dilation=plan.dilation, groups=plan.groups, weight_attr=paddle.ParamAttr(initializer=init),

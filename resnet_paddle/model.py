@@ -7,10 +7,10 @@ from typing import Any
 import paddle
 from paddle import nn
 
+from resnet_paddle.blocks import BLOCKS, conv, norm
 from resnet_spec.numerics import linear_init_bound
 from resnet_spec.plan import feature_channels, plan_stages, stem_conv
 from resnet_spec.spec import FEATURE_NAMES, ModelSpec, get_spec
-from resnet_paddle.blocks import BLOCKS, conv, norm
 
 
 def stem_pool(spec: ModelSpec) -> nn.Layer:
@@ -64,7 +64,7 @@ class ResNet(nn.Layer):
             x = self.relu(self.bn1(x))
         x = self.maxpool(x)
         features = {FEATURE_NAMES[0]: x}
-        for name, stage in zip(FEATURE_NAMES[1:], self.stages()):
+        for name, stage in zip(FEATURE_NAMES[1:], self.stages(), strict=True):
             x = stage(x)
             features[name] = x
         return features

@@ -7,9 +7,9 @@ from collections.abc import Mapping
 import numpy as np
 import paddle
 
+from resnet_paddle.model import ResNet
 from resnet_spec.naming import from_native, native_table
 from resnet_spec.weights import check_weights
-from resnet_paddle.model import ResNet
 
 FRAMEWORK = "paddle"
 def native_state(model: ResNet) -> dict[str, paddle.Tensor]:

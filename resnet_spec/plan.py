@@ -63,7 +63,9 @@ def inner_width(spec: ModelSpec, planes: int) -> int:
     return int(planes * (spec.width_per_group / 64.0)) * spec.groups
 
 
-def _block_convs(spec: ModelSpec, cin: int, width: int, cout: int, stride: int, dilation: int) -> tuple[ConvPlan, ...]:
+def _block_convs(
+    spec: ModelSpec, cin: int, width: int, cout: int, stride: int, dilation: int
+) -> tuple[ConvPlan, ...]:
     bias_inner, bias_last = spec.conv_bias.inner, spec.conv_bias.last
     if spec.block == "basic":
         return (
@@ -97,10 +99,12 @@ def plan_stages(spec: ModelSpec) -> list[list[BlockPlan]]:
     previous dilation and every later block uses the multiplied one.
     """
     strided_stages = [i for i, s in enumerate(spec.stage_strides) if s > 1]
-    dilate = dict(zip(strided_stages, spec.replace_stride_with_dilation))
+    # Specs with fewer than three downsampling stages ignore the extra flags.
+    dilate = dict(zip(strided_stages, spec.replace_stride_with_dilation, strict=False))
     cin, dilation = spec.stem.width, 1
     stages: list[list[BlockPlan]] = []
-    for s_idx, (depth, planes, stage_stride) in enumerate(zip(spec.depths, spec.widths, spec.stage_strides)):
+    stage_args = zip(spec.depths, spec.widths, spec.stage_strides, strict=True)
+    for s_idx, (depth, planes, stage_stride) in enumerate(stage_args):
         cout, width = planes * spec.expansion, inner_width(spec, planes)
         blocks = []
         for b in range(depth):

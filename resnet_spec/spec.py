@@ -115,7 +115,7 @@ def validate_document(doc: Any, path: Path = SPEC_PATH) -> None:
     """Check a parsed YAML document against the JSON schema; raise SpecError naming the field."""
     schema = json.loads(SCHEMA_PATH.read_text())
     validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(doc), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    errors = list(validator.iter_errors(doc))
     if errors:
         # The deepest error names the offending field most precisely.
         raise _schema_error(path, max(errors, key=lambda e: len(e.absolute_path)))
@@ -126,12 +126,17 @@ def resolve_model(name: str, entry: dict, doc: dict, path: Path = SPEC_PATH) -> 
     where = f"{path.name}: model '{name}'"
     variants, blocks, defaults = doc["variants"], doc["blocks"], doc["defaults"]
     if entry["variant"] not in variants:
-        raise SpecError(f"{where}: field 'variant': unknown variant {entry['variant']!r} (known: {', '.join(variants)})")
+        known = ", ".join(variants)
+        raise SpecError(f"{where}: field 'variant': unknown variant {entry['variant']!r} (known: {known})")
     if entry["block"] not in blocks:
         raise SpecError(f"{where}: field 'block': unknown block {entry['block']!r} (known: {', '.join(blocks)})")
     merged: dict[str, Any] = {k: v for k, v in defaults.items() if k != "cifar_stem"}
     merged.update(variants[entry["variant"]])
     merged.update(entry)
+    merged["stem"] = {**variants[entry["variant"]]["stem"], **entry.get("stem", {})}  # field-wise override
+    missing = sorted(set(StemSpec.__dataclass_fields__) - set(merged["stem"]))
+    if missing:
+        raise SpecError(f"{where}: field 'stem': missing {', '.join(missing)}")
     if merged["block"] == "basic" and (merged["groups"] != 1 or merged["width_per_group"] != 64):
         raise SpecError(f"{where}: field 'groups': the basic block supports only groups=1, width_per_group=64")
     if merged["stem"].get("kind", "imagenet") != "imagenet":

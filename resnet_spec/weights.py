@@ -53,4 +53,5 @@ def check_weights(
         problems.append(_listing("bad dtypes", bad_dtype))
     if problems:
         raise WeightsError(f"weights do not fit {spec.name} ({framework}): " + "; ".join(problems))
-    return {by_name[n].key: to_native(by_name[n].entry, framework, np.asarray(v)) for n, v in weights.items() if n in by_name}
+    fitting = (by_name[n] for n in weights if n in by_name)
+    return {ne.key: to_native(ne.entry, framework, np.asarray(weights[ne.entry.name])) for ne in fitting}

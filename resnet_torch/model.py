@@ -64,7 +64,7 @@ class ResNet(nn.Module):
             x = self.relu(self.bn1(x))
         x = self.maxpool(x)
         features = {FEATURE_NAMES[0]: x}
-        for name, stage in zip(FEATURE_NAMES[1:], self.stages()):
+        for name, stage in zip(FEATURE_NAMES[1:], self.stages(), strict=True):
             x = stage(x)
             features[name] = x
         return features

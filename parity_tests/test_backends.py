@@ -1,0 +1,92 @@
+"""Every model in every backend: exact counts, native names, logits and per-stage shapes, options."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+from resnet_spec import FEATURE_NAMES, SpecError, feature_shapes, get_spec, list_models, logits_shape
+from resnet_spec.naming import native_table
+
+SIZES = [(224, 224), (97, 131)]
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_param_counts_and_native_names(backend: ModuleType, name: str) -> None:
+    model = backend.create_model(name)
+    spec = get_spec(name)
+    assert backend.param_counts(model) == (spec.expected_trainable, spec.expected_bn_stats)
+    # The canonical table maps one to one onto the framework's own keys and shapes.
+    expected = {ne.key: ne.shape for ne in native_table(spec, backend.FRAMEWORK)}
+    assert backend.native_shapes(model) == expected
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_logits_and_stage_shapes(backend: ModuleType, name: str, rng: np.random.Generator) -> None:
+    model = backend.create_model(name)
+    spec = get_spec(name)
+    for h, w in SIZES:
+        x = rng.standard_normal((2, 3, h, w)).astype("float32")
+        out = backend.forward_numpy(model, x, features=True)
+        assert out["logits"].shape == logits_shape(spec, 2)
+        assert np.isfinite(out["logits"]).all()
+        expected = feature_shapes(spec, h, w)
+        assert {k: out[k].shape[1:] for k in FEATURE_NAMES} == expected
+
+
+def test_headless_returns_pooled_features(backend: ModuleType, rng: np.random.Generator) -> None:
+    model = backend.create_model("resnet50", num_classes=0)
+    x = rng.standard_normal((3, 3, 64, 80)).astype("float32")
+    out = backend.forward_numpy(model, x, features=True)
+    assert out["logits"].shape == (3, 2048)
+    np.testing.assert_allclose(out["logits"], out["stage4"].mean(axis=(2, 3)), rtol=1e-4, atol=1e-5)
+
+
+def test_num_classes_and_in_channels(backend: ModuleType, rng: np.random.Generator) -> None:
+    model = backend.create_model("resnet18", num_classes=7, in_channels=1)
+    out = backend.forward_numpy(model, rng.standard_normal((2, 1, 40, 56)).astype("float32"))
+    assert out["logits"].shape == (2, 7)
+
+
+def test_cifar_stem(backend: ModuleType, rng: np.random.Generator) -> None:
+    model = backend.create_model("resnet18", num_classes=10, stem="cifar")
+    spec = model.spec
+    out = backend.forward_numpy(model, rng.standard_normal((2, 3, 32, 32)).astype("float32"), features=True)
+    assert {k: out[k].shape[1:] for k in FEATURE_NAMES} == feature_shapes(spec, 32, 32)
+    assert out["stem"].shape[2:] == (32, 32)
+
+
+@pytest.mark.parametrize("name", ["resnet50", "resnet50v2"])
+def test_dilation_output_stride_8(backend: ModuleType, name: str, rng: np.random.Generator) -> None:
+    model = backend.create_model(name, replace_stride_with_dilation=(False, True, True))
+    out = backend.forward_numpy(model, rng.standard_normal((2, 3, 97, 131)).astype("float32"), features=True)
+    assert {k: out[k].shape[1:] for k in FEATURE_NAMES} == feature_shapes(model.spec, 97, 131)
+    assert out["stage4"].shape[2:] == (13, 17)  # ceil(97 / 8), ceil(131 / 8)
+
+
+@pytest.mark.parametrize(("name", "last"), [("resnet18", "bn2.weight"), ("resnet50", "bn3.weight"),
+                                            ("resnet50v2", "conv3.weight"), ("resnet18v2", "conv2.weight")])
+def test_zero_init_residual(backend: ModuleType, name: str, last: str) -> None:
+    weights = backend.export_weights(backend.create_model(name, zero_init_residual=True))
+    lasts = [v for k, v in weights.items() if k.startswith("layer") and k.endswith(last)]
+    assert lasts and all(not v.any() for v in lasts)
+    default = backend.export_weights(backend.create_model(name))
+    assert all(v.any() for k, v in default.items() if k.startswith("layer") and k.endswith(last))
+
+
+def test_unknown_model_and_bad_override(backend: ModuleType) -> None:
+    with pytest.raises(SpecError, match="known models: resnet18, resnet34"):
+        backend.create_model("resnet500")
+    with pytest.raises(SpecError, match="unknown option"):
+        backend.create_model("resnet18", widht=3)
+    with pytest.raises(SpecError, match="bottleneck"):
+        backend.resnet18(replace_stride_with_dilation=(True, True, True))
+
+
+def test_builders_match_create_model(backend: ModuleType) -> None:
+    for name in list_models():
+        assert getattr(backend, name).__name__ == name
+    model = backend.resnext50_32x4d(num_classes=5)
+    assert model.spec == get_spec("resnext50_32x4d", num_classes=5)

@@ -1,0 +1,31 @@
+"""Keras-only behaviour: NCHW data_format, the V2 stem's zero-padded max-pool, layer names."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from parity_tests.conftest import get_backend
+from resnet_spec import get_spec
+from resnet_spec.random_weights import random_weights
+
+
+def test_channels_first_matches_channels_last(rng: np.random.Generator) -> None:
+    rk = get_backend("keras")
+    nhwc = rk.create_model("resnet18")
+    nchw = rk.create_model("resnet18", data_format="channels_first")
+    weights = random_weights(get_spec("resnet18"), seed=3)
+    rk.import_weights(nhwc, weights)
+    rk.import_weights(nchw, weights)
+    x = rng.standard_normal((2, 3, 45, 61)).astype("float32")
+    a = rk.forward_numpy(nhwc, x, features=True)
+    b = rk.forward_numpy(nchw, x, features=True)
+    for key in a:
+        np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-5 * np.abs(a[key]).max())
+
+
+def test_keras_applications_layer_names() -> None:
+    rk = get_backend("keras")
+    names = {layer.name for layer in rk.create_model("resnet50v1").layers}
+    for expected in ("conv1_conv", "conv1_bn", "pool1_pool", "conv2_block1_0_conv", "conv2_block1_0_bn",
+                     "conv2_block1_1_conv", "conv5_block3_3_bn", "conv5_block3_out", "avg_pool", "predictions"):
+        assert expected in names

@@ -1,0 +1,36 @@
+"""Numpy-in, numpy-out helpers for tooling and tests (PaddlePaddle). Activations are NCHW."""
+
+from __future__ import annotations
+
+import numpy as np
+import paddle
+
+from resnet_paddle.model import ResNet
+from resnet_paddle.weights import native_state
+from resnet_spec.spec import FEATURE_NAMES
+
+
+def forward_numpy(
+    model: ResNet, x: np.ndarray, *, features: bool = False, device: str = "cpu"
+) -> dict[str, np.ndarray]:
+    """Eval-mode forward of an NCHW batch: ``{"logits": ...}`` plus the stem/stage outputs if asked."""
+    paddle.set_device("gpu" if device.startswith("cuda") or device == "gpu" else "cpu")
+    model.eval()
+    with paddle.no_grad():
+        feats = model.forward_features(paddle.to_tensor(np.ascontiguousarray(x)))
+        out = {"logits": model.forward_head(feats[FEATURE_NAMES[-1]])}
+        if features:
+            out.update(feats)
+    return {k: v.numpy() for k, v in out.items()}
+
+
+def param_counts(model: ResNet) -> tuple[int, int]:
+    """(trainable parameters, BN running statistics) as the framework counts them."""
+    trainable = sum(int(np.prod(p.shape)) for p in model.parameters() if not p.stop_gradient)
+    stats = sum(int(np.prod(v.shape)) for k, v in model.state_dict().items() if k.endswith(("_mean", "_variance")))
+    return trainable, stats
+
+
+def native_shapes(model: ResNet) -> dict[str, tuple[int, ...]]:
+    """Every native key of the model with its shape."""
+    return {k: tuple(v.shape) for k, v in native_state(model).items()}

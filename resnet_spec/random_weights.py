@@ -1,0 +1,37 @@
+"""Seeded, non-trivial canonical weights: random BN statistics and affine terms, random biases.
+
+Default initialisation hides bugs (gamma=1, beta=0, mean=0, var=1 make a swapped mean/var
+invisible); these weights make every tensor matter. Only numpy is used.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from resnet_spec.numerics import conv_init_std
+from resnet_spec.params import canonical_table
+from resnet_spec.plan import ConvPlan
+from resnet_spec.spec import ModelSpec
+
+
+def random_weights(spec: ModelSpec, seed: int = 0, dtype: str = "float32") -> dict[str, np.ndarray]:
+    """Canonical weights for ``spec`` drawn from a seeded generator."""
+    rng = np.random.default_rng(seed)
+    out: dict[str, np.ndarray] = {}
+    for e in canonical_table(spec):
+        if e.kind == "conv" and e.attr == "weight":
+            o, i, k, _ = e.shape
+            # He-normal scale keeps activations bounded through deep stacks.
+            arr = rng.normal(0.0, conv_init_std(ConvPlan(i, o, k, 1, 1, 1, False)), e.shape)
+        elif e.attr == "running_var":
+            arr = rng.uniform(0.5, 2.0, e.shape)
+        elif e.attr == "running_mean":
+            arr = rng.normal(0.0, 0.2, e.shape)
+        elif e.kind == "bn" and e.attr == "weight":
+            arr = rng.uniform(0.3, 1.2, e.shape)
+        elif e.kind == "fc" and e.attr == "weight":
+            arr = rng.uniform(-1.0, 1.0, e.shape) / np.sqrt(e.shape[1])
+        else:  # conv / BN / fc biases
+            arr = rng.normal(0.0, 0.1, e.shape)
+        out[e.name] = arr.astype(dtype)
+    return out

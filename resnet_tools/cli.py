@@ -1,0 +1,65 @@
+"""The ``resnet`` command line. Thin: each subcommand calls library functions that tests also call.
+
+Errors the user can fix print one line (``error: ...``) and exit with status 2, never a traceback.
+Backends are imported lazily, only by the subcommands that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from rich.console import Console
+from rich.table import Table
+
+from resnet_spec.errors import ResNetError
+
+# Piped output (logs, CI) gets wide lines instead of rich's 80-column truncation.
+console = Console(width=None if sys.stdout.isatty() else 200)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from resnet_tools.zoo import zoo_rows
+
+    table = Table(title="ResNet zoo (from resnet_spec/resnets.yaml)")
+    for col in ("model", "family", "block", "depths", "inner widths", "groups", "params", "BN stats", "GMACs@224"):
+        table.add_column(col, justify="right" if col in ("params", "BN stats", "GMACs@224", "groups") else "left")
+    for r in zoo_rows():
+        table.add_row(
+            r.name, r.family, r.block, r.depths, r.widths, str(r.groups), f"{r.trainable:,}", f"{r.bn_stats:,}",
+            f"{r.gmacs:.2f}",
+        )
+    console.print(table)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="resnet", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("list", help="print the zoo: block type, depths, parameter counts")
+    p.set_defaults(func=cmd_list)
+    for register in _REGISTRARS:
+        register(sub)
+    return parser
+
+
+# Subcommand modules add themselves here (keeps cli.py free of backend imports).
+_REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = []
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ResNetError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""Numpy-in, numpy-out helpers for tooling and tests (PyTorch). Activations are NCHW."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from resnet_spec.spec import FEATURE_NAMES
+from resnet_torch.model import ResNet
+from resnet_torch.weights import native_state
+
+
+def forward_numpy(
+    model: ResNet, x: np.ndarray, *, features: bool = False, device: str = "cpu"
+) -> dict[str, np.ndarray]:
+    """Eval-mode forward of an NCHW batch: ``{"logits": ...}`` plus the stem/stage outputs if asked."""
+    model.eval().to(device)
+    with torch.no_grad():
+        feats = model.forward_features(torch.from_numpy(np.ascontiguousarray(x)).to(device))
+        out = {"logits": model.forward_head(feats[FEATURE_NAMES[-1]])}
+        if features:
+            out.update(feats)
+    return {k: v.detach().cpu().numpy() for k, v in out.items()}
+
+
+def param_counts(model: ResNet) -> tuple[int, int]:
+    """(trainable parameters, BN running statistics) as the framework counts them."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    stats = sum(b.numel() for k, b in model.named_buffers() if k.endswith(("running_mean", "running_var")))
+    return trainable, stats
+
+
+def native_shapes(model: ResNet) -> dict[str, tuple[int, ...]]:
+    """Every native key of the model with its shape."""
+    return {k: tuple(v.shape) for k, v in native_state(model).items()}
