@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from types import ModuleType
 
@@ -11,9 +10,9 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from resnet_spec.frameworks import BACKENDS, load_backends
+from resnet_spec.frameworks import BACKENDS, installed_backends, load_backends
 
-INSTALLED = [b for b in BACKENDS if importlib.util.find_spec({"keras": "keras"}.get(b, b)) is not None]
+INSTALLED = installed_backends()
 # Load every installed backend once, in the one safe order, before any test module imports one.
 LOADED: dict[str, ModuleType] = load_backends(INSTALLED)
 

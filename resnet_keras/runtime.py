@@ -23,13 +23,14 @@ def forward_numpy(
 ) -> dict[str, np.ndarray]:
     """Eval-mode forward of an NCHW batch: ``{"logits": ...}`` plus the stem/stage outputs if asked.
 
-    ``device`` is informational: Keras places work on its backend's default device.
+    ``device`` "cpu" or "gpu" selects the backend's device (``keras.device``).
     """
     channels_last = model.data_format == "channels_last"
     inp = nchw_to_nhwc(x) if channels_last else np.ascontiguousarray(x)
-    if not features:
-        return {"logits": keras.ops.convert_to_numpy(model(inp, training=False))}
-    out = {k: keras.ops.convert_to_numpy(v) for k, v in _probe(model)(inp, training=False).items()}
+    with keras.device("gpu:0" if device in ("gpu", "cuda") else "cpu:0"):
+        if not features:
+            return {"logits": keras.ops.convert_to_numpy(model(inp, training=False))}
+        out = {k: keras.ops.convert_to_numpy(v) for k, v in _probe(model)(inp, training=False).items()}
     return {k: (nhwc_to_nchw(v) if channels_last and v.ndim == 4 else v) for k, v in out.items()}
 
 
@@ -42,3 +43,39 @@ def param_counts(model: ResNet) -> tuple[int, int]:
 def native_shapes(model: ResNet) -> dict[str, tuple[int, ...]]:
     """Every variable of the model by ``layer/attr`` key with its shape."""
     return {f"{layer.name}/{w.name}": tuple(w.shape) for layer in model.layers for w in layer.weights}
+
+
+def gpu_available() -> bool:
+    """True when Keras' backend (tensorflow, jax or torch) sees a GPU."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return bool(tf.config.list_physical_devices("GPU"))
+    if backend == "jax":
+        import jax
+
+        return any(d.platform == "gpu" for d in jax.devices())
+    if backend == "torch":
+        import torch
+
+        return torch.cuda.is_available()
+    return False
+
+
+def set_tf32(enabled: bool) -> None:
+    """TF32 in Keras' backend: TF enables it by default, JAX uses it unless precision is 'highest'."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_tensor_float_32_execution(enabled)
+    elif backend == "jax":
+        import jax
+
+        jax.config.update("jax_default_matmul_precision", "default" if enabled else "highest")
+    elif backend == "torch":
+        import torch
+
+        torch.backends.cuda.matmul.allow_tf32 = enabled
+        torch.backends.cudnn.allow_tf32 = enabled

@@ -14,7 +14,7 @@ def forward_numpy(
     model: ResNet, x: np.ndarray, *, features: bool = False, device: str = "cpu"
 ) -> dict[str, np.ndarray]:
     """Eval-mode forward of an NCHW batch: ``{"logits": ...}`` plus the stem/stage outputs if asked."""
-    paddle.set_device("gpu" if device.startswith("cuda") or device == "gpu" else "cpu")
+    paddle.set_device("gpu" if device in ("gpu", "cuda") else "cpu")
     model.eval()
     with paddle.no_grad():
         feats = model.forward_features(paddle.to_tensor(np.ascontiguousarray(x)))
@@ -34,3 +34,14 @@ def param_counts(model: ResNet) -> tuple[int, int]:
 def native_shapes(model: ResNet) -> dict[str, tuple[int, ...]]:
     """Every native key of the model with its shape."""
     return {k: tuple(v.shape) for k, v in native_state(model).items()}
+
+
+def gpu_available() -> bool:
+    """True when this paddle build is compiled with CUDA and sees a device."""
+    return paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
+
+
+def set_tf32(enabled: bool) -> None:
+    """paddle 3.x: FLAGS_cudnn_allow_tf32 (default on for Ampere+)."""
+    if gpu_available():
+        paddle.set_flags({"FLAGS_cudnn_allow_tf32": enabled})

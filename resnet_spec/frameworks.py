@@ -7,6 +7,7 @@ that needs several backends loads them through :func:`load_backends`, which impo
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from types import ModuleType
 
@@ -15,6 +16,11 @@ from resnet_spec.errors import ImportOrderError
 BACKENDS = ("torch", "paddle", "keras")
 _LOAD_ORDER = ("paddle", "torch", "keras")  # paddle must come before TensorFlow (keras' TF backend)
 _MODULES = {"torch": "resnet_torch", "paddle": "resnet_paddle", "keras": "resnet_keras"}
+
+
+def installed_backends() -> list[str]:
+    """Backends whose framework is installed (checked without importing it)."""
+    return [b for b in BACKENDS if importlib.util.find_spec(b) is not None]
 
 
 def tensorflow_loaded_before_paddle() -> bool:

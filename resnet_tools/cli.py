@@ -40,13 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("list", help="print the zoo: block type, depths, parameter counts")
     p.set_defaults(func=cmd_list)
-    for register in _REGISTRARS:
+    for register in _registrars():
         register(sub)
     return parser
 
 
-# Subcommand modules add themselves here (keeps cli.py free of backend imports).
-_REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = []
+def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
+    """Subcommand modules; each imports its backends lazily, inside the command."""
+    from resnet_tools import cli_parity
+
+    return [cli_parity.register]
 
 
 def main(argv: list[str] | None = None) -> int:

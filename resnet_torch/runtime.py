@@ -14,6 +14,7 @@ def forward_numpy(
     model: ResNet, x: np.ndarray, *, features: bool = False, device: str = "cpu"
 ) -> dict[str, np.ndarray]:
     """Eval-mode forward of an NCHW batch: ``{"logits": ...}`` plus the stem/stage outputs if asked."""
+    device = "cuda" if device == "gpu" else device
     model.eval().to(device)
     with torch.no_grad():
         feats = model.forward_features(torch.from_numpy(np.ascontiguousarray(x)).to(device))
@@ -33,3 +34,14 @@ def param_counts(model: ResNet) -> tuple[int, int]:
 def native_shapes(model: ResNet) -> dict[str, tuple[int, ...]]:
     """Every native key of the model with its shape."""
     return {k: tuple(v.shape) for k, v in native_state(model).items()}
+
+
+def gpu_available() -> bool:
+    """True when this torch build sees a CUDA device."""
+    return torch.cuda.is_available()
+
+
+def set_tf32(enabled: bool) -> None:
+    """TF32 matmuls/convs on Ampere+ (torch's cuDNN default is ON; it moves logits by ~1e-3 relative)."""
+    torch.backends.cuda.matmul.allow_tf32 = enabled
+    torch.backends.cudnn.allow_tf32 = enabled

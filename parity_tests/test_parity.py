@@ -1,0 +1,118 @@
+"""Eval-mode parity of every model for every ordered pair of backends, and that parity catches bugs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from parity_tests.conftest import LOADED
+from resnet_spec import get_spec, list_models
+from resnet_spec.random_weights import random_weights
+from resnet_spec.tolerances import TEST_CEILING, TOLERANCES
+from resnet_tools.cli import main
+from resnet_tools.parity import DEPTH, compare, run_model_parity
+
+pytestmark = pytest.mark.skipif(len(LOADED) < 2, reason="needs two backends")
+
+
+def test_tolerance_table_within_ceiling() -> None:
+    for (dtype, device, _mode), tol in TOLERANCES.items():
+        if dtype == "float32" and device == "cpu":
+            assert tol.rel <= TEST_CEILING, tol
+
+
+@pytest.mark.parametrize("size", [(97, 131), (224, 224)], ids=["97x131", "224x224"])
+@pytest.mark.parametrize("name", list_models())
+def test_eval_parity_all_pairs(name: str, size: tuple[int, int]) -> None:
+    records = run_model_parity(name, LOADED, input_shape=(2, 3, *size), seed=7)
+    assert len(records) == len(LOADED) * (len(LOADED) - 1)
+    for r in records:
+        assert set(r.stages) == set(DEPTH)
+        assert r.passed, f"{r.source}->{r.target}: first divergent {r.first_divergent_stage}, {r.stages}"
+        assert r.max_rel_diff <= r.tolerance <= TEST_CEILING
+        assert r.top1_agree == 1.0
+        assert r.cosine > 1 - 1e-9
+
+
+def _forward_with(backend: str, name: str, weights: dict, x: np.ndarray) -> dict:
+    mod = LOADED[backend]
+    model = mod.create_model(name)
+    mod.import_weights(model, weights)
+    return mod.forward_numpy(model, x, features=True)
+
+
+@pytest.mark.parametrize("target", ["paddle", "keras"])
+def test_swapped_mean_and_variance_is_caught(target: str) -> None:
+    spec = get_spec("resnet18")
+    good = random_weights(spec, seed=3)
+    bad = dict(good)
+    bad["bn1.running_mean"], bad["bn1.running_var"] = good["bn1.running_var"], good["bn1.running_mean"]
+    x = np.random.default_rng(0).standard_normal((2, 3, 45, 61)).astype("float32")
+    ref = _forward_with("torch", "resnet18", good, x)
+    result = compare(ref, _forward_with(target, "resnet18", bad, x), TOLERANCES[("float32", "cpu", "eval")].rel)
+    assert not result["passed"] and result["first_divergent_stage"] == "stem"
+
+
+@pytest.mark.parametrize("target", ["paddle", "keras"])
+def test_missing_transpose_on_square_kernel_is_caught(target: str) -> None:
+    """A 1x1 conv with in == out channels and a square classifier: a reshape instead of a transpose
+    keeps every shape right and only the numbers wrong. Parity must see it, at the right depth."""
+    name = "resnet50"
+    spec = get_spec(name, num_classes=2048)
+    good = random_weights(spec, seed=4)
+    x = np.random.default_rng(1).standard_normal((2, 3, 64, 64)).astype("float32")
+    tol = TOLERANCES[("float32", "cpu", "eval")].rel
+    mod = LOADED[target]
+
+    def run(weights: dict) -> dict:
+        model = mod.create_model(name, num_classes=2048)
+        mod.import_weights(model, weights)
+        return mod.forward_numpy(model, x, features=True)
+
+    ref_model = LOADED["torch"].create_model(name, num_classes=2048)
+    LOADED["torch"].import_weights(ref_model, good)
+    ref = LOADED["torch"].forward_numpy(ref_model, x, features=True)
+    assert compare(ref, run(good), tol)["passed"]
+
+    square_conv = next(k for k, v in good.items() if v.ndim == 4 and v.shape[0] == v.shape[1] and v.shape[2] == 1)
+    bad_conv = dict(good, **{square_conv: np.ascontiguousarray(good[square_conv].transpose(1, 0, 2, 3))})
+    result = compare(ref, run(bad_conv), tol)
+    stage = f"stage{square_conv[len('layer')]}"
+    assert not result["passed"] and result["first_divergent_stage"] == stage
+
+    bad_fc = dict(good, **{"fc.weight": np.ascontiguousarray(good["fc.weight"].T)})
+    result = compare(ref, run(bad_fc), tol)
+    assert not result["passed"] and result["first_divergent_stage"] == "logits"
+
+
+def test_cli_parity_json_and_report(tmp_path: Path) -> None:
+    out_json, report = tmp_path / "parity.json", tmp_path / "report"
+    rc = main(["parity", "--models", "resnet18", "--input", "2x3x33x47", "--json", str(out_json),
+               "--report", str(report)])
+    assert rc == 0
+    records = json.loads(out_json.read_text())
+    assert len(records) == len(LOADED) * (len(LOADED) - 1)
+    required = {"model", "source", "target", "device", "dtype", "mode", "max_abs_diff", "max_rel_diff", "cosine",
+                "top1_agree", "first_divergent_stage", "passed"}
+    for rec in records:
+        assert required <= set(rec) and rec["passed"] is True and rec["device"] == "cpu"
+    assert (report / "parity.md").read_text().count("| resnet18 |") == len(records)
+    assert (report / "divergence.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["parity", "--models", "resnet5"], "unknown model 'resnet5'"),
+        (["parity", "--input", "2x3x224"], "--input must be NxCxHxW"),
+        (["parity", "--backends", "torch,mxnet"], "unknown backend(s) mxnet"),
+        (["parity", "--backends", "torch"], "at least two backends"),
+    ],
+)
+def test_cli_parity_bad_input(argv: list[str], fragment: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and "Traceback" not in err

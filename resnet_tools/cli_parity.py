@@ -1,0 +1,137 @@
+"""``resnet parity``: the main job. Prints a table per pair; exit status 1 when any pair fails."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from resnet_spec import list_models
+from resnet_spec.errors import ResNetError
+from resnet_spec.frameworks import BACKENDS, installed_backends, load_backends
+from resnet_spec.spec import unknown_model_message
+from resnet_tools.parity import DEFAULT_MODELS, DEPTH, parse_input_shape, run_model_parity
+
+
+def _models(text: str) -> list[str]:
+    if text == "all":
+        return list_models()
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    for n in names:
+        if n not in list_models():
+            raise ResNetError(unknown_model_message(n))
+    return names
+
+
+def _backends(text: str | None) -> list[str]:
+    if text is None:
+        return installed_backends()
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    bad = [n for n in names if n not in BACKENDS]
+    if bad:
+        raise ResNetError(f"unknown backend(s) {', '.join(bad)}; known: {', '.join(BACKENDS)}")
+    missing = [n for n in names if n not in installed_backends()]
+    if missing:
+        raise ResNetError(f"backend(s) not installed: {', '.join(missing)} (pip install -e '.[{missing[0]}]')")
+    return names
+
+
+def _device(requested: str, modules: dict) -> str:
+    if requested == "cpu":
+        return "cpu"
+    with_gpu = [b for b, m in modules.items() if m.gpu_available()]
+    if requested == "auto":
+        return "gpu" if len(with_gpu) >= 2 else "cpu"
+    if len(with_gpu) < 2:
+        raise ResNetError(f"--device gpu needs two backends with a GPU build; with GPU: {with_gpu or 'none'}")
+    return "gpu"
+
+
+def cmd_parity(args: argparse.Namespace) -> int:
+    from resnet_tools.cli import console
+    from resnet_tools.report import write_json, write_report
+
+    models = _models(args.models)
+    input_shape = parse_input_shape(args.input)
+    backends = _backends(args.backends)
+    if len(backends) < 2:
+        raise ResNetError(f"parity needs at least two backends, got {', '.join(backends) or 'none'}")
+    modules = load_backends(backends)
+    device = _device(args.device, modules)
+    if device == "gpu":
+        modules = {b: m for b, m in modules.items() if m.gpu_available()}
+        for m in modules.values():
+            m.set_tf32(False)  # TF32 off: it moves logits by ~1e-3 relative (recorded in the report)
+    console.print(
+        f"parity: {len(models)} model(s) x {len(modules)} backends ({', '.join(modules)}) on {device}, "
+        f"input {'x'.join(map(str, input_shape))}, {args.dtype}, mode {args.mode}"
+    )
+    started = time.perf_counter()
+    records = []
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console,
+        transient=not console.is_terminal,
+    ) as progress:
+        task = progress.add_task("forward passes", total=len(models) * len(modules))
+        for name in models:
+            progress.update(task, description=f"{name}")
+            records += run_model_parity(
+                name, modules, input_shape=input_shape, device=device, dtype=args.dtype, seed=args.seed,
+                on_step=lambda _b: progress.advance(task),
+            )
+    elapsed = time.perf_counter() - started
+    table = Table(title=f"parity ({device}, {args.dtype}, {args.mode}; tolerance {records[0].tolerance:g} rel)")
+    for col in ("model", "source -> target", "max abs", "max rel", "1 - cosine", "top-1", "worst point",
+                "first divergent", "pass"):
+        table.add_column(col)
+    for r in records:
+        worst = max((k for k in DEPTH if k in r.stages), key=lambda k: r.stages[k].max_rel)
+        table.add_row(
+            r.model, f"{r.source} -> {r.target}", f"{r.max_abs_diff:.2e}", f"{r.max_rel_diff:.2e}",
+            f"{1 - r.cosine:.1e}", "n/a" if r.top1_agree is None else f"{r.top1_agree:.0%}",
+            f"{worst} {r.stages[worst].max_rel:.1e}", r.first_divergent_stage or "-",
+            "[green]yes[/]" if r.passed else "[bold red]NO[/]",
+        )
+    console.print(table)
+    failed = [r for r in records if not r.passed]
+    console.print(f"{len(records) - len(failed)}/{len(records)} pairs within tolerance in {elapsed:.1f}s")
+    if args.json:
+        write_json(records, args.json)
+        console.print(f"wrote {args.json}")
+    if args.report:
+        context = {
+            "device": device, "dtype": args.dtype, "mode": args.mode, "input": args.input, "seed": str(args.seed),
+            "tolerance": f"{records[0].tolerance:g} (resnet_spec/tolerances.py)",
+            "TF32": "off" if device == "gpu" else "n/a (CPU)", "machine": platform.platform(),
+            "versions": ", ".join(f"{b} {_version(b)}" for b in modules), "elapsed": f"{elapsed:.1f}s",
+        }
+        path = write_report(records, args.report, context)
+        console.print(f"wrote {path}")
+    return 1 if failed else 0
+
+
+def _version(backend: str) -> str:
+    import importlib.metadata as md
+
+    dist = {"torch": "torch", "paddle": "paddlepaddle", "keras": "keras"}[backend]
+    try:
+        return md.version(dist)
+    except md.PackageNotFoundError:
+        return "?"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("parity", help="prove the backends compute the same network (main job)")
+    p.add_argument("--models", default=",".join(DEFAULT_MODELS), help="comma-separated names, or 'all'")
+    p.add_argument("--backends", default=None, help="comma-separated (default: every installed backend)")
+    p.add_argument("--device", choices=["cpu", "gpu", "auto"], default="cpu")
+    p.add_argument("--input", default="2x3x224x224", help="NxCxHxW (default 2x3x224x224)")
+    p.add_argument("--dtype", choices=["float32"], default="float32")
+    p.add_argument("--mode", choices=["eval"], default="eval")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", default=None, help="write the records as JSON")
+    p.add_argument("--report", default=None, help="write DIR/parity.md and DIR/divergence.png")
+    p.set_defaults(func=cmd_parity)

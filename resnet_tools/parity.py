@@ -1,0 +1,175 @@
+"""Cross-framework parity: copy seeded weights source -> target, run the same batch, compare.
+
+Every ordered pair of backends is compared on the stem, each stage and the logits, so a failure
+says where along the depth the frameworks first part ways (what PaDiff does for torch/paddle).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from resnet_spec import FEATURE_NAMES, get_spec
+from resnet_spec.errors import ResNetError
+from resnet_spec.frameworks import load_backends
+from resnet_spec.random_weights import random_weights
+from resnet_spec.tolerances import tolerance
+
+#: Comparison points from input to output.
+DEPTH = (*FEATURE_NAMES, "logits")
+DEFAULT_MODELS = ("resnet18", "resnet50", "resnet50v2")
+
+
+@dataclass
+class TensorDiff:
+    """How far one tensor of the target is from the reference."""
+
+    max_abs: float
+    max_rel: float  # max_abs / max |reference|
+    cosine: float
+
+
+@dataclass
+class ParityRecord:
+    """One (model, source -> target) comparison; JSON-ready through :meth:`as_dict`."""
+
+    model: str
+    source: str
+    target: str
+    device: str
+    dtype: str
+    mode: str
+    input_shape: list[int]
+    tolerance: float
+    max_abs_diff: float
+    max_rel_diff: float
+    cosine: float
+    top1_agree: float | None
+    first_divergent_stage: str | None
+    passed: bool
+    stages: dict[str, TensorDiff] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def tensor_diff(ref: np.ndarray, out: np.ndarray) -> TensorDiff:
+    """Max abs, max abs relative to the reference's magnitude, cosine similarity (in float64)."""
+    if ref.shape != out.shape:
+        raise ResNetError(f"shape mismatch: reference {list(ref.shape)} vs target {list(out.shape)}")
+    r, o = ref.astype(np.float64).ravel(), out.astype(np.float64).ravel()
+    max_abs = float(np.abs(r - o).max()) if r.size else 0.0
+    scale = float(np.abs(r).max()) if r.size else 0.0
+    denom = float(np.linalg.norm(r) * np.linalg.norm(o))
+    cosine = float(r @ o / denom) if denom > 0 else float(np.array_equal(r, o))
+    return TensorDiff(max_abs, max_abs / scale if scale > 0 else max_abs, cosine)
+
+
+def compare(ref: dict[str, np.ndarray], out: dict[str, np.ndarray], tol: float) -> dict[str, Any]:
+    """Diffs at every depth point present in both, the first one over ``tol``, and top-1 agreement."""
+    points = [k for k in DEPTH if k in ref and k in out]
+    stages = {k: tensor_diff(ref[k], out[k]) for k in points}
+    first_bad = next((k for k in points if stages[k].max_rel > tol), None)
+    logits = stages["logits"]
+    top1 = None
+    if ref["logits"].ndim == 2 and ref["logits"].shape[1] > 1:
+        top1 = float(np.mean(ref["logits"].argmax(1) == out["logits"].argmax(1)))
+    return {
+        "max_abs_diff": logits.max_abs, "max_rel_diff": logits.max_rel, "cosine": logits.cosine,
+        "top1_agree": top1, "first_divergent_stage": first_bad, "passed": first_bad is None, "stages": stages,
+    }
+
+
+def weights_digest(weights: dict[str, np.ndarray]) -> str:
+    """A content hash of a weight dict (identical exports share one forward pass)."""
+    h = hashlib.sha1()
+    for k in sorted(weights):
+        h.update(k.encode())
+        h.update(np.ascontiguousarray(weights[k]).tobytes())
+    return h.hexdigest()
+
+
+def parse_input_shape(text: str) -> tuple[int, int, int, int]:
+    """``2x3x224x224`` -> (2, 3, 224, 224), NCHW."""
+    try:
+        dims = tuple(int(d) for d in text.lower().split("x"))
+    except ValueError:
+        dims = ()
+    if len(dims) != 4 or min(dims) < 1:
+        raise ResNetError(f"--input must be NxCxHxW with positive integers, e.g. 2x3x224x224; got {text!r}")
+    return dims  # type: ignore[return-value]
+
+
+def run_model_parity(
+    name: str,
+    modules: dict[str, ModuleType],
+    *,
+    input_shape: tuple[int, int, int, int],
+    device: str = "cpu",
+    dtype: str = "float32",
+    seed: int = 0,
+    on_step: Callable[[str], None] | None = None,
+) -> list[ParityRecord]:
+    """All ordered pairs of ``modules`` for one model, in eval mode."""
+    tol = tolerance(dtype, device, "eval").rel
+    spec = get_spec(name, in_channels=input_shape[1]) if input_shape[1] != 3 else get_spec(name)
+    x = np.random.default_rng(seed + 1).standard_normal(input_shape).astype(dtype)
+    seeded = random_weights(spec, seed=seed, dtype=dtype)
+    models, exported = {}, {}
+    for b, mod in modules.items():  # build the source with seeded non-trivial weights, then export
+        models[b] = mod.create_model(spec)
+        mod.import_weights(models[b], seeded)
+        exported[b] = mod.export_weights(models[b])
+    cache: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+
+    def run(backend: str, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        key = (backend, weights_digest(weights))
+        if key not in cache:
+            modules[backend].import_weights(models[backend], weights)
+            cache[key] = modules[backend].forward_numpy(models[backend], x, features=True, device=device)
+            if on_step:
+                on_step(backend)
+        return cache[key]
+
+    records = []
+    for source in modules:
+        ref = run(source, exported[source])
+        for target in modules:
+            if target == source:
+                continue
+            out = run(target, exported[source])  # the source's export, imported into the target
+            records.append(
+                ParityRecord(
+                    model=name, source=source, target=target, device=device, dtype=dtype, mode="eval",
+                    input_shape=list(input_shape), tolerance=tol, **compare(ref, out, tol),
+                )
+            )
+    return records
+
+
+def run_parity(
+    models: Iterable[str],
+    backends: Iterable[str],
+    *,
+    input_shape: tuple[int, int, int, int] = (2, 3, 224, 224),
+    device: str = "cpu",
+    dtype: str = "float32",
+    seed: int = 0,
+    on_step: Callable[[str], None] | None = None,
+) -> list[ParityRecord]:
+    """Parity records for every model and ordered pair of backends (backends load paddle-first)."""
+    backends = list(backends)
+    if len(backends) < 2:
+        raise ResNetError(f"parity needs at least two backends, got {', '.join(backends) or 'none'}")
+    modules = load_backends(backends)
+    records: list[ParityRecord] = []
+    for name in models:
+        records += run_model_parity(
+            name, modules, input_shape=input_shape, device=device, dtype=dtype, seed=seed, on_step=on_step
+        )
+    return records
