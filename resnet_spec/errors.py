@@ -19,3 +19,9 @@ class CheckpointError(ResNetError):
 
 class ImportOrderError(ResNetError, ImportError):
     """paddle was requested after tensorflow was loaded (that combination segfaults)."""
+
+
+class VerificationError(ResNetError):
+    """A converted checkpoint computes different logits than its source (exit status 1)."""
+
+    exit_code = 1

@@ -142,3 +142,43 @@ def native_table(spec: ModelSpec, framework: str) -> list[NativeEntry]:
     if framework not in FRAMEWORKS:
         raise ValueError(f"unknown framework {framework!r}; known: {', '.join(FRAMEWORKS)}")
     return [NativeEntry(e, native_key(e, framework), native_shape(e, framework)) for e in canonical_table(spec)]
+
+
+_CONV_MODULE_RE = re.compile(r"(^conv1$|\.conv\d+$|\.downsample\.0$)")
+_BN_MODULE_RE = re.compile(r"(^bn1$|^post_bn$|\.bn\d+$|\.preact_bn$|\.downsample\.1$)")
+
+
+def module_kind(module: str) -> str:
+    """conv, bn or fc for a canonical module path (by naming rule)."""
+    if module == "fc":
+        return "fc"
+    if _CONV_MODULE_RE.search(module):
+        return "conv"
+    if _BN_MODULE_RE.search(module):
+        return "bn"
+    raise ValueError(f"not a ResNet module: {module!r}")
+
+
+def canonical_entry_from_native(key: str, framework: str, shape: tuple[int, ...]) -> ParamEntry:
+    """Parse a native key into a canonical entry (shape given in the framework's layout)."""
+    if framework == "keras":
+        layer, _, attr = key.partition("/")
+        module = canonical_module(layer)
+    else:
+        module, _, attr = key.rpartition(".")
+    kind = module_kind(module)
+    inverse = {v: k for k, v in _ATTRS[framework][kind].items()}
+    if attr not in inverse:
+        raise ValueError(f"unknown attribute {attr!r} for {kind} {module!r} in {framework} key {key!r}")
+    entry = ParamEntry(module, kind, inverse[attr], tuple(shape))
+    canonical_shape = tuple(from_native(entry, framework, np.empty(shape, dtype=np.int8)).shape)
+    return ParamEntry(module, kind, entry.attr, canonical_shape)
+
+
+def canonical_from_native(native: dict[str, np.ndarray], framework: str) -> dict[str, np.ndarray]:
+    """A framework's ``{native_key: array}`` -> ``{canonical_name: array}`` by naming rule, no spec needed."""
+    out = {}
+    for key, array in native.items():
+        entry = canonical_entry_from_native(key, framework, tuple(np.shape(array)))
+        out[entry.name] = from_native(entry, framework, np.asarray(array))
+    return out

@@ -47,9 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Subcommand modules; each imports its backends lazily, inside the command."""
-    from resnet_tools import cli_parity
+    from resnet_tools import cli_convert, cli_parity
 
-    return [cli_parity.register]
+    return [cli_parity.register, cli_convert.register]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except ResNetError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        return 2
+        return getattr(exc, "exit_code", 2)
     except KeyboardInterrupt:
         err_console.print("interrupted")
         return 130

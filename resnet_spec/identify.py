@@ -1,0 +1,92 @@
+"""Which zoo model a set of canonical tensors belongs to (by names and shapes, never by position)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from resnet_spec.errors import CheckpointError
+from resnet_spec.params import canonical_table
+from resnet_spec.spec import ModelSpec, get_spec, list_models, unknown_model_message
+
+Shapes = Mapping[str, tuple[int, ...]]
+
+
+def _overrides_for(shapes: Shapes, spec: ModelSpec) -> dict:
+    """Options the checkpoint implies: head size, input channels, CIFAR stem."""
+    out: dict = {"num_classes": shapes["fc.weight"][0] if "fc.weight" in shapes else 0}
+    conv1 = shapes.get("conv1.weight")
+    if conv1 is not None and len(conv1) == 4:
+        out["in_channels"] = conv1[1]
+        if conv1[2] != spec.stem.kernel:
+            out["stem"] = "cifar"
+    return out
+
+
+def _table(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
+    return {e.name: e.shape for e in canonical_table(spec)}
+
+
+def candidate_spec(name: str, shapes: Shapes) -> ModelSpec | None:
+    """``name``'s spec with the options ``shapes`` imply, or None if those options do not apply."""
+    try:
+        base = get_spec(name)
+        return get_spec(name, **_overrides_for(shapes, base))
+    except ValueError:
+        return None
+
+
+def identify(shapes: Shapes) -> ModelSpec:
+    """The one zoo model whose canonical table equals ``shapes`` exactly (with implied options)."""
+    matches = [s for n in list_models() if (s := candidate_spec(n, shapes)) and _table(s) == dict(shapes)]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise CheckpointError(f"checkpoint matches several models ({', '.join(s.name for s in matches)}); use --model")
+    best, score = closest(shapes)
+    detail = diff_detail(_table(candidate_spec(best, shapes) or get_spec(best)), shapes)
+    raise CheckpointError(
+        f"checkpoint matches no zoo model exactly ({len(shapes)} tensors); closest is {best} "
+        f"({score:.0%} of names and shapes agree); against {best}: {detail}"
+    )
+
+
+def diff_detail(expected: Shapes, shapes: Shapes) -> str:
+    """Missing, unexpected and wrong-shape keys of ``shapes`` against ``expected`` (first few of each)."""
+    missing = sorted(set(expected) - set(shapes))
+    unexpected = sorted(set(shapes) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(shapes) if tuple(expected[k]) != tuple(shapes[k]))
+    wrong = [f"{k} {list(shapes[k])} (expected {list(expected[k])})" for k in wrong]
+    return "; ".join(
+        f"{label} ({len(keys)}): {', '.join(keys[:5])}{' ...' if len(keys) > 5 else ''}"
+        for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong))
+        if keys
+    )
+
+
+def closest(shapes: Shapes) -> tuple[str, float]:
+    """The zoo model sharing the most (name, shape) pairs with ``shapes``, and the share."""
+    given = set(dict(shapes).items())
+    scored = []
+    for name in list_models():
+        spec = candidate_spec(name, shapes) or get_spec(name)
+        table = set(_table(spec).items())
+        scored.append((len(given & table) / max(len(given | table), 1), name))
+    score, name = max(scored)
+    return name, score
+
+
+def check_architecture(name: str, shapes: Shapes) -> ModelSpec:
+    """The spec for ``name`` with implied options; a mismatch names the model the checkpoint really is."""
+    if name not in list_models():
+        raise CheckpointError(unknown_model_message(name))
+    spec = candidate_spec(name, shapes)
+    if spec is not None and _table(spec) == dict(shapes):
+        return spec
+    try:
+        actual = identify(shapes).name
+        hint = f"it is a {actual} checkpoint"
+    except CheckpointError:
+        best, score = closest(shapes)
+        hint = f"closest zoo model is {best} ({score:.0%} of names and shapes agree)"
+    detail = diff_detail(_table(spec or get_spec(name)), shapes)
+    raise CheckpointError(f"checkpoint does not fit {name}: {hint}; {detail}")

@@ -1,0 +1,68 @@
+"""``resnet convert`` and ``resnet inspect``."""
+
+from __future__ import annotations
+
+import argparse
+
+from resnet_tools.formats import FORMATS
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from resnet_tools.cli import console
+    from resnet_tools.convert import convert
+
+    r = convert(args.src, args.dst, model=args.model, from_format=args.from_format, to_format=args.to_format,
+                verify=args.verify, force=args.force)
+    trainable = r.spec.expected_trainable if r.spec.is_zoo_default else None
+    console.print(
+        f"converted {args.src} ({r.src_format}) -> {args.dst} ({r.dst_format}): {r.spec.name}"
+        + (f", {trainable:,} parameters" if trainable else "")
+    )
+    s = r.seconds
+    console.print(
+        f"time: framework imports {s['imports']:.2f}s ({', '.join(r.frameworks) or 'none'}), "
+        f"read {s['read']:.2f}s, write {s['write']:.2f}s" + (f", verify {s['verify']:.2f}s" if args.verify else "")
+    )
+    if r.verify is not None and r.verify_frameworks:
+        a, b = r.verify_frameworks
+        console.print(
+            f"verified {a} (source) vs {b} (written file) on a 2x{r.spec.in_channels}x97x131 batch: "
+            f"max abs {r.verify.max_abs:.2e}, max rel {r.verify.max_rel:.2e}"
+        )
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from resnet_tools.cli import console
+    from resnet_tools.convert import inspect_checkpoint
+
+    r = inspect_checkpoint(args.ckpt, model=args.model, fmt=args.format)
+    console.print(f"file:      {r.path}")
+    console.print(f"format:    {r.format} ({FORMATS[r.format].description})")
+    extras = [f"num_classes={r.spec.num_classes}"] + [f"{k}" for k in r.spec.overridden if k != "num_classes"]
+    console.print(f"model:     {r.spec.name} ({', '.join(extras)})")
+    console.print(f"params:    {r.trainable:,} trainable + {r.bn_stats:,} BN statistics")
+    console.print(f"dtype:     {', '.join(f'{d} ({n} tensors)' for d, n in r.dtypes.items())}")
+    if r.metadata:
+        console.print("metadata:  " + ", ".join(f"{k}={v}" for k, v in sorted(r.metadata.items())))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    exts = ", ".join(f"{'/'.join(f.extensions)} ({f.name})" for f in FORMATS.values())
+    p = sub.add_parser("convert", help="convert weights between formats and frameworks",
+                       description=f"Formats by extension: {exts}.")
+    p.add_argument("src")
+    p.add_argument("dst")
+    p.add_argument("--model", default=None, help="architecture (inferred from the checkpoint when omitted)")
+    p.add_argument("--from", dest="from_format", choices=list(FORMATS), default=None)
+    p.add_argument("--to", dest="to_format", choices=list(FORMATS), default=None)
+    p.add_argument("--verify", action="store_true", help="compare logits of source and written file; fail above "
+                   "the tolerance and keep no output")
+    p.add_argument("--force", action="store_true", help="overwrite DST")
+    p.set_defaults(func=cmd_convert)
+    q = sub.add_parser("inspect", help="print a checkpoint's format, model, parameter count and dtype")
+    q.add_argument("ckpt")
+    q.add_argument("--model", default=None)
+    q.add_argument("--format", choices=list(FORMATS), default=None)
+    q.set_defaults(func=cmd_inspect)

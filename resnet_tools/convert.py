@@ -1,0 +1,140 @@
+"""``resnet convert`` and ``resnet inspect`` as library functions (the CLI is a thin wrapper)."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from resnet_spec import ModelSpec, count_params
+from resnet_spec.errors import CheckpointError, VerificationError
+from resnet_spec.frameworks import installed_backends, load_backends
+from resnet_spec.identify import check_architecture, identify
+from resnet_spec.params import canonical_table
+from resnet_spec.tolerances import tolerance
+from resnet_spec.weights import check_weights
+from resnet_tools.formats import (
+    Checkpoint,
+    Format,
+    commit,
+    format_for,
+    read_checkpoint,
+    shapes_of,
+    temp_path,
+    write_checkpoint,
+)
+from resnet_tools.parity import TensorDiff, tensor_diff
+
+VERIFY_INPUT = (2, 97, 131)  # batch, H, W: non-square, odd
+
+
+@dataclass
+class ConvertResult:
+    spec: ModelSpec
+    src_format: str
+    dst_format: str
+    frameworks: list[str]
+    seconds: dict[str, float] = field(default_factory=dict)
+    verify: TensorDiff | None = None
+    verify_frameworks: tuple[str, str] | None = None
+
+
+def resolve_spec(ckpt: Checkpoint, model: str | None) -> ModelSpec:
+    """The checkpoint's architecture: given (and checked), stamped in its metadata, or inferred."""
+    shapes = shapes_of(ckpt.weights)
+    if model is not None:
+        spec = check_architecture(model, shapes)
+    elif ckpt.spec is not None:
+        spec = ckpt.spec
+    elif ckpt.metadata.get("model"):
+        spec = check_architecture(ckpt.metadata["model"], shapes)
+    else:
+        spec = identify(shapes)
+    check_weights(spec, "torch", ckpt.weights)  # names, shapes and float dtypes, all listed at once
+    return spec
+
+
+def _fallback_framework() -> str:
+    installed = installed_backends()
+    if not installed:
+        raise CheckpointError("--verify needs at least one backend installed (pip install -e '.[torch]')")
+    return installed[0]
+
+
+def verify_conversion(src: Checkpoint, dst_path: Path, dst_fmt: Format, spec: ModelSpec,
+                      frameworks: tuple[str, str]) -> TensorDiff:
+    """Logits of the model loaded from the source vs the model loaded back from the written file."""
+    mods = load_backends(list(dict.fromkeys(frameworks)))
+    written = read_checkpoint(dst_path, dst_fmt, spec.name)
+    x = np.random.default_rng(0).standard_normal((VERIFY_INPUT[0], spec.in_channels, *VERIFY_INPUT[1:]))
+    outputs = []
+    for fw, weights in zip(frameworks, (src.weights, written.weights), strict=True):
+        model = mods[fw].import_weights(mods[fw].create_model(spec), weights)
+        outputs.append(mods[fw].forward_numpy(model, x.astype("float32"))["logits"])
+    return tensor_diff(outputs[0], outputs[1])
+
+
+def convert(src: Path | str, dst: Path | str, *, model: str | None = None, from_format: str | None = None,
+            to_format: str | None = None, verify: bool = False, force: bool = False) -> ConvertResult:
+    """Convert a checkpoint between formats; nothing is written unless everything (and --verify) passes."""
+    src, dst = Path(src), Path(dst)
+    sf, df = format_for(src, from_format), format_for(dst, to_format)
+    if dst.exists() and not force:
+        raise CheckpointError(f"{dst} exists; pass --force to overwrite")
+    if not dst.parent.is_dir():
+        raise CheckpointError(f"cannot write {dst}: folder {dst.parent} does not exist")
+    if df.write is None:
+        raise CheckpointError(f"writing {df.name} ({df.description}) is not supported; use .weights.h5")
+    verify_fws = (sf.framework or df.framework or _fallback_framework(), df.framework or sf.framework
+                  or _fallback_framework()) if verify else None
+    needed = sorted({f for f in (sf.framework, df.framework, *(verify_fws or ())) if f})
+    t0 = time.perf_counter()
+    load_backends(needed)  # paddle before tensorflow, only what these formats need
+    t1 = time.perf_counter()
+    ckpt = read_checkpoint(src, sf, model)
+    spec = resolve_spec(ckpt, model)
+    t2 = time.perf_counter()
+    result = ConvertResult(spec, sf.name, df.name, needed, verify_frameworks=verify_fws)
+    with temp_path(dst) as tmp:
+        write_checkpoint(ckpt, spec, tmp, df)
+        t3 = time.perf_counter()
+        if verify_fws:
+            result.verify = verify_conversion(ckpt, tmp, df, spec, verify_fws)
+            tol = tolerance("float32", "cpu", "eval").rel
+            if not result.verify.max_rel <= tol:
+                raise VerificationError(
+                    f"verification failed: logits differ by {result.verify.max_rel:.2e} relative (> {tol:g}); "
+                    f"{dst} not written"
+                )
+        commit(tmp, dst)
+    t4 = time.perf_counter()
+    result.seconds = {"imports": t1 - t0, "read": t2 - t1, "write": t3 - t2, "verify": t4 - t3 if verify else 0.0}
+    return result
+
+
+@dataclass
+class InspectResult:
+    path: Path
+    format: str
+    spec: ModelSpec
+    trainable: int
+    bn_stats: int
+    dtypes: dict[str, int]
+    metadata: dict[str, str]
+
+
+def inspect_checkpoint(path: Path | str, *, model: str | None = None, fmt: str | None = None) -> InspectResult:
+    """Format, detected model, parameter counts and dtypes of a checkpoint."""
+    path = Path(path)
+    f = format_for(path, fmt)
+    if f.framework:
+        load_backends([f.framework])
+    ckpt = read_checkpoint(path, f, model)
+    spec = resolve_spec(ckpt, model)
+    trainable, stats = count_params(spec)
+    by_name = {e.name: e for e in canonical_table(spec)}
+    dtypes = Counter(str(np.asarray(v).dtype) for k, v in ckpt.weights.items() if k in by_name)
+    return InspectResult(path, f.name, spec, trainable, stats, dict(dtypes), ckpt.metadata)

@@ -1,0 +1,315 @@
+"""Checkpoint formats: read into canonical weights, write from canonical weights.
+
+Canonical files (.safetensors, .npz) need no framework. Native files import only their own
+backend, lazily (torch -> safetensors never loads paddle or TensorFlow).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from resnet_spec import ModelSpec
+from resnet_spec.errors import CheckpointError, ResNetError
+from resnet_spec.frameworks import load_backend
+from resnet_spec.naming import canonical_from_native, native_table
+from resnet_spec.spec import get_spec, list_models
+
+FORMAT_VERSION = "1"
+PRODUCER = "resnet-xf"
+KERAS_H5_ATTR = "resnet_xf_model"  # our model name, stamped into .weights.h5 files we write
+
+
+@dataclass
+class Checkpoint:
+    """Canonical weights plus what the file says about itself."""
+
+    weights: dict[str, np.ndarray]
+    metadata: dict[str, str] = field(default_factory=dict)
+    spec: ModelSpec | None = None  # known when the format needs it to be read (Keras .weights.h5)
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    extensions: tuple[str, ...]
+    framework: str | None  # backend needed to read/write it
+    read: Callable[[Path, str | None], Checkpoint]
+    write: Callable[[Checkpoint, ModelSpec, Path], None] | None
+    description: str
+
+
+@contextmanager
+def temp_path(path: Path) -> Iterator[Path]:
+    """A temp file beside ``path`` with the same suffixes; removed unless the caller renamed it."""
+    suffix = "".join(path.suffixes) or ".tmp"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name.split('.')[0]}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def commit(tmp: Path, path: Path) -> None:
+    """Give ``tmp`` the permissions of a normally created file (mkstemp and some writers use 0600) and
+    rename it onto ``path`` atomically."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
+
+
+def _metadata(spec: ModelSpec, ckpt: Checkpoint) -> dict[str, str]:
+    return {
+        "model": spec.name, "spec_hash": spec.spec_hash(), "format_version": FORMAT_VERSION, "producer": PRODUCER,
+        "num_classes": str(spec.num_classes), "source_framework": ckpt.metadata.get("source_framework", "unknown"),
+        "source_version": ckpt.metadata.get("source_version", ""),
+    }
+
+
+# ---- canonical formats ----------------------------------------------------------------------------
+
+def read_safetensors(path: Path, _model: str | None) -> Checkpoint:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="np") as f:
+            return Checkpoint({k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {}))  # noqa: SIM118
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"cannot read {path} as safetensors: {exc}") from None
+
+
+def write_safetensors(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
+    from safetensors.numpy import save_file
+
+    save_file({k: np.ascontiguousarray(v) for k, v in ckpt.weights.items()}, str(path), _metadata(spec, ckpt))
+
+
+def read_npz(path: Path, _model: str | None) -> Checkpoint:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise CheckpointError(f"cannot read {path} as npz: {exc}") from None
+    meta = arrays.pop("__metadata__", None)
+    return Checkpoint(arrays, json.loads(str(meta)) if meta is not None else {})
+
+
+def write_npz(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
+    buf = io.BytesIO()
+    np.savez(buf, __metadata__=np.array(json.dumps(_metadata(spec, ckpt))), **ckpt.weights)
+    path.write_bytes(buf.getvalue())
+
+
+# ---- torch --------------------------------------------------------------------------------------------
+
+TORCH_WRAPPERS = ("state_dict", "model_state_dict", "model")
+
+
+def read_torch(path: Path, _model: str | None) -> Checkpoint:
+    load_backend("torch")
+    import torch
+
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)  # untrusted pickles: tensors only
+    except Exception as exc:
+        raise CheckpointError(f"cannot read {path} as a torch checkpoint: {str(exc).splitlines()[0]}") from None
+    for key in TORCH_WRAPPERS:  # training scripts wrap the state dict
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"{path} is not a state dict (expected name -> tensor, optionally under "
+                              f"{' / '.join(TORCH_WRAPPERS)})")
+    native = {}
+    for k, v in obj.items():
+        if k.endswith("num_batches_tracked"):
+            continue  # torch-only BN counter, not a weight
+        k = k.removeprefix("module.")  # DataParallel / DDP prefix
+        native[k] = (v.float() if v.dtype == torch.bfloat16 else v).detach().cpu().numpy()
+    return Checkpoint(_from_native(native, "torch", path), {"source_framework": "torch",
+                                                            "source_version": torch.__version__})
+
+
+def write_torch(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
+    rt = load_backend("torch")
+    import torch
+
+    model = rt.import_weights(rt.create_model(spec), ckpt.weights)
+    torch.save(model.state_dict(), path)  # torchvision's exact key set, num_batches_tracked included
+
+
+# ---- paddle -------------------------------------------------------------------------------------------
+
+def read_paddle(path: Path, _model: str | None) -> Checkpoint:
+    load_backend("paddle")
+    import paddle
+
+    try:
+        obj = paddle.load(str(path), return_numpy=True)
+    except Exception as exc:
+        raise CheckpointError(f"cannot read {path} as a paddle checkpoint: {str(exc).splitlines()[0]}") from None
+    if not isinstance(obj, dict) or not all(isinstance(v, np.ndarray) for v in obj.values()):
+        raise CheckpointError(f"{path} is not a paddle state dict (expected name -> tensor)")
+    return Checkpoint(_from_native(obj, "paddle", path), {"source_framework": "paddle",
+                                                          "source_version": paddle.__version__})
+
+
+def write_paddle(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
+    rp = load_backend("paddle")
+    import paddle
+
+    model = rp.import_weights(rp.create_model(spec), ckpt.weights)
+    paddle.save(model.state_dict(), str(path))  # paddle.vision's exact key set
+
+
+# ---- keras --------------------------------------------------------------------------------------------
+
+def _keras_h5_shapes(path: Path) -> tuple[str | None, list[tuple[int, ...]]]:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            shapes: list[tuple[int, ...]] = []
+            f.visititems(lambda _n, o: shapes.append(tuple(o.shape)) if isinstance(o, h5py.Dataset) else None)
+            name = f.attrs.get(KERAS_H5_ATTR)
+            return (name.decode() if isinstance(name, bytes) else name), shapes
+    except OSError as exc:
+        raise CheckpointError(f"cannot read {path} as HDF5: {exc}") from None
+
+
+def _keras_spec_from_shapes(shapes: list[tuple[int, ...]], path: Path) -> ModelSpec:
+    """Identify a .weights.h5 by the multiset of its variable shapes (Keras names them by class)."""
+    dense = [s for s in shapes if len(s) == 2]
+    overrides = {"num_classes": dense[0][1] if dense else 0}
+    given = Counter(shapes)
+    specs = [get_spec(n, **overrides) for n in list_models()]
+    matches = [s for s in specs if Counter(ne.shape for ne in native_table(s, "keras")) == given]
+    if len(matches) != 1:
+        found = "several models" if matches else "no zoo model"
+        raise CheckpointError(f"{path}: its variable shapes match {found}; give the architecture with --model")
+    return matches[0]
+
+
+def read_keras(path: Path, model: str | None) -> Checkpoint:
+    stamped, shapes = _keras_h5_shapes(path)
+    if model is not None:
+        dense = [s for s in shapes if len(s) == 2]
+        spec = get_spec(model, num_classes=dense[0][1] if dense else 0)
+    elif stamped:
+        spec = get_spec(stamped, num_classes=next((s[1] for s in shapes if len(s) == 2), 0))
+    else:
+        spec = _keras_spec_from_shapes(shapes, path)
+    rk = load_backend("keras")
+    import keras
+
+    net = rk.create_model(spec)
+    try:
+        net.load_weights(str(path))
+    except (ValueError, OSError, KeyError) as exc:
+        raise CheckpointError(f"cannot load {path} into {spec.name} (keras): {str(exc).splitlines()[0]}") from None
+    meta = {"source_framework": "keras", "source_version": keras.__version__}
+    return Checkpoint(rk.export_weights(net), meta, spec)
+
+
+def write_keras(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
+    rk = load_backend("keras")
+    import h5py
+
+    net = rk.import_weights(rk.create_model(spec), ckpt.weights)
+    net.save_weights(str(path))
+    with h5py.File(path, "a") as f:
+        f.attrs[KERAS_H5_ATTR] = spec.name
+
+
+def read_keras_legacy(path: Path, _model: str | None) -> Checkpoint:
+    """Keras 2 / keras.applications HDF5 weights: groups by layer name, ``weight_names`` per layer."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            root = f.get("model_weights", f)
+            if "layer_names" not in root.attrs:
+                raise CheckpointError(f"{path} is not a legacy Keras weights file (no layer_names attribute)")
+            native = {}
+            for layer in (n.decode() if isinstance(n, bytes) else n for n in root.attrs["layer_names"]):
+                group = root[layer]
+                for wname in (n.decode() if isinstance(n, bytes) else n for n in group.attrs["weight_names"]):
+                    attr = wname.split("/")[-1].split(":")[0]  # "conv1_conv/kernel:0" -> "kernel"
+                    native[f"{layer}/{attr}"] = np.asarray(group[wname])
+    except OSError as exc:
+        raise CheckpointError(f"cannot read {path} as HDF5: {exc}") from None
+    return Checkpoint(_from_native(native, "keras", path), {"source_framework": "keras.applications"})
+
+
+def _from_native(native: dict[str, np.ndarray], framework: str, path: Path) -> dict[str, np.ndarray]:
+    try:
+        return canonical_from_native(native, framework)
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: not a ResNet checkpoint of this zoo: {exc}") from None
+
+
+FORMATS: dict[str, Format] = {
+    f.name: f
+    for f in (
+        Format("safetensors", (".safetensors",), None, read_safetensors, write_safetensors,
+               "canonical names and layouts, with metadata (default interchange)"),
+        Format("npz", (".npz",), None, read_npz, write_npz, "canonical names and layouts for numpy users"),
+        Format("torch", (".pth", ".pt"), "torch", read_torch, write_torch, "torchvision-style state_dict"),
+        Format("paddle", (".pdparams",), "paddle", read_paddle, write_paddle, "paddle.vision-style state dict"),
+        Format("keras", (".weights.h5",), "keras", read_keras, write_keras, "Keras 3 weights file of our model"),
+        Format("keras_h5", (".h5",), None, read_keras_legacy, None,
+               "legacy Keras / keras.applications HDF5 weights, read by layer name (read only)"),
+    )
+}
+
+
+def format_for(path: Path | str, given: str | None = None) -> Format:
+    """The format named by ``given`` or by the file extension (longest match: .weights.h5 before .h5)."""
+    if given is not None:
+        if given not in FORMATS:
+            raise CheckpointError(f"unknown format {given!r}; known: {', '.join(FORMATS)}")
+        return FORMATS[given]
+    name = Path(path).name.lower()
+    hits = [(ext, f) for f in FORMATS.values() for ext in f.extensions if name.endswith(ext)]
+    if not hits:
+        exts = ", ".join(e for f in FORMATS.values() for e in f.extensions)
+        raise CheckpointError(f"unknown extension for {Path(path).name}; known: {exts} (or pass --from/--to)")
+    return max(hits, key=lambda h: len(h[0]))[1]
+
+
+def read_checkpoint(path: Path | str, fmt: Format, model: str | None = None) -> Checkpoint:
+    """Read ``path`` in ``fmt`` into canonical weights."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"cannot read {path}: {'not a file' if path.exists() else 'no such file'}")
+    if not os.access(path, os.R_OK):
+        raise CheckpointError(f"cannot read {path}: permission denied")
+    return fmt.read(path, model)
+
+
+def write_checkpoint(ckpt: Checkpoint, spec: ModelSpec, path: Path, fmt: Format) -> None:
+    """Write ``ckpt`` to exactly ``path`` (the caller gives a temp path and renames)."""
+    if fmt.write is None:
+        raise CheckpointError(f"writing {fmt.name} ({fmt.description}) is not supported; use .weights.h5")
+    try:
+        fmt.write(ckpt, spec, path)
+    except ResNetError:
+        raise
+    except OSError as exc:
+        raise CheckpointError(f"cannot write {path}: {exc}") from None
+
+
+def shapes_of(weights: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(np.shape(v)) for k, v in weights.items()}
