@@ -6,7 +6,9 @@ import keras
 import numpy as np
 
 from resnet_keras.model import ResNet, feature_layer_names
+from resnet_keras.weights import native_state
 from resnet_spec.layouts import nchw_to_nhwc, nhwc_to_nchw
+from resnet_spec.naming import native_table, to_canonical
 
 
 def _probe(model: ResNet) -> keras.Model:
@@ -79,3 +81,46 @@ def set_tf32(enabled: bool) -> None:
 
         torch.backends.cuda.matmul.allow_tf32 = enabled
         torch.backends.cudnn.allow_tf32 = enabled
+
+
+def train_step_numpy(
+    model: ResNet, x: np.ndarray, labels: np.ndarray, *, lr: float, device: str = "cpu"
+) -> dict[str, np.ndarray | dict[str, np.ndarray]]:
+    """One SGD step on cross-entropy in train mode (batch statistics; running stats update).
+
+    Returns the train-mode ``logits``, ``loss``, ``input_grad`` (NCHW) and canonical ``grads``.
+    Keras has no backend-neutral autodiff: the tensorflow and torch backends are supported.
+    """
+    channels_last = model.data_format == "channels_last"
+    inp_np = nchw_to_nhwc(x) if channels_last else np.ascontiguousarray(x)
+    state = native_state(model)
+    keys = [ne.key for ne in native_table(model.spec, "keras") if ne.entry.trainable]
+    variables = [state[k] for k in keys]
+    backend = keras.backend.backend()
+    with keras.device("gpu:0" if device in ("gpu", "cuda") else "cpu:0"):
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            inp = tf.convert_to_tensor(inp_np)
+            with tf.GradientTape() as tape:
+                tape.watch(inp)
+                logits = model(inp, training=True)
+                loss = keras.ops.mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True))
+            input_grad, var_grads = tape.gradient(loss, [inp, variables])
+        elif backend == "torch":
+
+            inp = keras.ops.convert_to_tensor(inp_np).detach().requires_grad_(True)
+            logits = model(inp, training=True)
+            loss = keras.ops.mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True))
+            loss.backward()
+            input_grad, var_grads = inp.grad, [v.value.grad for v in variables]
+        else:
+            raise NotImplementedError(f"train-mode steps need keras' tensorflow or torch backend, not {backend}")
+        keras.optimizers.SGD(learning_rate=lr).apply(var_grads, variables)
+    input_grad = keras.ops.convert_to_numpy(input_grad)
+    grads = {k: keras.ops.convert_to_numpy(g) for k, g in zip(keys, var_grads, strict=True)}
+    return {
+        "logits": keras.ops.convert_to_numpy(logits), "loss": keras.ops.convert_to_numpy(loss).reshape(1),
+        "input_grad": nhwc_to_nchw(input_grad) if channels_last else input_grad,
+        "grads": to_canonical(model.spec, "keras", grads),
+    }

@@ -7,6 +7,7 @@ import paddle
 
 from resnet_paddle.model import ResNet
 from resnet_paddle.weights import native_state
+from resnet_spec.naming import to_canonical
 from resnet_spec.spec import FEATURE_NAMES
 
 
@@ -45,3 +46,26 @@ def set_tf32(enabled: bool) -> None:
     """paddle 3.x: FLAGS_cudnn_allow_tf32 (default on for Ampere+)."""
     if gpu_available():
         paddle.set_flags({"FLAGS_cudnn_allow_tf32": enabled})
+
+
+def train_step_numpy(
+    model: ResNet, x: np.ndarray, labels: np.ndarray, *, lr: float, device: str = "cpu"
+) -> dict[str, np.ndarray | dict[str, np.ndarray]]:
+    """One SGD step on cross-entropy in train mode (batch statistics; running stats update).
+
+    Returns the train-mode ``logits``, ``loss``, ``input_grad`` (NCHW) and canonical ``grads``.
+    """
+    paddle.set_device("gpu" if device in ("gpu", "cuda") else "cpu")
+    model.train()
+    inp = paddle.to_tensor(np.ascontiguousarray(x), stop_gradient=False)
+    optimizer = paddle.optimizer.SGD(learning_rate=lr, parameters=model.parameters())
+    optimizer.clear_grad()
+    logits = model(inp)
+    loss = paddle.nn.functional.cross_entropy(logits, paddle.to_tensor(labels.astype("int64")))
+    loss.backward()
+    grads = {k: p.grad.numpy() for k, p in model.named_parameters() if p.grad is not None}
+    optimizer.step()
+    return {
+        "logits": logits.numpy(), "loss": loss.numpy().reshape(1),
+        "input_grad": inp.grad.numpy(), "grads": to_canonical(model.spec, "paddle", grads),
+    }

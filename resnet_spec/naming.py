@@ -182,3 +182,12 @@ def canonical_from_native(native: dict[str, np.ndarray], framework: str) -> dict
         entry = canonical_entry_from_native(key, framework, tuple(np.shape(array)))
         out[entry.name] = from_native(entry, framework, np.asarray(array))
     return out
+
+
+def to_canonical(spec: ModelSpec, framework: str, native: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``{native_key: array}`` (weights or their gradients) -> ``{canonical_name: array}``, keys via the spec."""
+    return {
+        ne.entry.name: from_native(ne.entry, framework, np.asarray(native[ne.key]))
+        for ne in native_table(spec, framework)
+        if ne.key in native
+    }

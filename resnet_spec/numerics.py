@@ -26,10 +26,15 @@ def keras_bn_momentum(spec: ModelSpec) -> float:
     return 1.0 - spec.bn_momentum
 
 
-def unbiased_to_biased_variance(var_unbiased, count: int):
-    """torch updates ``running_var`` with the UNBIASED batch variance (n / (n - 1) * biased); paddle and
-    keras use the BIASED one. Multiply by (n - 1) / n to compare. ``count`` = N * H * W per channel."""
-    return var_unbiased * ((count - 1) / count)
+def torch_running_var_as_biased(new, old, momentum: float, count: int):
+    """Translate torch's updated ``running_var`` into the paddle/keras convention.
+
+    torch: new = (1 - m) * old + m * var_unbiased, with var_unbiased = var_biased * n / (n - 1);
+    paddle and keras use var_biased. So the batch term is rescaled by (n - 1) / n, where
+    ``count`` = n = N * H * W per channel of that BN's input (``resnet_spec.shapes.bn_counts``).
+    """
+    kept = (1.0 - momentum) * old
+    return kept + (new - kept) * ((count - 1) / count)
 
 
 def conv_init_std(conv: ConvPlan) -> float:

@@ -61,3 +61,31 @@ def count_macs(spec: ModelSpec, height: int = 224, width: int = 224) -> int:
     if spec.num_classes > 0:
         macs += feature_channels(spec) * spec.num_classes
     return macs
+
+
+def bn_counts(spec: ModelSpec, batch: int, height: int, width: int) -> dict[str, int]:
+    """Elements per channel that each BN module normalises over (N * H * W of its input).
+
+    Needed to translate torch's unbiased running variance (see ``resnet_spec.numerics``).
+    """
+    conv = stem_conv(spec)
+    h, w = conv_out(height, conv), conv_out(width, conv)
+    counts = {"bn1": batch * h * w} if spec.stem.norm else {}
+    if spec.stem.pool:
+        h, w = pool_out(h), pool_out(w)
+    for blocks in plan_stages(spec):
+        for blk in blocks:
+            prefix = f"layer{blk.stage}.{blk.index}"
+            if spec.preact:
+                counts[f"{prefix}.preact_bn"] = batch * h * w
+            h_in, w_in = h, w
+            for k, c in enumerate(blk.convs, start=1):
+                h, w = conv_out(h, c), conv_out(w, c)
+                if not (spec.preact and k == len(blk.convs)):  # pre-activation: no BN after the last conv
+                    counts[f"{prefix}.bn{k}"] = batch * h * w
+            if blk.shortcut == "conv_bn":
+                sc = blk.shortcut_conv
+                counts[f"{prefix}.downsample.1"] = batch * conv_out(h_in, sc) * conv_out(w_in, sc)
+    if spec.post_norm:
+        counts["post_bn"] = batch * h * w
+    return counts

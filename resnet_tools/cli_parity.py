@@ -13,7 +13,14 @@ from resnet_spec import list_models
 from resnet_spec.errors import ResNetError
 from resnet_spec.frameworks import BACKENDS, installed_backends, load_backends
 from resnet_spec.spec import unknown_model_message
-from resnet_tools.parity import DEFAULT_MODELS, DEPTH, parse_input_shape, run_model_parity
+from resnet_tools.parity import (
+    DEFAULT_MODELS,
+    DEPTH,
+    TRAIN_POINTS,
+    parse_input_shape,
+    run_model_parity,
+    run_model_train_parity,
+)
 
 
 def _models(text: str) -> list[str]:
@@ -78,7 +85,8 @@ def cmd_parity(args: argparse.Namespace) -> int:
         task = progress.add_task("forward passes", total=len(models) * len(modules))
         for name in models:
             progress.update(task, description=f"{name}")
-            records += run_model_parity(
+            run = run_model_train_parity if args.mode == "train" else run_model_parity
+            records += run(
                 name, modules, input_shape=input_shape, device=device, dtype=args.dtype, seed=args.seed,
                 on_step=lambda _b: progress.advance(task),
             )
@@ -88,7 +96,8 @@ def cmd_parity(args: argparse.Namespace) -> int:
                 "first divergent", "pass"):
         table.add_column(col)
     for r in records:
-        worst = max((k for k in DEPTH if k in r.stages), key=lambda k: r.stages[k].max_rel)
+        points = TRAIN_POINTS if r.mode == "train" else DEPTH
+        worst = max((k for k in points if k in r.stages), key=lambda k: r.stages[k].max_rel)
         table.add_row(
             r.model, f"{r.source} -> {r.target}", f"{r.max_abs_diff:.2e}", f"{r.max_rel_diff:.2e}",
             f"{1 - r.cosine:.1e}", "n/a" if r.top1_agree is None else f"{r.top1_agree:.0%}",
@@ -130,7 +139,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", choices=["cpu", "gpu", "auto"], default="cpu")
     p.add_argument("--input", default="2x3x224x224", help="NxCxHxW (default 2x3x224x224)")
     p.add_argument("--dtype", choices=["float32"], default="float32")
-    p.add_argument("--mode", choices=["eval"], default="eval")
+    p.add_argument("--mode", choices=["eval", "train"], default="eval",
+                   help="train: one train-mode forward + one SGD step (loss, gradients, updates, running stats)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, help="write the records as JSON")
     p.add_argument("--report", default=None, help="write DIR/parity.md and DIR/divergence.png")

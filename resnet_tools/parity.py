@@ -173,3 +173,97 @@ def run_parity(
             name, modules, input_shape=input_shape, device=device, dtype=dtype, seed=seed, on_step=on_step
         )
     return records
+
+
+#: What train-mode parity compares, in the order a training step produces it.
+TRAIN_POINTS = ("train_logits", "loss", "input_grad", "grads", "weight_update", "running_mean", "running_var")
+
+
+def _joint(ref: dict[str, np.ndarray], out: dict[str, np.ndarray]) -> TensorDiff:
+    """All tensors of a canonical dict as one vector, so "relative" means relative to the set's largest
+    value: a conv bias feeding a train-mode BN has an analytically zero gradient, whose own relative
+    error is pure rounding noise."""
+    keys = sorted(ref)
+    return tensor_diff(np.concatenate([ref[k].ravel() for k in keys]), np.concatenate([out[k].ravel() for k in keys]))
+
+
+def _train_step(mod: ModuleType, model: Any, weights: dict[str, np.ndarray], x: np.ndarray, labels: np.ndarray,
+                lr: float, device: str, counts: dict[str, int]) -> dict[str, Any]:
+    """Import ``weights``, take one step; return what TRAIN_POINTS compares (running_var in the biased
+    convention: torch's unbiased estimator is translated here, the one place that handles it)."""
+    from resnet_spec.numerics import torch_running_var_as_biased
+
+    mod.import_weights(model, weights)
+    step = mod.train_step_numpy(model, x, labels, lr=lr, device=device)
+    after = mod.export_weights(model)
+    trainable = list(step["grads"])
+    var_keys = [k for k in after if k.endswith("running_var")]
+    running_var = {k: after[k] for k in var_keys}
+    if mod.FRAMEWORK == "torch":
+        m = model.spec.bn_momentum
+        running_var = {
+            k: torch_running_var_as_biased(after[k], weights[k], m, counts[k.rsplit(".", 1)[0]]) for k in var_keys
+        }
+    return {
+        "train_logits": step["logits"], "loss": step["loss"], "input_grad": step["input_grad"],
+        "grads": step["grads"], "weight_update": {k: after[k] - weights[k] for k in trainable},
+        "running_mean": {k: after[k] for k in after if k.endswith("running_mean")}, "running_var": running_var,
+    }
+
+
+def run_model_train_parity(
+    name: str,
+    modules: dict[str, ModuleType],
+    *,
+    input_shape: tuple[int, int, int, int],
+    device: str = "cpu",
+    dtype: str = "float32",
+    seed: int = 0,
+    lr: float = 0.1,
+    on_step: Callable[[str], None] | None = None,
+) -> list[ParityRecord]:
+    """One train-mode forward and one SGD step from the same weights, compared for every ordered pair."""
+    from resnet_spec.shapes import bn_counts
+
+    tol = tolerance(dtype, device, "train").rel
+    spec = get_spec(name)
+    rng = np.random.default_rng(seed + 1)
+    x = rng.standard_normal(input_shape).astype(dtype)
+    labels = rng.integers(0, spec.num_classes, input_shape[0])
+    counts = bn_counts(spec, input_shape[0], input_shape[2], input_shape[3])
+    seeded = random_weights(spec, seed=seed, dtype=dtype)
+    models = {b: mod.create_model(spec) for b, mod in modules.items()}
+    exported = {b: mod.export_weights(mod.import_weights(models[b], seeded)) for b, mod in modules.items()}
+    cache: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def run(backend: str, weights: dict[str, np.ndarray]) -> dict[str, Any]:
+        key = (backend, weights_digest(weights))
+        if key not in cache:
+            cache[key] = _train_step(modules[backend], models[backend], weights, x, labels, lr, device, counts)
+            if on_step:
+                on_step(backend)
+        return cache[key]
+
+    records = []
+    for source in modules:
+        ref = run(source, exported[source])
+        for target in modules:
+            if target == source:
+                continue
+            out = run(target, exported[source])
+            stages = {
+                k: (_joint(ref[k], out[k]) if isinstance(ref[k], dict) else tensor_diff(ref[k], out[k]))
+                for k in TRAIN_POINTS
+            }
+            first_bad = next((k for k in TRAIN_POINTS if stages[k].max_rel > tol), None)
+            logits = stages["train_logits"]
+            records.append(
+                ParityRecord(
+                    model=name, source=source, target=target, device=device, dtype=dtype, mode="train",
+                    input_shape=list(input_shape), tolerance=tol, max_abs_diff=logits.max_abs,
+                    max_rel_diff=logits.max_rel, cosine=logits.cosine,
+                    top1_agree=float(np.mean(ref["train_logits"].argmax(1) == out["train_logits"].argmax(1))),
+                    first_divergent_stage=first_bad, passed=first_bad is None, stages=stages,
+                )
+            )
+    return records

@@ -43,14 +43,14 @@ def plot_divergence(records: Sequence[Any], path: Path | str) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from resnet_tools.parity import DEPTH
+    from resnet_tools.parity import DEPTH, TRAIN_POINTS
 
     models = list(dict.fromkeys(r.model for r in records))
     fig, axes = plt.subplots(1, len(models), figsize=(4.5 * len(models), 3.6), squeeze=False, sharey=True)
     for ax, model in zip(axes[0], models, strict=True):
         rows = [r for r in records if r.model == model]
         for r in rows:
-            points = [k for k in DEPTH if k in r.stages]
+            points = [k for k in (TRAIN_POINTS if r.mode == "train" else DEPTH) if k in r.stages]
             values = [max(r.stages[k].max_rel, 1e-12) for k in points]
             ax.plot(points, values, marker="o", label=f"{r.source}->{r.target}")
         ax.axhline(rows[0].tolerance, color="red", linestyle="--", label="tolerance")

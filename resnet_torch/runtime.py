@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from resnet_spec.naming import to_canonical
 from resnet_spec.spec import FEATURE_NAMES
 from resnet_torch.model import ResNet
 from resnet_torch.weights import native_state
@@ -45,3 +46,26 @@ def set_tf32(enabled: bool) -> None:
     """TF32 matmuls/convs on Ampere+ (torch's cuDNN default is ON; it moves logits by ~1e-3 relative)."""
     torch.backends.cuda.matmul.allow_tf32 = enabled
     torch.backends.cudnn.allow_tf32 = enabled
+
+
+def train_step_numpy(
+    model: ResNet, x: np.ndarray, labels: np.ndarray, *, lr: float, device: str = "cpu"
+) -> dict[str, np.ndarray | dict[str, np.ndarray]]:
+    """One SGD step on cross-entropy in train mode (batch statistics; running stats update).
+
+    Returns the train-mode ``logits``, ``loss``, ``input_grad`` (NCHW) and canonical ``grads``.
+    """
+    device = "cuda" if device == "gpu" else device
+    model.train().to(device)
+    inp = torch.from_numpy(np.ascontiguousarray(x)).to(device).requires_grad_(True)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    optimizer.zero_grad()
+    logits = model(inp)
+    loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(labels).long().to(device))
+    loss.backward()
+    grads = {k: p.grad.detach().cpu().numpy() for k, p in model.named_parameters() if p.grad is not None}
+    optimizer.step()
+    return {
+        "logits": logits.detach().cpu().numpy(), "loss": loss.detach().cpu().numpy().reshape(1),
+        "input_grad": inp.grad.detach().cpu().numpy(), "grads": to_canonical(model.spec, "torch", grads),
+    }
