@@ -11,7 +11,7 @@ from resnet_keras.blocks import BLOCKS, Op, conv, norm
 from resnet_spec.naming import keras_block_name
 from resnet_spec.numerics import linear_init_bound
 from resnet_spec.plan import feature_channels, plan_stages, stem_conv
-from resnet_spec.spec import FEATURE_NAMES, ModelSpec, get_spec
+from resnet_spec.spec import FEATURE_NAMES, ModelSpec, check_dtype, get_spec
 
 DATA_FORMATS = ("channels_last", "channels_first")
 
@@ -74,7 +74,8 @@ class ResNet(keras.Model):
         if data_format not in DATA_FORMATS:
             raise ValueError(f"data_format must be one of {DATA_FORMATS}, got {data_format!r}")
         c = spec.in_channels
-        inputs = keras.Input((None, None, c) if data_format == "channels_last" else (c, None, None), name="input")
+        shape = (None, None, c) if data_format == "channels_last" else (c, None, None)
+        inputs = keras.Input(shape, dtype=keras.config.dtype_policy().compute_dtype, name="input")
         x = conv(stem_conv(spec), "conv1", data_format)(inputs)
         if spec.stem.norm:
             x = norm(spec.stem.width, spec, "bn1", data_format)(x)
@@ -103,13 +104,19 @@ class ResNet(keras.Model):
 
 
 def create_model(
-    name: str | ModelSpec, *, num_classes: int = 1000, data_format: str = "channels_last", **overrides: Any
+    name: str | ModelSpec,
+    *,
+    num_classes: int = 1000,
+    dtype: str = "float32",
+    data_format: str = "channels_last",
+    **overrides: Any,
 ) -> ResNet:
     """Build a zoo model by name (or from a ``ModelSpec``) with random weights.
 
     Args:
         name: a name from ``resnet_spec.list_models()`` or a resolved ``ModelSpec``.
         num_classes: classifier outputs; 0 returns the pooled features.
+        dtype: parameter and compute dtype, "float32" or "float64".
         data_format: "channels_last" (NHWC, default) or "channels_first" (NCHW).
         **overrides: ``zero_init_residual``, ``replace_stride_with_dilation``, ``stem``, ``in_channels``.
 
@@ -118,7 +125,12 @@ def create_model(
         10
     """
     spec = get_spec(name, num_classes=num_classes, **overrides) if isinstance(name, str) else name
-    return ResNet(spec, data_format=data_format)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(check_dtype(dtype))  # every layer built below takes this dtype
+    try:
+        return ResNet(spec, data_format=data_format)
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def model_spec(model: ResNet) -> ModelSpec:

@@ -10,7 +10,7 @@ from paddle import nn
 from resnet_paddle.blocks import BLOCKS, conv, norm
 from resnet_spec.numerics import linear_init_bound
 from resnet_spec.plan import feature_channels, plan_stages, stem_conv
-from resnet_spec.spec import FEATURE_NAMES, ModelSpec, get_spec
+from resnet_spec.spec import FEATURE_NAMES, ModelSpec, check_dtype, get_spec
 
 
 def stem_pool(spec: ModelSpec) -> nn.Layer:
@@ -80,12 +80,15 @@ class ResNet(nn.Layer):
         return self.forward_head(self.forward_features(x)[FEATURE_NAMES[-1]])
 
 
-def create_model(name: str | ModelSpec, *, num_classes: int = 1000, **overrides: Any) -> ResNet:
+def create_model(
+    name: str | ModelSpec, *, num_classes: int = 1000, dtype: str = "float32", **overrides: Any
+) -> ResNet:
     """Build a zoo model by name (or from a ``ModelSpec``) with random weights.
 
     Args:
         name: a name from ``resnet_spec.list_models()`` or a resolved ``ModelSpec``.
         num_classes: classifier outputs; 0 returns the pooled features.
+        dtype: parameter dtype, "float32" or "float64".
         **overrides: ``zero_init_residual``, ``replace_stride_with_dilation``, ``stem``, ``in_channels``.
 
     Example:
@@ -93,7 +96,9 @@ def create_model(name: str | ModelSpec, *, num_classes: int = 1000, **overrides:
         [2048, 10]
     """
     spec = get_spec(name, num_classes=num_classes, **overrides) if isinstance(name, str) else name
-    return ResNet(spec)
+    model = ResNet(spec)
+    model.to(dtype=check_dtype(dtype))
+    return model
 
 
 def model_spec(model: ResNet) -> ModelSpec:

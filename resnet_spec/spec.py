@@ -102,6 +102,16 @@ OVERRIDES = {
 }
 
 
+DTYPES = ("float32", "float64")
+
+
+def check_dtype(dtype: str) -> str:
+    """A supported parameter dtype, or SpecError naming the supported ones."""
+    if dtype not in DTYPES:
+        raise SpecError(f"unsupported dtype {dtype!r}; supported: {', '.join(DTYPES)}")
+    return dtype
+
+
 def _schema_error(path: Path, err: jsonschema.ValidationError) -> SpecError:
     where = list(err.absolute_path)
     if len(where) >= 2 and where[0] in ("models", "variants"):

@@ -138,7 +138,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backends", default=None, help="comma-separated (default: every installed backend)")
     p.add_argument("--device", choices=["cpu", "gpu", "auto"], default="cpu")
     p.add_argument("--input", default="2x3x224x224", help="NxCxHxW (default 2x3x224x224)")
-    p.add_argument("--dtype", choices=["float32"], default="float32")
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                   help="float64 makes train-mode gradients comparable element-wise (see docs)")
     p.add_argument("--mode", choices=["eval", "train"], default="eval",
                    help="train: one train-mode forward + one SGD step (loss, gradients, updates, running stats)")
     p.add_argument("--seed", type=int, default=0)

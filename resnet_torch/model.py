@@ -9,7 +9,7 @@ from torch import nn
 
 from resnet_spec.numerics import linear_init_bound
 from resnet_spec.plan import feature_channels, plan_stages, stem_conv
-from resnet_spec.spec import FEATURE_NAMES, ModelSpec, get_spec
+from resnet_spec.spec import FEATURE_NAMES, ModelSpec, check_dtype, get_spec
 from resnet_torch.blocks import BLOCKS, conv, norm
 
 
@@ -80,12 +80,15 @@ class ResNet(nn.Module):
         return self.forward_head(self.forward_features(x)[FEATURE_NAMES[-1]])
 
 
-def create_model(name: str | ModelSpec, *, num_classes: int = 1000, **overrides: Any) -> ResNet:
+def create_model(
+    name: str | ModelSpec, *, num_classes: int = 1000, dtype: str = "float32", **overrides: Any
+) -> ResNet:
     """Build a zoo model by name (or from a ``ModelSpec``) with random weights.
 
     Args:
         name: a name from ``resnet_spec.list_models()`` or a resolved ``ModelSpec``.
         num_classes: classifier outputs; 0 returns the pooled features.
+        dtype: parameter dtype, "float32" or "float64".
         **overrides: ``zero_init_residual``, ``replace_stride_with_dilation``, ``stem``, ``in_channels``.
 
     Example:
@@ -93,7 +96,7 @@ def create_model(name: str | ModelSpec, *, num_classes: int = 1000, **overrides:
         10
     """
     spec = get_spec(name, num_classes=num_classes, **overrides) if isinstance(name, str) else name
-    return ResNet(spec)
+    return ResNet(spec).to(getattr(torch, check_dtype(dtype)))
 
 
 def model_spec(model: ResNet) -> ModelSpec:
