@@ -63,29 +63,48 @@ def count_macs(spec: ModelSpec, height: int = 224, width: int = 224) -> int:
     return macs
 
 
-def bn_counts(spec: ModelSpec, batch: int, height: int, width: int) -> dict[str, int]:
-    """Elements per channel that each BN module normalises over (N * H * W of its input).
+def module_shapes(spec: ModelSpec, height: int, width: int) -> dict[str, tuple[int, ...]]:
+    """Output shape (C, H, W) of every conv and BN module, and (classes,) of the classifier, in order.
 
-    Needed to translate torch's unbiased running variance (see ``resnet_spec.numerics``).
+    A BN's shape is that of its input; a pre-activation BN sees the block input.
     """
     conv = stem_conv(spec)
     h, w = conv_out(height, conv), conv_out(width, conv)
-    counts = {"bn1": batch * h * w} if spec.stem.norm else {}
+    shapes: dict[str, tuple[int, ...]] = {"conv1": (conv.out_channels, h, w)}
+    if spec.stem.norm:
+        shapes["bn1"] = (conv.out_channels, h, w)
     if spec.stem.pool:
         h, w = pool_out(h), pool_out(w)
     for blocks in plan_stages(spec):
         for blk in blocks:
             prefix = f"layer{blk.stage}.{blk.index}"
             if spec.preact:
-                counts[f"{prefix}.preact_bn"] = batch * h * w
+                shapes[f"{prefix}.preact_bn"] = (blk.in_channels, h, w)
             h_in, w_in = h, w
             for k, c in enumerate(blk.convs, start=1):
                 h, w = conv_out(h, c), conv_out(w, c)
+                shapes[f"{prefix}.conv{k}"] = (c.out_channels, h, w)
                 if not (spec.preact and k == len(blk.convs)):  # pre-activation: no BN after the last conv
-                    counts[f"{prefix}.bn{k}"] = batch * h * w
-            if blk.shortcut == "conv_bn":
-                sc = blk.shortcut_conv
-                counts[f"{prefix}.downsample.1"] = batch * conv_out(h_in, sc) * conv_out(w_in, sc)
+                    shapes[f"{prefix}.bn{k}"] = (c.out_channels, h, w)
+            sc = blk.shortcut_conv
+            if sc is not None:
+                out = (sc.out_channels, conv_out(h_in, sc), conv_out(w_in, sc))
+                shapes[f"{prefix}.downsample.0"] = out
+                if blk.shortcut == "conv_bn":
+                    shapes[f"{prefix}.downsample.1"] = out
     if spec.post_norm:
-        counts["post_bn"] = batch * h * w
-    return counts
+        shapes["post_bn"] = (feature_channels(spec), h, w)
+    if spec.num_classes > 0:
+        shapes["fc"] = (spec.num_classes,)
+    return shapes
+
+
+def bn_counts(spec: ModelSpec, batch: int, height: int, width: int) -> dict[str, int]:
+    """Elements per channel that each BN module normalises over (N * H * W of its input).
+
+    Needed to translate torch's unbiased running variance (see ``resnet_spec.numerics``).
+    """
+    from resnet_spec.naming import module_kind
+
+    shapes = module_shapes(spec, height, width)
+    return {m: batch * s[1] * s[2] for m, s in shapes.items() if module_kind(m) == "bn"}

@@ -1,0 +1,107 @@
+"""``resnet summary`` and ``resnet predict`` agree across backends; odd images are handled."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from parity_tests.conftest import LOADED
+from resnet_spec import count_macs, get_spec
+from resnet_spec.random_weights import random_weights
+from resnet_tools.cli import main
+from resnet_tools.formats import FORMATS, Checkpoint, write_checkpoint
+from resnet_tools.predict import predict
+from resnet_tools.preprocess import load_image
+from resnet_tools.summary import summarize
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50", "resnext50_32x4d", "resnet50v1", "resnet50v2"])
+def test_summary_totals_match_spec_and_backends(name: str) -> None:
+    spec = get_spec(name)
+    summaries = {b: summarize(spec, b, (2, 3, 97, 131)) for b in LOADED}  # verify=True builds each model
+    for s in summaries.values():
+        assert (s.trainable, s.non_trainable) == (spec.expected_trainable, spec.expected_bn_stats)
+        assert s.macs == count_macs(spec, 97, 131) and s.output_shape == (2, 1000)
+    strip = [[(r.layer, r.kind, r.output_shape, r.trainable, r.non_trainable) for r in s.rows]
+             for s in summaries.values()]
+    assert all(rows == strip[0] for rows in strip)  # identical content, only native names differ
+
+
+def test_summary_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["summary", "resnet18", "--backend", "paddle", "--input", "1x3x64x64"]) == 0
+    out = capsys.readouterr().out
+    assert "trainable params: 11,689,512" in out and "layer1.0.bn1._mean" not in out and "layer4.1.bn2" in out
+
+
+def _images(folder: Path) -> list[Path]:
+    rng = np.random.default_rng(0)
+    paths = []
+    for i, (shape, mode) in enumerate([((300, 420, 3), "RGB"), ((97, 131, 3), "RGB"), ((200, 180), "L"),
+                                       ((240, 240, 4), "RGBA")]):
+        p = folder / f"img{i}_{mode}.png"
+        Image.fromarray(rng.integers(0, 255, shape, dtype=np.uint8), mode).save(p)
+        paths.append(p)
+    palette = folder / "palette.gif"
+    Image.fromarray(rng.integers(0, 255, (64, 80, 3), dtype=np.uint8)).convert("P").save(palette)
+    junk = folder / "junk.jpg"
+    junk.write_text("not an image")
+    truncated = folder / "truncated.png"
+    truncated.write_bytes(paths[0].read_bytes()[:200])
+    return [*paths, palette, junk, truncated, folder / "missing.png"]
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50v1", "resnet50v2"])
+def test_predict_same_topk_in_every_backend(name: str, tmp_path: Path) -> None:
+    if len(LOADED) < 3:
+        pytest.skip("needs all three backends")
+    spec = get_spec(name, num_classes=10)
+    ckpt = tmp_path / "w.safetensors"
+    write_checkpoint(Checkpoint(random_weights(spec, seed=4)), spec, ckpt, FORMATS["safetensors"])
+    images = [str(p) for p in _images(tmp_path)]
+    tops = {}
+    for b in LOADED:
+        _spec, backend, results = predict(images, str(ckpt), backend=b, topk=3)
+        assert backend == b
+        tops[b] = [[i for i, _l, _p in r.top] for r in results]
+        probs = [[p for _i, _l, p in r.top] for r in results if r.top]
+        assert all(0 < p[0] <= 1 and p == sorted(p, reverse=True) for p in probs)
+    assert tops["torch"] == tops["paddle"] == tops["keras"]
+    assert [bool(t) for t in tops["torch"]] == [True] * 5 + [False] * 3  # 5 readable, 3 skipped
+
+
+def test_odd_images_are_converted_or_skipped(tmp_path: Path) -> None:
+    notes = {p.name: load_image(p, "torchvision") for p in _images(tmp_path)}
+    assert notes["img2_L.png"].note == "converted L to RGB" and notes["img2_L.png"].array.shape == (3, 224, 224)
+    assert notes["img3_RGBA.png"].note == "converted RGBA to RGB"
+    assert notes["palette.gif"].array is not None
+    assert notes["junk.jpg"].array is None and "not an image" in notes["junk.jpg"].note
+    assert notes["truncated.png"].array is None and "skipped" in notes["truncated.png"].note
+    assert notes["missing.png"].note == "skipped: no such file"
+
+
+def test_preprocessing_styles(tmp_path: Path) -> None:
+    p = tmp_path / "white.png"
+    Image.new("RGB", (300, 250), (255, 255, 255)).save(p)
+    tv, caffe, tf = (load_image(p, s).array for s in ("torchvision", "caffe", "tf"))
+    np.testing.assert_allclose(tv[:, 0, 0], (1 - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225]),
+                               rtol=1e-5)
+    np.testing.assert_allclose(caffe[:, 0, 0], 255 - np.array([103.939, 116.779, 123.68]), rtol=1e-5)  # BGR
+    np.testing.assert_allclose(tf, 1.0)
+
+
+def test_predict_cli_with_grid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = get_spec("resnet18", num_classes=4)
+    ckpt = tmp_path / "w.npz"
+    write_checkpoint(Checkpoint(random_weights(spec, seed=1)), spec, ckpt, FORMATS["npz"])
+    labels = tmp_path / "labels.txt"
+    labels.write_text("cat\ndog\nfox\nowl\n")
+    imgs = [str(p) for p in _images(tmp_path)[:2]]
+    grid = tmp_path / "grid.png"
+    assert main(["predict", *imgs, "--weights", str(ckpt), "--labels", str(labels), "--topk", "2",
+                 "--grid", str(grid)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("  1. ") == 2 and any(lbl in out for lbl in ("cat", "dog", "fox", "owl")) and "mean" in out
+    assert grid.read_bytes()[:4] == b"\x89PNG"

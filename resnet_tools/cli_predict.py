@@ -1,0 +1,42 @@
+"""``resnet predict``."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from resnet_tools.cli import console
+    from resnet_tools.predict import predict, save_grid
+
+    spec, backend, results = predict(args.images, args.weights, model=args.model, backend=args.backend,
+                                     topk=args.topk, labels=args.labels)
+    console.print(f"{spec.name} on {backend}; preprocessing for {spec.variant} checkpoints")
+    done = [r for r in results if r.top]
+    for r in results:
+        if not r.top:
+            console.print(f"[yellow]{r.image.path}: {r.image.note}[/]")
+            continue
+        note = f" ({r.image.note})" if r.image.note else ""
+        console.print(f"{r.image.path}{note}: {r.seconds * 1000:.1f} ms")
+        for rank, (idx, label, prob) in enumerate(r.top, start=1):
+            console.print(f"  {rank}. {label} [{idx}] {prob:.4f}")
+    if done:
+        total = sum(r.seconds for r in done)
+        console.print(f"{len(done)} image(s) in {total:.3f}s, mean {total / len(done) * 1000:.1f} ms")
+    if args.grid:
+        console.print(f"wrote {save_grid(results, args.grid)}")
+    return 0 if done else 2
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="classify images with any checkpoint in any backend")
+    p.add_argument("images", nargs="+")
+    p.add_argument("--weights", required=True, help="a checkpoint in any format resnet convert reads")
+    p.add_argument("--model", default=None, help="architecture (inferred from the checkpoint when omitted)")
+    p.add_argument("--backend", choices=["torch", "paddle", "keras"], default=None,
+                   help="default: the checkpoint's framework")
+    p.add_argument("--topk", type=int, default=5)
+    p.add_argument("--labels", default=None, help="text file, one label per line")
+    p.add_argument("--grid", default=None, help="save a PNG of the images with their predictions")
+    p.set_defaults(func=cmd_predict)

@@ -1,0 +1,96 @@
+"""``resnet predict``: the classic inference flow for any backend and any checkpoint format."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from resnet_spec import ModelSpec
+from resnet_spec.errors import CheckpointError
+from resnet_spec.frameworks import installed_backends, load_backends
+from resnet_tools.convert import resolve_spec
+from resnet_tools.formats import format_for, read_checkpoint
+from resnet_tools.preprocess import STYLES, LoadedImage, load_image
+
+
+@dataclass
+class Prediction:
+    image: LoadedImage
+    top: list[tuple[int, str, float]] = field(default_factory=list)  # (class, label, probability)
+    seconds: float = 0.0
+
+
+def read_labels(path: Path | str | None, num_classes: int) -> list[str]:
+    if path is None:
+        return [f"class {i}" for i in range(num_classes)]
+    try:
+        labels = [ln.strip() for ln in Path(path).read_text().splitlines() if ln.strip()]
+    except OSError as exc:
+        raise CheckpointError(f"cannot read labels {path}: {exc}") from None
+    if len(labels) != num_classes:
+        raise CheckpointError(f"{path} has {len(labels)} labels, the model has {num_classes} classes")
+    return labels
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def predict(images: list[str], weights: str, *, model: str | None = None, backend: str | None = None,
+            topk: int = 5, labels: str | None = None) -> tuple[ModelSpec, str, list[Prediction]]:
+    """Top-k predictions per image; unreadable images come back with a note and no prediction."""
+    fmt = format_for(weights)
+    backend = backend or fmt.framework or (installed_backends() or ["torch"])[0]
+    mods = load_backends(sorted({backend, *([fmt.framework] if fmt.framework else [])}))
+    ckpt = read_checkpoint(weights, fmt, model)
+    spec = resolve_spec(ckpt, model)
+    if spec.num_classes < 1:
+        raise CheckpointError(f"{weights} has no classifier head (num_classes=0): nothing to predict")
+    names = read_labels(labels, spec.num_classes)
+    mod = mods[backend]
+    net = mod.import_weights(mod.create_model(spec), ckpt.weights)
+    style = STYLES[spec.variant]
+    results = []
+    for path in images:
+        loaded = load_image(path, style)
+        pred = Prediction(loaded)
+        if loaded.array is not None:
+            start = time.perf_counter()
+            logits = mod.forward_numpy(net, loaded.array[None])["logits"][0]
+            pred.seconds = time.perf_counter() - start
+            probs = softmax(logits.astype(np.float64))
+            order = np.argsort(-probs, kind="stable")[: max(1, min(topk, spec.num_classes))]
+            pred.top = [(int(i), names[i], float(probs[i])) for i in order]
+        results.append(pred)
+    return spec, backend, results
+
+
+def save_grid(results: list[Prediction], path: Path | str) -> Path:
+    """A picture of each image with its top-1 prediction (matplotlib), written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from resnet_tools.report import atomic_write
+
+    shown = [r for r in results if r.image.rgb is not None]
+    if not shown:
+        raise CheckpointError("no readable image to put in the grid")
+    cols = min(4, len(shown))
+    rows = (len(shown) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.4 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, r in zip(axes.ravel(), shown, strict=False):
+        ax.imshow(r.image.rgb)
+        ax.set_title(f"{r.image.path.name}\n{r.top[0][1]} ({r.top[0][2]:.1%})", fontsize=8)
+    fig.tight_layout()
+    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=100))
+    plt.close(fig)
+    return Path(path)

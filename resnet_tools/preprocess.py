@@ -1,0 +1,79 @@
+"""Image preprocessing shared by every backend, chosen by the checkpoint's family.
+
+- torchvision / paddle.vision (v1.5): resize the short side to 256, center-crop 224, RGB, /255,
+  ImageNet mean/std.
+- keras.applications V1 ("caffe"): resize to 224x224, RGB -> BGR, subtract the BGR ImageNet mean.
+- keras.applications V2 ("tf"): resize to 224x224, scale to [-1, 1].
+Output: float32 NCHW (backends convert to their own layout).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+CAFFE_BGR_MEAN = np.array([103.939, 116.779, 123.68], dtype=np.float32)
+STYLES = {"v1.5": "torchvision", "v1": "caffe", "v2": "tf"}
+
+
+@dataclass
+class LoadedImage:
+    path: Path
+    array: np.ndarray | None  # CHW float32, or None when skipped
+    note: str = ""  # what was converted, or why it was skipped
+    rgb: np.ndarray | None = None  # HWC uint8 as shown in a grid
+
+
+def _center_crop(img: Image.Image, size: int) -> Image.Image:
+    w, h = img.size
+    left, top = (w - size) // 2, (h - size) // 2
+    return img.crop((left, top, left + size, top + size))
+
+
+def preprocess(img: Image.Image, style: str) -> np.ndarray:
+    """RGB PIL image -> CHW float32 for ``style`` (torchvision, caffe or tf)."""
+    if style == "torchvision":
+        w, h = img.size
+        scale = 256 / min(w, h)
+        img = img.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.BILINEAR)
+        x = (np.asarray(_center_crop(img, 224), dtype=np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+    elif style == "caffe":
+        x = np.asarray(img.resize((224, 224), Image.BILINEAR), dtype=np.float32)[..., ::-1] - CAFFE_BGR_MEAN
+    elif style == "tf":
+        x = np.asarray(img.resize((224, 224), Image.BILINEAR), dtype=np.float32) / 127.5 - 1.0
+    else:
+        raise ValueError(f"unknown preprocessing style {style!r}")
+    return np.ascontiguousarray(x.transpose(2, 0, 1), dtype=np.float32)
+
+
+def load_image(path: Path | str, style: str) -> LoadedImage:
+    """Open, convert to RGB where sensible, preprocess; never raises for a bad image (it is skipped)."""
+    path = Path(path)
+    try:
+        with Image.open(path) as raw:
+            raw.load()
+            note = ""
+            if raw.mode != "RGB":
+                note = f"converted {raw.mode} to RGB"
+                if raw.mode in ("RGBA", "LA") or (raw.mode == "P" and "transparency" in raw.info):
+                    background = Image.new("RGB", raw.size, (255, 255, 255))  # flatten alpha on white
+                    background.paste(raw.convert("RGBA"), mask=raw.convert("RGBA").split()[-1])
+                    img = background
+                else:
+                    img = raw.convert("RGB")
+            else:
+                img = raw.copy()
+    except FileNotFoundError:
+        return LoadedImage(path, None, "skipped: no such file")
+    except UnidentifiedImageError:
+        return LoadedImage(path, None, "skipped: not an image")
+    except (OSError, ValueError) as exc:
+        return LoadedImage(path, None, f"skipped: unreadable ({exc})")
+    if min(img.size) < 1:
+        return LoadedImage(path, None, "skipped: empty image")
+    return LoadedImage(path, preprocess(img, style), note, np.asarray(img))
