@@ -20,6 +20,7 @@ Tensor = keras.KerasTensor
 Op = Callable[[Tensor], Tensor]
 
 
+# --8<-- [start:keras-padding]
 def conv(plan: ConvPlan, module: str, data_format: str, zero: bool = False) -> Op:
     """A conv from its plan, with He-normal (fan_out) init (or zeros).
 
@@ -37,6 +38,7 @@ def conv(plan: ConvPlan, module: str, data_format: str, zero: bool = False) -> O
         return layer
     pad = layers.ZeroPadding2D(plan.padding, data_format=data_format, name=name.replace("_conv", "_pad"))
     return lambda x: layer(pad(x))
+# --8<-- [end:keras-padding]
 
 
 def norm(
@@ -67,6 +69,7 @@ def shortcut(plan: BlockPlan, spec: ModelSpec, data_format: str) -> Op | None:
     return None
 
 
+# --8<-- [start:basic]
 class BasicBlock:
     """Two 3x3 convs, each followed by BN; ReLU after the first and after the residual sum."""
 
@@ -87,8 +90,10 @@ class BasicBlock:
         out = self.relu1(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
         return self.relu_out(self.add([out, identity]))
+# --8<-- [end:basic]
 
 
+# --8<-- [start:bottleneck]
 class Bottleneck:
     """1x1 -> 3x3 (grouped, dilated) -> 1x1, each followed by BN; the stride sits where the plan says."""
 
@@ -113,6 +118,7 @@ class Bottleneck:
         out = self.relu2(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
         return self.relu_out(self.add([out, identity]))
+# --8<-- [end:bottleneck]
 
 
 class PreActBasicBlock:
@@ -140,6 +146,7 @@ class PreActBasicBlock:
         return self.add([out, identity])
 
 
+# --8<-- [start:preact]
 class PreActBottleneck:
     """Pre-activation: BN-ReLU, then 1x1 -> BN-ReLU -> 3x3 -> BN-ReLU -> 1x1; no activation after the sum."""
 
@@ -167,6 +174,7 @@ class PreActBottleneck:
         out = self.relu2(self.bn2(self.conv2(out)))
         out = self.conv3(out)
         return self.add([out, identity])
+# --8<-- [end:preact]
 
 
 BLOCKS = {

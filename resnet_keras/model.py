@@ -32,6 +32,7 @@ class NegInfPadding2D(layers.Layer):
         return {**super().get_config(), "data_format": self.data_format}
 
 
+# --8<-- [start:keras-pool]
 def stem_pool(spec: ModelSpec, data_format: str) -> Op:
     """The stem max-pool; keras.applications zero-pads first (differs from -inf only on negative input)."""
     if not spec.stem.pool:
@@ -43,6 +44,7 @@ def stem_pool(spec: ModelSpec, data_format: str) -> Op:
     else:
         pad = NegInfPadding2D(data_format, name="pool1_pad")
     return lambda x: pool(pad(x))
+# --8<-- [end:keras-pool]
 
 
 def feature_layer_names(spec: ModelSpec) -> dict[str, str]:
@@ -54,6 +56,7 @@ def feature_layer_names(spec: ModelSpec) -> dict[str, str]:
     return names
 
 
+# --8<-- [start:model]
 class ResNet(keras.Model):
     """ResNet v1 / v1.5 / v2 from a :class:`resnet_spec.ModelSpec` as a functional Keras model.
 
@@ -101,6 +104,7 @@ class ResNet(keras.Model):
         """A model sharing these layers that returns the stem and stage outputs by feature name."""
         names = feature_layer_names(self.spec)
         return keras.Model(self.input, {k: self.get_layer(v).output for k, v in names.items()})
+# --8<-- [end:model]
 
 
 def create_model(

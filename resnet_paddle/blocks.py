@@ -40,6 +40,7 @@ def shortcut(plan: BlockPlan, spec: ModelSpec) -> nn.Layer | None:
     return None
 
 
+# --8<-- [start:basic]
 class BasicBlock(nn.Layer):
     """Two 3x3 convs, each followed by BN; ReLU after the first and after the residual sum."""
 
@@ -58,8 +59,10 @@ class BasicBlock(nn.Layer):
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
         return self.relu(out + identity)
+# --8<-- [end:basic]
 
 
+# --8<-- [start:bottleneck]
 class Bottleneck(nn.Layer):
     """1x1 -> 3x3 (grouped, dilated) -> 1x1, each followed by BN; the stride sits where the plan says."""
 
@@ -81,6 +84,7 @@ class Bottleneck(nn.Layer):
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
         return self.relu(out + identity)
+# --8<-- [end:bottleneck]
 
 
 class PreActBasicBlock(nn.Layer):
@@ -106,6 +110,7 @@ class PreActBasicBlock(nn.Layer):
         return out + identity
 
 
+# --8<-- [start:preact]
 class PreActBottleneck(nn.Layer):
     """Pre-activation: BN-ReLU, then 1x1 -> BN-ReLU -> 3x3 -> BN-ReLU -> 1x1; no activation after the sum."""
 
@@ -130,6 +135,7 @@ class PreActBottleneck(nn.Layer):
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.conv3(out)
         return out + identity
+# --8<-- [end:preact]
 
 
 BLOCKS = {

@@ -13,6 +13,7 @@ from resnet_spec.plan import feature_channels, plan_stages, stem_conv
 from resnet_spec.spec import FEATURE_NAMES, ModelSpec, check_dtype, get_spec
 
 
+# --8<-- [start:paddle-pool]
 def stem_pool(spec: ModelSpec) -> nn.Layer:
     """The stem max-pool; keras.applications zero-pads first (differs from -inf only on negative input)."""
     if not spec.stem.pool:
@@ -20,8 +21,10 @@ def stem_pool(spec: ModelSpec) -> nn.Layer:
     if spec.stem.pool_pad == "zero":
         return nn.Sequential(nn.Pad2D(1, mode="constant", value=0.0), nn.MaxPool2D(3, stride=2))
     return nn.MaxPool2D(3, stride=2, padding=1)  # paddle pads max-pool with -inf
+# --8<-- [end:paddle-pool]
 
 
+# --8<-- [start:model]
 class ResNet(nn.Layer):
     """ResNet v1 / v1.5 / v2 from a :class:`resnet_spec.ModelSpec`; state_dict keys are paddle.vision's.
 
@@ -64,9 +67,9 @@ class ResNet(nn.Layer):
             x = self.relu(self.bn1(x))
         x = self.maxpool(x)
         features = {FEATURE_NAMES[0]: x}
-        for name, stage in zip(FEATURE_NAMES[1:], self.stages(), strict=True):
+        for i, stage in enumerate(self.stages()):  # plain enumerate: paddle's dy2static rejects zip(strict=)/start=
             x = stage(x)
-            features[name] = x
+            features[FEATURE_NAMES[i + 1]] = x
         return features
 
     def forward_head(self, x: paddle.Tensor) -> paddle.Tensor:
@@ -78,6 +81,7 @@ class ResNet(nn.Layer):
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         return self.forward_head(self.forward_features(x)[FEATURE_NAMES[-1]])
+# --8<-- [end:model]
 
 
 def create_model(

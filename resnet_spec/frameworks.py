@@ -28,6 +28,7 @@ def tensorflow_loaded_before_paddle() -> bool:
     return "tensorflow" in sys.modules and "paddle" not in sys.modules
 
 
+# --8<-- [start:paddle-guard]
 def guard_paddle_import() -> None:
     """Raise a clear error instead of letting ``import paddle`` crash the interpreter."""
     if tensorflow_loaded_before_paddle():
@@ -36,6 +37,7 @@ def guard_paddle_import() -> None:
             "segfaults when imported after TensorFlow 2.21. Import resnet_paddle (or paddle) before "
             "tensorflow/keras, use KERAS_BACKEND=jax or torch, or run paddle in a separate process."
         )
+# --8<-- [end:paddle-guard]
 
 
 def load_backend(name: str) -> ModuleType:

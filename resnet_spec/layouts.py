@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 
+# --8<-- [start:layouts]
 def oihw_to_hwio(kernel: np.ndarray) -> np.ndarray:
     """Conv kernel torch/paddle [out, in/groups, kh, kw] -> keras [kh, kw, in/groups, out]."""
     return np.array(np.transpose(kernel, (2, 3, 1, 0)), order="C", copy=True)
@@ -22,6 +23,7 @@ def hwio_to_oihw(kernel: np.ndarray) -> np.ndarray:
 def linear_out_in_to_in_out(weight: np.ndarray) -> np.ndarray:
     """Linear weight torch [out, in] -> paddle nn.Linear / keras Dense [in, out]."""
     return np.array(weight.T, order="C", copy=True)
+# --8<-- [end:layouts]
 
 
 def linear_in_out_to_out_in(weight: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ from resnet_spec.spec import ModelSpec
 
 FRAMEWORKS = ("torch", "paddle", "keras")
 
+# --8<-- [start:naming]
 # Canonical attribute -> native attribute, per framework and module kind.
 _ATTRS: dict[str, dict[str, dict[str, str]]] = {
     "torch": {
@@ -53,6 +54,7 @@ _FROM_NATIVE: dict[str, dict[tuple[str, str], Transform]] = {
     "paddle": {("fc", "weight"): layouts.linear_in_out_to_out_in},
     "keras": {("conv", "weight"): layouts.hwio_to_oihw, ("fc", "weight"): layouts.linear_in_out_to_out_in},
 }
+# --8<-- [end:naming]
 
 _KERAS_TOP = {"conv1": "conv1_conv", "bn1": "conv1_bn", "post_bn": "post_bn", "fc": "predictions"}
 _KERAS_TOP_INV = {v: k for k, v in _KERAS_TOP.items()}

@@ -11,6 +11,7 @@ from resnet_spec.plan import ConvPlan
 from resnet_spec.spec import ModelSpec
 
 
+# --8<-- [start:bn-momentum]
 def torch_bn_momentum(spec: ModelSpec) -> float:
     """torch: running = (1 - m) * running + m * batch  -> m is the spec's value as is."""
     return spec.bn_momentum
@@ -24,8 +25,10 @@ def paddle_bn_momentum(spec: ModelSpec) -> float:
 def keras_bn_momentum(spec: ModelSpec) -> float:
     """keras: running = m * running + (1 - m) * batch  -> m = 1 - torch momentum (0.01 -> 0.99)."""
     return 1.0 - spec.bn_momentum
+# --8<-- [end:bn-momentum]
 
 
+# --8<-- [start:running-var]
 def torch_running_var_as_biased(new, old, momentum: float, count: int):
     """Translate torch's updated ``running_var`` into the paddle/keras convention.
 
@@ -35,6 +38,7 @@ def torch_running_var_as_biased(new, old, momentum: float, count: int):
     """
     kept = (1.0 - momentum) * old
     return kept + (new - kept) * ((count - 1) / count)
+# --8<-- [end:running-var]
 
 
 def conv_init_std(conv: ConvPlan) -> float:

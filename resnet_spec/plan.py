@@ -63,6 +63,7 @@ def inner_width(spec: ModelSpec, planes: int) -> int:
     return int(planes * (spec.width_per_group / 64.0)) * spec.groups
 
 
+# --8<-- [start:stride-placement]
 def _block_convs(
     spec: ModelSpec, cin: int, width: int, cout: int, stride: int, dilation: int
 ) -> tuple[ConvPlan, ...]:
@@ -78,8 +79,10 @@ def _block_convs(
         ConvPlan(width, width, 3, s3, dilation, spec.groups, bias_inner),
         ConvPlan(width, cout, 1, 1, 1, 1, bias_last),
     )
+# --8<-- [end:stride-placement]
 
 
+# --8<-- [start:shortcuts]
 def _shortcut_kind(spec: ModelSpec, index: int, stride: int, cin: int, cout: int) -> str:
     if spec.shortcut == "projection_when_needed":
         return "conv_bn" if stride != 1 or cin != cout else "identity"
@@ -89,6 +92,7 @@ def _shortcut_kind(spec: ModelSpec, index: int, stride: int, cin: int, cout: int
     if index == 0:
         return "conv"
     return "pool" if stride > 1 else "identity"
+# --8<-- [end:shortcuts]
 
 
 def plan_stages(spec: ModelSpec) -> list[list[BlockPlan]]:

@@ -47,9 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Subcommand modules; each imports its backends lazily, inside the command."""
-    from resnet_tools import cli_convert, cli_parity, cli_predict, cli_summary
+    from resnet_tools import cli_bench, cli_convert, cli_parity, cli_predict, cli_summary
 
-    return [cli_parity.register, cli_convert.register, cli_summary.register, cli_predict.register]
+    return [cli_parity.register, cli_convert.register, cli_summary.register, cli_predict.register,
+            cli_bench.register]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import platform
 import time
+from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -62,6 +63,8 @@ def cmd_parity(args: argparse.Namespace) -> int:
     from resnet_tools.report import write_json, write_report
 
     models = _models(args.models)
+    if args.dtype is None:
+        args.dtype = "float64" if args.mode == "train" else "float32"
     input_shape = parse_input_shape(args.input)
     backends = _backends(args.backends)
     if len(backends) < 2:
@@ -107,6 +110,8 @@ def cmd_parity(args: argparse.Namespace) -> int:
     console.print(table)
     failed = [r for r in records if not r.passed]
     console.print(f"{len(records) - len(failed)}/{len(records)} pairs within tolerance in {elapsed:.1f}s")
+    if args.report:
+        Path(args.report).mkdir(parents=True, exist_ok=True)
     if args.json:
         write_json(records, args.json)
         console.print(f"wrote {args.json}")
@@ -138,8 +143,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backends", default=None, help="comma-separated (default: every installed backend)")
     p.add_argument("--device", choices=["cpu", "gpu", "auto"], default="cpu")
     p.add_argument("--input", default="2x3x224x224", help="NxCxHxW (default 2x3x224x224)")
-    p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
-                   help="float64 makes train-mode gradients comparable element-wise (see docs)")
+    p.add_argument("--dtype", choices=["float32", "float64"], default=None,
+                   help="default float32 for eval, float64 for train: fp32 gradients of deep nets are not "
+                   "comparable element-wise (ReLU masks flip at rounding level; see docs/parity.md)")
     p.add_argument("--mode", choices=["eval", "train"], default="eval",
                    help="train: one train-mode forward + one SGD step (loss, gradients, updates, running stats)")
     p.add_argument("--seed", type=int, default=0)

@@ -68,24 +68,29 @@ def plot_divergence(records: Sequence[Any], path: Path | str) -> Path:
 
 def markdown_table(records: Sequence[Any]) -> str:
     lines = [
-        "| model | source -> target | max abs | max rel | cosine | top-1 agree | first divergent | pass |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | source -> target | max abs | max rel | 1 - cosine | top-1 agree | worst point | first divergent "
+        "| pass |",
+        "|---|---|---:|---:|---:|---|---|---|---|",
     ]
     for r in records:
         top1 = "n/a" if r.top1_agree is None else f"{r.top1_agree:.0%}"
+        worst = max(r.stages, key=lambda k: r.stages[k].max_rel)
         lines.append(
             f"| {r.model} | {r.source} -> {r.target} | {r.max_abs_diff:.2e} | {r.max_rel_diff:.2e} | "
-            f"{r.cosine:.9f} | {top1} | {r.first_divergent_stage or '-'} | {'yes' if r.passed else '**NO**'} |"
+            f"{1 - r.cosine:.1e} | {top1} | {worst} {r.stages[worst].max_rel:.1e} | "
+            f"{r.first_divergent_stage or '-'} | {'yes' if r.passed else '**NO**'} |"
         )
     return "\n".join(lines)
 
 
 def write_report(records: Sequence[Any], folder: Path | str, context: dict[str, str]) -> Path:
-    """``folder/parity.md`` + ``folder/divergence.png`` (+ ``parity.json``)."""
+    """``folder/parity.md`` + ``folder/divergence.png`` (+ ``parity.json`` and the bare ``table.md``)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     plot_divergence(records, folder / "divergence.png")
     write_json(records, folder / "parity.json")
+    table = markdown_table(records) + "\n"
+    atomic_write(folder / "table.md", lambda fh: fh.write(table.encode()))
     ctx = "\n".join(f"- {k}: {v}" for k, v in context.items())
     text = (
         "# Parity report\n\n"

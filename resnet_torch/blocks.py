@@ -45,6 +45,7 @@ def shortcut(plan: BlockPlan, spec: ModelSpec) -> nn.Module | None:
     return None
 
 
+# --8<-- [start:basic]
 class BasicBlock(nn.Module):
     """Two 3x3 convs, each followed by BN; ReLU after the first and after the residual sum."""
 
@@ -63,8 +64,10 @@ class BasicBlock(nn.Module):
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
         return self.relu(out + identity)
+# --8<-- [end:basic]
 
 
+# --8<-- [start:bottleneck]
 class Bottleneck(nn.Module):
     """1x1 -> 3x3 (grouped, dilated) -> 1x1, each followed by BN; the stride sits where the plan says."""
 
@@ -86,6 +89,7 @@ class Bottleneck(nn.Module):
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
         return self.relu(out + identity)
+# --8<-- [end:bottleneck]
 
 
 class PreActBasicBlock(nn.Module):
@@ -111,6 +115,7 @@ class PreActBasicBlock(nn.Module):
         return out + identity
 
 
+# --8<-- [start:preact]
 class PreActBottleneck(nn.Module):
     """Pre-activation: BN-ReLU, then 1x1 -> BN-ReLU -> 3x3 -> BN-ReLU -> 1x1; no activation after the sum."""
 
@@ -135,6 +140,7 @@ class PreActBottleneck(nn.Module):
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.conv3(out)
         return out + identity
+# --8<-- [end:preact]
 
 
 BLOCKS = {

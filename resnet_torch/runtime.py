@@ -42,10 +42,12 @@ def gpu_available() -> bool:
     return torch.cuda.is_available()
 
 
+# --8<-- [start:tf32]
 def set_tf32(enabled: bool) -> None:
     """TF32 matmuls/convs on Ampere+ (torch's cuDNN default is ON; it moves logits by ~1e-3 relative)."""
     torch.backends.cuda.matmul.allow_tf32 = enabled
     torch.backends.cudnn.allow_tf32 = enabled
+# --8<-- [end:tf32]
 
 
 def train_step_numpy(

@@ -1,0 +1,40 @@
+"""``resnet bench`` produces well-formed JSON and a plot (no assertion on speed: that is the benchmark's job)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from parity_tests.conftest import LOADED
+from resnet_tools.cli import main
+
+REQUIRED = {"backend", "model", "path", "implementation", "batch", "mode", "threads", "images_per_s",
+            "latency_ms_median", "latency_ms_p90", "spread", "one_off_s", "peak_rss_mb", "gflops", "peak_share",
+            "noisy", "ours_over_official", "error"}
+
+
+def test_bench_json_and_plot(tmp_path: Path) -> None:
+    out, png = tmp_path / "bench.json", tmp_path / "bench.png"
+    backends = ",".join(b for b in ("torch", "paddle") if b in LOADED)
+    rc = main(["bench", "--models", "resnet18", "--backends", backends, "--batch", "2", "--size", "48",
+               "--repeats", "2", "--min-time", "0", "--threads", "1", "--paths", "eager NCHW,dygraph",
+               "--json", str(out), "--plot", str(png)])
+    assert rc == 0
+    data = json.loads(out.read_text())
+    assert data["threads"] == 1 and data["peak_gflops"] > 0 and data["machine"]["versions"]
+    rows = data["rows"]
+    assert {r["backend"] for r in rows} == set(backends.split(","))
+    for r in rows:
+        assert REQUIRED <= set(r)
+        assert r["model"] == "resnet18" and r["batch"] == 2 and r["threads"] == 1
+        if r["implementation"] == "ours":
+            assert not r["error"] and r["images_per_s"] > 0 and r["latency_ms_p90"] >= r["latency_ms_median"] > 0
+    paddle_ours = [r for r in rows if r["backend"] == "paddle" and r["implementation"] == "ours"]
+    assert all(r["ours_over_official"] is not None for r in paddle_ours)  # paddle.vision row alongside
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_bench_bad_arguments(capsys) -> None:
+    assert main(["bench", "--batch", "one"]) == 2
+    assert "--batch must be" in capsys.readouterr().err
+    assert main(["bench", "--backends", "mxnet"]) == 2

@@ -1,0 +1,124 @@
+"""``resnet bench``: speed and memory per backend, execution path and batch, ours next to the official zoo.
+
+Each backend runs in its own worker process (``resnet_tools.bench_worker``) with every math library
+pinned to the same thread count; ours and the official model of a path are timed interleaved.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from resnet_spec.errors import ResNetError
+
+NOISY_SPREAD = 1.2
+
+
+@dataclass
+class BenchResult:
+    machine: dict[str, Any]
+    threads: int
+    peak_gflops: float
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"machine": self.machine, "threads": self.threads, "peak_gflops": self.peak_gflops,
+                "peak_method": "numpy float32 2048x2048 matmul, best of 7, same thread count", "rows": self.rows}
+
+
+def _worker(args: list[str], on_row: Callable[[dict], None] | None = None, timeout: float = 3600) -> list[dict]:
+    cmd = [sys.executable, "-m", "resnet_tools.bench_worker", *args]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    rows = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("{"):
+            row = json.loads(line)
+            rows.append(row)
+            if on_row:
+                on_row(row)
+    stderr = proc.stderr.read() if proc.stderr else ""
+    if proc.wait(timeout=timeout) != 0:
+        raise ResNetError(f"benchmark worker {' '.join(args[:2])} failed: {stderr.strip().splitlines()[-1:]}")
+    return rows
+
+
+def machine_info() -> dict[str, Any]:
+    import importlib.metadata as md
+
+    versions = {}
+    for dist in ("torch", "paddlepaddle", "tensorflow-cpu", "tensorflow", "keras", "numpy"):
+        with contextlib.suppress(md.PackageNotFoundError):
+            versions[dist] = md.version(dist)
+    cpu = platform.processor() or ""
+    with contextlib.suppress(OSError, StopIteration), open("/proc/cpuinfo") as fh:
+        cpu = next(ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name"))
+    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+            "versions": versions, "device": "cpu"}
+
+
+def add_derived(rows: list[dict], peak: float) -> None:
+    """Share of peak, ours/official time ratio (same model, path, batch), noise flag."""
+    for r in rows:
+        r["peak_share"] = r["gflops"] / peak if peak and r["gflops"] else 0.0
+        r["noisy"] = r["spread"] > NOISY_SPREAD
+        r["ours_over_official"] = None
+    for r in rows:
+        if r["implementation"] == "ours" or r["error"] or not r["images_per_s"]:
+            continue
+        for o in rows:
+            same = all(o[k] == r[k] for k in ("backend", "model", "path", "batch", "mode"))
+            if same and o["implementation"] == "ours" and o["images_per_s"]:
+                o["ours_over_official"] = r["images_per_s"] / o["images_per_s"]  # = latency ours / official
+
+
+def run_bench(models: list[str], backends: list[str], batches: list[int], *, threads: int, mode: str = "eval",
+              size: int = 224, repeats: int = 10, min_time: float = 3.0, paths: str = "",
+              on_row: Callable[[dict], None] | None = None) -> BenchResult:
+    peak = _worker(["--backend", "peak", "--threads", str(threads)])[0]["peak_gflops"]
+    rows: list[dict] = []
+    for backend in backends:
+        rows += _worker(["--backend", backend, "--models", ",".join(models), "--batches", ",".join(map(str, batches)),
+                         "--size", str(size), "--mode", mode, "--threads", str(threads), "--repeats", str(repeats),
+                         "--min-time", str(min_time), "--paths", paths], on_row)
+    add_derived(rows, peak)
+    return BenchResult(machine_info(), threads, peak, rows)
+
+
+def plot(result: BenchResult, path: str) -> None:
+    """Bar chart of images/s per model and batch: one bar per backend / path / implementation."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from resnet_tools.report import atomic_write
+
+    ok = [r for r in result.rows if not r["error"]]
+    groups = list(dict.fromkeys((r["model"], r["batch"]) for r in ok))
+    if not groups:
+        raise ResNetError("no benchmark row succeeded: nothing to plot")
+    fig, axes = plt.subplots(len(groups), 1, figsize=(10, 0.42 * max(len(ok) / len(groups), 4) + 1.2 * len(groups)),
+                             squeeze=False)
+    for ax, (model, batch) in zip(axes[:, 0], groups, strict=True):
+        rows = [r for r in ok if r["model"] == model and r["batch"] == batch]
+        labels = [f"{r['backend']} {r['path']} ({r['implementation']})" for r in rows]
+        values = [r["images_per_s"] for r in rows]
+        errs = [r["images_per_s"] - r["batch"] / (r["latency_ms_p90"] / 1000) for r in rows]
+        colors = ["tab:blue" if r["implementation"] == "ours" else "tab:gray" for r in rows]
+        ax.barh(labels, values, xerr=[errs, [0] * len(errs)], color=colors)
+        ax.invert_yaxis()
+        ax.set_title(f"{model}, batch {batch}, {result.threads} threads ({result.machine['cpu']})", fontsize=9)
+        ax.set_xlabel("images/s (error bar: p90 latency)")
+        ax.tick_params(axis="y", labelsize=7)
+    fig.tight_layout()
+    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=100))
+    plt.close(fig)

@@ -1,0 +1,387 @@
+"""One backend's benchmark rows, run in its own process (``python -m resnet_tools.bench_worker``).
+
+A separate process per backend pins threads before the framework loads, keeps paddle and
+TensorFlow apart, and lets each row measure its own peak memory. Prints one JSON object per row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+Runner = Callable[[], object]
+
+# keras.applications models with the same architecture as ours (names, biases, strides, eps).
+KERAS_OFFICIAL = {"resnet50v1": "ResNet50", "resnet101v1": "ResNet101", "resnet152v1": "ResNet152",
+                  "resnet50v2": "ResNet50V2", "resnet101v2": "ResNet101V2", "resnet152v2": "ResNet152V2"}
+PADDLE_OFFICIAL = {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d",
+                   "resnext50_64x4d", "resnext101_32x4d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2"}
+
+
+@dataclass
+class Row:
+    backend: str
+    model: str
+    path: str
+    implementation: str  # "ours" or the official zoo's name
+    batch: int
+    mode: str
+    threads: int
+    images_per_s: float = 0.0
+    latency_ms_median: float = 0.0
+    latency_ms_p90: float = 0.0
+    latency_ms_min: float = 0.0
+    latency_ms_max: float = 0.0
+    spread: float = 0.0  # p90 / median: > 1.2 means the machine was noisy during this row
+    samples: int = 0
+    one_off_s: float = 0.0  # build + first call (trace / compile / save+load)
+    peak_rss_mb: float = 0.0
+    gflops: float = 0.0  # achieved (forward MACs x 2; train ~ 3x forward)
+    error: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def set_threads_env(threads: int) -> None:
+    """Pin every math library before any framework is imported."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
+                "CPU_NUM"):
+        os.environ[var] = str(threads)
+    os.environ["TF_NUM_INTEROP_THREADS"] = "1"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def reset_peak_rss() -> None:
+    """Linux: writing 5 to clear_refs resets VmHWM, the peak resident set size."""
+    with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+
+
+def peak_rss_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure_group(rows: list[Row], builds: list[Callable[[], Runner]], macs: int, warmup: int, repeats: int,
+                  min_time: float) -> None:
+    """Time the implementations of one path INTERLEAVED (round-robin), so that their ratio is fair on a
+    shared machine; one-off cost and peak memory are measured per implementation before the rounds."""
+    runners: list[Runner | None] = []
+    for row, build in zip(rows, builds, strict=True):
+        reset_peak_rss()
+        start = time.perf_counter()
+        try:
+            run = build()
+            run()  # the first call traces / compiles
+            row.one_off_s = time.perf_counter() - start
+            for _ in range(warmup):
+                run()
+            row.peak_rss_mb = peak_rss_mb()
+            runners.append(run)
+        except Exception as exc:
+            row.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+            runners.append(None)
+    live = [(row, run) for row, run in zip(rows, runners, strict=True) if run is not None]
+    times: dict[int, list[float]] = {id(row): [] for row, _ in live}
+    deadline = time.perf_counter() + min_time
+    rounds = 0
+    while live and (rounds < repeats or (time.perf_counter() < deadline and rounds < 10 * repeats)):
+        for row, run in live:
+            t0 = time.perf_counter()
+            run()
+            times[id(row)].append(time.perf_counter() - t0)
+        rounds += 1
+    for row, _ in live:
+        ts = sorted(times[id(row)])
+        med = statistics.median(ts)
+        row.samples = len(ts)
+        row.latency_ms_median = med * 1000
+        row.latency_ms_p90 = ts[min(len(ts) - 1, int(0.9 * len(ts)))] * 1000
+        row.latency_ms_min, row.latency_ms_max = ts[0] * 1000, ts[-1] * 1000
+        row.spread = row.latency_ms_p90 / row.latency_ms_median
+        row.images_per_s = row.batch / med
+        row.gflops = 2 * macs * (3 if row.mode == "train" else 1) * row.images_per_s / 1e9
+
+
+# ---- torch ----------------------------------------------------------------------------------------------
+
+def torch_paths(name: str, batch: int, size: int, mode: str, threads: int) -> Iterator[tuple[str, str, Callable]]:
+    import torch
+
+    import resnet_torch
+
+    torch.set_num_threads(threads)
+    x = torch.randn(batch, 3, size, size)
+
+    def ours() -> torch.nn.Module:
+        return resnet_torch.create_model(name).eval()
+
+    if mode == "train":
+        def train() -> Runner:
+            model = resnet_torch.create_model(name).train()
+            opt = torch.optim.SGD(model.parameters(), lr=0.01)
+            labels = torch.randint(0, 1000, (batch,))
+
+            def step() -> None:
+                opt.zero_grad()
+                torch.nn.functional.cross_entropy(model(x), labels).backward()
+                opt.step()
+            return step
+        yield "eager", "ours", train
+        return
+
+    def eager(make: Callable[[], torch.nn.Module], channels_last: bool = False) -> Callable[[], Runner]:
+        def build() -> Runner:
+            model, inp = make(), x
+            if channels_last:
+                model, inp = model.to(memory_format=torch.channels_last), x.to(memory_format=torch.channels_last)
+
+            def run() -> object:
+                with torch.inference_mode():
+                    return model(inp)
+            return run
+        return build
+
+    def compiled() -> Runner:
+        model = torch.compile(ours())
+
+        def run() -> object:
+            with torch.inference_mode():
+                return model(x)
+        return run
+
+    yield "eager NCHW", "ours", eager(ours)
+    yield "channels_last", "ours", eager(ours, channels_last=True)
+    yield "torch.compile", "ours", compiled
+    try:
+        import torchvision  # noqa: F401
+    except Exception as exc:
+        msg = str(exc).splitlines()[0][:120]
+
+        def unavailable() -> Runner:
+            raise RuntimeError(f"torchvision does not import here ({msg})")
+        yield "eager NCHW", "torchvision", unavailable
+        return
+    from torchvision import models as tvm
+
+    if hasattr(tvm, name):
+        official = getattr(tvm, name)
+        yield "eager NCHW", "torchvision", eager(lambda: official().eval())
+        yield "channels_last", "torchvision", eager(lambda: official().eval(), channels_last=True)
+
+
+# ---- paddle ---------------------------------------------------------------------------------------------
+
+def paddle_paths(name: str, batch: int, size: int, mode: str, threads: int) -> Iterator[tuple[str, str, Callable]]:
+    import paddle
+
+    import resnet_paddle
+
+    paddle.set_device("cpu")
+    x_np = np.random.default_rng(0).standard_normal((batch, 3, size, size)).astype("float32")
+    x = paddle.to_tensor(x_np)
+
+    if mode == "train":
+        def train() -> Runner:
+            model = resnet_paddle.create_model(name)
+            model.train()
+            opt = paddle.optimizer.SGD(learning_rate=0.01, parameters=model.parameters())
+            labels = paddle.to_tensor(np.random.default_rng(0).integers(0, 1000, batch))
+
+            def step() -> None:
+                loss = paddle.nn.functional.cross_entropy(model(x), labels)
+                loss.backward()
+                opt.step()
+                opt.clear_grad()
+            return step
+        yield "dygraph", "ours", train
+        return
+
+    def dygraph(make: Callable[[], paddle.nn.Layer]) -> Callable[[], Runner]:
+        def build() -> Runner:
+            model = make()
+            model.eval()
+
+            def run() -> object:
+                with paddle.no_grad():
+                    return model(x)
+            return run
+        return build
+
+    def inference(make: Callable[[], paddle.nn.Layer]) -> Callable[[], Runner]:
+        def build() -> Runner:
+            from paddle import inference as pinf
+            from paddle.static import InputSpec
+
+            model = make()
+            model.eval()
+            folder = tempfile.mkdtemp(prefix="resnet_bench_")
+            prefix = os.path.join(folder, "model")
+            paddle.jit.save(model, prefix, input_spec=[InputSpec([None, 3, size, size], "float32", "x")])
+            graph = next(p for p in (prefix + ".json", prefix + ".pdmodel") if os.path.exists(p))
+            config = pinf.Config(graph, prefix + ".pdiparams")
+            config.disable_gpu()
+            config.set_cpu_math_library_num_threads(threads)
+            config.enable_mkldnn()
+            config.disable_glog_info()
+            predictor = pinf.create_predictor(config)
+            handle = predictor.get_input_handle(predictor.get_input_names()[0])
+            handle.reshape(list(x_np.shape))
+            handle.copy_from_cpu(x_np)
+            return predictor.run
+        return build
+
+    def ours() -> paddle.nn.Layer:
+        return resnet_paddle.create_model(name)
+
+    yield "dygraph", "ours", dygraph(ours)
+    yield "Paddle Inference", "ours", inference(ours)
+    if name in PADDLE_OFFICIAL:
+        from paddle.vision import models as pvm
+
+        official = getattr(pvm, name)
+        yield "dygraph", "paddle.vision", dygraph(official)
+        yield "Paddle Inference", "paddle.vision", inference(official)
+
+
+# ---- keras ----------------------------------------------------------------------------------------------
+
+def keras_paths(name: str, batch: int, size: int, mode: str, threads: int) -> Iterator[tuple[str, str, Callable]]:
+    import keras
+
+    import resnet_keras
+
+    x = np.random.default_rng(0).standard_normal((batch, size, size, 3)).astype("float32")
+    backend = keras.backend.backend()
+
+    def ours() -> keras.Model:
+        return resnet_keras.create_model(name)
+
+    if mode == "train":
+        def train() -> Runner:
+            model = ours()
+            model.compile(optimizer=keras.optimizers.SGD(0.01),
+                          loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+            labels = np.random.default_rng(0).integers(0, 1000, batch)
+            return lambda: model.train_on_batch(x, labels)
+        yield "train_on_batch", "ours", train
+        return
+
+    def eager(make: Callable[[], keras.Model]) -> Callable[[], Runner]:
+        def build() -> Runner:
+            model = make()
+            return lambda: model(x, training=False)
+        return build
+
+    def compiled(make: Callable[[], keras.Model], xla: bool) -> Callable[[], Runner]:
+        def build() -> Runner:
+            import tensorflow as tf
+
+            model = make()
+            fn = tf.function(lambda t: model(t, training=False), jit_compile=xla)
+            inp = tf.constant(x)
+            return lambda: fn(inp)
+        return build
+
+    def predict(make: Callable[[], keras.Model]) -> Callable[[], Runner]:
+        def build() -> Runner:
+            model = make()
+            return lambda: model.predict(x, batch_size=batch, verbose=0)
+        return build
+
+    def official() -> keras.Model:
+        app = getattr(keras.applications, KERAS_OFFICIAL[name])
+        return app(weights=None, classifier_activation=None, input_shape=(size, size, 3))
+
+    impls = [("ours", ours)] + ([("keras.applications", official)] if name in KERAS_OFFICIAL else [])
+    for impl, make in impls:
+        yield "eager call", impl, eager(make)
+        if backend == "tensorflow":
+            yield "tf.function", impl, compiled(make, xla=False)
+            yield "XLA (jit_compile)", impl, compiled(make, xla=True)
+        yield "predict", impl, predict(make)
+
+
+PATHS = {"torch": torch_paths, "paddle": paddle_paths, "keras": keras_paths}
+
+
+def peak_gflops(threads: int, n: int = 2048, tries: int = 7) -> float:
+    """Measured FP32 matmul throughput of numpy's BLAS with this thread count (best of ``tries``)."""
+    a = np.random.default_rng(0).standard_normal((n, n)).astype("float32")
+    b = np.random.default_rng(1).standard_normal((n, n)).astype("float32")
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(tries))
+    return 2 * n**3 / best / 1e9
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--backend", choices=[*PATHS, "peak"], required=True)
+    p.add_argument("--models", default="resnet50")
+    p.add_argument("--batches", default="1")
+    p.add_argument("--size", type=int, default=224)
+    p.add_argument("--mode", default="eval")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--min-time", type=float, default=3.0)
+    p.add_argument("--paths", default="", help="comma-separated path names to keep (default: all)")
+    args = p.parse_args(argv)
+    set_threads_env(args.threads)
+    if args.backend == "peak":
+        print(json.dumps({"peak_gflops": peak_gflops(args.threads), "threads": args.threads}), flush=True)
+        return 0
+    from resnet_spec import count_macs, get_spec
+
+    keep = {s.strip() for s in args.paths.split(",") if s.strip()}
+    for name in args.models.split(","):
+        macs = count_macs(get_spec(name), args.size, args.size)
+        for batch in (int(b) for b in args.batches.split(",")):
+            try:
+                paths = list(PATHS[args.backend](name, batch, args.size, args.mode, args.threads))
+            except Exception as exc:
+                row = Row(args.backend, name, "setup", "ours", batch, args.mode, args.threads, error=repr(exc)[:200])
+                print(json.dumps(asdict(row)), flush=True)
+                continue
+            groups: dict[str, list[tuple[str, Callable]]] = {}
+            for path, impl, build in paths:
+                if not keep or path in keep:
+                    groups.setdefault(path, []).append((impl, build))
+            for path, members in groups.items():
+                rows = [Row(args.backend, name, path, impl, batch, args.mode, args.threads) for impl, _ in members]
+                try:
+                    measure_group(rows, [b for _, b in members], macs, args.warmup, args.repeats, args.min_time)
+                except Exception:
+                    for row in rows:
+                        row.error = row.error or traceback.format_exc(limit=1).splitlines()[-1][:200]
+                for row in rows:
+                    print(json.dumps(asdict(row)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

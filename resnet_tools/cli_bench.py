@@ -1,0 +1,87 @@
+"""``resnet bench``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from resnet_spec.errors import ResNetError
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from resnet_spec.frameworks import BACKENDS, installed_backends
+    from resnet_tools.bench import plot, run_bench
+    from resnet_tools.cli import console
+    from resnet_tools.cli_parity import _models
+    from resnet_tools.report import atomic_write
+
+    if args.device == "gpu":
+        raise ResNetError("GPU benchmarking is not implemented yet (no GPU was available to build and test it); "
+                          "use --device cpu")
+    backends = [b.strip() for b in args.backends.split(",")] if args.backends else installed_backends()
+    bad = [b for b in backends if b not in BACKENDS]
+    if bad:
+        raise ResNetError(f"unknown backend(s) {', '.join(bad)}; known: {', '.join(BACKENDS)}")
+    try:
+        batches = [int(b) for b in args.batch.split(",")]
+    except ValueError:
+        raise ResNetError(f"--batch must be comma-separated integers, got {args.batch!r}") from None
+    models = _models(args.models)
+    console.print(f"bench: {', '.join(models)} x {', '.join(backends)} x batch {args.batch}, {args.threads} threads, "
+                  f"{args.size}x{args.size}, mode {args.mode} (cpu)")
+    result = run_bench(models, backends, batches, threads=args.threads, mode=args.mode, size=args.size,
+                       repeats=args.repeats, min_time=args.min_time, paths=args.paths or "",
+                       on_row=lambda r: console.print(
+                           f"  {r['backend']:6s} {r['model']:10s} b{r['batch']:<3d} {r['path']:18s} "
+                           f"{r['implementation']:18s} " + (f"{r['images_per_s']:7.2f} img/s" if not r["error"]
+                                                            else f"error: {r['error'][:80]}"), highlight=False))
+    table = Table(title=f"resnet bench: {result.threads} threads, measured FP32 peak {result.peak_gflops:.0f} GFLOP/s "
+                  f"({result.machine['cpu']})")
+    for col in ("backend", "model", "batch", "path", "impl", "img/s", "median ms", "p90 ms", "spread", "one-off s",
+                "peak MB", "GFLOP/s", "% peak", "ours/official"):
+        table.add_column(col, justify="left" if col in ("backend", "model", "path", "impl") else "right")
+    for r in result.rows:
+        if r["error"]:
+            table.add_row(r["backend"], r["model"], str(r["batch"]), r["path"], r["implementation"],
+                          f"[red]{r['error'][:60]}[/]", *[""] * 8)
+            continue
+        ratio = r["ours_over_official"]
+        table.add_row(
+            r["backend"], r["model"], str(r["batch"]), r["path"], r["implementation"], f"{r['images_per_s']:.2f}",
+            f"{r['latency_ms_median']:.1f}", f"{r['latency_ms_p90']:.1f}",
+            f"[yellow]{r['spread']:.2f}[/]" if r["noisy"] else f"{r['spread']:.2f}", f"{r['one_off_s']:.1f}",
+            f"{r['peak_rss_mb']:.0f}", f"{r['gflops']:.1f}", f"{r['peak_share']:.0%}",
+            "" if ratio is None else f"{ratio:.2f}",
+        )
+    console.print(table)
+    noisy = sum(1 for r in result.rows if r.get("noisy"))
+    if noisy:
+        console.print(f"[yellow]{noisy} row(s) with p90/median > 1.2: the machine was busy; compare ratios, "
+                      f"not absolute figures[/]")
+    if args.json:
+        data = json.dumps(result.as_dict(), indent=2).encode()
+        atomic_write(args.json, lambda fh: fh.write(data))
+        console.print(f"wrote {args.json}")
+    if args.plot:
+        plot(result, args.plot)
+        console.print(f"wrote {args.plot}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="speed and memory per backend and execution path, next to the official zoo")
+    p.add_argument("--models", default="resnet18,resnet50,resnet152")
+    p.add_argument("--backends", default=None, help="comma-separated (default: every installed backend)")
+    p.add_argument("--batch", default="1,16")
+    p.add_argument("--device", choices=["cpu", "gpu", "auto"], default="cpu", help="auto = cpu without a GPU")
+    p.add_argument("--threads", type=int, default=2, help="every framework pinned to this many threads")
+    p.add_argument("--mode", choices=["eval", "train"], default="eval")
+    p.add_argument("--size", type=int, default=224)
+    p.add_argument("--repeats", type=int, default=10, help="timed rounds at least")
+    p.add_argument("--min-time", type=float, default=3.0, help="seconds of timed rounds at least")
+    p.add_argument("--paths", default=None, help="keep only these execution paths (comma-separated)")
+    p.add_argument("--json", default=None)
+    p.add_argument("--plot", default=None)
+    p.set_defaults(func=cmd_bench)
