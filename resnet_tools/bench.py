@@ -33,9 +33,10 @@ class BenchResult:
                 "peak_method": "numpy float32 2048x2048 matmul, best of 7, same thread count", "rows": self.rows}
 
 
-def _worker(args: list[str], on_row: Callable[[dict], None] | None = None, timeout: float = 3600) -> list[dict]:
+def _worker(args: list[str], on_row: Callable[[dict], None] | None = None, timeout: float = 3600,
+            env_extra: dict[str, str] | None = None) -> list[dict]:
     cmd = [sys.executable, "-m", "resnet_tools.bench_worker", *args]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env_extra or {})}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     rows = []
     assert proc.stdout is not None
@@ -82,13 +83,20 @@ def add_derived(rows: list[dict], peak: float) -> None:
 
 def run_bench(models: list[str], backends: list[str], batches: list[int], *, threads: int, mode: str = "eval",
               size: int = 224, repeats: int = 10, min_time: float = 3.0, paths: str = "",
-              on_row: Callable[[dict], None] | None = None) -> BenchResult:
+              on_row: Callable[[dict], None] | None = None, keras_backends: tuple[str, ...] = ()) -> BenchResult:
     peak = _worker(["--backend", "peak", "--threads", str(threads)])[0]["peak_gflops"]
     rows: list[dict] = []
+    common = ["--models", ",".join(models), "--batches", ",".join(map(str, batches)), "--size", str(size),
+              "--mode", mode, "--threads", str(threads), "--repeats", str(repeats), "--min-time", str(min_time),
+              "--paths", paths]
     for backend in backends:
-        rows += _worker(["--backend", backend, "--models", ",".join(models), "--batches", ",".join(map(str, batches)),
-                         "--size", str(size), "--mode", mode, "--threads", str(threads), "--repeats", str(repeats),
-                         "--min-time", str(min_time), "--paths", paths], on_row)
+        rows += _worker(["--backend", backend, *common], on_row, env_extra={"KERAS_BACKEND": "tensorflow"})
+        for other in keras_backends if backend == "keras" else []:
+            # The same Keras model file on another Keras backend (rows labelled "keras[torch]" / "keras[jax]").
+            extra = _worker(["--backend", "keras", *common], on_row, env_extra={"KERAS_BACKEND": other})
+            for r in extra:
+                r["backend"] = f"keras[{other}]"
+            rows += extra
     add_derived(rows, peak)
     return BenchResult(machine_info(), threads, peak, rows)
 
@@ -122,3 +130,27 @@ def plot(result: BenchResult, path: str) -> None:
     fig.tight_layout()
     atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=100))
     plt.close(fig)
+
+
+def markdown_table(data: dict[str, Any]) -> str:
+    """A Markdown table of a ``resnet bench --json`` file (for the docs)."""
+    m = data["machine"]
+    head = (f"{m['cpu']}, {m['cores']} cores, {data['threads']} threads per framework; measured FP32 peak "
+            f"{data['peak_gflops']:.0f} GFLOP/s. Versions: "
+            + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".\n\n")
+    lines = ["| backend | model | batch | path | implementation | img/s | median ms | p90 ms | spread | one-off s "
+             "| peak MB | GFLOP/s | % peak | ours/official time |",
+             "|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in data["rows"]:
+        if r["error"]:
+            lines.append(f"| {r['backend']} | {r['model']} | {r['batch']} | {r['path']} | {r['implementation']} "
+                         f"| {r['error'][:70]} | | | | | | | | |")
+            continue
+        ratio = "" if r["ours_over_official"] is None else f"{r['ours_over_official']:.2f}"
+        lines.append(
+            f"| {r['backend']} | {r['model']} | {r['batch']} | {r['path']} | {r['implementation']} | "
+            f"{r['images_per_s']:.1f} | {r['latency_ms_median']:.1f} | {r['latency_ms_p90']:.1f} | "
+            f"{r['spread']:.2f}{' ⚠' if r['noisy'] else ''} | {r['one_off_s']:.1f} | {r['peak_rss_mb']:.0f} | "
+            f"{r['gflops']:.0f} | {r['peak_share']:.0%} | {ratio} |"
+        )
+    return head + "\n".join(lines) + "\n"

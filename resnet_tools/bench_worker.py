@@ -301,7 +301,7 @@ def keras_paths(name: str, batch: int, size: int, mode: str, threads: int) -> It
             return lambda: fn(inp)
         return build
 
-    def predict(make: Callable[[], keras.Model]) -> Callable[[], Runner]:
+    def predict(make: Callable[[], keras.Model]) -> Callable[[], Runner]:  # compiled by Keras on every backend
         def build() -> Runner:
             model = make()
             return lambda: model.predict(x, batch_size=batch, verbose=0)

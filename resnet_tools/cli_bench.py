@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 
 from resnet_spec.errors import ResNetError
@@ -33,6 +34,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
                   f"{args.size}x{args.size}, mode {args.mode} (cpu)")
     result = run_bench(models, backends, batches, threads=args.threads, mode=args.mode, size=args.size,
                        repeats=args.repeats, min_time=args.min_time, paths=args.paths or "",
+                       keras_backends=tuple(b for b in ("torch", "jax") if "keras" in backends
+                                            and importlib.util.find_spec(b) is not None and not args.no_keras_others),
                        on_row=lambda r: console.print(
                            f"  {r['backend']:6s} {r['model']:10s} b{r['batch']:<3d} {r['path']:18s} "
                            f"{r['implementation']:18s} " + (f"{r['images_per_s']:7.2f} img/s" if not r["error"]
@@ -82,6 +85,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--repeats", type=int, default=10, help="timed rounds at least")
     p.add_argument("--min-time", type=float, default=3.0, help="seconds of timed rounds at least")
     p.add_argument("--paths", default=None, help="keep only these execution paths (comma-separated)")
+    p.add_argument("--no-keras-others", action="store_true",
+                   help="skip Keras on its torch/jax backends (run by default when installed)")
     p.add_argument("--json", default=None)
     p.add_argument("--plot", default=None)
     p.set_defaults(func=cmd_bench)

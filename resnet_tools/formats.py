@@ -6,7 +6,6 @@ backend, lazily (torch -> safetensors never loads paddle or TensorFlow).
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import tempfile
@@ -23,8 +22,9 @@ import numpy as np
 from resnet_spec import ModelSpec
 from resnet_spec.errors import CheckpointError, ResNetError
 from resnet_spec.frameworks import load_backend
-from resnet_spec.naming import canonical_from_native, native_table
+from resnet_spec.naming import canonical_from_native, native_table, to_native
 from resnet_spec.spec import get_spec, list_models
+from resnet_spec.weights import check_weights
 
 FORMAT_VERSION = "1"
 PRODUCER = "resnet-xf"
@@ -108,9 +108,8 @@ def read_npz(path: Path, _model: str | None) -> Checkpoint:
 
 
 def write_npz(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
-    buf = io.BytesIO()
-    np.savez(buf, __metadata__=np.array(json.dumps(_metadata(spec, ckpt))), **ckpt.weights)
-    path.write_bytes(buf.getvalue())
+    with open(path, "wb") as fh:  # a file object: np.savez would append ".npz" to a path
+        np.savez(fh, __metadata__=np.array(json.dumps(_metadata(spec, ckpt))), **ckpt.weights)
 
 
 # ---- torch --------------------------------------------------------------------------------------------
@@ -142,12 +141,22 @@ def read_torch(path: Path, _model: str | None) -> Checkpoint:
                                                             "source_version": torch.__version__})
 
 
+def _native_state(ckpt: Checkpoint, spec: ModelSpec, framework: str) -> dict[str, np.ndarray]:
+    """``{native_key: array}`` in the model's module order, checked first (no model is built)."""
+    check_weights(spec, framework, ckpt.weights)
+    return {ne.key: to_native(ne.entry, framework, ckpt.weights[ne.entry.name]) for ne in native_table(spec, framework)}
+
+
 def write_torch(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
-    rt = load_backend("torch")
+    load_backend("torch")
     import torch
 
-    model = rt.import_weights(rt.create_model(spec), ckpt.weights)
-    torch.save(model.state_dict(), path)  # torchvision's exact key set, num_batches_tracked included
+    state = {}
+    for key, array in _native_state(ckpt, spec, "torch").items():
+        state[key] = torch.from_numpy(array)
+        if key.endswith(".running_var"):  # torchvision's key set: each BN ends with its batch counter
+            state[key.removesuffix("running_var") + "num_batches_tracked"] = torch.tensor(0)
+    torch.save(state, path)
 
 
 # ---- paddle -------------------------------------------------------------------------------------------
@@ -167,11 +176,11 @@ def read_paddle(path: Path, _model: str | None) -> Checkpoint:
 
 
 def write_paddle(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
-    rp = load_backend("paddle")
+    load_backend("paddle")
     import paddle
 
-    model = rp.import_weights(rp.create_model(spec), ckpt.weights)
-    paddle.save(model.state_dict(), str(path))  # paddle.vision's exact key set
+    state = {k: paddle.to_tensor(v) for k, v in _native_state(ckpt, spec, "paddle").items()}
+    paddle.save(state, str(path))  # paddle.vision's exact key set and order
 
 
 # ---- keras --------------------------------------------------------------------------------------------
