@@ -7,7 +7,7 @@ says where along the depth the frameworks first part ways (what PaDiff does for 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from types import ModuleType
 from typing import Any
@@ -97,6 +97,39 @@ def weights_digest(weights: dict[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
+def ordered_pairs(
+    modules: dict[str, ModuleType],
+    spec: Any,
+    seeded: dict[str, np.ndarray],
+    dtype: str,
+    execute: Callable[[str, Any, dict[str, np.ndarray]], Any],
+    on_step: Callable[[str], None] | None = None,
+) -> Iterator[tuple[str, str, Any, Any]]:
+    """Build every backend with the ``seeded`` weights and export them; then, for each ordered pair,
+    yield (source, target, source's result, target's result on the SOURCE's export).
+
+    ``execute(backend, model, weights)`` runs once per distinct (backend, weights): exports are
+    bitwise identical (tested), so each backend usually runs once per model.
+    """
+    models = {b: mod.create_model(spec, dtype=dtype) for b, mod in modules.items()}
+    exported = {b: mod.export_weights(mod.import_weights(models[b], seeded)) for b, mod in modules.items()}
+    cache: dict[tuple[str, str], Any] = {}
+
+    def run(backend: str, weights: dict[str, np.ndarray]) -> Any:
+        key = (backend, weights_digest(weights))
+        if key not in cache:
+            cache[key] = execute(backend, models[backend], weights)
+            if on_step:
+                on_step(backend)
+        return cache[key]
+
+    for source in modules:
+        ref = run(source, exported[source])
+        for target in modules:
+            if target != source:
+                yield source, target, ref, run(target, exported[source])
+
+
 def parse_input_shape(text: str) -> tuple[int, int, int, int]:
     """``2x3x224x224`` -> (2, 3, 224, 224), NCHW."""
     try:
@@ -123,36 +156,18 @@ def run_model_parity(
     spec = get_spec(name, in_channels=input_shape[1]) if input_shape[1] != 3 else get_spec(name)
     x = np.random.default_rng(seed + 1).standard_normal(input_shape).astype(dtype)
     seeded = random_weights(spec, seed=seed, dtype=dtype)
-    models, exported = {}, {}
-    for b, mod in modules.items():  # build the source with seeded non-trivial weights, then export
-        models[b] = mod.create_model(spec, dtype=dtype)
-        mod.import_weights(models[b], seeded)
-        exported[b] = mod.export_weights(models[b])
-    cache: dict[tuple[str, str], dict[str, np.ndarray]] = {}
 
-    def run(backend: str, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        key = (backend, weights_digest(weights))
-        if key not in cache:
-            modules[backend].import_weights(models[backend], weights)
-            cache[key] = modules[backend].forward_numpy(models[backend], x, features=True, device=device)
-            if on_step:
-                on_step(backend)
-        return cache[key]
+    def execute(backend: str, model: Any, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        modules[backend].import_weights(model, weights)
+        return modules[backend].forward_numpy(model, x, features=True, device=device)
 
-    records = []
-    for source in modules:
-        ref = run(source, exported[source])
-        for target in modules:
-            if target == source:
-                continue
-            out = run(target, exported[source])  # the source's export, imported into the target
-            records.append(
-                ParityRecord(
-                    model=name, source=source, target=target, device=device, dtype=dtype, mode="eval",
-                    input_shape=list(input_shape), tolerance=tol, **compare(ref, out, tol),
-                )
-            )
-    return records
+    return [
+        ParityRecord(
+            model=name, source=source, target=target, device=device, dtype=dtype, mode="eval",
+            input_shape=list(input_shape), tolerance=tol, **compare(ref, out, tol),
+        )
+        for source, target, ref, out in ordered_pairs(modules, spec, seeded, dtype, execute, on_step)
+    ]
 
 
 def run_parity(
@@ -233,38 +248,25 @@ def run_model_train_parity(
     labels = rng.integers(0, spec.num_classes, input_shape[0])
     counts = bn_counts(spec, input_shape[0], input_shape[2], input_shape[3])
     seeded = random_weights(spec, seed=seed, dtype=dtype)
-    models = {b: mod.create_model(spec, dtype=dtype) for b, mod in modules.items()}
-    exported = {b: mod.export_weights(mod.import_weights(models[b], seeded)) for b, mod in modules.items()}
-    cache: dict[tuple[str, str], dict[str, Any]] = {}
 
-    def run(backend: str, weights: dict[str, np.ndarray]) -> dict[str, Any]:
-        key = (backend, weights_digest(weights))
-        if key not in cache:
-            cache[key] = _train_step(modules[backend], models[backend], weights, x, labels, lr, device, counts)
-            if on_step:
-                on_step(backend)
-        return cache[key]
+    def execute(backend: str, model: Any, weights: dict[str, np.ndarray]) -> dict[str, Any]:
+        return _train_step(modules[backend], model, weights, x, labels, lr, device, counts)
 
     records = []
-    for source in modules:
-        ref = run(source, exported[source])
-        for target in modules:
-            if target == source:
-                continue
-            out = run(target, exported[source])
-            stages = {
-                k: (_joint(ref[k], out[k]) if isinstance(ref[k], dict) else tensor_diff(ref[k], out[k]))
-                for k in TRAIN_POINTS
-            }
-            first_bad = next((k for k in TRAIN_POINTS if stages[k].max_rel > tol), None)
-            logits = stages["train_logits"]
-            records.append(
-                ParityRecord(
-                    model=name, source=source, target=target, device=device, dtype=dtype, mode="train",
-                    input_shape=list(input_shape), tolerance=tol, max_abs_diff=logits.max_abs,
-                    max_rel_diff=logits.max_rel, cosine=logits.cosine,
-                    top1_agree=float(np.mean(ref["train_logits"].argmax(1) == out["train_logits"].argmax(1))),
-                    first_divergent_stage=first_bad, passed=first_bad is None, stages=stages,
-                )
+    for source, target, ref, out in ordered_pairs(modules, spec, seeded, dtype, execute, on_step):
+        stages = {
+            k: (_joint(ref[k], out[k]) if isinstance(ref[k], dict) else tensor_diff(ref[k], out[k]))
+            for k in TRAIN_POINTS
+        }
+        first_bad = next((k for k in TRAIN_POINTS if stages[k].max_rel > tol), None)
+        logits = stages["train_logits"]
+        records.append(
+            ParityRecord(
+                model=name, source=source, target=target, device=device, dtype=dtype, mode="train",
+                input_shape=list(input_shape), tolerance=tol, max_abs_diff=logits.max_abs,
+                max_rel_diff=logits.max_rel, cosine=logits.cosine,
+                top1_agree=float(np.mean(ref["train_logits"].argmax(1) == out["train_logits"].argmax(1))),
+                first_divergent_stage=first_bad, passed=first_bad is None, stages=stages,
             )
+        )
     return records
