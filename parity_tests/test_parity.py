@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -101,6 +102,10 @@ def test_cli_parity_json_and_report(tmp_path: Path) -> None:
         assert required <= set(rec) and rec["passed"] is True and rec["device"] == "cpu"
     assert (report / "parity.md").read_text().count("| resnet18 |") == len(records)
     assert (report / "divergence.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    umask = os.umask(0)
+    os.umask(umask)
+    for written in (out_json, report / "parity.md", report / "divergence.png"):
+        assert written.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from resnet_spec.errors import WeightsError
-from resnet_spec.naming import native_table, to_native
+from resnet_spec.naming import NativeEntry, native_table, to_native
 from resnet_spec.spec import ModelSpec
 
 _MAX_LISTED = 12
@@ -19,14 +19,13 @@ def _listing(title: str, items: list[str]) -> str:
     return f"{title} ({len(items)}): " + ", ".join(shown) + more
 
 
-def check_weights(
+def validate_weights(
     spec: ModelSpec, framework: str, weights: Mapping[str, np.ndarray], *, strict: bool = True
-) -> dict[str, np.ndarray]:
-    """Validate canonical ``weights`` against ``spec`` and return them as ``{native_key: array}``.
+) -> list[NativeEntry]:
+    """Check canonical ``weights`` against ``spec``; return the table entries they fill, in module order.
 
     Every problem is collected first (missing and unexpected keys when ``strict``, shape mismatches
-    and non-float dtypes always) and raised as one WeightsError naming canonical and native keys;
-    nothing is converted before the whole dict is known to fit.
+    and non-float dtypes always) and raised as one WeightsError naming canonical and native keys.
     """
     table = native_table(spec, framework)
     by_name = {ne.entry.name: ne for ne in table}
@@ -53,5 +52,13 @@ def check_weights(
         problems.append(_listing("bad dtypes", bad_dtype))
     if problems:
         raise WeightsError(f"weights do not fit {spec.name} ({framework}): " + "; ".join(problems))
-    fitting = (by_name[n] for n in weights if n in by_name)
-    return {ne.key: to_native(ne.entry, framework, np.asarray(weights[ne.entry.name])) for ne in fitting}
+    return [ne for ne in table if ne.entry.name in weights]
+
+
+def check_weights(
+    spec: ModelSpec, framework: str, weights: Mapping[str, np.ndarray], *, strict: bool = True
+) -> dict[str, np.ndarray]:
+    """Validate (see :func:`validate_weights`), then return ``{native_key: array}`` in module order;
+    nothing is converted before the whole dict is known to fit."""
+    entries = validate_weights(spec, framework, weights, strict=strict)
+    return {ne.key: to_native(ne.entry, framework, np.asarray(weights[ne.entry.name])) for ne in entries}

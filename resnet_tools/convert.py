@@ -15,7 +15,7 @@ from resnet_spec.frameworks import installed_backends, load_backends
 from resnet_spec.identify import check_architecture, identify
 from resnet_spec.params import canonical_table
 from resnet_spec.tolerances import tolerance
-from resnet_spec.weights import check_weights
+from resnet_spec.weights import validate_weights
 from resnet_tools.formats import (
     Checkpoint,
     Format,
@@ -53,7 +53,7 @@ def resolve_spec(ckpt: Checkpoint, model: str | None) -> ModelSpec:
         spec = check_architecture(ckpt.metadata["model"], shapes)
     else:
         spec = identify(shapes)
-    check_weights(spec, "torch", ckpt.weights)  # names, shapes and float dtypes, all listed at once
+    validate_weights(spec, "torch", ckpt.weights)  # names, shapes and float dtypes, all listed at once
     return spec
 
 

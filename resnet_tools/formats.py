@@ -22,7 +22,7 @@ import numpy as np
 from resnet_spec import ModelSpec
 from resnet_spec.errors import CheckpointError, ResNetError
 from resnet_spec.frameworks import load_backend
-from resnet_spec.naming import canonical_from_native, native_table, to_native
+from resnet_spec.naming import canonical_from_native, native_table
 from resnet_spec.spec import get_spec, list_models
 from resnet_spec.weights import check_weights
 
@@ -143,8 +143,7 @@ def read_torch(path: Path, _model: str | None) -> Checkpoint:
 
 def _native_state(ckpt: Checkpoint, spec: ModelSpec, framework: str) -> dict[str, np.ndarray]:
     """``{native_key: array}`` in the model's module order, checked first (no model is built)."""
-    check_weights(spec, framework, ckpt.weights)
-    return {ne.key: to_native(ne.entry, framework, ckpt.weights[ne.entry.name]) for ne in native_table(spec, framework)}
+    return check_weights(spec, framework, ckpt.weights)
 
 
 def write_torch(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:

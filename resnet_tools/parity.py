@@ -7,7 +7,7 @@ says where along the depth the frameworks first part ways (what PaDiff does for 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from types import ModuleType
 from typing import Any
@@ -16,7 +16,6 @@ import numpy as np
 
 from resnet_spec import FEATURE_NAMES, get_spec
 from resnet_spec.errors import ResNetError
-from resnet_spec.frameworks import load_backends
 from resnet_spec.random_weights import random_weights
 from resnet_spec.tolerances import tolerance
 
@@ -168,29 +167,6 @@ def run_model_parity(
         )
         for source, target, ref, out in ordered_pairs(modules, spec, seeded, dtype, execute, on_step)
     ]
-
-
-def run_parity(
-    models: Iterable[str],
-    backends: Iterable[str],
-    *,
-    input_shape: tuple[int, int, int, int] = (2, 3, 224, 224),
-    device: str = "cpu",
-    dtype: str = "float32",
-    seed: int = 0,
-    on_step: Callable[[str], None] | None = None,
-) -> list[ParityRecord]:
-    """Parity records for every model and ordered pair of backends (backends load paddle-first)."""
-    backends = list(backends)
-    if len(backends) < 2:
-        raise ResNetError(f"parity needs at least two backends, got {', '.join(backends) or 'none'}")
-    modules = load_backends(backends)
-    records: list[ParityRecord] = []
-    for name in models:
-        records += run_model_parity(
-            name, modules, input_shape=input_shape, device=device, dtype=dtype, seed=seed, on_step=on_step
-        )
-    return records
 
 
 #: What train-mode parity compares, in the order a training step produces it.

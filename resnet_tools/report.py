@@ -6,8 +6,6 @@ Every file is written to a temporary name in the target folder and renamed into 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -17,17 +15,15 @@ from resnet_spec.errors import CheckpointError
 
 def atomic_write(path: Path | str, write: Callable[[IO[bytes]], Any]) -> Path:
     """Write through ``write(fileobj)`` to a temp file beside ``path``, then rename (no half-written file)."""
+    from resnet_tools.formats import commit, temp_path
+
     path = Path(path)
-    if path.parent and not path.parent.exists():
+    if not path.parent.is_dir():
         raise CheckpointError(f"cannot write {path}: folder {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as fh:
+    with temp_path(path) as tmp:
+        with open(tmp, "wb") as fh:
             write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        commit(tmp, path)
     return path
 
 
