@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from parity_tests.conftest import LOADED
 from resnet_tools.cli import main
 
@@ -32,6 +34,21 @@ def test_bench_json_and_plot(tmp_path: Path) -> None:
     paddle_ours = [r for r in rows if r["backend"] == "paddle" and r["implementation"] == "ours"]
     assert all(r["ours_over_official"] is not None for r in paddle_ours)  # paddle.vision row alongside
     assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.skipif("paddle" not in LOADED, reason="paddle not installed")
+def test_bench_paddle_inference_leaves_no_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))  # the worker subprocess exports its graph under here
+    out = tmp_path / "bench.json"
+    rc = main(["bench", "--models", "resnet18", "--backends", "paddle", "--batch", "1", "--size", "40",
+               "--repeats", "2", "--min-time", "0", "--threads", "1", "--paths", "Paddle Inference",
+               "--json", str(out)])
+    assert rc == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert rows and all(not r["error"] and r["images_per_s"] > 0 for r in rows)
+    assert list(scratch.iterdir()) == []
 
 
 def test_bench_bad_arguments(capsys) -> None:
