@@ -9,6 +9,9 @@ import pytest
 
 from resnet_spec import FEATURE_NAMES, SpecError, feature_shapes, get_spec, list_models, logits_shape
 from resnet_spec.naming import native_table
+from resnet_spec.random_weights import random_weights
+from resnet_spec.tolerances import tolerance
+from resnet_tools.parity import tensor_diff
 
 SIZES = [(224, 224), (97, 131)]
 
@@ -90,3 +93,23 @@ def test_builders_match_create_model(backend: ModuleType) -> None:
         assert getattr(backend, name).__name__ == name
     model = backend.resnext50_32x4d(num_classes=5)
     assert model.spec == get_spec("resnext50_32x4d", num_classes=5)
+
+
+@pytest.mark.parametrize(("name", "dtype"), [("resnet18", "float32"), ("resnet50v1", "float32"),
+                                             ("resnext50_32x4d", "float32"), ("resnet50v2", "float32"),
+                                             ("resnet18", "float64")])
+def test_fast_path_within_parity_tolerance_of_eager(backend: ModuleType, name: str, dtype: str,
+                                                    rng: np.random.Generator) -> None:
+    spec = get_spec(name)
+    model = backend.import_weights(backend.create_model(name, dtype=dtype), random_weights(spec, seed=3, dtype=dtype))
+    x = rng.standard_normal((3, 3, 97, 131)).astype(dtype)
+    eager = backend.forward_numpy(model, x, features=True)
+    path, run = backend.fast_forward(model, features=True)
+    assert path and path != "eager"
+    fast = run(x)
+    assert set(fast) == set(eager) == {*FEATURE_NAMES, "logits"}
+    tol = tolerance(dtype, "cpu", "eval").rel
+    for k, ref in eager.items():
+        assert fast[k].dtype == ref.dtype and fast[k].shape == ref.shape, k
+        assert tensor_diff(ref, fast[k]).max_rel <= tol, (k, tensor_diff(ref, fast[k]))
+    assert set(backend.fast_forward(model)[1](x[:1])) == {"logits"}

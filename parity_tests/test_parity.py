@@ -25,12 +25,14 @@ def test_tolerance_table_within_ceiling() -> None:
             assert tol.rel <= TEST_CEILING, tol
 
 
-@pytest.mark.parametrize("size", [(97, 131), (224, 224)], ids=["97x131", "224x224"])
+@pytest.mark.parametrize(("size", "path"), [((97, 131), "eager"), ((224, 224), "eager"), ((97, 131), "fast")],
+                         ids=["97x131-eager", "224x224-eager", "97x131-fast"])
 @pytest.mark.parametrize("name", list_models())
-def test_eval_parity_all_pairs(name: str, size: tuple[int, int]) -> None:
-    records = run_model_parity(name, LOADED, input_shape=(2, 3, *size), seed=7)
+def test_eval_parity_all_pairs(name: str, size: tuple[int, int], path: str) -> None:
+    records = run_model_parity(name, LOADED, input_shape=(2, 3, *size), seed=7, path=path)
     assert len(records) == len(LOADED) * (len(LOADED) - 1)
     for r in records:
+        assert (r.source_path == "eager") == (path == "eager") == (r.target_path == "eager")
         assert set(r.stages) == set(DEPTH)
         assert r.passed, f"{r.source}->{r.target}: first divergent {r.first_divergent_stage}, {r.stages}"
         assert r.max_rel_diff <= r.tolerance <= TEST_CEILING
@@ -100,7 +102,9 @@ def test_cli_parity_json_and_report(tmp_path: Path) -> None:
                 "top1_agree", "first_divergent_stage", "passed"}
     for rec in records:
         assert required <= set(rec) and rec["passed"] is True and rec["device"] == "cpu"
+        assert "eager" not in (rec["source_path"], rec["target_path"])  # the fast paths by default
     assert (report / "parity.md").read_text().count("| resnet18 |") == len(records)
+    assert "execution paths: torch: channels_last" in (report / "parity.md").read_text()
     assert (report / "divergence.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     umask = os.umask(0)
     os.umask(umask)

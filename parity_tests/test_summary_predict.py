@@ -11,8 +11,10 @@ from PIL import Image
 from parity_tests.conftest import LOADED
 from resnet_spec import count_macs, get_spec
 from resnet_spec.random_weights import random_weights
+from resnet_spec.tolerances import tolerance
 from resnet_tools.cli import main
 from resnet_tools.formats import FORMATS, Checkpoint, write_checkpoint
+from resnet_tools.parity import PATHS
 from resnet_tools.predict import predict
 from resnet_tools.preprocess import load_image
 from resnet_tools.summary import summarize
@@ -61,15 +63,19 @@ def test_predict_same_topk_in_every_backend(name: str, tmp_path: Path) -> None:
     ckpt = tmp_path / "w.safetensors"
     write_checkpoint(Checkpoint(random_weights(spec, seed=4)), spec, ckpt, FORMATS["safetensors"])
     images = [str(p) for p in _images(tmp_path)]
-    tops = {}
+    tops, probs = {}, {}
     for b in LOADED:
-        _spec, backend, results = predict(images, str(ckpt), backend=b, topk=3)
-        assert backend == b
-        tops[b] = [[i for i, _l, _p in r.top] for r in results]
-        probs = [[p for _i, _l, p in r.top] for r in results if r.top]
-        assert all(0 < p[0] <= 1 and p == sorted(p, reverse=True) for p in probs)
-    assert tops["torch"] == tops["paddle"] == tops["keras"]
-    assert [bool(t) for t in tops["torch"]] == [True] * 5 + [False] * 3  # 5 readable, 3 skipped
+        for path in PATHS:
+            run = predict(images, str(ckpt), backend=b, topk=3, path=path)
+            assert run.backend == b and (run.path == "eager") == (path == "eager")
+            tops[b, path] = [[i for i, _l, _p in r.top] for r in run.predictions]
+            probs[b, path] = np.array([[p for _i, _l, p in r.top] for r in run.predictions if r.top])
+            assert all(0 < p[0] <= 1 and list(p) == sorted(p, reverse=True) for p in probs[b, path])
+    assert len(set(map(str, tops.values()))) == 1  # same top-3 in every backend on every path
+    assert [bool(t) for t in tops["torch", "eager"]] == [True] * 5 + [False] * 3  # 5 readable, 3 skipped
+    bound = tolerance("float32", "cpu", "eval").rel  # probabilities are on a [0, 1] scale: an absolute bound
+    for key in probs:
+        np.testing.assert_allclose(probs[key], probs["torch", "eager"], rtol=0, atol=bound)
 
 
 def test_odd_images_are_converted_or_skipped(tmp_path: Path) -> None:
@@ -104,4 +110,5 @@ def test_predict_cli_with_grid(tmp_path: Path, capsys: pytest.CaptureFixture[str
                  "--grid", str(grid)]) == 0
     out = capsys.readouterr().out
     assert out.count("  1. ") == 2 and any(lbl in out for lbl in ("cat", "dog", "fox", "owl")) and "mean" in out
+    assert "path: " in out and "path: eager" not in out  # the fast path by default, named
     assert grid.read_bytes()[:4] == b"\x89PNG"

@@ -10,7 +10,15 @@ Example:
 
 from resnet_keras.blocks import BasicBlock, Bottleneck, PreActBasicBlock, PreActBottleneck
 from resnet_keras.model import ResNet, create_model, model_spec
-from resnet_keras.runtime import forward_numpy, gpu_available, native_shapes, param_counts, set_tf32, train_step_numpy
+from resnet_keras.runtime import (
+    fast_forward,
+    forward_numpy,
+    gpu_available,
+    native_shapes,
+    param_counts,
+    set_tf32,
+    train_step_numpy,
+)
 from resnet_keras.weights import export_weights, import_weights
 from resnet_spec.builders import make_builders
 
@@ -18,7 +26,7 @@ FRAMEWORK = "keras"
 
 __all__ = [
     "FRAMEWORK", "BasicBlock", "Bottleneck", "PreActBasicBlock", "PreActBottleneck", "ResNet",
-    "create_model", "export_weights", "forward_numpy", "gpu_available", "import_weights", "model_spec",
+    "create_model", "export_weights", "fast_forward", "forward_numpy", "gpu_available", "import_weights", "model_spec",
     "native_shapes", "param_counts", "set_tf32", "train_step_numpy",
 ]
 __all__ += make_builders(create_model, globals(), FRAMEWORK)

@@ -21,7 +21,15 @@ with warnings.catch_warnings():
 
 from resnet_paddle.blocks import BasicBlock, Bottleneck, PreActBasicBlock, PreActBottleneck
 from resnet_paddle.model import ResNet, create_model, model_spec
-from resnet_paddle.runtime import forward_numpy, gpu_available, native_shapes, param_counts, set_tf32, train_step_numpy
+from resnet_paddle.runtime import (
+    fast_forward,
+    forward_numpy,
+    gpu_available,
+    native_shapes,
+    param_counts,
+    set_tf32,
+    train_step_numpy,
+)
 from resnet_paddle.weights import export_weights, import_weights
 from resnet_spec.builders import make_builders
 
@@ -29,7 +37,7 @@ FRAMEWORK = "paddle"
 
 __all__ = [
     "FRAMEWORK", "BasicBlock", "Bottleneck", "PreActBasicBlock", "PreActBottleneck", "ResNet",
-    "create_model", "export_weights", "forward_numpy", "gpu_available", "import_weights", "model_spec",
+    "create_model", "export_weights", "fast_forward", "forward_numpy", "gpu_available", "import_weights", "model_spec",
     "native_shapes", "param_counts", "set_tf32", "train_step_numpy",
 ]
 __all__ += make_builders(create_model, globals(), FRAMEWORK)

@@ -12,7 +12,6 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -228,21 +227,9 @@ def paddle_paths(name: str, batch: int, size: int, mode: str, threads: int) -> I
 
     def inference(make: Callable[[], paddle.nn.Layer]) -> Callable[[], Runner]:
         def build() -> Runner:
-            from paddle import inference as pinf
-            from paddle.static import InputSpec
+            from resnet_paddle.runtime import inference_predictor
 
-            model = make()
-            model.eval()
-            with tempfile.TemporaryDirectory(prefix="resnet_bench_") as folder:  # the predictor keeps no file open
-                prefix = os.path.join(folder, "model")
-                paddle.jit.save(model, prefix, input_spec=[InputSpec([None, 3, size, size], "float32", "x")])
-                graph = next(p for p in (prefix + ".json", prefix + ".pdmodel") if os.path.exists(p))
-                config = pinf.Config(graph, prefix + ".pdiparams")
-                config.disable_gpu()
-                config.set_cpu_math_library_num_threads(threads)
-                config.enable_mkldnn()
-                config.disable_glog_info()
-                predictor = pinf.create_predictor(config)
+            predictor = inference_predictor(make(), 3, threads=threads)
             handle = predictor.get_input_handle(predictor.get_input_names()[0])
             handle.reshape(list(x_np.shape))
             handle.copy_from_cpu(x_np)

@@ -17,6 +17,7 @@ from resnet_spec.spec import unknown_model_message
 from resnet_tools.parity import (
     DEFAULT_MODELS,
     DEPTH,
+    PATHS,
     TRAIN_POINTS,
     parse_input_shape,
     run_model_parity,
@@ -89,11 +90,14 @@ def cmd_parity(args: argparse.Namespace) -> int:
         for name in models:
             progress.update(task, description=f"{name}")
             run = run_model_train_parity if args.mode == "train" else run_model_parity
+            extra = {"path": args.path} if args.mode == "eval" else {}
             records += run(
                 name, modules, input_shape=input_shape, device=device, dtype=args.dtype, seed=args.seed,
-                on_step=lambda _b: progress.advance(task),
+                on_step=lambda _b: progress.advance(task), **extra,
             )
     elapsed = time.perf_counter() - started
+    paths = _paths_used(records)
+    console.print(f"execution paths: {paths}")
     table = Table(title=f"parity ({device}, {args.dtype}, {args.mode}; tolerance {records[0].tolerance:g} rel)")
     for col in ("model", "source -> target", "max abs", "max rel", "1 - cosine", "top-1", "worst point",
                 "first divergent", "pass"):
@@ -121,10 +125,17 @@ def cmd_parity(args: argparse.Namespace) -> int:
             "tolerance": f"{records[0].tolerance:g} (resnet_spec/tolerances.py)",
             "TF32": "off" if device == "gpu" else "n/a (CPU)", "machine": platform.platform(),
             "versions": ", ".join(f"{b} {_version(b)}" for b in modules), "elapsed": f"{elapsed:.1f}s",
+            "execution paths": paths,
         }
         path = write_report(records, args.report, context)
         console.print(f"wrote {path}")
     return 1 if failed else 0
+
+
+def _paths_used(records: list) -> str:
+    """``torch: channels_last + inference_mode; paddle: ...`` from the records (train mode is eager)."""
+    used = {r.source: r.source_path for r in records} | {r.target: r.target_path for r in records}
+    return "; ".join(f"{b}: {p}" for b, p in used.items())
 
 
 def _version(backend: str) -> str:
@@ -148,6 +159,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "comparable element-wise (ReLU masks flip at rounding level; see docs/parity.md)")
     p.add_argument("--mode", choices=["eval", "train"], default="eval",
                    help="train: one train-mode forward + one SGD step (loss, gradients, updates, running stats)")
+    p.add_argument("--path", choices=PATHS, default="fast",
+                   help="eval mode: 'fast' runs each backend's fast path (torch channels_last, Paddle Inference, "
+                   "Keras XLA; tested to stay within the parity tolerance of eager), 'eager' the plain forward. "
+                   "Train mode always runs eager.")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, help="write the records as JSON")
     p.add_argument("--report", default=None, help="write DIR/parity.md and DIR/divergence.png")

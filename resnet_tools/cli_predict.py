@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import argparse
 
+from resnet_tools.parity import PATHS
+
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from resnet_tools.cli import console
     from resnet_tools.predict import predict, save_grid
 
-    spec, backend, results = predict(args.images, args.weights, model=args.model, backend=args.backend,
-                                     topk=args.topk, labels=args.labels)
-    console.print(f"{spec.name} on {backend}; preprocessing for {spec.variant} checkpoints")
+    run = predict(args.images, args.weights, model=args.model, backend=args.backend, topk=args.topk,
+                  labels=args.labels, path=args.path)
+    spec, results = run.spec, run.predictions
+    console.print(f"{spec.name} on {run.backend}, path: {run.path} (built in {run.one_off_s:.1f}s); "
+                  f"preprocessing for {spec.variant} checkpoints")
     done = [r for r in results if r.top]
     for r in results:
         if not r.top:
@@ -38,5 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="default: the checkpoint's framework")
     p.add_argument("--topk", type=int, default=5)
     p.add_argument("--labels", default=None, help="text file, one label per line")
+    p.add_argument("--path", choices=PATHS, default="fast",
+                   help="'fast': torch channels_last, Paddle Inference, Keras XLA (within the parity tolerance "
+                   "of eager; one-off build time printed); 'eager': the plain forward")
     p.add_argument("--grid", default=None, help="save a PNG of the images with their predictions")
     p.set_defaults(func=cmd_predict)

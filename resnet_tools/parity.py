@@ -22,6 +22,8 @@ from resnet_spec.tolerances import tolerance
 #: Comparison points from input to output.
 DEPTH = (*FEATURE_NAMES, "logits")
 DEFAULT_MODELS = ("resnet18", "resnet50", "resnet50v2")
+#: Execution paths of eval parity and predict: each backend's ``fast_forward``, or its eager forward.
+PATHS = ("fast", "eager")
 
 
 @dataclass
@@ -53,6 +55,8 @@ class ParityRecord:
     first_divergent_stage: str | None
     passed: bool
     stages: dict[str, TensorDiff] = field(default_factory=dict)
+    source_path: str = "eager"  # execution path each side ran (``fast_forward``'s name, or eager)
+    target_path: str = "eager"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -149,21 +153,35 @@ def run_model_parity(
     dtype: str = "float32",
     seed: int = 0,
     on_step: Callable[[str], None] | None = None,
+    path: str = "fast",
 ) -> list[ParityRecord]:
-    """All ordered pairs of ``modules`` for one model, in eval mode."""
+    """All ordered pairs of ``modules`` for one model, in eval mode.
+
+    ``path="fast"`` runs each backend's ``fast_forward`` (the path users deploy: channels_last,
+    Paddle Inference, XLA); ``"eager"`` its plain eager forward.
+    """
+    if path not in PATHS:
+        raise ResNetError(f"unknown path {path!r}; known: {', '.join(PATHS)}")
     tol = tolerance(dtype, device, "eval").rel
     spec = get_spec(name, in_channels=input_shape[1]) if input_shape[1] != 3 else get_spec(name)
     x = np.random.default_rng(seed + 1).standard_normal(input_shape).astype(dtype)
     seeded = random_weights(spec, seed=seed, dtype=dtype)
+    used: dict[str, str] = {}
 
     def execute(backend: str, model: Any, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        modules[backend].import_weights(model, weights)
-        return modules[backend].forward_numpy(model, x, features=True, device=device)
+        mod = modules[backend]
+        mod.import_weights(model, weights)
+        if path == "eager":
+            used[backend] = "eager"
+            return mod.forward_numpy(model, x, features=True, device=device)
+        used[backend], run = mod.fast_forward(model, features=True, device=device)
+        return run(x)
 
     return [
         ParityRecord(
             model=name, source=source, target=target, device=device, dtype=dtype, mode="eval",
             input_shape=list(input_shape), tolerance=tol, **compare(ref, out, tol),
+            source_path=used[source], target_path=used[target],
         )
         for source, target, ref, out in ordered_pairs(modules, spec, seeded, dtype, execute, on_step)
     ]

@@ -13,6 +13,7 @@ from resnet_spec.errors import CheckpointError
 from resnet_spec.frameworks import installed_backends, load_backends
 from resnet_tools.convert import resolve_spec
 from resnet_tools.formats import format_for, read_checkpoint
+from resnet_tools.parity import PATHS
 from resnet_tools.preprocess import STYLES, LoadedImage, load_image
 
 
@@ -21,6 +22,15 @@ class Prediction:
     image: LoadedImage
     top: list[tuple[int, str, float]] = field(default_factory=list)  # (class, label, probability)
     seconds: float = 0.0
+
+
+@dataclass
+class PredictRun:
+    spec: ModelSpec
+    backend: str
+    path: str  # the execution path that ran (``fast_forward``'s name, or eager)
+    one_off_s: float  # building the fast path (export, compile); 0 for eager
+    predictions: list[Prediction]
 
 
 def read_labels(path: Path | str | None, num_classes: int) -> list[str]:
@@ -42,8 +52,14 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def predict(images: list[str], weights: str, *, model: str | None = None, backend: str | None = None,
-            topk: int = 5, labels: str | None = None) -> tuple[ModelSpec, str, list[Prediction]]:
-    """Top-k predictions per image; unreadable images come back with a note and no prediction."""
+            topk: int = 5, labels: str | None = None, path: str = "fast") -> PredictRun:
+    """Top-k predictions per image; unreadable images come back with a note and no prediction.
+
+    ``path="fast"`` runs the backend's ``fast_forward`` (its one-off build/compile time is reported
+    apart from the per-image times); ``"eager"`` the plain eager forward.
+    """
+    if path not in PATHS:
+        raise CheckpointError(f"unknown path {path!r}; known: {', '.join(PATHS)}")
     fmt = format_for(weights)
     backend = backend or fmt.framework or (installed_backends() or ["torch"])[0]
     mods = load_backends(sorted({backend, *([fmt.framework] if fmt.framework else [])}))
@@ -54,6 +70,12 @@ def predict(images: list[str], weights: str, *, model: str | None = None, backen
     names = read_labels(labels, spec.num_classes)
     mod = mods[backend]
     net = mod.import_weights(mod.create_model(spec), ckpt.weights)
+    start = time.perf_counter()
+    if path == "fast":
+        used, forward = mod.fast_forward(net)
+    else:
+        used, forward = "eager", lambda x: mod.forward_numpy(net, x)
+    one_off = time.perf_counter() - start
     style = STYLES[spec.variant]
     results = []
     for path in images:
@@ -61,13 +83,13 @@ def predict(images: list[str], weights: str, *, model: str | None = None, backen
         pred = Prediction(loaded)
         if loaded.array is not None:
             start = time.perf_counter()
-            logits = mod.forward_numpy(net, loaded.array[None])["logits"][0]
+            logits = forward(loaded.array[None])["logits"][0]
             pred.seconds = time.perf_counter() - start
             probs = softmax(logits.astype(np.float64))
             order = np.argsort(-probs, kind="stable")[: max(1, min(topk, spec.num_classes))]
             pred.top = [(int(i), names[i], float(probs[i])) for i in order]
         results.append(pred)
-    return spec, backend, results
+    return PredictRun(spec, backend, used, one_off, results)
 
 
 def save_grid(results: list[Prediction], path: Path | str) -> Path:

@@ -8,14 +8,22 @@ Example:
 from resnet_spec.builders import make_builders
 from resnet_torch.blocks import BasicBlock, Bottleneck, PreActBasicBlock, PreActBottleneck
 from resnet_torch.model import ResNet, create_model, model_spec
-from resnet_torch.runtime import forward_numpy, gpu_available, native_shapes, param_counts, set_tf32, train_step_numpy
+from resnet_torch.runtime import (
+    fast_forward,
+    forward_numpy,
+    gpu_available,
+    native_shapes,
+    param_counts,
+    set_tf32,
+    train_step_numpy,
+)
 from resnet_torch.weights import export_weights, import_weights
 
 FRAMEWORK = "torch"
 
 __all__ = [
     "FRAMEWORK", "BasicBlock", "Bottleneck", "PreActBasicBlock", "PreActBottleneck", "ResNet",
-    "create_model", "export_weights", "forward_numpy", "gpu_available", "import_weights", "model_spec",
+    "create_model", "export_weights", "fast_forward", "forward_numpy", "gpu_available", "import_weights", "model_spec",
     "native_shapes", "param_counts", "set_tf32", "train_step_numpy",
 ]
 __all__ += make_builders(create_model, globals(), FRAMEWORK)

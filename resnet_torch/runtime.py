@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -23,6 +25,32 @@ def forward_numpy(
         if features:
             out.update(feats)
     return {k: v.detach().cpu().numpy() for k, v in out.items()}
+
+
+# --8<-- [start:fast]
+def fast_forward(
+    model: ResNet, *, features: bool = False, device: str = "cpu"
+) -> tuple[str, Callable[[np.ndarray], dict[str, np.ndarray]]]:
+    """The fast eval path as (name, run): channels_last memory format under ``inference_mode``.
+
+    oneDNN/cuDNN pick NHWC conv kernels (the model is converted in place: same parameters, another
+    memory layout). torch.compile is faster at batch 16 but costs 20-60 s to compile on 2 cores.
+    ``run`` takes NCHW numpy and returns what :func:`forward_numpy` returns.
+    """
+    device = "cuda" if device == "gpu" else device
+    model.eval().to(device, memory_format=torch.channels_last)
+
+    def run(x: np.ndarray) -> dict[str, np.ndarray]:
+        inp = torch.from_numpy(np.ascontiguousarray(x)).to(device).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            feats = model.forward_features(inp)
+            out = {"logits": model.forward_head(feats[FEATURE_NAMES[-1]])}
+            if features:
+                out.update(feats)
+        return {k: np.ascontiguousarray(v.cpu().numpy()) for k, v in out.items()}
+
+    return "channels_last + inference_mode", run
+# --8<-- [end:fast]
 
 
 def param_counts(model: ResNet) -> tuple[int, int]:
