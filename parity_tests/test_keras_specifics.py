@@ -1,12 +1,14 @@
-"""Keras-only behaviour: NCHW data_format, the V2 stem's zero-padded max-pool, layer names."""
+"""Keras-only behaviour: NCHW data_format, fixed input shapes, the V2 stem's zero-padded max-pool, layer names."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from parity_tests.conftest import get_backend
 from resnet_spec import get_spec
 from resnet_spec.random_weights import random_weights
+from resnet_spec.tolerances import tolerance
 
 
 def test_channels_first_matches_channels_last(rng: np.random.Generator) -> None:
@@ -29,3 +31,22 @@ def test_keras_applications_layer_names() -> None:
     for expected in ("conv1_conv", "conv1_bn", "pool1_pool", "conv2_block1_0_conv", "conv2_block1_0_bn",
                      "conv2_block1_1_conv", "conv5_block3_3_bn", "conv5_block3_out", "avg_pool", "predictions"):
         assert expected in names
+
+
+def test_fixed_input_shape_like_keras_applications(rng: np.random.Generator) -> None:
+    rk = get_backend("keras")
+    weights = random_weights(get_spec("resnet50v1"), seed=6)
+    dynamic = rk.import_weights(rk.create_model("resnet50v1"), weights)
+    fixed = rk.import_weights(rk.create_model("resnet50v1", input_shape=(45, 61, 3)), weights)
+    nchw = rk.import_weights(rk.create_model("resnet50v1", data_format="channels_first", input_shape=(3, 45, 61)),
+                             weights)
+    assert tuple(fixed.input.shape) == (None, 45, 61, 3) and tuple(nchw.input.shape) == (None, 3, 45, 61)
+    x = rng.standard_normal((2, 3, 45, 61)).astype("float32")
+    ref = rk.forward_numpy(dynamic, x)["logits"]
+    for model in (fixed, nchw):
+        out = rk.forward_numpy(model, x)["logits"]
+        assert np.abs(out - ref).max() <= tolerance("float32", "cpu", "eval").rel * np.abs(ref).max()
+    with pytest.raises(ValueError, match="input_shape must be 3 dims in channels_last order with 3 channels"):
+        rk.create_model("resnet18", input_shape=(224, 224, 1))
+    with pytest.raises(ValueError, match="input_shape must be 3 dims"):
+        rk.create_model("resnet18", input_shape=(224, 224))

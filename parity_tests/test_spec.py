@@ -9,6 +9,7 @@ import yaml
 
 from resnet_spec import SpecError, canonical_table, count_params, feature_shapes, get_spec, list_models, load_zoo
 from resnet_spec.naming import canonical_module, keras_layer_name
+from resnet_spec.shapes import conv_sites
 from resnet_spec.spec import SPEC_PATH
 
 # Independent reference: torchvision / keras.applications published counts (trainable, BN stats).
@@ -139,3 +140,17 @@ def test_unreadable_spec(tmp_path: Path) -> None:
     path.write_text("models: [unclosed")
     with pytest.raises(SpecError, match=r"broken\.yaml"):
         load_zoo(path)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_conv_sites_cover_every_conv_weight(name: str) -> None:
+    spec = get_spec(name)
+    sites = conv_sites(spec, 97, 131)
+    weights = [e for e in canonical_table(spec) if e.kind == "conv" and e.attr == "weight"]
+    assert [(s.conv.out_channels, s.conv.in_channels // s.conv.groups, s.conv.kernel, s.conv.kernel)
+            for s in sites] == [e.shape for e in weights]  # same convs, same order
+    stem = sites[0]
+    assert (stem.height, stem.width) == (97, 131)
+    k, st = stem.conv.kernel, stem.conv.stride
+    h_out, w_out = (97 + 2 * (k // 2) - k) // st + 1, (131 + 2 * (k // 2) - k) // st + 1
+    assert stem.macs == h_out * w_out * stem.conv.out_channels * 3 * k * k

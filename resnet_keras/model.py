@@ -66,6 +66,7 @@ class ResNet(keras.Model):
     Args:
         spec: the resolved spec (see ``resnet_spec.get_spec``).
         data_format: "channels_last" (NHWC) or "channels_first" (NCHW).
+        input_shape: a fixed input shape in ``data_format`` order (default: any height and width).
 
     Example:
         >>> model = ResNet(get_spec("resnet18"))
@@ -73,11 +74,17 @@ class ResNet(keras.Model):
         (2, 1000)
     """
 
-    def __init__(self, spec: ModelSpec, data_format: str = "channels_last") -> None:
+    def __init__(self, spec: ModelSpec, data_format: str = "channels_last",
+                 input_shape: tuple[int | None, ...] | None = None) -> None:
         if data_format not in DATA_FORMATS:
             raise ValueError(f"data_format must be one of {DATA_FORMATS}, got {data_format!r}")
         c = spec.in_channels
         shape = (None, None, c) if data_format == "channels_last" else (c, None, None)
+        if input_shape is not None:
+            if len(input_shape) != 3 or input_shape[shape.index(c)] != c:
+                raise ValueError(f"input_shape must be 3 dims in {data_format} order with {c} channels, "
+                                 f"got {input_shape}")
+            shape = tuple(input_shape)
         inputs = keras.Input(shape, dtype=keras.config.dtype_policy().compute_dtype, name="input")
         x = conv(stem_conv(spec), "conv1", data_format)(inputs)
         if spec.stem.norm:
@@ -113,6 +120,7 @@ def create_model(
     num_classes: int = 1000,
     dtype: str = "float32",
     data_format: str = "channels_last",
+    input_shape: tuple[int | None, ...] | None = None,
     **overrides: Any,
 ) -> ResNet:
     """Build a zoo model by name (or from a ``ModelSpec``) with random weights.
@@ -122,6 +130,8 @@ def create_model(
         num_classes: classifier outputs; 0 returns the pooled features.
         dtype: parameter and compute dtype, "float32" or "float64".
         data_format: "channels_last" (NHWC, default) or "channels_first" (NCHW).
+        input_shape: fixed input shape as in keras.applications, e.g. ``(224, 224, 3)``; default
+            ``(None, None, C)``: any size.
         **overrides: ``zero_init_residual``, ``replace_stride_with_dilation``, ``stem``, ``in_channels``.
 
     Example:
@@ -132,7 +142,7 @@ def create_model(
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(check_dtype(dtype))  # every layer built below takes this dtype
     try:
-        return ResNet(spec, data_format=data_format)
+        return ResNet(spec, data_format=data_format, input_shape=input_shape)
     finally:
         keras.config.set_dtype_policy(previous)
 

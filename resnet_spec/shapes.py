@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from resnet_spec.plan import ConvPlan, feature_channels, plan_stages, stem_conv
 from resnet_spec.spec import FEATURE_NAMES, ModelSpec
 
@@ -42,22 +44,40 @@ def _conv_macs(conv: ConvPlan, h_out: int, w_out: int) -> int:
     return h_out * w_out * conv.out_channels * (conv.in_channels // conv.groups) * conv.kernel**2
 
 
-def count_macs(spec: ModelSpec, height: int = 224, width: int = 224) -> int:
-    """Multiply-accumulates of one forward pass (convs and the classifier; BN/ReLU/pool excluded)."""
+@dataclass(frozen=True)
+class ConvSite:
+    """One convolution of the network with its input size (H, W) for a given input image."""
+
+    conv: ConvPlan
+    height: int
+    width: int
+
+    @property
+    def macs(self) -> int:
+        return _conv_macs(self.conv, conv_out(self.height, self.conv), conv_out(self.width, self.conv))
+
+
+def conv_sites(spec: ModelSpec, height: int = 224, width: int = 224) -> list[ConvSite]:
+    """Every convolution in execution order (stem, then each block's convs and projection)."""
     conv = stem_conv(spec)
+    sites = [ConvSite(conv, height, width)]
     h, w = conv_out(height, conv), conv_out(width, conv)
-    macs = _conv_macs(conv, h, w)
     if spec.stem.pool:
         h, w = pool_out(h), pool_out(w)
     for blocks in plan_stages(spec):
         for blk in blocks:
             h_in, w_in = h, w
             for c in blk.convs:
+                sites.append(ConvSite(c, h, w))
                 h, w = conv_out(h, c), conv_out(w, c)
-                macs += _conv_macs(c, h, w)
-            sc = blk.shortcut_conv
-            if sc is not None:
-                macs += _conv_macs(sc, conv_out(h_in, sc), conv_out(w_in, sc))
+            if blk.shortcut_conv is not None:
+                sites.append(ConvSite(blk.shortcut_conv, h_in, w_in))
+    return sites
+
+
+def count_macs(spec: ModelSpec, height: int = 224, width: int = 224) -> int:
+    """Multiply-accumulates of one forward pass (convs and the classifier; BN/ReLU/pool excluded)."""
+    macs = sum(site.macs for site in conv_sites(spec, height, width))
     if spec.num_classes > 0:
         macs += feature_channels(spec) * spec.num_classes
     return macs
