@@ -24,6 +24,7 @@ def test_bench_json_and_plot(tmp_path: Path) -> None:
     assert rc == 0
     data = json.loads(out.read_text())
     assert data["threads"] == 1 and data["peak_gflops"] > 0 and data["machine"]["versions"]
+    assert data["malloc"] == "kept"
     rows = data["rows"]
     assert {r["backend"] for r in rows} == set(backends.split(","))
     for r in rows:

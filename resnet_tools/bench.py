@@ -27,10 +27,12 @@ class BenchResult:
     threads: int
     peak_gflops: float
     rows: list[dict[str, Any]] = field(default_factory=list)
+    malloc: str = "kept"  # resnet_tools.allocator mode of the workers
 
     def as_dict(self) -> dict[str, Any]:
         return {"machine": self.machine, "threads": self.threads, "peak_gflops": self.peak_gflops,
-                "peak_method": "numpy float32 2048x2048 matmul, best of 7, same thread count", "rows": self.rows}
+                "peak_method": "numpy float32 2048x2048 matmul, best of 7, same thread count",
+                "malloc": self.malloc, "rows": self.rows}
 
 
 def _worker(args: list[str], on_row: Callable[[dict], None] | None = None, timeout: float = 3600,
@@ -83,12 +85,13 @@ def add_derived(rows: list[dict], peak: float) -> None:
 
 def run_bench(models: list[str], backends: list[str], batches: list[int], *, threads: int, mode: str = "eval",
               size: int = 224, repeats: int = 10, min_time: float = 3.0, paths: str = "",
-              on_row: Callable[[dict], None] | None = None, keras_backends: tuple[str, ...] = ()) -> BenchResult:
+              on_row: Callable[[dict], None] | None = None, keras_backends: tuple[str, ...] = (),
+              malloc: str = "kept") -> BenchResult:
     peak = _worker(["--backend", "peak", "--threads", str(threads)])[0]["peak_gflops"]
     rows: list[dict] = []
     common = ["--models", ",".join(models), "--batches", ",".join(map(str, batches)), "--size", str(size),
               "--mode", mode, "--threads", str(threads), "--repeats", str(repeats), "--min-time", str(min_time),
-              "--paths", paths]
+              "--paths", paths, "--malloc", malloc]
     for backend in backends:
         rows += _worker(["--backend", backend, *common], on_row, env_extra={"KERAS_BACKEND": "tensorflow"})
         for other in keras_backends if backend == "keras" else []:
@@ -98,7 +101,7 @@ def run_bench(models: list[str], backends: list[str], batches: list[int], *, thr
                 r["backend"] = f"keras[{other}]"
             rows += extra
     add_derived(rows, peak)
-    return BenchResult(machine_info(), threads, peak, rows)
+    return BenchResult(machine_info(), threads, peak, rows, malloc)
 
 
 def plot(result: BenchResult, path: str) -> None:
@@ -135,7 +138,8 @@ def plot(result: BenchResult, path: str) -> None:
 def markdown_table(data: dict[str, Any]) -> str:
     """A Markdown table of a ``resnet bench --json`` file (for the docs)."""
     m = data["machine"]
-    head = (f"{m['cpu']}, {m['cores']} cores, {data['threads']} threads per framework; measured FP32 peak "
+    head = (f"{m['cpu']}, {m['cores']} cores, {data['threads']} threads per framework, malloc "
+            f"{data.get('malloc', 'glibc')}; measured FP32 peak "
             f"{data['peak_gflops']:.0f} GFLOP/s. Versions: "
             + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".\n\n")
     lines = ["| backend | model | batch | path | implementation | img/s | median ms | p90 ms | spread | one-off s "

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from resnet_tools.allocator import MODES, set_malloc
+
 Runner = Callable[[], object]
 
 # keras.applications models with the same architecture as ours (names, biases, strides, eps).
@@ -337,8 +339,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--min-time", type=float, default=3.0)
     p.add_argument("--paths", default="", help="comma-separated path names to keep (default: all)")
+    p.add_argument("--malloc", choices=MODES, default="kept")
     args = p.parse_args(argv)
     set_threads_env(args.threads)
+    set_malloc(args.malloc)  # before any framework allocates: "kept" spares re-faulting big activations
     if args.backend == "peak":
         print(json.dumps({"peak_gflops": peak_gflops(args.threads), "threads": args.threads}), flush=True)
         return 0

@@ -31,9 +31,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise ResNetError(f"--batch must be comma-separated integers, got {args.batch!r}") from None
     models = _models(args.models)
     console.print(f"bench: {', '.join(models)} x {', '.join(backends)} x batch {args.batch}, {args.threads} threads, "
-                  f"{args.size}x{args.size}, mode {args.mode} (cpu)")
+                  f"{args.size}x{args.size}, mode {args.mode}, malloc {args.malloc} (cpu)")
     result = run_bench(models, backends, batches, threads=args.threads, mode=args.mode, size=args.size,
-                       repeats=args.repeats, min_time=args.min_time, paths=args.paths or "",
+                       repeats=args.repeats, min_time=args.min_time, paths=args.paths or "", malloc=args.malloc,
                        keras_backends=tuple(b for b in ("torch", "jax") if "keras" in backends
                                             and importlib.util.find_spec(b) is not None and not args.no_keras_others),
                        on_row=lambda r: console.print(
@@ -87,6 +87,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--paths", default=None, help="keep only these execution paths (comma-separated)")
     p.add_argument("--no-keras-others", action="store_true",
                    help="skip Keras on its torch/jax backends (run by default when installed)")
+    p.add_argument("--malloc", choices=["kept", "glibc"], default="kept",
+                   help="kept: freed memory stays mapped (no page faults re-allocating big activations; "
+                   "resnet_tools/allocator.py); glibc: the C library's defaults")
     p.add_argument("--json", default=None)
     p.add_argument("--plot", default=None)
     p.set_defaults(func=cmd_bench)
