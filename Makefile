@@ -40,6 +40,7 @@ docs-data: $(STAMP)
 	$(BIN)/resnet bench --models resnet50 --batch 1,16 --json docs/generated/bench.json --plot docs/generated/bench.png
 	$(BIN)/resnet bench --models resnet50v1,resnet50v2 --backends keras --batch 1,16 --json docs/generated/bench_keras_official.json
 	$(BIN)/python bench/render_bench.py docs/generated/bench.json docs/generated/bench_keras_official.json
+	$(BIN)/python bench/profile_resnet50.py
 
 bench: $(STAMP)
 	$(BIN)/resnet bench
