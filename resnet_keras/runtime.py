@@ -13,12 +13,16 @@ from resnet_spec.layouts import nchw_to_nhwc, nhwc_to_nchw
 from resnet_spec.naming import native_table, to_canonical
 
 
+def _all_outputs(model: ResNet) -> dict[str, keras.KerasTensor]:
+    """The symbolic stem/stage outputs by feature name, and the logits."""
+    outputs = {k: model.get_layer(v).output for k, v in feature_layer_names(model.spec).items()}
+    return {**outputs, "logits": model.outputs[0]}
+
+
 def _probe(model: ResNet) -> keras.Model:
     """A model sharing ``model``'s layers that returns logits and every feature map (cached)."""
     if getattr(model, "_probe_model", None) is None:
-        outputs = {k: model.get_layer(v).output for k, v in feature_layer_names(model.spec).items()}
-        outputs["logits"] = model.outputs[0]
-        object.__setattr__(model, "_probe_model", keras.Model(model.input, outputs))  # untracked: no weight copy
+        object.__setattr__(model, "_probe_model", keras.Model(model.input, _all_outputs(model)))  # untracked
     return model._probe_model
 
 
@@ -50,8 +54,7 @@ def fast_forward(
     ``run`` takes NCHW numpy and returns what :func:`forward_numpy` returns.
     """
     backend = keras.backend.backend()
-    outputs = {k: model.get_layer(v).output for k, v in feature_layer_names(model.spec).items()} if features else {}
-    runner = keras.Model(model.input, {**outputs, "logits": model.outputs[0]})
+    runner = keras.Model(model.input, _all_outputs(model) if features else {"logits": model.outputs[0]})
     runner.compile(jit_compile=backend != "torch")
     channels_last = model.data_format == "channels_last"
     where = "gpu:0" if device in ("gpu", "cuda") else "cpu:0"
