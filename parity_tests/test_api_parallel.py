@@ -13,7 +13,7 @@ from resnet_spec import list_models
 ROOT = Path(__file__).resolve().parents[1]
 BACKEND_DIRS = ["resnet_torch", "resnet_paddle", "resnet_keras"]
 # Framework-specific extras, documented in the create_model docstrings.
-EXTRA_PARAMS = {"keras": {"data_format"}}
+EXTRA_PARAMS = {"keras": {"data_format", "input_shape"}}  # keras.applications-style options
 
 
 def test_same_file_sets() -> None:
@@ -38,7 +38,7 @@ def test_same_public_names() -> None:
         assert name in first
 
 
-@pytest.mark.parametrize("func", ["create_model", "export_weights", "import_weights", "forward_numpy",
+@pytest.mark.parametrize("func", ["create_model", "export_weights", "import_weights", "forward_numpy", "fast_forward",
                                   "param_counts", "native_shapes", "model_spec"])
 def test_same_signatures(func: str) -> None:
     sigs = {}
