@@ -7,6 +7,7 @@ import pytest
 
 from parity_tests.conftest import get_backend
 from resnet_spec import get_spec
+from resnet_spec.errors import ResNetError
 from resnet_spec.random_weights import random_weights
 from resnet_spec.tolerances import tolerance
 
@@ -50,3 +51,32 @@ def test_fixed_input_shape_like_keras_applications(rng: np.random.Generator) -> 
         rk.create_model("resnet18", input_shape=(224, 224, 1))
     with pytest.raises(ValueError, match="input_shape must be 3 dims"):
         rk.create_model("resnet18", input_shape=(224, 224))
+
+
+def test_global_mixed_policy_is_honoured() -> None:
+    """Like keras.applications: create_model() with no dtype follows keras.config's policy."""
+    import keras
+
+    rk = get_backend("keras")
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = rk.create_model("resnet18")
+    finally:
+        keras.config.set_dtype_policy(previous)
+    conv = model.get_layer("conv1_conv")
+    assert conv.compute_dtype == "bfloat16" and conv.variable_dtype == "float32"
+    assert rk.create_model("resnet18").get_layer("conv1_conv").compute_dtype == previous.compute_dtype
+    assert keras.config.dtype_policy().name == previous.name
+    assert rk.create_model("resnet18", dtype="mixed_float16").get_layer("conv1_conv").compute_dtype == "float16"
+    with pytest.raises(ResNetError, match="supported: float32, float64, mixed_bfloat16, mixed_float16"):
+        rk.create_model("resnet18", dtype="int8")
+
+
+def test_every_conv_is_valid_with_explicit_padding() -> None:
+    """'same' 3x3 convs run at about half speed in bfloat16 under XLA (bench/keras_padding.py)."""
+    import keras
+
+    model = get_backend("keras").create_model("resnext50_32x4d")
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert convs and all(layer.padding == "valid" for layer in convs)

@@ -11,6 +11,7 @@ Example:
 from resnet_keras.blocks import BasicBlock, Bottleneck, PreActBasicBlock, PreActBottleneck
 from resnet_keras.model import ResNet, create_model, model_spec
 from resnet_keras.runtime import (
+    amp_supported,
     fast_forward,
     forward_numpy,
     gpu_available,
@@ -25,7 +26,7 @@ from resnet_spec.builders import make_builders
 FRAMEWORK = "keras"
 
 __all__ = [
-    "FRAMEWORK", "BasicBlock", "Bottleneck", "PreActBasicBlock", "PreActBottleneck", "ResNet",
+    "FRAMEWORK", "BasicBlock", "Bottleneck", "PreActBasicBlock", "PreActBottleneck", "ResNet", "amp_supported",
     "create_model", "export_weights", "fast_forward", "forward_numpy", "gpu_available", "import_weights", "model_spec",
     "native_shapes", "param_counts", "set_tf32", "train_step_numpy",
 ]

@@ -24,20 +24,19 @@ Op = Callable[[Tensor], Tensor]
 def conv(plan: ConvPlan, module: str, data_format: str, zero: bool = False) -> Op:
     """A conv from its plan, with He-normal (fan_out) init (or zeros).
 
-    Stride 1: Keras 'same' pads d * (k - 1) / 2 on every side for odd k, exactly like torch.
-    Stride 2: explicit symmetric ZeroPadding2D + 'valid', because Keras 'same' then pads
-    bottom/right only, which gives torch's output shape but different numbers.
+    Every padded conv is explicit symmetric ZeroPadding2D + 'valid' (as keras.applications V2 does):
+    with stride 2, Keras 'same' pads bottom/right only, which gives torch's output shape but different
+    numbers; with stride 1 'same' is the same math, but XLA runs a 'same' 3x3 conv in bfloat16 at
+    about half the speed of pad + 'valid' (measured: ``bench/keras_padding.py``).
     """
     init = "zeros" if zero else keras.initializers.RandomNormal(0.0, conv_init_std(plan))
     name = keras_layer_name(module)
-    symmetric_same = plan.stride == 1 and plan.kernel % 2 == 1
     layer = layers.Conv2D(
-        plan.out_channels, plan.kernel, strides=plan.stride, padding="same" if symmetric_same else "valid",
-        dilation_rate=plan.dilation,
+        plan.out_channels, plan.kernel, strides=plan.stride, padding="valid", dilation_rate=plan.dilation,
         groups=plan.groups, use_bias=plan.bias, kernel_initializer=init, bias_initializer="zeros",
         data_format=data_format, name=name,
     )
-    if plan.padding == 0 or symmetric_same:
+    if plan.padding == 0:
         return layer
     pad = layers.ZeroPadding2D(plan.padding, data_format=data_format, name=name.replace("_conv", "_pad"))
     return lambda x: layer(pad(x))

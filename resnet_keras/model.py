@@ -8,10 +8,11 @@ import keras
 from keras import layers
 
 from resnet_keras.blocks import BLOCKS, Op, conv, norm
+from resnet_spec.errors import SpecError
 from resnet_spec.naming import keras_block_name
 from resnet_spec.numerics import linear_init_bound
 from resnet_spec.plan import feature_channels, plan_stages, stem_conv
-from resnet_spec.spec import FEATURE_NAMES, ModelSpec, check_dtype, get_spec
+from resnet_spec.spec import AMP_DTYPES, DTYPES, FEATURE_NAMES, ModelSpec, get_spec
 
 DATA_FORMATS = ("channels_last", "channels_first")
 
@@ -118,7 +119,7 @@ def create_model(
     name: str | ModelSpec,
     *,
     num_classes: int = 1000,
-    dtype: str = "float32",
+    dtype: str | None = None,
     data_format: str = "channels_last",
     input_shape: tuple[int | None, ...] | None = None,
     **overrides: Any,
@@ -128,7 +129,9 @@ def create_model(
     Args:
         name: a name from ``resnet_spec.list_models()`` or a resolved ``ModelSpec``.
         num_classes: classifier outputs; 0 returns the pooled features.
-        dtype: parameter and compute dtype, "float32" or "float64".
+        dtype: "float32" or "float64" (parameters and compute), a Keras mixed policy
+            "mixed_bfloat16" / "mixed_float16" (float32 variables, 16-bit compute), or None: the
+            global policy (``keras.config.set_dtype_policy``), as keras.applications does.
         data_format: "channels_last" (NHWC, default) or "channels_first" (NCHW).
         input_shape: fixed input shape as in keras.applications, e.g. ``(224, 224, 3)``; default
             ``(None, None, C)``: any size.
@@ -140,11 +143,30 @@ def create_model(
     """
     spec = get_spec(name, num_classes=num_classes, **overrides) if isinstance(name, str) else name
     previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(check_dtype(dtype))  # every layer built below takes this dtype
+    keras.config.set_dtype_policy(check_policy(dtype or previous.name))  # every layer built below takes it
     try:
         return ResNet(spec, data_format=data_format, input_shape=input_shape)
     finally:
         keras.config.set_dtype_policy(previous)
+
+
+# --8<-- [start:jax-float64]
+def check_policy(policy: str) -> str:
+    """A supported Keras dtype policy. float64 on JAX: switch on JAX's 64-bit mode (off by default:
+    float64 arrays silently become float32), and stop Keras' type promotion from demoting float64 to
+    float32 on non-TF backends, which makes BatchNormalization compute a float64 model in float32
+    (``keras.src.backend.common.dtypes.BIT64_TO_BIT32_DTYPE``; measured: 1e-7 instead of 1e-15)."""
+    known = (*DTYPES, *(f"mixed_{d}" for d in AMP_DTYPES))
+    if policy not in known:
+        raise SpecError(f"unsupported dtype {policy!r}; supported: {', '.join(known)}")
+    if policy == "float64" and keras.backend.backend() == "jax":
+        import jax
+        from keras.src.backend.common import dtypes as keras_dtypes
+
+        jax.config.update("jax_enable_x64", True)
+        keras_dtypes.BIT64_TO_BIT32_DTYPE["float64"] = "float64"  # right once JAX has 64-bit mode on
+    return policy
+# --8<-- [end:jax-float64]
 
 
 def model_spec(model: ResNet) -> ModelSpec:

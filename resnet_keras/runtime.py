@@ -11,6 +11,12 @@ from resnet_keras.model import ResNet, feature_layer_names
 from resnet_keras.weights import native_state
 from resnet_spec.layouts import nchw_to_nhwc, nhwc_to_nchw
 from resnet_spec.naming import native_table, to_canonical
+from resnet_spec.spec import check_amp
+
+
+def keras_device(device: str) -> str:
+    """The project's device names ("cpu", "gpu") as ``keras.device``'s ("cpu:0", "gpu:0")."""
+    return "gpu:0" if device in ("gpu", "cuda") else "cpu:0"
 
 
 def _all_outputs(model: ResNet) -> dict[str, keras.KerasTensor]:
@@ -26,19 +32,43 @@ def _probe(model: ResNet) -> keras.Model:
     return model._probe_model
 
 
+# --8<-- [start:amp]
+def mixed_twin(model: ResNet, amp: str) -> ResNet:
+    """The same network built under Keras' ``mixed_<amp>`` policy (float32 variables, ``amp`` compute:
+    Keras' equivalent of autocast, a build-time property), holding ``model``'s current weights."""
+    from resnet_keras.model import create_model
+
+    twins = getattr(model, "_mixed_twins", None) or {}
+    if amp not in twins:
+        twins[amp] = create_model(model.spec, dtype=f"mixed_{check_amp(amp)}", data_format=model.data_format)
+        object.__setattr__(model, "_mixed_twins", twins)  # untracked: not a sub-model of ``model``
+    twins[amp].set_weights(model.get_weights())  # same layers in the same order
+    return twins[amp]
+# --8<-- [end:amp]
+
+
+def _to_numpy(t: object) -> np.ndarray:
+    """numpy has no bfloat16: low-precision outputs come back as float32 (exactly representable)."""
+    out = np.asarray(keras.ops.convert_to_numpy(t))
+    return out.astype("float32") if out.dtype.itemsize == 2 and out.dtype.kind != "i" else out
+
+
 def forward_numpy(
-    model: ResNet, x: np.ndarray, *, features: bool = False, device: str = "cpu"
+    model: ResNet, x: np.ndarray, *, features: bool = False, device: str = "cpu", amp: str | None = None
 ) -> dict[str, np.ndarray]:
     """Eval-mode forward of an NCHW batch: ``{"logits": ...}`` plus the stem/stage outputs if asked.
 
-    ``device`` "cpu" or "gpu" selects the backend's device (``keras.device``).
+    ``device`` "cpu" or "gpu" selects the backend's device (``keras.device``); ``amp``
+    ("bfloat16" / "float16") runs the model's :func:`mixed_twin`.
     """
+    if amp is not None:
+        model = mixed_twin(model, amp)
     channels_last = model.data_format == "channels_last"
     inp = nchw_to_nhwc(x) if channels_last else np.ascontiguousarray(x)
-    with keras.device("gpu:0" if device in ("gpu", "cuda") else "cpu:0"):
+    with keras.device(keras_device(device)):
         if not features:
-            return {"logits": keras.ops.convert_to_numpy(model(inp, training=False))}
-        out = {k: keras.ops.convert_to_numpy(v) for k, v in _probe(model)(inp, training=False).items()}
+            return {"logits": _to_numpy(model(inp, training=False))}
+        out = {k: _to_numpy(v) for k, v in _probe(model)(inp, training=False).items()}
     return {k: (nhwc_to_nchw(v) if channels_last and v.ndim == 4 else v) for k, v in out.items()}
 
 
@@ -57,7 +87,7 @@ def fast_forward(
     runner = keras.Model(model.input, _all_outputs(model) if features else {"logits": model.outputs[0]})
     runner.compile(jit_compile=backend != "torch")
     channels_last = model.data_format == "channels_last"
-    where = "gpu:0" if device in ("gpu", "cuda") else "cpu:0"
+    where = keras_device(device)
 
     def run(x: np.ndarray) -> dict[str, np.ndarray]:
         with keras.device(where):
@@ -97,6 +127,11 @@ def gpu_available() -> bool:
         return torch.cuda.is_available()
     return False
 
+def amp_supported(device: str) -> bool:
+    """Whether ``forward_numpy(amp=...)`` runs mixed precision on ``device``: Keras' mixed policies run
+    on every backend's CPU and GPU."""
+    return device == "cpu" or (device in ("gpu", "cuda") and gpu_available())
+
 
 def set_tf32(enabled: bool) -> None:
     """TF32 in Keras' backend: TF enables it by default, JAX uses it unless precision is 'highest'."""
@@ -122,7 +157,7 @@ def train_step_numpy(
     """One SGD step on cross-entropy in train mode (batch statistics; running stats update).
 
     Returns the train-mode ``logits``, ``loss``, ``input_grad`` (NCHW) and canonical ``grads``.
-    Keras has no backend-neutral autodiff: the tensorflow and torch backends are supported.
+    Keras has no backend-neutral autodiff: each backend's own (GradientTape, autograd, jax.grad).
     """
     channels_last = model.data_format == "channels_last"
     inp_np = nchw_to_nhwc(x) if channels_last else np.ascontiguousarray(x)
@@ -130,8 +165,10 @@ def train_step_numpy(
     keys = [ne.key for ne in native_table(model.spec, "keras") if ne.entry.trainable]
     variables = [state[k] for k in keys]
     backend = keras.backend.backend()
-    with keras.device("gpu:0" if device in ("gpu", "cuda") else "cpu:0"):
-        if backend == "tensorflow":
+    with keras.device(keras_device(device)):
+        if backend == "jax":
+            logits, loss, input_grad, var_grads = _jax_grads(model, inp_np, labels, variables)
+        elif backend == "tensorflow":
             import tensorflow as tf
 
             inp = tf.convert_to_tensor(inp_np)
@@ -148,7 +185,7 @@ def train_step_numpy(
             loss.backward()
             input_grad, var_grads = inp.grad, [v.value.grad for v in variables]
         else:
-            raise NotImplementedError(f"train-mode steps need keras' tensorflow or torch backend, not {backend}")
+            raise NotImplementedError(f"train-mode steps need keras' tensorflow, jax or torch backend, not {backend}")
         keras.optimizers.SGD(learning_rate=lr).apply(var_grads, variables)
     input_grad = keras.ops.convert_to_numpy(input_grad)
     grads = {k: keras.ops.convert_to_numpy(g) for k, g in zip(keys, var_grads, strict=True)}
@@ -157,3 +194,24 @@ def train_step_numpy(
         "input_grad": nhwc_to_nchw(input_grad) if channels_last else input_grad,
         "grads": to_canonical(model.spec, "keras", grads),
     }
+
+
+def _jax_grads(model: ResNet, inp: np.ndarray, labels: np.ndarray, variables: list) -> tuple:
+    """Train-mode forward and gradients on JAX through ``stateless_call``; the BN moving statistics
+    the call returns are written back, as a stateful train-mode call does on the other backends."""
+    import jax
+
+    trainable = [v.value for v in model.trainable_variables]
+    non_trainable = [v.value for v in model.non_trainable_variables]
+
+    def loss_fn(params: list, x: jax.Array) -> tuple:
+        logits, new_state = model.stateless_call(params, non_trainable, x, training=True)
+        loss = keras.ops.mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True))
+        return loss, (logits, new_state)
+
+    (loss, (logits, new_state)), (param_grads, input_grad) = jax.value_and_grad(
+        loss_fn, argnums=(0, 1), has_aux=True)(trainable, keras.ops.convert_to_tensor(inp))
+    for var, value in zip(model.non_trainable_variables, new_state, strict=True):
+        var.assign(value)
+    by_id = {id(v): g for v, g in zip(model.trainable_variables, param_grads, strict=True)}
+    return logits, loss, input_grad, [by_id[id(v)] for v in variables]

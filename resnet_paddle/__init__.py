@@ -22,6 +22,7 @@ with warnings.catch_warnings():
 from resnet_paddle.blocks import BasicBlock, Bottleneck, PreActBasicBlock, PreActBottleneck
 from resnet_paddle.model import ResNet, create_model, model_spec
 from resnet_paddle.runtime import (
+    amp_supported,
     fast_forward,
     forward_numpy,
     gpu_available,
@@ -36,7 +37,7 @@ from resnet_spec.builders import make_builders
 FRAMEWORK = "paddle"
 
 __all__ = [
-    "FRAMEWORK", "BasicBlock", "Bottleneck", "PreActBasicBlock", "PreActBottleneck", "ResNet",
+    "FRAMEWORK", "BasicBlock", "Bottleneck", "PreActBasicBlock", "PreActBottleneck", "ResNet", "amp_supported",
     "create_model", "export_weights", "fast_forward", "forward_numpy", "gpu_available", "import_weights", "model_spec",
     "native_shapes", "param_counts", "set_tf32", "train_step_numpy",
 ]

@@ -12,21 +12,42 @@ import paddle
 from resnet_paddle.model import ResNet
 from resnet_paddle.weights import native_state
 from resnet_spec.naming import to_canonical
-from resnet_spec.spec import FEATURE_NAMES
+from resnet_spec.spec import FEATURE_NAMES, check_amp
+
+
+def paddle_device(device: str) -> str:
+    """The project's device names ("cpu", "gpu") as paddle's ("cpu", "gpu")."""
+    return "gpu" if device in ("gpu", "cuda") else device
+
+
+# --8<-- [start:amp]
+def autocast(amp: str | None) -> paddle.amp.auto_cast:
+    """paddle's mixed precision (AMP level O1): convs and matmuls in ``amp`` (bfloat16/float16), BN in
+    float32; parameters stay float32. ``None``: disabled."""
+    return paddle.amp.auto_cast(enable=amp is not None, level="O1", dtype=check_amp(amp) or "bfloat16")
+# --8<-- [end:amp]
+
+
+def _to_numpy(t: paddle.Tensor) -> np.ndarray:
+    """numpy has no bfloat16: low-precision outputs come back as float32 (exactly representable)."""
+    return (t.astype("float32") if t.dtype in (paddle.bfloat16, paddle.float16) else t).numpy()
 
 
 def forward_numpy(
-    model: ResNet, x: np.ndarray, *, features: bool = False, device: str = "cpu"
+    model: ResNet, x: np.ndarray, *, features: bool = False, device: str = "cpu", amp: str | None = None
 ) -> dict[str, np.ndarray]:
-    """Eval-mode forward of an NCHW batch: ``{"logits": ...}`` plus the stem/stage outputs if asked."""
-    paddle.set_device("gpu" if device in ("gpu", "cuda") else "cpu")
+    """Eval-mode forward of an NCHW batch: ``{"logits": ...}`` plus the stem/stage outputs if asked.
+
+    ``amp`` ("bfloat16" / "float16") runs it under ``paddle.amp.auto_cast`` (mixed precision).
+    """
+    paddle.set_device(paddle_device(device))
     model.eval()
-    with paddle.no_grad():
+    with paddle.no_grad(), autocast(amp):
         feats = model.forward_features(paddle.to_tensor(np.ascontiguousarray(x)))
         out = {"logits": model.forward_head(feats[FEATURE_NAMES[-1]])}
         if features:
             out.update(feats)
-    return {k: v.numpy() for k, v in out.items()}
+    return {k: _to_numpy(v) for k, v in out.items()}
 
 
 def inference_predictor(
@@ -110,6 +131,11 @@ def gpu_available() -> bool:
     """True when this paddle build is compiled with CUDA and sees a device."""
     return paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
 
+def amp_supported(device: str) -> bool:
+    """Whether ``forward_numpy(amp=...)`` runs mixed precision on ``device``: ``paddle.amp.auto_cast``
+    works on CUDA only (on CPU it warns "makes no effect" and runs float32; measured with 3.3.1)."""
+    return device in ("gpu", "cuda") and gpu_available()
+
 
 def set_tf32(enabled: bool) -> None:
     """paddle 3.x: FLAGS_cudnn_allow_tf32 (default on for Ampere+)."""
@@ -124,7 +150,7 @@ def train_step_numpy(
 
     Returns the train-mode ``logits``, ``loss``, ``input_grad`` (NCHW) and canonical ``grads``.
     """
-    paddle.set_device("gpu" if device in ("gpu", "cuda") else "cpu")
+    paddle.set_device(paddle_device(device))
     model.train()
     inp = paddle.to_tensor(np.ascontiguousarray(x), stop_gradient=False)
     optimizer = paddle.optimizer.SGD(learning_rate=lr, parameters=model.parameters())

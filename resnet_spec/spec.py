@@ -103,6 +103,8 @@ OVERRIDES = {
 
 
 DTYPES = ("float32", "float64")
+#: Mixed-precision compute dtypes (parameters stay float32): torch/paddle autocast, Keras' mixed_* policies.
+AMP_DTYPES = ("bfloat16", "float16")
 
 
 def check_dtype(dtype: str) -> str:
@@ -110,6 +112,13 @@ def check_dtype(dtype: str) -> str:
     if dtype not in DTYPES:
         raise SpecError(f"unsupported dtype {dtype!r}; supported: {', '.join(DTYPES)}")
     return dtype
+
+
+def check_amp(amp: str | None) -> str | None:
+    """None (full precision) or a supported mixed-precision compute dtype, else SpecError."""
+    if amp is not None and amp not in AMP_DTYPES:
+        raise SpecError(f"unsupported mixed-precision dtype {amp!r}; supported: {', '.join(AMP_DTYPES)}")
+    return amp
 
 
 def _schema_error(path: Path, err: jsonschema.ValidationError) -> SpecError:

@@ -28,11 +28,15 @@ class BenchResult:
     peak_gflops: float
     rows: list[dict[str, Any]] = field(default_factory=list)
     malloc: str = "kept"  # resnet_tools.allocator mode of the workers
+    device: str = "cpu"
+    peaks: dict[str, float] = field(default_factory=dict)  # GPU: dense matmul GFLOP/s per precision
 
     def as_dict(self) -> dict[str, Any]:
-        return {"machine": self.machine, "threads": self.threads, "peak_gflops": self.peak_gflops,
-                "peak_method": "numpy float32 2048x2048 matmul, best of 7, same thread count",
-                "malloc": self.malloc, "rows": self.rows}
+        method = ("numpy float32 2048x2048 matmul, best of 7, same thread count" if self.device == "cpu" else
+                  "8192x8192x8192 matmul per precision (fp32 with TF32 off, tf32, bf16, fp16), best of 10")
+        return {"machine": self.machine, "device": self.device, "threads": self.threads,
+                "peak_gflops": self.peak_gflops, "peaks": self.peaks or {"fp32": self.peak_gflops},
+                "peak_method": method, "malloc": self.malloc, "rows": self.rows}
 
 
 def _worker(args: list[str], on_row: Callable[[dict], None] | None = None, timeout: float = 3600,
@@ -58,7 +62,8 @@ def machine_info() -> dict[str, Any]:
     import importlib.metadata as md
 
     versions = {}
-    for dist in ("torch", "paddlepaddle", "tensorflow-cpu", "tensorflow", "keras", "numpy"):
+    for dist in ("torch", "torchvision", "paddlepaddle", "paddlepaddle-gpu", "tensorflow-cpu", "tensorflow", "keras",
+                 "jax", "jaxlib", "numpy"):
         with contextlib.suppress(md.PackageNotFoundError):
             versions[dist] = md.version(dist)
     cpu = platform.processor() or ""
@@ -68,10 +73,12 @@ def machine_info() -> dict[str, Any]:
             "versions": versions, "device": "cpu"}
 
 
-def add_derived(rows: list[dict], peak: float) -> None:
-    """Share of peak, ours/official time ratio (same model, path, batch), noise flag."""
+def add_derived(rows: list[dict], peak: float, peaks: dict[str, float] | None = None) -> None:
+    """Share of peak (the peak of the row's precision where measured), ours/official time ratio (same
+    model, path, batch), noise flag."""
     for r in rows:
-        r["peak_share"] = r["gflops"] / peak if peak and r["gflops"] else 0.0
+        p = (peaks or {}).get(r.get("precision", "fp32"), peak)
+        r["peak_share"] = r["gflops"] / p if p and r["gflops"] else 0.0
         r["noisy"] = r["spread"] > NOISY_SPREAD
         r["ours_over_official"] = None
     for r in rows:
@@ -86,22 +93,33 @@ def add_derived(rows: list[dict], peak: float) -> None:
 def run_bench(models: list[str], backends: list[str], batches: list[int], *, threads: int, mode: str = "eval",
               size: int = 224, repeats: int = 10, min_time: float = 3.0, paths: str = "",
               on_row: Callable[[dict], None] | None = None, keras_backends: tuple[str, ...] = (),
-              malloc: str = "kept") -> BenchResult:
-    peak = _worker(["--backend", "peak", "--threads", str(threads)])[0]["peak_gflops"]
+              malloc: str = "kept", device: str = "cpu") -> BenchResult:
+    """Every backend's rows, each backend in its own worker process. ``keras_backends``: Keras backends to
+    run besides the first (CPU: tensorflow first; GPU: the first of ``keras_backends``)."""
+    probe = _worker(["--backend", "peak", "--threads", str(threads), "--device", device])[0]
+    peak = probe["peak_gflops"]
     rows: list[dict] = []
     common = ["--models", ",".join(models), "--batches", ",".join(map(str, batches)), "--size", str(size),
               "--mode", mode, "--threads", str(threads), "--repeats", str(repeats), "--min-time", str(min_time),
-              "--paths", paths, "--malloc", malloc]
+              "--paths", paths, "--malloc", malloc, "--device", device]
+    first_keras = "tensorflow" if device == "cpu" or not keras_backends else keras_backends[0]
     for backend in backends:
-        rows += _worker(["--backend", backend, *common], on_row, env_extra={"KERAS_BACKEND": "tensorflow"})
-        for other in keras_backends if backend == "keras" else []:
+        rows += _worker(["--backend", backend, *common], on_row, env_extra={"KERAS_BACKEND": first_keras})
+        if backend == "keras" and device == "gpu":
+            for r in rows:
+                if r["backend"] == "keras":
+                    r["backend"] = f"keras[{first_keras}]"
+        for other in [k for k in keras_backends if k != first_keras] if backend == "keras" else []:
             # The same Keras model file on another Keras backend (rows labelled "keras[torch]" / "keras[jax]").
             extra = _worker(["--backend", "keras", *common], on_row, env_extra={"KERAS_BACKEND": other})
             for r in extra:
                 r["backend"] = f"keras[{other}]"
             rows += extra
-    add_derived(rows, peak)
-    return BenchResult(machine_info(), threads, peak, rows, malloc)
+    add_derived(rows, peak, probe.get("peaks"))
+    machine = machine_info()
+    if device == "gpu":
+        machine.update(probe.get("gpu", {}), device="gpu")
+    return BenchResult(machine, threads, peak, rows, malloc, device, probe.get("peaks", {}))
 
 
 def plot(result: BenchResult, path: str) -> None:
@@ -138,10 +156,18 @@ def plot(result: BenchResult, path: str) -> None:
 def markdown_table(data: dict[str, Any]) -> str:
     """A Markdown table of a ``resnet bench --json`` file (for the docs)."""
     m = data["machine"]
-    head = (f"{m['cpu']}, {m['cores']} cores, {data['threads']} threads per framework, malloc "
-            f"{data.get('malloc', 'glibc')}; measured FP32 peak "
-            f"{data['peak_gflops']:.0f} GFLOP/s. Versions: "
-            + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".\n\n")
+    gpu = data.get("device") == "gpu"
+    versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
+    if gpu:
+        peaks = ", ".join(f"{k} {v / 1000:.0f}" for k, v in data["peaks"].items())
+        head = (f"{m.get('gpu', 'GPU')} (driver {m.get('driver', '?')}, CUDA {m.get('cuda', '?')}, cuDNN "
+                f"{m.get('cudnn', '?')}); measured dense matmul peaks (TFLOP/s): {peaks}. % peak is against "
+                f"the peak of the row's precision. Input on the device, every call synchronised; TF32 off "
+                f"except on tf32 rows. Versions: {versions}.\n\n")
+    else:
+        head = (f"{m['cpu']}, {m['cores']} cores, {data['threads']} threads per framework, malloc "
+                f"{data.get('malloc', 'glibc')}; measured FP32 peak "
+                f"{data['peak_gflops']:.0f} GFLOP/s. Versions: {versions}.\n\n")
     lines = ["| backend | model | batch | path | implementation | img/s | median ms | p90 ms | spread | one-off s "
              "| peak MB | GFLOP/s | % peak | ours/official time |",
              "|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -154,7 +180,8 @@ def markdown_table(data: dict[str, Any]) -> str:
         lines.append(
             f"| {r['backend']} | {r['model']} | {r['batch']} | {r['path']} | {r['implementation']} | "
             f"{r['images_per_s']:.1f} | {r['latency_ms_median']:.1f} | {r['latency_ms_p90']:.1f} | "
-            f"{r['spread']:.2f}{' ⚠' if r['noisy'] else ''} | {r['one_off_s']:.1f} | {r['peak_rss_mb']:.0f} | "
+            f"{r['spread']:.2f}{' ⚠' if r['noisy'] else ''} | {r['one_off_s']:.1f} | "
+            f"{r.get('peak_gpu_mb', 0) if gpu else r['peak_rss_mb']:.0f} | "
             f"{r['gflops']:.0f} | {r['peak_share']:.0%} | {ratio} |"
         )
     return head + "\n".join(lines) + "\n"

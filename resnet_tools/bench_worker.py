@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from resnet_tools.allocator import MODES, set_malloc
+from resnet_tools.bench_gpu import path_precision
 
 Runner = Callable[[], object]
 
@@ -50,6 +51,9 @@ class Row:
     one_off_s: float = 0.0  # build + first call (trace / compile / save+load)
     peak_rss_mb: float = 0.0
     gflops: float = 0.0  # achieved (forward MACs x 2; train ~ 3x forward)
+    device: str = "cpu"
+    precision: str = "fp32"  # math precision of the path: fp32, tf32, bf16, fp16 (selects the peak)
+    peak_gpu_mb: float = 0.0  # GPU rows: peak device memory of the implementation (see bench_gpu)
     error: str = ""
     notes: list[str] = field(default_factory=list)
 
@@ -82,20 +86,25 @@ def peak_rss_mb() -> float:
 
 
 def measure_group(rows: list[Row], builds: list[Callable[[], Runner]], macs: int, warmup: int, repeats: int,
-                  min_time: float) -> None:
+                  min_time: float, gpu_memory: object | None = None) -> None:
     """Time the implementations of one path INTERLEAVED (round-robin), so that their ratio is fair on a
-    shared machine; one-off cost and peak memory are measured per implementation before the rounds."""
+    shared machine; one-off cost and peak memory are measured per implementation before the rounds.
+    GPU runners synchronise the device themselves; ``gpu_memory`` resets and reads its peak counter."""
     runners: list[Runner | None] = []
     for row, build in zip(rows, builds, strict=True):
         reset_peak_rss()
         start = time.perf_counter()
         try:
+            if gpu_memory is not None:
+                gpu_memory.reset()  # type: ignore[attr-defined]
             run = build()
             run()  # the first call traces / compiles
             row.one_off_s = time.perf_counter() - start
             for _ in range(warmup):
                 run()
             row.peak_rss_mb = peak_rss_mb()
+            if gpu_memory is not None:
+                row.peak_gpu_mb = getattr(run, "peak_mb", 0.0) or gpu_memory.peak_mb()  # type: ignore[attr-defined]
             runners.append(run)
         except Exception as exc:
             row.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
@@ -312,6 +321,35 @@ def keras_paths(name: str, batch: int, size: int, mode: str, threads: int) -> It
 PATHS = {"torch": torch_paths, "paddle": paddle_paths, "keras": keras_paths}
 
 
+def gpu_paths(backend: str, name: str, batch: int, size: int, mode: str) -> Iterator[tuple[str, str, Callable]]:
+    """The GPU paths of one backend (``resnet_tools.bench_gpu``), with the official zoo's model alongside."""
+    from resnet_tools import bench_gpu
+
+    if backend == "torch":
+        return bench_gpu.torch_paths(name, batch, size, mode)
+    if backend == "paddle":
+        official = None
+        if name in PADDLE_OFFICIAL:
+            from paddle.vision import models as pvm
+
+            official = getattr(pvm, name)
+        return bench_gpu.paddle_paths(name, batch, size, mode, official)
+    import keras
+
+    def keras_official() -> keras.Model:
+        app = getattr(keras.applications, KERAS_OFFICIAL[name])
+        return app(weights=None, classifier_activation=None, input_shape=(size, size, 3))
+
+    return bench_gpu.keras_paths(name, batch, size, mode, keras_official if name in KERAS_OFFICIAL else None)
+
+
+def gpu_memory(backend: str) -> object:
+    """The peak-memory probe of a backend's GPU rows (torch's allocator counter; JAX rows carry their own)."""
+    from resnet_tools.bench_gpu import NoMemory, TorchMemory
+
+    return TorchMemory() if backend == "torch" else NoMemory()
+
+
 def peak_gflops(threads: int, n: int = 2048, tries: int = 7) -> float:
     """Measured FP32 matmul throughput of numpy's BLAS with this thread count (best of ``tries``)."""
     a = np.random.default_rng(0).standard_normal((n, n)).astype("float32")
@@ -340,10 +378,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--min-time", type=float, default=3.0)
     p.add_argument("--paths", default="", help="comma-separated path names to keep (default: all)")
     p.add_argument("--malloc", choices=MODES, default="kept")
+    p.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
     args = p.parse_args(argv)
     set_threads_env(args.threads)
     set_malloc(args.malloc)  # before any framework allocates: "kept" spares re-faulting big activations
     if args.backend == "peak":
+        if args.device == "gpu":
+            from resnet_tools.bench_gpu import gpu_info, gpu_peaks
+
+            peaks = gpu_peaks()
+            print(json.dumps({"peak_gflops": peaks["fp32"], "peaks": peaks, "gpu": gpu_info(),
+                              "threads": args.threads}), flush=True)
+            return 0
         print(json.dumps({"peak_gflops": peak_gflops(args.threads), "threads": args.threads}), flush=True)
         return 0
     from resnet_spec import count_macs, get_spec
@@ -353,7 +399,10 @@ def main(argv: list[str] | None = None) -> int:
         macs = count_macs(get_spec(name), args.size, args.size)
         for batch in (int(b) for b in args.batches.split(",")):
             try:
-                paths = list(PATHS[args.backend](name, batch, args.size, args.mode, args.threads))
+                if args.device == "gpu":
+                    paths = list(gpu_paths(args.backend, name, batch, args.size, args.mode))
+                else:
+                    paths = list(PATHS[args.backend](name, batch, args.size, args.mode, args.threads))
             except Exception as exc:
                 row = Row(args.backend, name, "setup", "ours", batch, args.mode, args.threads, error=repr(exc)[:200])
                 print(json.dumps(asdict(row)), flush=True)
@@ -363,9 +412,11 @@ def main(argv: list[str] | None = None) -> int:
                 if not keep or path in keep:
                     groups.setdefault(path, []).append((impl, build))
             for path, members in groups.items():
-                rows = [Row(args.backend, name, path, impl, batch, args.mode, args.threads) for impl, _ in members]
+                rows = [Row(args.backend, name, path, impl, batch, args.mode, args.threads, device=args.device,
+                            precision=path_precision(path)) for impl, _ in members]
                 try:
-                    measure_group(rows, [b for _, b in members], macs, args.warmup, args.repeats, args.min_time)
+                    measure_group(rows, [b for _, b in members], macs, args.warmup, args.repeats, args.min_time,
+                                  gpu_memory=gpu_memory(args.backend) if args.device == "gpu" else None)
                 except Exception:
                     for row in rows:
                         row.error = row.error or traceback.format_exc(limit=1).splitlines()[-1][:200]

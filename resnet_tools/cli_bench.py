@@ -18,30 +18,38 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from resnet_tools.cli_parity import _models
     from resnet_tools.report import atomic_write
 
-    if args.device == "gpu":
-        raise ResNetError("GPU benchmarking is not implemented yet (no GPU was available to build and test it); "
-                          "use --device cpu")
+    device = _device(args.device)
     backends = [b.strip() for b in args.backends.split(",")] if args.backends else installed_backends()
     bad = [b for b in backends if b not in BACKENDS]
     if bad:
         raise ResNetError(f"unknown backend(s) {', '.join(bad)}; known: {', '.join(BACKENDS)}")
+    args.batch = args.batch or ("1,32,256" if device == "gpu" else "1,16")
     try:
         batches = [int(b) for b in args.batch.split(",")]
     except ValueError:
         raise ResNetError(f"--batch must be comma-separated integers, got {args.batch!r}") from None
     models = _models(args.models)
     console.print(f"bench: {', '.join(models)} x {', '.join(backends)} x batch {args.batch}, {args.threads} threads, "
-                  f"{args.size}x{args.size}, mode {args.mode}, malloc {args.malloc} (cpu)")
+                  f"{args.size}x{args.size}, mode {args.mode}, malloc {args.malloc} ({device})")
+    if device == "gpu":
+        keras_backends = tuple(b for b in ("tensorflow", "jax") if importlib.util.find_spec(b) is not None)
+    else:
+        keras_backends = tuple(b for b in ("torch", "jax") if importlib.util.find_spec(b) is not None
+                               and not args.no_keras_others)
     result = run_bench(models, backends, batches, threads=args.threads, mode=args.mode, size=args.size,
                        repeats=args.repeats, min_time=args.min_time, paths=args.paths or "", malloc=args.malloc,
-                       keras_backends=tuple(b for b in ("torch", "jax") if "keras" in backends
-                                            and importlib.util.find_spec(b) is not None and not args.no_keras_others),
+                       keras_backends=keras_backends if "keras" in backends else (), device=device,
                        on_row=lambda r: console.print(
                            f"  {r['backend']:6s} {r['model']:10s} b{r['batch']:<3d} {r['path']:18s} "
                            f"{r['implementation']:18s} " + (f"{r['images_per_s']:7.2f} img/s" if not r["error"]
                                                             else f"error: {r['error'][:80]}"), highlight=False))
-    table = Table(title=f"resnet bench: {result.threads} threads, measured FP32 peak {result.peak_gflops:.0f} GFLOP/s "
-                  f"({result.machine['cpu']})")
+    if device == "gpu":
+        peaks = ", ".join(f"{k} {v / 1000:.0f}" for k, v in result.peaks.items())
+        title = f"resnet bench: {result.machine.get('gpu', 'GPU')}, dense peaks (TFLOP/s) {peaks}"
+    else:
+        title = (f"resnet bench: {result.threads} threads, measured FP32 peak {result.peak_gflops:.0f} GFLOP/s "
+                 f"({result.machine['cpu']})")
+    table = Table(title=title)
     for col in ("backend", "model", "batch", "path", "impl", "img/s", "median ms", "p90 ms", "spread", "one-off s",
                 "peak MB", "GFLOP/s", "% peak", "ours/official"):
         table.add_column(col, justify="left" if col in ("backend", "model", "path", "impl") else "right")
@@ -55,7 +63,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
             r["backend"], r["model"], str(r["batch"]), r["path"], r["implementation"], f"{r['images_per_s']:.2f}",
             f"{r['latency_ms_median']:.1f}", f"{r['latency_ms_p90']:.1f}",
             f"[yellow]{r['spread']:.2f}[/]" if r["noisy"] else f"{r['spread']:.2f}", f"{r['one_off_s']:.1f}",
-            f"{r['peak_rss_mb']:.0f}", f"{r['gflops']:.1f}", f"{r['peak_share']:.0%}",
+            f"{r['peak_gpu_mb'] if device == 'gpu' else r['peak_rss_mb']:.0f}", f"{r['gflops']:.1f}",
+            f"{r['peak_share']:.0%}",
             "" if ratio is None else f"{ratio:.2f}",
         )
     console.print(table)
@@ -73,12 +82,27 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _device(requested: str) -> str:
+    """cpu, or gpu when one is asked for (or, with auto, found): nvidia-smi answers without loading a framework."""
+    import shutil
+    import subprocess
+
+    if requested == "cpu":
+        return "cpu"
+    smi = shutil.which("nvidia-smi")
+    found = bool(smi) and subprocess.run([smi, "-L"], capture_output=True).returncode == 0  # type: ignore[list-item]
+    if requested == "gpu" and not found:
+        raise ResNetError("--device gpu: no NVIDIA GPU found (nvidia-smi is missing or lists none); use --device cpu")
+    return "gpu" if found else "cpu"
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="speed and memory per backend and execution path, next to the official zoo")
     p.add_argument("--models", default="resnet18,resnet50,resnet152")
     p.add_argument("--backends", default=None, help="comma-separated (default: every installed backend)")
-    p.add_argument("--batch", default="1,16")
-    p.add_argument("--device", choices=["cpu", "gpu", "auto"], default="cpu", help="auto = cpu without a GPU")
+    p.add_argument("--batch", default=None, help="comma-separated (default 1,16 on CPU, 1,32,256 on GPU)")
+    p.add_argument("--device", choices=["cpu", "gpu", "auto"], default="cpu", help="auto = gpu when nvidia-smi "
+                   "sees one; GPU rows: input on the device, synchronised calls, TF32 off except tf32 rows")
     p.add_argument("--threads", type=int, default=2, help="every framework pinned to this many threads")
     p.add_argument("--mode", choices=["eval", "train"], default="eval")
     p.add_argument("--size", type=int, default=224)

@@ -13,7 +13,7 @@ from rich.table import Table
 from resnet_spec import list_models
 from resnet_spec.errors import ResNetError
 from resnet_spec.frameworks import BACKENDS, installed_backends, load_backends
-from resnet_spec.spec import unknown_model_message
+from resnet_spec.spec import AMP_DTYPES, DTYPES, unknown_model_message
 from resnet_tools.parity import (
     DEFAULT_MODELS,
     DEPTH,
@@ -70,12 +70,24 @@ def cmd_parity(args: argparse.Namespace) -> int:
     backends = _backends(args.backends)
     if len(backends) < 2:
         raise ResNetError(f"parity needs at least two backends, got {', '.join(backends) or 'none'}")
+    if args.dtype in AMP_DTYPES and args.mode == "train":
+        raise ResNetError("mixed-precision parity is eval-only: fp32 gradients of deep nets already differ at "
+                          "~1e-2 between frameworks (see docs/parity.md); use --mode eval")
     modules = load_backends(backends)
     device = _device(args.device, modules)
     if device == "gpu":
         modules = {b: m for b, m in modules.items() if m.gpu_available()}
         for m in modules.values():
             m.set_tf32(False)  # TF32 off: it moves logits by ~1e-3 relative (recorded in the report)
+    if args.dtype in AMP_DTYPES:
+        skipped = [b for b, m in modules.items() if not m.amp_supported(device)]
+        modules = {b: m for b, m in modules.items() if b not in skipped}
+        if skipped:
+            console.print(f"[yellow]{', '.join(skipped)}: no {args.dtype} mixed precision on {device}; "
+                          f"left out[/]")
+        if len(modules) < 2:
+            raise ResNetError(f"{args.dtype} parity on {device} needs two backends that run mixed precision "
+                              f"there; have {', '.join(modules) or 'none'}")
     console.print(
         f"parity: {len(models)} model(s) x {len(modules)} backends ({', '.join(modules)}) on {device}, "
         f"input {'x'.join(map(str, input_shape))}, {args.dtype}, mode {args.mode}"
@@ -106,7 +118,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
         points = TRAIN_POINTS if r.mode == "train" else DEPTH
         worst = max((k for k in points if k in r.stages), key=lambda k: r.stages[k].max_rel)
         table.add_row(
-            r.model, f"{r.source} -> {r.target}", f"{r.max_abs_diff:.2e}", f"{r.max_rel_diff:.2e}",
+            r.model, r.pair(), f"{r.max_abs_diff:.2e}", f"{r.max_rel_diff:.2e}",
             f"{1 - r.cosine:.1e}", "n/a" if r.top1_agree is None else f"{r.top1_agree:.0%}",
             f"{worst} {r.stages[worst].max_rel:.1e}", r.first_divergent_stage or "-",
             "[green]yes[/]" if r.passed else "[bold red]NO[/]",
@@ -154,9 +166,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backends", default=None, help="comma-separated (default: every installed backend)")
     p.add_argument("--device", choices=["cpu", "gpu", "auto"], default="cpu")
     p.add_argument("--input", default="2x3x224x224", help="NxCxHxW (default 2x3x224x224)")
-    p.add_argument("--dtype", choices=["float32", "float64"], default=None,
+    p.add_argument("--dtype", choices=[*DTYPES, *AMP_DTYPES], default=None,
                    help="default float32 for eval, float64 for train: fp32 gradients of deep nets are not "
-                   "comparable element-wise (ReLU masks flip at rounding level; see docs/parity.md)")
+                   "comparable element-wise (ReLU masks flip at rounding level; see docs/parity.md). "
+                   "bfloat16/float16: each framework's mixed precision (autocast, Keras mixed_* policy; float32 "
+                   "weights), compared across frameworks and against its own float32, eval only")
     p.add_argument("--mode", choices=["eval", "train"], default="eval",
                    help="train: one train-mode forward + one SGD step (loss, gradients, updates, running stats)")
     p.add_argument("--path", choices=PATHS, default="fast",

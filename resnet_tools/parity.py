@@ -17,6 +17,7 @@ import numpy as np
 from resnet_spec import FEATURE_NAMES, get_spec
 from resnet_spec.errors import ResNetError
 from resnet_spec.random_weights import random_weights
+from resnet_spec.spec import AMP_DTYPES
 from resnet_spec.tolerances import tolerance
 
 #: Comparison points from input to output.
@@ -57,9 +58,18 @@ class ParityRecord:
     stages: dict[str, TensorDiff] = field(default_factory=dict)
     source_path: str = "eager"  # execution path each side ran (``fast_forward``'s name, or eager)
     target_path: str = "eager"
+    #: mixed precision: "cross" (target's autocast vs source's) or "own float32" (a backend's autocast
+    #: against its own float32 forward; source == target)
+    against: str = "cross"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def pair(self) -> str:
+        """``torch -> keras``, or ``torch float32 -> bfloat16`` for a backend against its own float32."""
+        if self.against == "cross":
+            return f"{self.source} -> {self.target}"
+        return f"{self.source} float32 -> {self.dtype}"
 
 
 def tensor_diff(ref: np.ndarray, out: np.ndarray) -> TensorDiff:
@@ -76,11 +86,16 @@ def tensor_diff(ref: np.ndarray, out: np.ndarray) -> TensorDiff:
     return TensorDiff(max_abs, max_abs / scale if scale > 0 else max_abs, cosine, rel_l2)
 
 
+def within(diff: TensorDiff, tol: float) -> bool:
+    """At or below the tolerance. NaN and inf never pass (``NaN > tol`` is False, so test ``<=``)."""
+    return bool(np.isfinite(diff.max_rel) and diff.max_rel <= tol)
+
+
 def compare(ref: dict[str, np.ndarray], out: dict[str, np.ndarray], tol: float) -> dict[str, Any]:
     """Diffs at every depth point present in both, the first one over ``tol``, and top-1 agreement."""
     points = [k for k in DEPTH if k in ref and k in out]
     stages = {k: tensor_diff(ref[k], out[k]) for k in points}
-    first_bad = next((k for k in points if stages[k].max_rel > tol), None)
+    first_bad = next((k for k in points if not within(stages[k], tol)), None)
     logits = stages["logits"]
     top1 = None
     if ref["logits"].ndim == 2 and ref["logits"].shape[1] > 1:
@@ -162,6 +177,9 @@ def run_model_parity(
     """
     if path not in PATHS:
         raise ResNetError(f"unknown path {path!r}; known: {', '.join(PATHS)}")
+    if dtype in AMP_DTYPES:
+        return run_model_amp_parity(name, modules, input_shape=input_shape, device=device, amp=dtype, seed=seed,
+                                    on_step=on_step)
     tol = tolerance(dtype, device, "eval").rel
     spec = get_spec(name, in_channels=input_shape[1]) if input_shape[1] != 3 else get_spec(name)
     x = np.random.default_rng(seed + 1).standard_normal(input_shape).astype(dtype)
@@ -185,6 +203,48 @@ def run_model_parity(
         )
         for source, target, ref, out in ordered_pairs(modules, spec, seeded, dtype, execute, on_step)
     ]
+
+
+def run_model_amp_parity(
+    name: str,
+    modules: dict[str, ModuleType],
+    *,
+    input_shape: tuple[int, int, int, int],
+    device: str = "cpu",
+    amp: str = "bfloat16",
+    seed: int = 0,
+    on_step: Callable[[str], None] | None = None,
+) -> list[ParityRecord]:
+    """Mixed precision, eval mode: float32 weights and input, each framework's own autocast / mixed
+    policy (``forward_numpy(amp=...)``). Every ordered pair is compared, and each backend against its
+    own float32 forward; a backend whose "mixed" output equals its float32 output bit for bit did not
+    run in ``amp`` at all, and fails."""
+    tol = tolerance(amp, device, "eval").rel
+    spec = get_spec(name, in_channels=input_shape[1]) if input_shape[1] != 3 else get_spec(name)
+    x = np.random.default_rng(seed + 1).standard_normal(input_shape).astype("float32")
+    seeded = random_weights(spec, seed=seed, dtype="float32")
+
+    def execute(backend: str, model: Any, weights: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+        mod = modules[backend]
+        mod.import_weights(model, weights)
+        return {"float32": mod.forward_numpy(model, x, features=True, device=device),
+                amp: mod.forward_numpy(model, x, features=True, device=device, amp=amp)}
+
+    def record(source: str, target: str, ref: dict, out: dict, against: str) -> ParityRecord:
+        return ParityRecord(model=name, source=source, target=target, device=device, dtype=amp, mode="eval",
+                            input_shape=list(input_shape), tolerance=tol, **compare(ref, out, tol),
+                            source_path=f"eager, {'float32' if against != 'cross' else amp}",
+                            target_path=f"eager, {amp}", against=against)
+
+    records, own = [], []
+    for source, target, ref, out in ordered_pairs(modules, spec, seeded, "float32", execute, on_step):
+        records.append(record(source, target, ref[amp], out[amp], "cross"))
+        if source not in {r.source for r in own}:
+            r = record(source, source, ref["float32"], ref[amp], "own float32")
+            if r.max_abs_diff == 0:  # identical to float32: the framework ignored the request
+                r.passed, r.first_divergent_stage = False, f"{amp} not applied"
+            own.append(r)
+    return own + records
 
 
 #: What train-mode parity compares, in the order a training step produces it.
@@ -252,7 +312,7 @@ def run_model_train_parity(
             k: (_joint(ref[k], out[k]) if isinstance(ref[k], dict) else tensor_diff(ref[k], out[k]))
             for k in TRAIN_POINTS
         }
-        first_bad = next((k for k in TRAIN_POINTS if stages[k].max_rel > tol), None)
+        first_bad = next((k for k in TRAIN_POINTS if not within(stages[k], tol)), None)
         logits = stages["train_logits"]
         records.append(
             ParityRecord(

@@ -48,7 +48,7 @@ def plot_divergence(records: Sequence[Any], path: Path | str) -> Path:
         for r in rows:
             points = [k for k in (TRAIN_POINTS if r.mode == "train" else DEPTH) if k in r.stages]
             values = [max(r.stages[k].max_rel, 1e-12) for k in points]
-            ax.plot(points, values, marker="o", label=f"{r.source}->{r.target}")
+            ax.plot(points, values, marker="o", label=r.pair())
         ax.axhline(rows[0].tolerance, color="red", linestyle="--", label="tolerance")
         ax.set_yscale("log")
         ax.set_title(f"{model} ({rows[0].device}, {rows[0].mode})")
@@ -72,7 +72,7 @@ def markdown_table(records: Sequence[Any]) -> str:
         top1 = "n/a" if r.top1_agree is None else f"{r.top1_agree:.0%}"
         worst = max(r.stages, key=lambda k: r.stages[k].max_rel)
         lines.append(
-            f"| {r.model} | {r.source} -> {r.target} | {r.max_abs_diff:.2e} | {r.max_rel_diff:.2e} | "
+            f"| {r.model} | {r.pair()} | {r.max_abs_diff:.2e} | {r.max_rel_diff:.2e} | "
             f"{1 - r.cosine:.1e} | {top1} | {worst} {r.stages[worst].max_rel:.1e} | "
             f"{r.first_divergent_stage or '-'} | {'yes' if r.passed else '**NO**'} |"
         )

@@ -9,6 +9,7 @@ from resnet_spec.builders import make_builders
 from resnet_torch.blocks import BasicBlock, Bottleneck, PreActBasicBlock, PreActBottleneck
 from resnet_torch.model import ResNet, create_model, model_spec
 from resnet_torch.runtime import (
+    amp_supported,
     fast_forward,
     forward_numpy,
     gpu_available,
@@ -22,7 +23,7 @@ from resnet_torch.weights import export_weights, import_weights
 FRAMEWORK = "torch"
 
 __all__ = [
-    "FRAMEWORK", "BasicBlock", "Bottleneck", "PreActBasicBlock", "PreActBottleneck", "ResNet",
+    "FRAMEWORK", "BasicBlock", "Bottleneck", "PreActBasicBlock", "PreActBottleneck", "ResNet", "amp_supported",
     "create_model", "export_weights", "fast_forward", "forward_numpy", "gpu_available", "import_weights", "model_spec",
     "native_shapes", "param_counts", "set_tf32", "train_step_numpy",
 ]

@@ -8,23 +8,46 @@ import numpy as np
 import torch
 
 from resnet_spec.naming import to_canonical
-from resnet_spec.spec import FEATURE_NAMES
+from resnet_spec.spec import FEATURE_NAMES, check_amp
 from resnet_torch.model import ResNet
 from resnet_torch.weights import native_state
 
 
+def torch_device(device: str) -> str:
+    """The project's device names ("cpu", "gpu") as torch's ("cpu", "cuda")."""
+    return "cuda" if device in ("gpu", "cuda") else device
+
+
+# --8<-- [start:amp]
+def autocast(device: str, amp: str | None) -> torch.autocast:
+    """torch's mixed precision: convs and matmuls in ``amp`` (bfloat16/float16), BN and the rest as
+    autocast decides (BN keeps float32 statistics); parameters stay float32. ``None``: disabled."""
+    return torch.autocast(torch_device(device), dtype=getattr(torch, check_amp(amp) or "bfloat16"),
+                          enabled=amp is not None)
+# --8<-- [end:amp]
+
+
+def _to_numpy(t: torch.Tensor) -> np.ndarray:
+    """numpy has no bfloat16: low-precision outputs come back as float32 (exactly representable)."""
+    t = t.detach()
+    return (t.float() if t.dtype in (torch.bfloat16, torch.float16) else t).cpu().numpy()
+
+
 def forward_numpy(
-    model: ResNet, x: np.ndarray, *, features: bool = False, device: str = "cpu"
+    model: ResNet, x: np.ndarray, *, features: bool = False, device: str = "cpu", amp: str | None = None
 ) -> dict[str, np.ndarray]:
-    """Eval-mode forward of an NCHW batch: ``{"logits": ...}`` plus the stem/stage outputs if asked."""
-    device = "cuda" if device == "gpu" else device
+    """Eval-mode forward of an NCHW batch: ``{"logits": ...}`` plus the stem/stage outputs if asked.
+
+    ``amp`` ("bfloat16" / "float16") runs it under autocast (mixed precision).
+    """
+    device = torch_device(device)
     model.eval().to(device)
-    with torch.no_grad():
+    with torch.no_grad(), autocast(device, amp):
         feats = model.forward_features(torch.from_numpy(np.ascontiguousarray(x)).to(device))
         out = {"logits": model.forward_head(feats[FEATURE_NAMES[-1]])}
         if features:
             out.update(feats)
-    return {k: v.detach().cpu().numpy() for k, v in out.items()}
+    return {k: _to_numpy(v) for k, v in out.items()}
 
 
 # --8<-- [start:fast]
@@ -37,7 +60,7 @@ def fast_forward(
     memory layout). torch.compile is faster at batch 16 but costs 20-60 s to compile on 2 cores.
     ``run`` takes NCHW numpy and returns what :func:`forward_numpy` returns.
     """
-    device = "cuda" if device == "gpu" else device
+    device = torch_device(device)
     model.eval().to(device, memory_format=torch.channels_last)
 
     def run(x: np.ndarray) -> dict[str, np.ndarray]:
@@ -69,6 +92,11 @@ def gpu_available() -> bool:
     """True when this torch build sees a CUDA device."""
     return torch.cuda.is_available()
 
+def amp_supported(device: str) -> bool:
+    """Whether ``forward_numpy(amp=...)`` runs mixed precision on ``device``: torch autocasts on CPU
+    (bfloat16 and float16 via oneDNN) and on CUDA."""
+    return device == "cpu" or (device in ("gpu", "cuda") and gpu_available())
+
 
 # --8<-- [start:tf32]
 def set_tf32(enabled: bool) -> None:
@@ -85,7 +113,7 @@ def train_step_numpy(
 
     Returns the train-mode ``logits``, ``loss``, ``input_grad`` (NCHW) and canonical ``grads``.
     """
-    device = "cuda" if device == "gpu" else device
+    device = torch_device(device)
     model.train().to(device)
     inp = torch.from_numpy(np.ascontiguousarray(x)).to(device).requires_grad_(True)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The GPU figures of the docs, on a CUDA machine (torch CUDA; Keras on JAX or TF; paddle GPU when installed).
+#   bash bench/gpu_docs_data.sh parity OUTDIR   # GPU tests, measured tolerances, parity reports (correctness)
+#   bash bench/gpu_docs_data.sh bench  OUTDIR   # resnet bench --device gpu: torch paths (timing; run alone)
+#   bash bench/gpu_docs_data.sh keras  OUTDIR   # Keras paths and the 'same'-padding experiment (timing)
+# Each step has its own time limit and writes as it goes, so a cut-off run still leaves what it measured.
+set -u
+phase=${1:?phase: parity, bench or keras}
+out=${2:?output folder}
+mkdir -p "$out"
+export PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=3 XLA_PYTHON_CLIENT_PREALLOCATE=false
+PY=${PYTHON:-python3}
+resnet() { $PY -m resnet_tools.cli "$@"; }
+backends=${BACKENDS:-torch,keras}
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu-$phase.txt"
+
+case $phase in
+parity)
+  (timeout 300 $PY -m pytest parity_tests/test_gpu.py -q -p no:cacheprovider -rs > "$out/pytest-gpu.log" 2>&1;
+   echo "pytest exit $?" >> "$out/pytest-gpu.log") &
+  (timeout 330 $PY bench/measure_tolerances.py --device gpu --backends "$backends" \
+     --models resnet18,resnet50v2 --seeds 0,1 --out "$out/tolerances-gpu.json" > "$out/tolerances-gpu.log" 2>&1) &
+  (for args in "--dtype float32 --models all" "--mode train --dtype float64 --input 2x3x97x131" \
+               "--dtype bfloat16" "--dtype float16"; do
+     name=$(echo "$args" | tr -d '-' | tr ' ' '_')
+     timeout 120 $PY -m resnet_tools.cli parity --device gpu --backends "$backends" $args \
+       --report "$out/parity-gpu-$name" > "$out/parity-gpu-$name.log" 2>&1
+     echo "exit $?" >> "$out/parity-gpu-$name.log"
+   done) &
+  wait
+  tail -n 3 "$out"/pytest-gpu.log "$out"/tolerances-gpu.log "$out"/parity-gpu-*.log
+  ;;
+bench)
+  timeout 200 $PY -m resnet_tools.cli bench --device gpu --backends torch --models resnet50 --batch 1,32,256,512 \
+    --paths "eager fp32,eager tf32,channels_last bf16,channels_last fp16" --min-time 2 \
+    --json "$out/bench-gpu-torch-eager.json" 2>&1 | tail -n 40
+  timeout 330 $PY -m resnet_tools.cli bench --device gpu --backends torch --models resnet50 --batch 256 \
+    --paths "torch.compile bf16,torch.compile+freezing bf16,torch.compile cudagraphs bf16" --min-time 2 \
+    --json "$out/bench-gpu-torch-compile.json" 2>&1 | tail -n 20
+  ;;
+keras)
+  timeout 120 $PY bench/keras_padding.py --model resnet50v2 --batch 256 --min-time 2 \
+    --json "$out/keras-padding.json" 2>&1 | grep -v Warning
+  timeout 380 $PY -m resnet_tools.cli bench --device gpu --backends keras --models resnet50v2,resnet50v1,resnet50 \
+    --batch 256 --min-time 2 --json "$out/bench-gpu-keras.json" 2>&1 | tail -n 30
+  ;;
+esac
