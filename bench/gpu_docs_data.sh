@@ -35,8 +35,32 @@ bench)
     --paths "eager fp32,eager tf32,channels_last bf16,channels_last fp16" --min-time 2 \
     --json "$out/bench-gpu-torch-eager.json" 2>&1 | tail -n 40
   timeout 330 $PY -m resnet_tools.cli bench --device gpu --backends torch --models resnet50 --batch 256 \
-    --paths "torch.compile bf16,torch.compile+freezing bf16,torch.compile cudagraphs bf16" --min-time 2 \
+    --paths "torch.compile bf16,torch.compile cudagraphs bf16" --min-time 2 \
     --json "$out/bench-gpu-torch-compile.json" 2>&1 | tail -n 20
+  ;;
+train)  # training steps (SGD momentum), then the parity reports the docs link to
+  timeout 150 $PY -m resnet_tools.cli bench --device gpu --backends torch --models resnet50 --batch 256 --mode train \
+    --min-time 2 --json "$out/bench-gpu-torch-train.json" 2>&1 | tail -n 12
+  for args in "--dtype bfloat16" "--dtype float16" "--mode train --dtype float64 --models resnet18,resnet50v2 --input 2x3x64x80"; do
+    name=$(echo "$args" | cut -d' ' -f1-4 | tr -d '-' | tr ' ' '_')
+    timeout 150 $PY -m resnet_tools.cli parity --device gpu --backends "$backends" $args \
+      --report "$out/parity-gpu-$name" > "$out/parity-gpu-$name.log" 2>&1 &
+  done
+  wait
+  grep -h "pairs within" "$out"/parity-gpu-*.log
+  ;;
+rest)  # what does not fit in 'parity' on one machine in 10 minutes: float64 train, the other fp32/fp64 cases
+  (timeout 330 $PY -m pytest parity_tests/test_gpu.py -q -p no:cacheprovider -rs -k "not cross_framework_parity_on_gpu and not cpu_vs_gpu" > "$out/pytest-gpu-rest.log" 2>&1;
+   echo "pytest exit $?" >> "$out/pytest-gpu-rest.log") &
+  (timeout 330 $PY bench/measure_tolerances.py --device gpu --backends "$backends" --models resnet18 --seeds 0,1 \
+     --cases float64/train,float32/eval,float64/eval,float32/train --merge --out "$out/tolerances-gpu.json" \
+     > "$out/tolerances-gpu-rest.log" 2>&1) &
+  (timeout 200 $PY -m resnet_tools.cli parity --device gpu --backends "$backends" --mode train --dtype float64 \
+     --models resnet18,resnet50v2 --input 2x3x64x80 --report "$out/parity-gpu-train-fp64" > "$out/parity-gpu-train-fp64.log" 2>&1;
+   timeout 120 $PY -m resnet_tools.cli parity --device gpu --backends "$backends" --dtype float16 \
+     --report "$out/parity-gpu-fp16" > "$out/parity-gpu-fp16.log" 2>&1) &
+  wait
+  tail -n 4 "$out"/pytest-gpu-rest.log "$out"/tolerances-gpu-rest.log; grep -h "pairs within" "$out"/parity-gpu-*.log
   ;;
 keras)
   timeout 120 $PY bench/keras_padding.py --model resnet50v2 --batch 256 --min-time 2 \

@@ -38,7 +38,8 @@ CASES = (("bfloat16", "eval"), ("float16", "eval"), ("float64", "train"), ("floa
 
 
 def measure(device: str, backends: list[str], quick: bool, models: tuple[str, ...], seeds: tuple[int, ...],
-            save: Callable[[dict], None]) -> dict:
+            save: Callable[[dict], None], cases: tuple[tuple[str, str], ...] = CASES,
+            merge: dict | None = None) -> dict:
     """Every case in CASES; ``save`` gets the data after each case (a cut-off run keeps what it measured)."""
     modules = load_backends(backends)
     if device == "gpu":
@@ -48,10 +49,11 @@ def measure(device: str, backends: list[str], quick: bool, models: tuple[str, ..
     inputs = INPUTS[1:2] if quick else INPUTS
     models, seeds = (models[:1], seeds[:2]) if quick else (models, seeds)
     out: dict = {"device": device, "backends": sorted(modules), "machine": platform.platform(),
-                 "python": platform.python_version(), "versions": _versions(), "entries": {}}
+                 "python": platform.python_version(), "versions": _versions(),
+                 "entries": dict((merge or {}).get("entries", {}))}
     if device == "gpu":
         out["gpu"] = _gpu_name(modules)
-    for dtype, mode in CASES:
+    for dtype, mode in cases:
         mods = modules
         if dtype in AMP_DTYPES:
             mods = {b: m for b, m in modules.items() if m.amp_supported(device)}
@@ -121,6 +123,8 @@ def main() -> int:
     p.add_argument("--quick", action="store_true", help="one model, one input, two seeds (a smoke run)")
     p.add_argument("--models", default=",".join(MODELS))
     p.add_argument("--seeds", default=",".join(map(str, SEEDS)))
+    p.add_argument("--cases", default="", help="dtype/mode,... (default: all of CASES), e.g. float64/train")
+    p.add_argument("--merge", action="store_true", help="keep the other entries of an existing output file")
     p.add_argument("--out", default=None, help="default docs/generated/tolerances-<device>.json")
     args = p.parse_args()
     path = Path(args.out or ROOT / "docs" / "generated" / f"tolerances-{args.device}.json")
@@ -130,8 +134,11 @@ def main() -> int:
         tmp.write_text(json.dumps(data, indent=1))
         tmp.replace(path)
 
+    cases = tuple(tuple(c.split("/")) for c in args.cases.split(",") if c) or CASES
+    merge = json.loads(path.read_text()) if args.merge and path.exists() else None
     measure(args.device, [b for b in args.backends.split(",") if b], args.quick,
-            tuple(m for m in args.models.split(",") if m), tuple(int(s) for s in args.seeds.split(",") if s), save)
+            tuple(m for m in args.models.split(",") if m), tuple(int(s) for s in args.seeds.split(",") if s), save,
+            cases, merge)  # type: ignore[arg-type]
     print(f"wrote {path}")
     return 0
 

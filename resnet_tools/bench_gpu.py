@@ -26,7 +26,8 @@ def path_precision(path: str) -> str:
 # ---- memory probes --------------------------------------------------------------------------------------
 
 class TorchMemory:
-    """Peak CUDA memory allocated by torch since the last reset."""
+    """Peak CUDA memory allocated by torch since the last reset (taken after the first call, so it is the
+    steady state: model, activations and workspaces, not cuDNN's one-off autotuning trials)."""
 
     def reset(self) -> None:
         import torch
@@ -176,7 +177,7 @@ def torch_paths(name: str, batch: int, size: int, mode: str) -> Iterator[tuple[s
         return
 
     def eager(make: Callable[[], torch.nn.Module], *, tf32: bool = False, amp: torch.dtype | None = None,
-              channels_last: bool = False, compile_mode: str | None = None, freeze: bool = False) -> Build:
+              channels_last: bool = False, compile_mode: str | None = None) -> Build:
         def build() -> Runner:
             set_tf32(tf32)
             model = make().cuda().eval()
@@ -185,9 +186,6 @@ def torch_paths(name: str, batch: int, size: int, mode: str) -> Iterator[tuple[s
                 model = model.to(memory_format=torch.channels_last)
                 inp = x.contiguous(memory_format=torch.channels_last)
             if compile_mode is not None:
-                import torch._inductor.config as inductor_config
-
-                inductor_config.freezing = freeze  # fold BN into the conv weights (inference graphs)
                 model = torch.compile(model, mode=compile_mode)
 
             def run() -> object:
@@ -206,8 +204,6 @@ def torch_paths(name: str, batch: int, size: int, mode: str) -> Iterator[tuple[s
         yield "channels_last fp16", impl, eager(make, amp=torch.float16, channels_last=True)
         yield "torch.compile bf16", impl, eager(make, amp=torch.bfloat16, channels_last=True,
                                                 compile_mode="default")
-        yield "torch.compile+freezing bf16", impl, eager(make, amp=torch.bfloat16, channels_last=True,
-                                                          compile_mode="default", freeze=True)
         yield "torch.compile cudagraphs bf16", impl, eager(make, amp=torch.bfloat16, channels_last=True,
                                                             compile_mode="reduce-overhead")
 

@@ -95,11 +95,11 @@ def measure_group(rows: list[Row], builds: list[Callable[[], Runner]], macs: int
         reset_peak_rss()
         start = time.perf_counter()
         try:
+            run = build()
+            run()  # the first call traces / compiles (and autotunes cuDNN: its trial workspaces are not counted)
+            row.one_off_s = time.perf_counter() - start
             if gpu_memory is not None:
                 gpu_memory.reset()  # type: ignore[attr-defined]
-            run = build()
-            run()  # the first call traces / compiles
-            row.one_off_s = time.perf_counter() - start
             for _ in range(warmup):
                 run()
             row.peak_rss_mb = peak_rss_mb()

@@ -10,6 +10,7 @@ from resnet_spec.errors import ResNetError
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    from rich.markup import escape
     from rich.table import Table
 
     from resnet_spec.frameworks import BACKENDS, installed_backends
@@ -40,7 +41,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                        repeats=args.repeats, min_time=args.min_time, paths=args.paths or "", malloc=args.malloc,
                        keras_backends=keras_backends if "keras" in backends else (), device=device,
                        on_row=lambda r: console.print(
-                           f"  {r['backend']:6s} {r['model']:10s} b{r['batch']:<3d} {r['path']:18s} "
+                           f"  {escape(r['backend']):6s} {r['model']:10s} b{r['batch']:<3d} {r['path']:18s} "
                            f"{r['implementation']:18s} " + (f"{r['images_per_s']:7.2f} img/s" if not r["error"]
                                                             else f"error: {r['error'][:80]}"), highlight=False))
     if device == "gpu":
@@ -55,12 +56,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
         table.add_column(col, justify="left" if col in ("backend", "model", "path", "impl") else "right")
     for r in result.rows:
         if r["error"]:
-            table.add_row(r["backend"], r["model"], str(r["batch"]), r["path"], r["implementation"],
+            table.add_row(escape(r["backend"]), r["model"], str(r["batch"]), r["path"], r["implementation"],
                           f"[red]{r['error'][:60]}[/]", *[""] * 8)
             continue
         ratio = r["ours_over_official"]
         table.add_row(
-            r["backend"], r["model"], str(r["batch"]), r["path"], r["implementation"], f"{r['images_per_s']:.2f}",
+            escape(r["backend"]), r["model"], str(r["batch"]), r["path"], r["implementation"],
+            f"{r['images_per_s']:.2f}",
             f"{r['latency_ms_median']:.1f}", f"{r['latency_ms_p90']:.1f}",
             f"[yellow]{r['spread']:.2f}[/]" if r["noisy"] else f"{r['spread']:.2f}", f"{r['one_off_s']:.1f}",
             f"{r['peak_gpu_mb'] if device == 'gpu' else r['peak_rss_mb']:.0f}", f"{r['gflops']:.1f}",
