@@ -10,7 +10,7 @@ DEVICE ?= cpu
 PARITY_ARGS ?=
 PYTEST_ARGS ?= -n 2
 
-.PHONY: venv parity test lint docs docs-data bench clean
+.PHONY: venv parity test lint docs docs-data docs-data-gpu bench clean
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
@@ -41,6 +41,11 @@ docs-data: $(STAMP)
 	$(BIN)/resnet bench --models resnet50v1,resnet50v2 --backends keras --batch 1,16 --json docs/generated/bench_keras_official.json
 	$(BIN)/python bench/render_bench.py docs/generated/bench.json docs/generated/bench_keras_official.json
 	$(BIN)/python bench/profile_resnet50.py
+
+# On a CUDA machine (docs/gpu.md): regenerate the docs' GPU figures (about 25 minutes on an H100).
+docs-data-gpu: $(STAMP)
+	for phase in parity rest bench keras train; do PYTHON=$(BIN)/python bash bench/gpu_docs_data.sh $$phase docs/generated/gpu; done
+	$(BIN)/python bench/render_gpu.py
 
 bench: $(STAMP)
 	$(BIN)/resnet bench

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The GPU figures of the docs, on a CUDA machine (torch CUDA; Keras on JAX or TF; paddle GPU when installed).
+# OUTDIR docs/generated/gpu writes them where the docs read them; then: python bench/render_gpu.py
 #   bash bench/gpu_docs_data.sh parity OUTDIR   # GPU tests, measured tolerances, parity reports (correctness)
 #   bash bench/gpu_docs_data.sh bench  OUTDIR   # resnet bench --device gpu: torch paths (timing; run alone)
 #   bash bench/gpu_docs_data.sh keras  OUTDIR   # Keras paths and the 'same'-padding experiment (timing)
@@ -20,10 +21,10 @@ parity)
    echo "pytest exit $?" >> "$out/pytest-gpu.log") &
   (timeout 330 $PY bench/measure_tolerances.py --device gpu --backends "$backends" \
      --models resnet18,resnet50v2 --seeds 0,1 --out "$out/tolerances-gpu.json" > "$out/tolerances-gpu.log" 2>&1) &
-  (for args in "--dtype float32 --models all" "--mode train --dtype float64 --input 2x3x97x131" \
-               "--dtype bfloat16" "--dtype float16"; do
-     name=$(echo "$args" | tr -d '-' | tr ' ' '_')
-     timeout 120 $PY -m resnet_tools.cli parity --device gpu --backends "$backends" $args \
+  (for args in "float32-all --dtype float32 --models all" "bfloat16 --dtype bfloat16" "float16 --dtype float16" \
+               "train-fp64 --mode train --dtype float64 --models resnet18,resnet50v2 --input 2x3x64x80"; do
+     name=${args%% *}; args=${args#* }
+     timeout 150 $PY -m resnet_tools.cli parity --device gpu --backends "$backends" $args \
        --report "$out/parity-gpu-$name" > "$out/parity-gpu-$name.log" 2>&1
      echo "exit $?" >> "$out/parity-gpu-$name.log"
    done) &
@@ -41,8 +42,9 @@ bench)
 train)  # training steps (SGD momentum), then the parity reports the docs link to
   timeout 150 $PY -m resnet_tools.cli bench --device gpu --backends torch --models resnet50 --batch 256 --mode train \
     --min-time 2 --json "$out/bench-gpu-torch-train.json" 2>&1 | tail -n 12
-  for args in "--dtype bfloat16" "--dtype float16" "--mode train --dtype float64 --models resnet18,resnet50v2 --input 2x3x64x80"; do
-    name=$(echo "$args" | cut -d' ' -f1-4 | tr -d '-' | tr ' ' '_')
+  for args in "bfloat16 --dtype bfloat16" "float16 --dtype float16" \
+              "train-fp64 --mode train --dtype float64 --models resnet18,resnet50v2 --input 2x3x64x80"; do
+    name=${args%% *}; args=${args#* }
     timeout 150 $PY -m resnet_tools.cli parity --device gpu --backends "$backends" $args \
       --report "$out/parity-gpu-$name" > "$out/parity-gpu-$name.log" 2>&1 &
   done

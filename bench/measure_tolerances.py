@@ -3,7 +3,8 @@
     python bench/measure_tolerances.py --device cpu  [--backends torch,paddle,keras] [--quick]
     python bench/measure_tolerances.py --device gpu  (on a CUDA machine; TF32 off)
 
-Writes docs/generated/tolerances-<device>.json: for each dtype/device/mode, the worst (max) and the
+Writes docs/generated/tolerances-cpu.json (GPU: docs/generated/gpu/tolerances-gpu.json): for each
+dtype/device/mode, the worst (max) and the
 median of max |diff| / max |reference| over every run, pair and comparison point, with the runs
 listed. ``resnet_spec/tolerances.py`` cites these files, and a test checks each bound against them.
 """
@@ -125,9 +126,11 @@ def main() -> int:
     p.add_argument("--seeds", default=",".join(map(str, SEEDS)))
     p.add_argument("--cases", default="", help="dtype/mode,... (default: all of CASES), e.g. float64/train")
     p.add_argument("--merge", action="store_true", help="keep the other entries of an existing output file")
-    p.add_argument("--out", default=None, help="default docs/generated/tolerances-<device>.json")
+    p.add_argument("--out", default=None, help="default docs/generated/[gpu/]tolerances-<device>.json")
     args = p.parse_args()
-    path = Path(args.out or ROOT / "docs" / "generated" / f"tolerances-{args.device}.json")
+    generated = ROOT / "docs" / "generated"
+    default = generated / "gpu" / "tolerances-gpu.json" if args.device == "gpu" else generated / "tolerances-cpu.json"
+    path = Path(args.out or default)
 
     def save(data: dict) -> None:
         tmp = path.with_suffix(".tmp")

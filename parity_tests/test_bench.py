@@ -56,3 +56,35 @@ def test_bench_bad_arguments(capsys) -> None:
     assert main(["bench", "--batch", "one"]) == 2
     assert "--batch must be" in capsys.readouterr().err
     assert main(["bench", "--backends", "mxnet"]) == 2
+
+
+def test_gpu_memory_probe_order_and_precision_names() -> None:
+    """GPU rows: the probe's baseline is taken before the build, its peak counter reset after the first call
+    (autotuning trials excluded), and read after the warm-up; a path's name says its math precision."""
+    from resnet_tools.bench_gpu import path_precision
+    from resnet_tools.bench_worker import Row, measure_group
+
+    events: list[str] = []
+
+    class Probe:
+        def begin(self) -> None:
+            events.append("begin")
+
+        def reset(self) -> None:
+            events.append("reset")
+
+        def peak_mb(self) -> float:
+            events.append("peak")
+            return 42.0
+
+    def build():
+        events.append("build")
+        return lambda: events.append("call")
+
+    row = Row("torch", "resnet18", "eager fp32", "ours", 1, "eval", 1, device="gpu")
+    measure_group([row], [build], macs=1, warmup=2, repeats=1, min_time=0, gpu_memory=Probe())
+    assert events[:7] == ["begin", "build", "call", "reset", "call", "call", "peak"]
+    assert row.peak_gpu_mb == 42.0 and not row.error
+    assert [path_precision(p) for p in ("eager fp32", "eager tf32", "channels_last bf16", "jax.jit mixed bf16",
+                                        "channels_last fp16", "torch.compile cudagraphs bf16")] == \
+        ["fp32", "tf32", "bf16", "bf16", "fp16", "bf16"]

@@ -18,8 +18,8 @@ class Tolerance:
 
 
 TOLERANCES: dict[tuple[str, str, str], Tolerance] = {
-    # Measured by bench/measure_tolerances.py (docs/generated/tolerances-{cpu,gpu}.json: the worst figure
-    # over models x seeds x batch/input sizes x pairs x comparison points); each bound sits a few times
+    # Measured by bench/measure_tolerances.py (docs/generated/tolerances-cpu.json, gpu/tolerances-gpu.json): the
+    # worst figure over models x seeds x batch/input sizes x pairs x comparison points); each bound sits a few times
     # above the worst measured figure, and a test checks that it does.
     ("float32", "cpu", "eval"): Tolerance(
         1e-5, "fp32 sums in different orders (oneDNN / Eigen / MKL kernels); measured <= 2.0e-6 (3 backends)"

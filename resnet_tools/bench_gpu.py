@@ -26,8 +26,18 @@ def path_precision(path: str) -> str:
 # ---- memory probes --------------------------------------------------------------------------------------
 
 class TorchMemory:
-    """Peak CUDA memory allocated by torch since the last reset (taken after the first call, so it is the
-    steady state: model, activations and workspaces, not cuDNN's one-off autotuning trials)."""
+    """Peak CUDA memory one implementation needs: the allocator's peak after its first call (so cuDNN's
+    one-off autotuning trials are not counted) less what was allocated before it was built (the other
+    implementation of the pair stays resident for the interleaved timing)."""
+
+    def __init__(self) -> None:
+        self.base = 0
+
+    def begin(self) -> None:
+        import torch
+
+        torch.cuda.synchronize()
+        self.base = torch.cuda.memory_allocated()
 
     def reset(self) -> None:
         import torch
@@ -38,11 +48,14 @@ class TorchMemory:
     def peak_mb(self) -> float:
         import torch
 
-        return torch.cuda.max_memory_allocated() / 2**20
+        return (torch.cuda.max_memory_allocated() - self.base) / 2**20
 
 
 class NoMemory:
     """A framework without a resettable peak counter: the row's runner reports its own (or 0)."""
+
+    def begin(self) -> None:
+        pass
 
     def reset(self) -> None:
         pass

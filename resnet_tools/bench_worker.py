@@ -95,6 +95,8 @@ def measure_group(rows: list[Row], builds: list[Callable[[], Runner]], macs: int
         reset_peak_rss()
         start = time.perf_counter()
         try:
+            if gpu_memory is not None:
+                gpu_memory.begin()  # type: ignore[attr-defined]
             run = build()
             run()  # the first call traces / compiles (and autotunes cuDNN: its trial workspaces are not counted)
             row.one_off_s = time.perf_counter() - start

@@ -1,0 +1,60 @@
+"""Render the GPU benchmark JSON files (docs/generated/gpu/bench-gpu-*.json, from bench/gpu_docs_data.sh)
+into docs/generated/gpu/bench_gpu.md (one table per file) and bench_gpu.png (batch-256 throughput per path).
+
+Run: .venv/bin/python bench/render_gpu.py
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+GPU = ROOT / "docs" / "generated" / "gpu"
+SECTIONS = (("bench-gpu-torch-eager.json", "PyTorch eager: fp32, TF32, channels_last + autocast"),
+            ("bench-gpu-torch-compile.json", "PyTorch torch.compile (bf16 autocast, channels_last)"),
+            ("bench-gpu-torch-train.json", "PyTorch training step (SGD momentum, batch 256)"),
+            ("bench-gpu-keras.json", "Keras 3 on JAX (jax.jit of stateless_call)"))
+
+
+def main() -> None:
+    sys.path.insert(0, str(ROOT))
+    from resnet_tools.bench import markdown_table
+
+    parts, rows = [], []
+    for name, title in SECTIONS:
+        data = json.loads((GPU / name).read_text())
+        note = f"\n*{data['note']}.*\n" if data.get("note") else ""
+        parts.append(f"### {title}\n\n{markdown_table(data)}{note}")
+        rows += [r for r in data["rows"] if not r["error"] and r["batch"] == 256 and r["mode"] == "eval"]
+    (GPU / "bench_gpu.md").write_text("\n".join(parts))
+    plot(rows, GPU / "bench_gpu.png")
+    print(f"wrote {GPU / 'bench_gpu.md'} and bench_gpu.png")
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = sorted(rows, key=lambda r: r["images_per_s"])
+    labels = [f"{r['backend']} {r['model']} · {r['path']} · {r['implementation']}" for r in rows]
+    colors = ["tab:blue" if r["implementation"] == "ours" else "tab:gray" for r in rows]
+    fig, ax = plt.subplots(figsize=(10, 0.28 * len(rows) + 1.2))
+    ax.barh(labels, [r["images_per_s"] for r in rows], color=colors)
+    for y, r in enumerate(rows):
+        ax.text(r["images_per_s"], y, f" {r['images_per_s']:,.0f} ({r['peak_share']:.0%} of {r['precision']} peak)",
+                va="center", fontsize=7)
+    ax.set_xlabel("images/s, batch 256, 224x224 (blue: ours, grey: torchvision / keras.applications)")
+    ax.set_title("Inference on one NVIDIA H100 (input on the device, synchronised)", fontsize=10)
+    ax.tick_params(axis="y", labelsize=7)
+    ax.set_xlim(0, max(r["images_per_s"] for r in rows) * 1.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
