@@ -88,3 +88,10 @@ def test_gpu_memory_probe_order_and_precision_names() -> None:
     assert [path_precision(p) for p in ("eager fp32", "eager tf32", "channels_last bf16", "jax.jit mixed bf16",
                                         "channels_last fp16", "torch.compile cudagraphs bf16")] == \
         ["fp32", "tf32", "bf16", "bf16", "fp16", "bf16"]
+
+
+@pytest.mark.skipif(__import__("shutil").which("nvidia-smi") is not None, reason="a GPU is present here")
+def test_bench_gpu_without_gpu_is_one_clear_line(capsys) -> None:
+    assert main(["bench", "--device", "gpu", "--models", "resnet18"]) == 2
+    err = capsys.readouterr().err
+    assert "no NVIDIA GPU found" in err and len(err.strip().splitlines()) == 1

@@ -217,3 +217,52 @@ def test_converted_file_mode_follows_umask(tmp_path: Path) -> None:
     umask = os.umask(0)
     os.umask(umask)
     assert dst.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+class _Payload:
+    """A pickle that runs code when loaded: it would create the file named in ``marker``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # noqa: ANN204
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize(("ext", "fragment"), [(".pdparams", "refusing to load: it asks to run"),
+                                               (".pth", "cannot read")])
+@pytest.mark.parametrize("command", ["inspect", "convert"])
+def test_malicious_pickle_runs_nothing(ext: str, fragment: str, command: str, tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """paddle.load / torch.load(weights_only=False) would run the payload; ours refuse it, one line, exit 2."""
+    import pickle
+
+    import torch
+
+    marker = tmp_path / "pwned"
+    src = tmp_path / f"evil{ext}"
+    weights = {"conv1.weight": np.zeros((64, 3, 7, 7), "float32"), "evil": _Payload(marker)}
+    if ext == ".pth":
+        torch.save(weights, src)
+    else:
+        src.write_bytes(pickle.dumps(weights, protocol=4))
+    argv = ["inspect", str(src)] if command == "inspect" else ["convert", str(src), str(tmp_path / "o.npz")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and "Traceback" not in err, err
+    assert not marker.exists() and not (tmp_path / "o.npz").exists()
+
+
+def test_paddle_checkpoint_read_without_unpickling_code(tmp_path: Path) -> None:
+    """The restricted reader returns exactly what paddle.load does, for paddle.save's own files."""
+    import paddle
+
+    from resnet_tools.formats import read_paddle
+
+    spec = get_spec("resnet18")
+    model = LOADED["paddle"].import_weights(LOADED["paddle"].create_model(spec), random_weights(spec, seed=4))
+    path = tmp_path / "r18.pdparams"
+    paddle.save(model.state_dict(), str(path))
+    ours = read_paddle(path, None).weights
+    theirs = LOADED["paddle"].export_weights(model)
+    assert _same(ours, theirs)

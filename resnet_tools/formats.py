@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import tempfile
 import zipfile
 from collections import Counter
@@ -160,18 +161,44 @@ def write_torch(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
 
 # ---- paddle -------------------------------------------------------------------------------------------
 
-def read_paddle(path: Path, _model: str | None) -> Checkpoint:
-    load_backend("paddle")
-    import paddle
+# --8<-- [start:safe-unpickle]
+#: What a paddle.save state dict pickles: numpy arrays (and numpy scalars) in plain containers.
+_PADDLE_PICKLE_GLOBALS = {
+    ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "scalar"), ("numpy.core.multiarray", "scalar"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("collections", "OrderedDict"),
+}
+#: paddle 2.x+ stores this mapping of structured names next to the tensors; paddle.load drops it too.
+_PADDLE_NAME_TABLE = "StructuredToParameterName@@"
 
+
+class _ArraysOnlyUnpickler(pickle.Unpickler):
+    """Unpickles arrays and plain containers only: ``paddle.load`` unpickles with no restriction, so a
+    crafted ``.pdparams`` would run code when read. Anything else is refused before it is called."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _PADDLE_PICKLE_GLOBALS:
+            return super().find_class(module, name)
+        raise CheckpointError(f"refusing to load: it asks to run {module}.{name} (a paddle state dict holds "
+                              f"only arrays); the file is not a plain checkpoint and may be malicious")
+# --8<-- [end:safe-unpickle]
+
+
+def read_paddle(path: Path, _model: str | None) -> Checkpoint:
+    """Read a ``.pdparams`` through :class:`_ArraysOnlyUnpickler` (no paddle import, no code run)."""
     try:
-        obj = paddle.load(str(path), return_numpy=True)
-    except Exception as exc:
-        raise CheckpointError(f"cannot read {path} as a paddle checkpoint: {str(exc).splitlines()[0]}") from None
-    if not isinstance(obj, dict) or not all(isinstance(v, np.ndarray) for v in obj.values()):
+        with open(path, "rb") as fh:
+            obj = _ArraysOnlyUnpickler(fh).load()
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    except Exception as exc:  # truncated or not a pickle at all
+        raise CheckpointError(f"cannot read {path} as a paddle checkpoint: {type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0] if str(exc) else 'empty or truncated'}") from None
+    if isinstance(obj, dict):
+        obj = {k: v for k, v in obj.items() if k != _PADDLE_NAME_TABLE}
+    if not isinstance(obj, dict) or not obj or not all(isinstance(v, np.ndarray) for v in obj.values()):
         raise CheckpointError(f"{path} is not a paddle state dict (expected name -> tensor)")
-    return Checkpoint(_from_native(obj, "paddle", path), {"source_framework": "paddle",
-                                                          "source_version": paddle.__version__})
+    return Checkpoint(_from_native(obj, "paddle", path), {"source_framework": "paddle"})
 
 
 def write_paddle(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
