@@ -95,3 +95,13 @@ def test_bench_gpu_without_gpu_is_one_clear_line(capsys) -> None:
     assert main(["bench", "--device", "gpu", "--models", "resnet18"]) == 2
     err = capsys.readouterr().err
     assert "no NVIDIA GPU found" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif("paddle" not in LOADED, reason="paddle not installed")
+def test_paddle_tensorrt_without_tensorrt_is_a_clear_error() -> None:
+    from resnet_paddle.runtime import inference_predictor, inference_tensorrt_version
+
+    if inference_tensorrt_version() is not None:
+        pytest.skip("this paddle build has TensorRT")
+    with pytest.raises(RuntimeError, match="no TensorRT"):
+        inference_predictor(LOADED["paddle"].create_model("resnet18"), 3, device="gpu", tensorrt="float16")

@@ -51,12 +51,16 @@ def forward_numpy(
 
 
 def inference_predictor(
-    layer: paddle.nn.Layer, in_channels: int, *, threads: int | None = None, device: str = "cpu"
+    layer: paddle.nn.Layer, in_channels: int, *, threads: int | None = None, device: str = "cpu",
+    tensorrt: str | None = None, max_batch: int = 1,
 ) -> paddle.inference.Predictor:
     """``paddle.jit.save`` + a Paddle Inference predictor (oneDNN on CPU) for NCHW input of any size.
 
+    ``tensorrt`` ("float32" / "float16") hands the GPU graph to TensorRT, where paddle is built with it.
     The exported graph lives in a temporary folder removed once the predictor has loaded it.
     """
+    if tensorrt is not None and inference_tensorrt_version() is None:
+        raise RuntimeError("this paddle build has no TensorRT (paddle.inference.get_trt_compile_version() is 0)")
     from paddle import inference
     from paddle.static import InputSpec
 
@@ -68,12 +72,22 @@ def inference_predictor(
         config = inference.Config(graph, prefix + ".pdiparams")
         if device in ("gpu", "cuda"):
             config.enable_use_gpu(256, 0)
+            if tensorrt is not None:
+                precision = {"float32": inference.PrecisionType.Float32, "float16": inference.PrecisionType.Half}
+                config.enable_tensorrt_engine(max_batch_size=max_batch, precision_mode=precision[tensorrt],
+                                              use_calib_mode=False)
         else:
             config.disable_gpu()
             config.enable_mkldnn()  # oneDNN kernels with conv+BN(+ReLU) fusion passes
             config.set_cpu_math_library_num_threads(threads or len(os.sched_getaffinity(0)))
         config.disable_glog_info()
         return inference.create_predictor(config)
+
+
+def inference_tensorrt_version() -> tuple[int, ...] | None:
+    """The TensorRT version this paddle build was compiled against, or None without TensorRT."""
+    version = tuple(paddle.inference.get_trt_compile_version())
+    return version if any(version) else None
 
 
 class _AllOutputs(paddle.nn.Layer):

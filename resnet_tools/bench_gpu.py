@@ -295,7 +295,8 @@ def _tf_runner(model: Any, x: np.ndarray, tf32: bool) -> Runner:
 
 def paddle_paths(name: str, batch: int, size: int, mode: str,
                  official: Callable[[], Any] | None) -> Iterator[tuple[str, str, Build]]:
-    """Paddle dygraph (fp32, AMP bf16) and Paddle Inference on the GPU (TensorRT when built with it).
+    """Paddle dygraph (fp32, AMP bf16) and Paddle Inference on the GPU (fp32; TensorRT fp16 where paddle is
+    built with it, else the row says so).
     Needs a paddlepaddle-gpu build; NOT RUN by this project's sessions (no paddle on the lent GPU)."""
     import paddle
 
@@ -321,9 +322,9 @@ def paddle_paths(name: str, batch: int, size: int, mode: str,
             return run
         return build
 
-    def inference(make: Callable[[], Any]) -> Build:
+    def inference(make: Callable[[], Any], tensorrt: str | None = None) -> Build:
         def build() -> Runner:
-            predictor = inference_predictor(make(), 3, device="gpu")
+            predictor = inference_predictor(make(), 3, device="gpu", tensorrt=tensorrt, max_batch=batch)
             handle = predictor.get_input_handle(predictor.get_input_names()[0])
             handle.reshape([batch, 3, size, size])
             handle.copy_from_cpu(x.numpy())
@@ -342,3 +343,4 @@ def paddle_paths(name: str, batch: int, size: int, mode: str,
         yield "dygraph fp32", impl, dygraph(make, None)
         yield "dygraph bf16", impl, dygraph(make, "bfloat16")
         yield "Paddle Inference fp32", impl, inference(make)
+        yield "Paddle Inference TensorRT fp16", impl, inference(make, tensorrt="float16")
