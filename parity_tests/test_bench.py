@@ -56,6 +56,18 @@ def test_bench_bad_arguments(capsys) -> None:
     assert main(["bench", "--batch", "one"]) == 2
     assert "--batch must be" in capsys.readouterr().err
     assert main(["bench", "--backends", "mxnet"]) == 2
+    for argv, fragment in ((["--batch", "0"], "--batch must be at least 1"), (["--batch", "4,-1"], "--batch must"),
+                           (["--size", "0"], "--size must be at least 32"), (["--threads", "0"], "--threads must"),
+                           (["--repeats", "0"], "--repeats must")):
+        assert main(["bench", *argv]) == 2
+        assert fragment in capsys.readouterr().err
+
+
+def test_bench_unknown_path_is_an_error(capsys) -> None:
+    backend = next(b for b in ("torch", "paddle", "keras") if b in LOADED)
+    assert main(["bench", "--models", "resnet18", "--backends", backend, "--batch", "1", "--size", "32",
+                 "--paths", "bogus", "--repeats", "1", "--min-time", "0"]) == 2
+    assert "no execution path matched --paths 'bogus'" in capsys.readouterr().err
 
 
 def test_gpu_memory_probe_order_and_precision_names() -> None:

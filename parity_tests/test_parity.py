@@ -119,6 +119,10 @@ def test_cli_parity_json_and_report(tmp_path: Path) -> None:
         (["parity", "--input", "2x3x224"], "--input must be NxCxHxW"),
         (["parity", "--backends", "torch,mxnet"], "unknown backend(s) mxnet"),
         (["parity", "--backends", "torch"], "at least two backends"),
+        (["parity", "--models", ""], "--models names no model"),
+        (["parity", "--models", " , "], "--models names no model"),
+        (["parity", "--seed", "-1"], "--seed must be a non-negative integer"),
+        (["parity", "--mode", "train", "--input", "1x3x32x32"], "batch of at least 2"),
     ],
 )
 def test_cli_parity_bad_input(argv: list[str], fragment: str, capsys: pytest.CaptureFixture[str]) -> None:

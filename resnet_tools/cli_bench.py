@@ -29,6 +29,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         batches = [int(b) for b in args.batch.split(",")]
     except ValueError:
         raise ResNetError(f"--batch must be comma-separated integers, got {args.batch!r}") from None
+    for flag, values, low in (("--batch", batches, 1), ("--size", [args.size], 32), ("--threads", [args.threads], 1),
+                              ("--repeats", [args.repeats], 1)):
+        if not values or min(values) < low:
+            raise ResNetError(f"{flag} must be at least {low}, got {', '.join(map(str, values)) or 'nothing'}")
     models = _models(args.models)
     console.print(f"bench: {', '.join(models)} x {', '.join(backends)} x batch {args.batch}, {args.threads} threads, "
                   f"{args.size}x{args.size}, mode {args.mode}, malloc {args.malloc} ({device})")
@@ -69,7 +73,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
             f"{r['peak_share']:.0%}",
             "" if ratio is None else f"{ratio:.2f}",
         )
+    if not result.rows:
+        raise ResNetError(f"no execution path matched --paths {args.paths!r} on {device} for "
+                          f"{', '.join(backends)} (path names are those of the table, e.g. 'eager NCHW')")
     console.print(table)
+    failed = [r for r in result.rows if r["error"]]
     noisy = sum(1 for r in result.rows if r.get("noisy"))
     if noisy:
         console.print(f"[yellow]{noisy} row(s) with p90/median > 1.2: the machine was busy; compare ratios, "
@@ -81,6 +89,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.plot:
         plot(result, args.plot)
         console.print(f"wrote {args.plot}")
+    if len(failed) == len(result.rows):
+        console.print("[red]every row failed[/]")
+        return 1
     return 0
 
 

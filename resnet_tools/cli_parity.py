@@ -29,6 +29,9 @@ def _models(text: str) -> list[str]:
     if text == "all":
         return list_models()
     names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise ResNetError(f"--models names no model; give comma-separated names or 'all' (known: "
+                          f"{', '.join(list_models())})")
     for n in names:
         if n not in list_models():
             raise ResNetError(unknown_model_message(n))
@@ -67,6 +70,11 @@ def cmd_parity(args: argparse.Namespace) -> int:
     if args.dtype is None:
         args.dtype = "float64" if args.mode == "train" else "float32"
     input_shape = parse_input_shape(args.input)
+    if args.seed < 0:
+        raise ResNetError(f"--seed must be a non-negative integer, got {args.seed}")
+    if args.mode == "train" and input_shape[0] < 2:
+        raise ResNetError(f"--mode train needs a batch of at least 2 (batch statistics of one sample are "
+                          f"undefined); got --input {args.input}")
     backends = _backends(args.backends)
     if len(backends) < 2:
         raise ResNetError(f"parity needs at least two backends, got {', '.join(backends) or 'none'}")
