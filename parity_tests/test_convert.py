@@ -266,3 +266,12 @@ def test_paddle_checkpoint_read_without_unpickling_code(tmp_path: Path) -> None:
     ours = read_paddle(path, None).weights
     theirs = LOADED["paddle"].export_weights(model)
     assert _same(ours, theirs)
+
+
+def test_safetensors_output_is_byte_identical_across_runs(tmp_path: Path) -> None:
+    src = _torch_checkpoint(tmp_path)
+    outs = [tmp_path / f"run{i}.safetensors" for i in range(3)]
+    for out in outs:
+        convert(src, out)
+    assert len({out.read_bytes() for out in outs}) == 1
+    assert _same(read_checkpoint(outs[0], format_for(outs[0])).weights, read_checkpoint(src, format_for(src)).weights)

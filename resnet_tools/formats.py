@@ -96,6 +96,20 @@ def write_safetensors(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
     from safetensors.numpy import save_file
 
     save_file({k: np.ascontiguousarray(v) for k, v in ckpt.weights.items()}, str(path), _metadata(spec, ckpt))
+    _sort_safetensors_header(path)
+
+
+def _sort_safetensors_header(path: Path) -> None:
+    """Rewrite the JSON header with sorted keys, in place and at the same length: safetensors keeps the
+    metadata in a hash map, so identical conversions gave different bytes (offsets are unaffected)."""
+    with open(path, "r+b") as fh:
+        size = int.from_bytes(fh.read(8), "little")
+        header = json.loads(fh.read(size))
+        text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+        if len(text) > size:  # cannot happen: same content, and the library writes it compactly
+            raise CheckpointError(f"{path}: unexpected safetensors header layout")
+        fh.seek(8)
+        fh.write(text + b" " * (size - len(text)))  # the format pads its header with spaces
 
 
 def read_npz(path: Path, _model: str | None) -> Checkpoint:
