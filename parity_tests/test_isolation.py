@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -65,3 +66,20 @@ def test_load_backends_orders_paddle_first() -> None:
         pytest.skip("keras or paddle not installed")
     code = "from resnet_spec.frameworks import load_backends\nload_backends(['keras', 'paddle'])"
     assert _loaded_after(code, {"KERAS_BACKEND": "tensorflow"}) == {"paddle", "tensorflow"}
+
+
+@pytest.mark.skipif("paddle" not in LOADED or "torch" not in LOADED, reason="needs torch and paddle")
+def test_cli_silences_framework_chatter_unless_verbose() -> None:
+    """paddle's glog warning (and TF/XLA C++ logs) stay out of a newcomer's `resnet parity` output."""
+    import re
+
+    argv = ["parity", "--models", "resnet18", "--backends", "torch,paddle", "--input", "2x3x64x64"]
+    env = {k: v for k, v in os.environ.items() if k not in ("GLOG_minloglevel", "TF_CPP_MIN_LOG_LEVEL")}
+    glog = re.compile(r"^[IWE]\d{4} ", re.M)
+    quiet = subprocess.run([sys.executable, "-m", "resnet_tools.cli", *argv], capture_output=True, text=True,
+                           env=env, timeout=600)
+    assert quiet.returncode == 0 and "pairs within tolerance" in quiet.stdout
+    assert not glog.search(quiet.stderr), quiet.stderr
+    verbose = subprocess.run([sys.executable, "-m", "resnet_tools.cli", "--verbose", *argv], capture_output=True,
+                             text=True, env=env, timeout=600)
+    assert verbose.returncode == 0 and glog.search(verbose.stderr)

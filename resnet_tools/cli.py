@@ -35,8 +35,24 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Framework log chatter, off unless --verbose (set before any framework is imported; the user's own
+#: settings win): TensorFlow/XLA/absl C++ logs, paddle's glog warnings, gRPC.
+QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "GLOG_minloglevel": "2", "GRPC_VERBOSITY": "ERROR"}
+
+
+def quiet_frameworks() -> None:
+    import os
+    import warnings
+
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+    warnings.filterwarnings("ignore", module=r"paddle(\.|$)")  # PIR / ccache notices
+    warnings.filterwarnings("ignore", message=r".*ccache.*")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="resnet", description=__doc__.splitlines()[0])
+    parser.add_argument("--verbose", action="store_true", help="show the frameworks' own log lines")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("list", help="print the zoo: block type, depths, parameter counts")
     p.set_defaults(func=cmd_list)
@@ -55,6 +71,8 @@ def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not args.verbose:
+        quiet_frameworks()
     try:
         return int(args.func(args) or 0)
     except ResNetError as exc:
