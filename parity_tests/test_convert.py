@@ -275,3 +275,18 @@ def test_safetensors_output_is_byte_identical_across_runs(tmp_path: Path) -> Non
         convert(src, out)
     assert len({out.read_bytes() for out in outs}) == 1
     assert _same(read_checkpoint(outs[0], format_for(outs[0])).weights, read_checkpoint(src, format_for(src)).weights)
+
+
+@pytest.mark.parametrize(("name", "content", "fragment"), [
+    ("empty.pth", b"", "empty or truncated file"),
+    ("noise.pth", bytes(range(256)) * 3, "not a plain tensor file"),
+    ("noise.npz", b"\x80\x04" + bytes(range(256)), "not a plain tensor file"),
+])
+def test_unreadable_files_never_advise_unsafe_loading(name: str, content: bytes, fragment: str, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    assert main(["inspect", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and "Traceback" not in err, err
+    assert "weights_only" not in err and "allow_pickle" not in err

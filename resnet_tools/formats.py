@@ -72,6 +72,18 @@ def commit(tmp: Path, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _why(exc: BaseException) -> str:
+    """One line on why a file could not be read. The loaders' own advice to load untrusted pickles
+    unsafely (``weights_only=False``, ``allow_pickle=True``) is never passed on."""
+    text = str(exc).strip()
+    if not text:
+        return f"{type(exc).__name__} (empty or truncated file)"
+    if "weights_only" in text or "allow_pickle" in text or "pickled" in text:
+        return ("not a plain tensor file: it is corrupt, or a pickle that needs arbitrary code to load "
+                "(refused: loading it could run code)")
+    return text.splitlines()[0]
+
+
 def _metadata(spec: ModelSpec, ckpt: Checkpoint) -> dict[str, str]:
     return {
         "model": spec.name, "spec_hash": spec.spec_hash(), "format_version": FORMAT_VERSION, "producer": PRODUCER,
@@ -117,7 +129,7 @@ def read_npz(path: Path, _model: str | None) -> Checkpoint:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise CheckpointError(f"cannot read {path} as npz: {exc}") from None
+        raise CheckpointError(f"cannot read {path} as npz: {_why(exc)}") from None
     meta = arrays.pop("__metadata__", None)
     return Checkpoint(arrays, json.loads(str(meta)) if meta is not None else {})
 
@@ -139,7 +151,7 @@ def read_torch(path: Path, _model: str | None) -> Checkpoint:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)  # untrusted pickles: tensors only
     except Exception as exc:
-        raise CheckpointError(f"cannot read {path} as a torch checkpoint: {str(exc).splitlines()[0]}") from None
+        raise CheckpointError(f"cannot read {path} as a torch checkpoint: {_why(exc)}") from None
     for key in TORCH_WRAPPERS:  # training scripts wrap the state dict
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
