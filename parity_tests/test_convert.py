@@ -290,3 +290,60 @@ def test_unreadable_files_never_advise_unsafe_loading(name: str, content: bytes,
     err = capsys.readouterr().err
     assert fragment in err and "Traceback" not in err, err
     assert "weights_only" not in err and "allow_pickle" not in err
+
+
+def test_exclusive_commit_never_replaces_a_file_that_appeared(tmp_path: Path) -> None:
+    from resnet_spec.errors import CheckpointError
+    from resnet_tools.formats import commit
+
+    tmp, dst = tmp_path / ".x.tmp.npz", tmp_path / "x.npz"
+    tmp.write_bytes(b"mine")
+    dst.write_bytes(b"theirs")  # another run created it after our existence check
+    with pytest.raises(CheckpointError, match="created by someone else"):
+        commit(tmp, dst, exclusive=True)
+    assert dst.read_bytes() == b"theirs"
+
+
+@pytest.mark.parametrize("kind", ["folder", "dangling symlink"])
+def test_destination_folder_or_dangling_link(kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = _torch_checkpoint(tmp_path)
+    dst = tmp_path / "out.npz"
+    if kind == "folder":
+        dst.mkdir()
+    else:
+        dst.symlink_to(tmp_path / "nowhere" / "x.npz")
+    assert main(["convert", str(src), str(dst), *(["--force"] if kind == "folder" else [])]) == 2
+    err = capsys.readouterr().err
+    assert ("it is a folder" if kind == "folder" else "exists; pass --force") in err and "Traceback" not in err
+    assert dst.is_dir() if kind == "folder" else dst.is_symlink()
+
+
+def test_sigterm_leaves_no_temp_file(tmp_path: Path) -> None:
+    """A conversion killed with SIGTERM (timeout, a cancelled CI job) removes its hidden temp file."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    src = _torch_checkpoint(tmp_path)
+    script = (
+        "import sys, time\n"
+        "import resnet_tools.formats as f\n"
+        "real = f.write_npz\n"
+        "def slow(*a, **k):\n"
+        "    real(*a, **k)\n"
+        "    time.sleep(120)\n"
+        "import dataclasses\n"
+        "f.FORMATS['npz'] = dataclasses.replace(f.FORMATS['npz'], write=slow)\n"
+        "from resnet_tools.cli import main\n"
+        f"sys.exit(main(['convert', {str(src)!r}, {str(tmp_path / 'out.npz')!r}]))\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(tmp_path.glob(".out.*")):
+        time.sleep(0.2)
+    assert list(tmp_path.glob(".out.*")), "the temp file never appeared"
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 130
+    assert not list(tmp_path.glob(".out.*")) and not (tmp_path / "out.npz").exists()

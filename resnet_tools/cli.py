@@ -7,6 +7,7 @@ Backends are imported lazily, only by the subcommands that need them.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Callable
 
@@ -73,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.verbose:
         quiet_frameworks()
+    previous = _terminate_like_interrupt()
     try:
         return int(args.func(args) or 0)
     except ResNetError as exc:
@@ -81,6 +83,23 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _terminate_like_interrupt() -> object:
+    """SIGTERM (a killed CI job, ``timeout``) unwinds like Ctrl-C, so temp files are removed on the way out.
+    Returns the previous handler (None where handlers cannot be set: not the main thread)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
 if __name__ == "__main__":

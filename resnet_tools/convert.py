@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -82,7 +83,9 @@ def convert(src: Path | str, dst: Path | str, *, model: str | None = None, from_
     """Convert a checkpoint between formats; nothing is written unless everything (and --verify) passes."""
     src, dst = Path(src), Path(dst)
     sf, df = format_for(src, from_format), format_for(dst, to_format)
-    if dst.exists() and not force:
+    if dst.is_dir():
+        raise CheckpointError(f"cannot write {dst}: it is a folder")
+    if os.path.lexists(dst) and not force:  # lexists: a dangling symlink is an existing name too
         raise CheckpointError(f"{dst} exists; pass --force to overwrite")
     if not dst.parent.is_dir():
         raise CheckpointError(f"cannot write {dst}: folder {dst.parent} does not exist")
@@ -109,7 +112,7 @@ def convert(src: Path | str, dst: Path | str, *, model: str | None = None, from_
                     f"verification failed: logits differ by {result.verify.max_rel:.2e} relative (> {tol:g}); "
                     f"{dst} not written"
                 )
-        commit(tmp, dst)
+        commit(tmp, dst, exclusive=not force)
     t4 = time.perf_counter()
     result.seconds = {"imports": t1 - t0, "read": t2 - t1, "write": t3 - t2, "verify": t4 - t3 if verify else 0.0}
     return result

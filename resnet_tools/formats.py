@@ -55,7 +55,10 @@ class Format:
 def temp_path(path: Path) -> Iterator[Path]:
     """A temp file beside ``path`` with the same suffixes; removed unless the caller renamed it."""
     suffix = "".join(path.suffixes) or ".tmp"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name.split('.')[0]}.", suffix=suffix, dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name.split('.')[0]}.", suffix=suffix, dir=path.parent)
+    except OSError as exc:  # read-only folder, no permission, full disk
+        raise CheckpointError(f"cannot write {path}: {exc.strerror} in {path.parent}") from None
     os.close(fd)
     try:
         yield Path(tmp)
@@ -63,13 +66,30 @@ def temp_path(path: Path) -> Iterator[Path]:
         Path(tmp).unlink(missing_ok=True)
 
 
-def commit(tmp: Path, path: Path) -> None:
+def commit(tmp: Path, path: Path, *, exclusive: bool = False) -> None:
     """Give ``tmp`` the permissions of a normally created file (mkstemp and some writers use 0600) and
-    rename it onto ``path`` atomically."""
+    rename it onto ``path`` atomically. ``exclusive``: fail if ``path`` appeared meanwhile (another run
+    writing the same new file) instead of replacing it: a hard link creates the name only if it is free."""
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, path)
+    try:
+        if exclusive:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise CheckpointError(f"{path} was created by someone else while converting; pass --force to "
+                                      f"overwrite") from None
+            except OSError:  # no hard links on this filesystem: the pre-check is all we have
+                os.replace(tmp, path)
+            else:
+                os.unlink(tmp)
+        else:
+            os.replace(tmp, path)
+    except IsADirectoryError:
+        raise CheckpointError(f"cannot write {path}: it is a folder") from None
+    except PermissionError as exc:
+        raise CheckpointError(f"cannot write {path}: {exc.strerror}") from None
 
 
 def _why(exc: BaseException) -> str:
