@@ -112,3 +112,47 @@ def test_predict_cli_with_grid(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert out.count("  1. ") == 2 and any(lbl in out for lbl in ("cat", "dog", "fox", "owl")) and "mean" in out
     assert "path: " in out and "path: eager" not in out  # the fast path by default, named
     assert grid.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_sixteen_bit_and_bomb_images(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """16-bit grayscale is scaled to 8 bits (not clipped at 255); an image over PIL's decompression-bomb
+    limit is skipped with a note instead of failing the whole batch."""
+    wide = tmp_path / "wide.png"
+    ramp = np.linspace(0, 65535, 64 * 96).reshape(64, 96).astype(np.uint16)
+    Image.fromarray(ramp).save(wide)
+    loaded = load_image(wide, "tf")
+    assert "scaled to 8 bits" in loaded.note
+    assert (loaded.rgb == 255).mean() < 0.01 and 120 < loaded.rgb.mean() < 135  # a ramp, not 99.6% white
+    big = tmp_path / "big.png"
+    Image.new("RGB", (300, 300)).save(big)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 90,000 pixels > 2x the limit: a bomb
+    skipped = load_image(big, "tf")
+    assert skipped.array is None and "decompression-bomb" in skipped.note
+
+
+@pytest.mark.parametrize(("argv", "fragment"), [
+    (["--topk", "0"], "--topk must be between 1 and 4"), (["--topk", "-3"], "--topk must be between 1 and 4"),
+    (["--topk", "5000"], "--topk must be between 1 and 4"), (["--labels", "LATIN1"], "not UTF-8 text"),
+])
+def test_predict_bad_options(argv: list[str], fragment: str, tmp_path: Path,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    spec = get_spec("resnet18", num_classes=4)
+    ckpt = tmp_path / "w.npz"
+    write_checkpoint(Checkpoint(random_weights(spec, seed=1)), spec, ckpt, FORMATS["npz"])
+    (tmp_path / "LATIN1").write_bytes("chat\nchien\nrenard\nhibou\xe9\n".encode("latin-1"))
+    argv = [str(tmp_path / a) if a == "LATIN1" else a for a in argv]
+    img = _images(tmp_path)[1]
+    assert main(["predict", str(img), "--weights", str(ckpt), *argv]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and "Traceback" not in err, err
+
+
+def test_predict_says_how_many_were_skipped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = get_spec("resnet18", num_classes=4)
+    ckpt = tmp_path / "w.npz"
+    write_checkpoint(Checkpoint(random_weights(spec, seed=1)), spec, ckpt, FORMATS["npz"])
+    images = _images(tmp_path)  # 5 readable, 3 bad
+    assert main(["predict", *map(str, images), "--weights", str(ckpt), "--path", "eager"]) == 0
+    assert "3 of 8 image(s) skipped" in capsys.readouterr().out
+    bad = [str(p) for p in images[-3:]]
+    assert main(["predict", *bad, "--weights", str(ckpt), "--path", "eager"]) == 2

@@ -28,6 +28,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if done:
         total = sum(r.seconds for r in done)
         console.print(f"{len(done)} image(s) in {total:.3f}s, mean {total / len(done) * 1000:.1f} ms")
+    if len(done) < len(results):
+        console.print(f"[yellow]{len(results) - len(done)} of {len(results)} image(s) skipped[/]")
     if args.grid:
         console.print(f"wrote {save_grid(results, args.grid)}")
     return 0 if done else 2
@@ -40,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None, help="architecture (inferred from the checkpoint when omitted)")
     p.add_argument("--backend", choices=["torch", "paddle", "keras"], default=None,
                    help="default: the checkpoint's framework")
-    p.add_argument("--topk", type=int, default=5)
+    p.add_argument("--topk", type=int, default=None, help="classes shown per image (default 5, or fewer classes)")
     p.add_argument("--labels", default=None, help="text file, one label per line")
     p.add_argument("--path", choices=PATHS, default="fast",
                    help="'fast': torch channels_last, Paddle Inference, Keras XLA (within the parity tolerance "

@@ -40,6 +40,8 @@ def read_labels(path: Path | str | None, num_classes: int) -> list[str]:
         labels = [ln.strip() for ln in Path(path).read_text().splitlines() if ln.strip()]
     except OSError as exc:
         raise CheckpointError(f"cannot read labels {path}: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise CheckpointError(f"cannot read labels {path}: not UTF-8 text (byte {exc.start})") from None
     if len(labels) != num_classes:
         raise CheckpointError(f"{path} has {len(labels)} labels, the model has {num_classes} classes")
     return labels
@@ -52,7 +54,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def predict(images: list[str], weights: str, *, model: str | None = None, backend: str | None = None,
-            topk: int = 5, labels: str | None = None, path: str = "fast") -> PredictRun:
+            topk: int | None = None, labels: str | None = None, path: str = "fast") -> PredictRun:
     """Top-k predictions per image; unreadable images come back with a note and no prediction.
 
     ``path="fast"`` runs the backend's ``fast_forward`` (its one-off build/compile time is reported
@@ -67,6 +69,9 @@ def predict(images: list[str], weights: str, *, model: str | None = None, backen
     spec = resolve_spec(ckpt, model)
     if spec.num_classes < 1:
         raise CheckpointError(f"{weights} has no classifier head (num_classes=0): nothing to predict")
+    topk = min(5, spec.num_classes) if topk is None else topk
+    if not 1 <= topk <= spec.num_classes:
+        raise CheckpointError(f"--topk must be between 1 and {spec.num_classes} (the model's classes), got {topk}")
     names = read_labels(labels, spec.num_classes)
     mod = mods[backend]
     net = mod.import_weights(mod.create_model(spec), ckpt.weights)

@@ -60,7 +60,12 @@ def load_image(path: Path | str, style: str) -> LoadedImage:
             note = ""
             if raw.mode != "RGB":
                 note = f"converted {raw.mode} to RGB"
-                if raw.mode in ("RGBA", "LA") or (raw.mode == "P" and "transparency" in raw.info):
+                if raw.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit: scale, don't clip at 255
+                    wide = np.asarray(raw).astype(np.float64)
+                    top = 65535.0 if raw.mode.startswith("I;16") or wide.max() > 255 else 255.0
+                    img = Image.fromarray(np.clip(wide / top * 255.0 + 0.5, 0, 255).astype(np.uint8)).convert("RGB")
+                    note = f"converted 16-bit {raw.mode} to RGB (scaled to 8 bits)"
+                elif raw.mode in ("RGBA", "LA") or (raw.mode == "P" and "transparency" in raw.info):
                     background = Image.new("RGB", raw.size, (255, 255, 255))  # flatten alpha on white
                     background.paste(raw.convert("RGBA"), mask=raw.convert("RGBA").split()[-1])
                     img = background
@@ -72,6 +77,9 @@ def load_image(path: Path | str, style: str) -> LoadedImage:
         return LoadedImage(path, None, "skipped: no such file")
     except UnidentifiedImageError:
         return LoadedImage(path, None, "skipped: not an image")
+    except Image.DecompressionBombError:
+        return LoadedImage(path, None, f"skipped: over PIL's decompression-bomb limit ({Image.MAX_IMAGE_PIXELS:,} "
+                                       f"pixels; raise PIL.Image.MAX_IMAGE_PIXELS if you trust it)")
     except (OSError, ValueError) as exc:
         return LoadedImage(path, None, f"skipped: unreadable ({exc})")
     if min(img.size) < 1:
