@@ -33,12 +33,12 @@ docs: $(STAMP)
 
 # Regenerate the measured figures the docs show (minutes; run on a quiet machine, then commit).
 docs-data: $(STAMP)
-	$(BIN)/resnet parity --models all --report docs/generated/parity-eval
-	$(BIN)/resnet parity --mode train --dtype float64 --models resnet18,resnet50,resnet50v1,resnet50v2,resnext50_32x4d --input 2x3x97x131 --report docs/generated/parity-train-fp64
-	-$(BIN)/resnet parity --mode train --dtype float32 --models resnet18,resnet50,resnet50v2 --input 2x3x97x131 --report docs/generated/parity-train-fp32
+	$(BIN)/resnet parity --models all --force --report docs/generated/parity-eval
+	$(BIN)/resnet parity --mode train --dtype float64 --models resnet18,resnet50,resnet50v1,resnet50v2,resnext50_32x4d --input 2x3x97x131 --force --report docs/generated/parity-train-fp64
+	-$(BIN)/resnet parity --mode train --dtype float32 --models resnet18,resnet50,resnet50v2 --input 2x3x97x131 --force --report docs/generated/parity-train-fp32
 	$(BIN)/python bench/convert_times.py
-	$(BIN)/resnet bench --models resnet50 --batch 1,16 --json docs/generated/bench.json --plot docs/generated/bench.png
-	$(BIN)/resnet bench --models resnet50v1,resnet50v2 --backends keras --batch 1,16 --json docs/generated/bench_keras_official.json
+	$(BIN)/resnet bench --models resnet50 --batch 1,16 --force --json docs/generated/bench.json --plot docs/generated/bench.png
+	$(BIN)/resnet bench --models resnet50v1,resnet50v2 --backends keras --batch 1,16 --force --json docs/generated/bench_keras_official.json
 	$(BIN)/python bench/render_bench.py docs/generated/bench.json docs/generated/bench_keras_official.json
 	$(BIN)/python bench/profile_resnet50.py
 

@@ -25,7 +25,7 @@ parity)
                "train-fp64 --mode train --dtype float64 --models resnet18,resnet50v2 --input 2x3x64x80"; do
      name=${args%% *}; args=${args#* }
      timeout 150 $PY -m resnet_tools.cli parity --device gpu --backends "$backends" $args \
-       --report "$out/parity-gpu-$name" > "$out/parity-gpu-$name.log" 2>&1
+       --force --report "$out/parity-gpu-$name" > "$out/parity-gpu-$name.log" 2>&1
      echo "exit $?" >> "$out/parity-gpu-$name.log"
    done) &
   wait
@@ -34,19 +34,19 @@ parity)
 bench)
   timeout 200 $PY -m resnet_tools.cli bench --device gpu --backends torch --models resnet50 --batch 1,32,256,512 \
     --paths "eager fp32,eager tf32,channels_last bf16,channels_last fp16" --min-time 2 \
-    --json "$out/bench-gpu-torch-eager.json" 2>&1 | tail -n 40
+    --force --json "$out/bench-gpu-torch-eager.json" 2>&1 | tail -n 40
   timeout 330 $PY -m resnet_tools.cli bench --device gpu --backends torch --models resnet50 --batch 256 \
     --paths "torch.compile bf16,torch.compile cudagraphs bf16" --min-time 2 \
-    --json "$out/bench-gpu-torch-compile.json" 2>&1 | tail -n 20
+    --force --json "$out/bench-gpu-torch-compile.json" 2>&1 | tail -n 20
   ;;
 train)  # training steps (SGD momentum), then the parity reports the docs link to
   timeout 150 $PY -m resnet_tools.cli bench --device gpu --backends torch --models resnet50 --batch 256 --mode train \
-    --min-time 2 --json "$out/bench-gpu-torch-train.json" 2>&1 | tail -n 12
+    --min-time 2 --force --json "$out/bench-gpu-torch-train.json" 2>&1 | tail -n 12
   for args in "bfloat16 --dtype bfloat16" "float16 --dtype float16" \
               "train-fp64 --mode train --dtype float64 --models resnet18,resnet50v2 --input 2x3x64x80"; do
     name=${args%% *}; args=${args#* }
     timeout 150 $PY -m resnet_tools.cli parity --device gpu --backends "$backends" $args \
-      --report "$out/parity-gpu-$name" > "$out/parity-gpu-$name.log" 2>&1 &
+      --force --report "$out/parity-gpu-$name" > "$out/parity-gpu-$name.log" 2>&1 &
   done
   wait
   grep -h "pairs within" "$out"/parity-gpu-*.log
@@ -58,16 +58,16 @@ rest)  # what does not fit in 'parity' on one machine in 10 minutes: float64 tra
      --cases float64/train,float32/eval,float64/eval,float32/train --merge --out "$out/tolerances-gpu.json" \
      > "$out/tolerances-gpu-rest.log" 2>&1) &
   (timeout 200 $PY -m resnet_tools.cli parity --device gpu --backends "$backends" --mode train --dtype float64 \
-     --models resnet18,resnet50v2 --input 2x3x64x80 --report "$out/parity-gpu-train-fp64" > "$out/parity-gpu-train-fp64.log" 2>&1;
+     --models resnet18,resnet50v2 --input 2x3x64x80 --force --report "$out/parity-gpu-train-fp64" > "$out/parity-gpu-train-fp64.log" 2>&1;
    timeout 120 $PY -m resnet_tools.cli parity --device gpu --backends "$backends" --dtype float16 \
-     --report "$out/parity-gpu-fp16" > "$out/parity-gpu-fp16.log" 2>&1) &
+     --force --report "$out/parity-gpu-fp16" > "$out/parity-gpu-fp16.log" 2>&1) &
   wait
   tail -n 4 "$out"/pytest-gpu-rest.log "$out"/tolerances-gpu-rest.log; grep -h "pairs within" "$out"/parity-gpu-*.log
   ;;
 keras)
   timeout 120 $PY bench/keras_padding.py --model resnet50v2 --batch 256 --min-time 2 \
-    --json "$out/keras-padding.json" 2>&1 | grep -v Warning
+    --force --json "$out/keras-padding.json" 2>&1 | grep -v Warning
   timeout 380 $PY -m resnet_tools.cli bench --device gpu --backends keras --models resnet50v2,resnet50v1,resnet50 \
-    --batch 256 --min-time 2 --json "$out/bench-gpu-keras.json" 2>&1 | tail -n 30
+    --batch 256 --min-time 2 --force --json "$out/bench-gpu-keras.json" 2>&1 | tail -n 30
   ;;
 esac

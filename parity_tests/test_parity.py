@@ -129,3 +129,24 @@ def test_cli_parity_bad_input(argv: list[str], fragment: str, capsys: pytest.Cap
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert fragment in err and "Traceback" not in err
+
+
+def test_cli_outputs_checked_before_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An existing --json / --report is not overwritten without --force, and a missing folder is reported
+    before any model runs (not after minutes of work)."""
+    taken = tmp_path / "taken.json"
+    taken.write_text("keep")
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "parity.md").write_text("keep")
+    base = ["parity", "--models", "resnet18", "--input", "2x3x32x40"]
+    for argv, fragment in (([*base, "--json", str(taken)], "exists; pass --force"),
+                           ([*base, "--report", str(report)], "already holds a report; pass --force"),
+                           ([*base, "--json", str(tmp_path / "no" / "x.json")], "does not exist"),
+                           (["bench", "--json", str(taken)], "exists; pass --force"),
+                           (["predict", "x.png", "--weights", "w.npz", "--grid", str(taken)], "exists; pass --force")):
+        assert main(argv) == 2
+        assert fragment in capsys.readouterr().err
+    assert taken.read_text() == "keep" and (report / "parity.md").read_text() == "keep"
+    assert main([*base, "--json", str(taken), "--force"]) == 0
+    assert json.loads(taken.read_text())[0]["model"] == "resnet18"

@@ -17,8 +17,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from resnet_tools.bench import plot, run_bench
     from resnet_tools.cli import console
     from resnet_tools.cli_parity import _models
-    from resnet_tools.report import atomic_write
+    from resnet_tools.report import atomic_write, check_outputs
 
+    check_outputs([args.json, args.plot], force=args.force)
     device = _device(args.device)
     backends = [b.strip() for b in args.backends.split(",")] if args.backends else installed_backends()
     bad = [b for b in backends if b not in BACKENDS]
@@ -129,4 +130,5 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "resnet_tools/allocator.py); glibc: the C library's defaults")
     p.add_argument("--json", default=None)
     p.add_argument("--plot", default=None)
+    p.add_argument("--force", action="store_true", help="overwrite existing --json / --plot files")
     p.set_defaults(func=cmd_bench)

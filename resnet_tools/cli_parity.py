@@ -64,8 +64,9 @@ def _device(requested: str, modules: dict) -> str:
 
 def cmd_parity(args: argparse.Namespace) -> int:
     from resnet_tools.cli import console
-    from resnet_tools.report import write_json, write_report
+    from resnet_tools.report import check_outputs, write_json, write_report
 
+    check_outputs([args.json], force=args.force, report_dir=args.report)
     models = _models(args.models)
     if args.dtype is None:
         args.dtype = "float64" if args.mode == "train" else "float32"
@@ -188,4 +189,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, help="write the records as JSON")
     p.add_argument("--report", default=None, help="write DIR/parity.md and DIR/divergence.png")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --json file or --report")
     p.set_defaults(func=cmd_parity)

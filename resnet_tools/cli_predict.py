@@ -10,6 +10,9 @@ from resnet_tools.parity import PATHS
 def cmd_predict(args: argparse.Namespace) -> int:
     from resnet_tools.cli import console
     from resnet_tools.predict import predict, save_grid
+    from resnet_tools.report import check_outputs
+
+    check_outputs([args.grid], force=args.force)
 
     run = predict(args.images, args.weights, model=args.model, backend=args.backend, topk=args.topk,
                   labels=args.labels, path=args.path)
@@ -48,4 +51,5 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="'fast': torch channels_last, Paddle Inference, Keras XLA (within the parity tolerance "
                    "of eager; one-off build time printed); 'eager': the plain forward")
     p.add_argument("--grid", default=None, help="save a PNG of the images with their predictions")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --grid file")
     p.set_defaults(func=cmd_predict)

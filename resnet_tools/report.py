@@ -27,6 +27,27 @@ def atomic_write(path: Path | str, write: Callable[[IO[bytes]], Any]) -> Path:
     return path
 
 
+def check_outputs(files: Sequence[str | None], *, force: bool, report_dir: str | None = None) -> None:
+    """Before a run: every output's folder exists, and nothing is overwritten without ``--force`` (a report
+    folder counts as taken when it holds a parity.md). Fails in one line, not after minutes of work."""
+    for name in files:
+        if not name:
+            continue
+        path = Path(name)
+        if path.is_dir():
+            raise CheckpointError(f"cannot write {path}: it is a folder")
+        if not path.parent.is_dir():
+            raise CheckpointError(f"cannot write {path}: folder {path.parent} does not exist")
+        if path.exists() and not force:
+            raise CheckpointError(f"{path} exists; pass --force to overwrite")
+    if report_dir:
+        folder = Path(report_dir)
+        if folder.exists() and not folder.is_dir():
+            raise CheckpointError(f"--report {folder}: not a folder")
+        if (folder / "parity.md").exists() and not force:
+            raise CheckpointError(f"{folder} already holds a report; pass --force to overwrite")
+
+
 def write_json(records: Sequence[Any], path: Path | str) -> Path:
     data = json.dumps([r.as_dict() for r in records], indent=2).encode()
     return atomic_write(path, lambda fh: fh.write(data))
