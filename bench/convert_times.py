@@ -24,8 +24,8 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     from resnet_spec import get_spec
     from resnet_spec.random_weights import random_weights
-    from resnet_tools.formats import FORMATS as ALL
-    from resnet_tools.formats import Checkpoint, write_checkpoint
+    from resnet_tools.checkpoints.formats import FORMATS as ALL
+    from resnet_tools.checkpoints.formats import Checkpoint, write_checkpoint
 
     spec = get_spec("resnet152")
     rows = []

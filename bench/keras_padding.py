@@ -25,8 +25,8 @@ import numpy as np
 import resnet_keras
 import resnet_keras.blocks as blocks
 from resnet_spec.naming import keras_layer_name
-from resnet_tools import bench_gpu
-from resnet_tools.bench_worker import KERAS_OFFICIAL, Row, measure_group
+from resnet_tools.bench import gpu as bench_gpu
+from resnet_tools.bench.worker import KERAS_OFFICIAL, Row, measure_group
 
 explicit_conv = blocks.conv
 

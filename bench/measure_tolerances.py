@@ -26,9 +26,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from resnet_spec.frameworks import installed_backends, load_backends  # noqa: E402
 from resnet_spec.spec import AMP_DTYPES  # noqa: E402
-from resnet_tools.parity import run_model_parity, run_model_train_parity  # noqa: E402
+from resnet_tools.core.backends import installed_backends, load_backends  # noqa: E402
+from resnet_tools.parity.engine import run_model_parity, run_model_train_parity  # noqa: E402
 
 MODELS = ("resnet18", "resnet50", "resnet50v2")
 # Odd and even, non-square; batch 1, 2 and 8 (train needs batch >= 2 for batch statistics).

@@ -79,7 +79,7 @@ def main() -> int:
     import resnet_torch
     from resnet_spec import count_macs, get_spec
     from resnet_spec.shapes import conv_out, conv_sites
-    from resnet_tools.allocator import MODES, set_malloc
+    from resnet_tools.bench.allocator import MODES, set_malloc
 
     torch.set_num_threads(args.threads)
     b, size = args.batch, args.size

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main(paths: list[str]) -> None:
     sys.path.insert(0, str(ROOT))
-    from resnet_tools.bench import markdown_table
+    from resnet_tools.bench.runner import markdown_table
 
     parts = [markdown_table(json.loads(Path(p).read_text())) for p in paths]
     out = ROOT / "docs" / "generated" / "bench_table.md"

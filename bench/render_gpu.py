@@ -20,7 +20,7 @@ SECTIONS = (("bench-gpu-torch-eager.json", "PyTorch eager: fp32, TF32, channels_
 
 def main() -> None:
     sys.path.insert(0, str(ROOT))
-    from resnet_tools.bench import markdown_table
+    from resnet_tools.bench.runner import markdown_table
 
     parts, rows = [], []
     for name, title in SECTIONS:

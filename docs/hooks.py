@@ -11,7 +11,7 @@ MARKER = "<!-- zoo-table -->"
 
 
 def zoo_table_markdown() -> str:
-    from resnet_tools.zoo import zoo_rows
+    from resnet_tools.zoo.table import zoo_rows
 
     lines = [
         "| model | family | block | depths | inner widths | params | BN stats | GMACs @224 "

@@ -1,4 +1,4 @@
-"""Shared fixtures. Backends load through resnet_spec.frameworks (paddle before TensorFlow)."""
+"""Shared fixtures. Backends load through resnet_tools.core.backends (paddle before TensorFlow)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from resnet_spec.frameworks import BACKENDS, installed_backends, load_backends
+from resnet_tools.core.backends import BACKENDS, installed_backends, load_backends
 
 INSTALLED = installed_backends()
 # Load every installed backend once, in the one safe order, before any test module imports one.

@@ -1,4 +1,4 @@
-"""``resnet_tools.allocator``: "kept" stops the page faults of re-allocating large blocks."""
+"""``resnet_tools.bench.allocator``: "kept" stops the page faults of re-allocating large blocks."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import sys
 
 import pytest
 
-from resnet_tools.allocator import set_malloc
+from resnet_tools.bench.allocator import set_malloc
 
 PROBE = """
 import resource, sys
 import numpy as np
-from resnet_tools.allocator import set_malloc
+from resnet_tools.bench.allocator import set_malloc
 applied = set_malloc(sys.argv[1])
 np.ones(16 << 20, np.float32)  # first touch of 64 MiB in either mode
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt

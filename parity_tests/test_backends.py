@@ -11,7 +11,7 @@ from resnet_spec import FEATURE_NAMES, SpecError, feature_shapes, get_spec, list
 from resnet_spec.naming import native_table
 from resnet_spec.random_weights import random_weights
 from resnet_spec.tolerances import tolerance
-from resnet_tools.parity import tensor_diff
+from resnet_tools.core.diffs import tensor_diff
 
 SIZES = [(224, 224), (97, 131)]
 
@@ -123,7 +123,7 @@ def test_dilation_numeric_parity(name: str) -> None:
     from resnet_spec import get_spec
     from resnet_spec.random_weights import random_weights
     from resnet_spec.tolerances import tolerance
-    from resnet_tools.parity import compare
+    from resnet_tools.parity.engine import compare
 
     if len(LOADED) < 2:
         pytest.skip("needs two backends")
@@ -140,7 +140,7 @@ def test_dilation_numeric_parity(name: str) -> None:
 
 
 def test_tensor_diff_is_absolute_and_relative_to_the_reference() -> None:
-    from resnet_tools.parity import tensor_diff
+    from resnet_tools.core.diffs import tensor_diff
 
     ref = np.array([[4.0, -8.0], [2.0, 1.0]])
     d = tensor_diff(ref, ref + np.array([[0.0, -0.5], [0.25, 0.0]]))  # the largest change is negative

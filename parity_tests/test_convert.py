@@ -11,9 +11,9 @@ import pytest
 from parity_tests.conftest import LOADED
 from resnet_spec import WeightsError, canonical_table, get_spec, list_models
 from resnet_spec.random_weights import random_weights
+from resnet_tools.checkpoints.convert import convert, inspect_checkpoint
+from resnet_tools.checkpoints.formats import FORMATS, format_for, read_checkpoint
 from resnet_tools.cli import main
-from resnet_tools.convert import convert, inspect_checkpoint
-from resnet_tools.formats import FORMATS, format_for, read_checkpoint
 
 pytestmark = pytest.mark.skipif(len(LOADED) < 3, reason="needs all three backends")
 WRITABLE = {"safetensors": ".safetensors", "npz": ".npz", "torch": ".pth", "paddle": ".pdparams",
@@ -42,7 +42,7 @@ def test_file_round_trip_bitwise_every_format(name: str, tmp_path: Path) -> None
     spec = get_spec(name, num_classes=10)
     weights = random_weights(spec, seed=5)
     src = tmp_path / "src.safetensors"
-    from resnet_tools.formats import Checkpoint, write_checkpoint
+    from resnet_tools.checkpoints.formats import Checkpoint, write_checkpoint
 
     write_checkpoint(Checkpoint(weights), spec, src, FORMATS["safetensors"])
     previous = src
@@ -257,7 +257,7 @@ def test_paddle_checkpoint_read_without_unpickling_code(tmp_path: Path) -> None:
     """The restricted reader returns exactly what paddle.load does, for paddle.save's own files."""
     import paddle
 
-    from resnet_tools.formats import read_paddle
+    from resnet_tools.checkpoints.formats import read_paddle
 
     spec = get_spec("resnet18")
     model = LOADED["paddle"].import_weights(LOADED["paddle"].create_model(spec), random_weights(spec, seed=4))
@@ -293,13 +293,13 @@ def test_unreadable_files_never_advise_unsafe_loading(name: str, content: bytes,
 
 
 def test_exclusive_commit_never_replaces_a_file_that_appeared(tmp_path: Path) -> None:
-    from resnet_spec.errors import CheckpointError
-    from resnet_tools.formats import commit
+    from resnet_tools.core.errors import OutputError
+    from resnet_tools.core.files import commit
 
     tmp, dst = tmp_path / ".x.tmp.npz", tmp_path / "x.npz"
     tmp.write_bytes(b"mine")
     dst.write_bytes(b"theirs")  # another run created it after our existence check
-    with pytest.raises(CheckpointError, match="created by someone else"):
+    with pytest.raises(OutputError, match="created by someone else"):
         commit(tmp, dst, exclusive=True)
     assert dst.read_bytes() == b"theirs"
 
@@ -328,7 +328,7 @@ def test_sigterm_leaves_no_temp_file(tmp_path: Path) -> None:
     src = _torch_checkpoint(tmp_path)
     script = (
         "import sys, time\n"
-        "import resnet_tools.formats as f\n"
+        "import resnet_tools.checkpoints.formats as f\n"
         "real = f.write_npz\n"
         "def slow(*a, **k):\n"
         "    real(*a, **k)\n"

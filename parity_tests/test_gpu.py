@@ -17,7 +17,8 @@ from resnet_spec.random_weights import random_weights
 from resnet_spec.spec import AMP_DTYPES
 from resnet_spec.tolerances import tolerance
 from resnet_tools.cli import main
-from resnet_tools.parity import run_model_parity, run_model_train_parity, tensor_diff
+from resnet_tools.core.diffs import tensor_diff
+from resnet_tools.parity.engine import run_model_parity, run_model_train_parity
 
 pytestmark = pytest.mark.gpu
 WITH_GPU = {b: m for b, m in LOADED.items() if m.gpu_available()}

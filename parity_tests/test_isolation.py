@@ -64,7 +64,7 @@ def test_paddle_after_tensorflow_raises_clear_error() -> None:
 def test_load_backends_orders_paddle_first() -> None:
     if "keras" not in LOADED or "paddle" not in LOADED:
         pytest.skip("keras or paddle not installed")
-    code = "from resnet_spec.frameworks import load_backends\nload_backends(['keras', 'paddle'])"
+    code = "from resnet_tools.core.backends import load_backends\nload_backends(['keras', 'paddle'])"
     assert _loaded_after(code, {"KERAS_BACKEND": "tensorflow"}) == {"paddle", "tensorflow"}
 
 

@@ -19,8 +19,8 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("jax") is None or "torc
 
 SCRIPT = textwrap.dedent("""
     import json
-    from resnet_spec.frameworks import load_backends
-    from resnet_tools.parity import run_model_parity, run_model_train_parity
+    from resnet_tools.core.backends import load_backends
+    from resnet_tools.parity.engine import run_model_parity, run_model_train_parity
     mods = load_backends(["torch", "keras"])
     import keras
     out = {"backend": keras.backend.backend()}

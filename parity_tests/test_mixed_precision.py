@@ -12,7 +12,8 @@ from resnet_spec.random_weights import random_weights
 from resnet_spec.spec import AMP_DTYPES
 from resnet_spec.tolerances import tolerance
 from resnet_tools.cli import main
-from resnet_tools.parity import run_model_parity, within
+from resnet_tools.core.diffs import within
+from resnet_tools.parity.engine import run_model_parity
 
 AMP_CPU = {b: m for b, m in LOADED.items() if m.amp_supported("cpu")}
 pytestmark = pytest.mark.skipif(len(AMP_CPU) < 2, reason="needs two backends with CPU mixed precision")
@@ -58,7 +59,7 @@ def test_amp_ignored_by_framework_fails() -> None:
 
 
 def test_non_finite_never_passes() -> None:
-    from resnet_tools.parity import tensor_diff
+    from resnet_tools.core.diffs import tensor_diff
 
     ref = np.ones((2, 10), "float32")
     assert not within(tensor_diff(ref, np.full_like(ref, np.nan)), 1.0)

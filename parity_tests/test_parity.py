@@ -14,7 +14,7 @@ from resnet_spec import get_spec, list_models
 from resnet_spec.random_weights import random_weights
 from resnet_spec.tolerances import TEST_CEILING, TOLERANCES
 from resnet_tools.cli import main
-from resnet_tools.parity import DEPTH, compare, run_model_parity
+from resnet_tools.parity.engine import DEPTH, compare, run_model_parity
 
 pytestmark = pytest.mark.skipif(len(LOADED) < 2, reason="needs two backends")
 

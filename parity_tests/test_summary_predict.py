@@ -12,12 +12,12 @@ from parity_tests.conftest import LOADED
 from resnet_spec import count_macs, get_spec
 from resnet_spec.random_weights import random_weights
 from resnet_spec.tolerances import tolerance
+from resnet_tools.checkpoints.formats import FORMATS, Checkpoint, write_checkpoint
 from resnet_tools.cli import main
-from resnet_tools.formats import FORMATS, Checkpoint, write_checkpoint
-from resnet_tools.parity import PATHS
-from resnet_tools.predict import predict
-from resnet_tools.preprocess import load_image
-from resnet_tools.summary import summarize
+from resnet_tools.core.backends import PATHS
+from resnet_tools.predict.preprocess import load_image
+from resnet_tools.predict.run import predict
+from resnet_tools.zoo.summary import summarize
 
 
 @pytest.mark.parametrize("name", ["resnet18", "resnet50", "resnext50_32x4d", "resnet50v1", "resnet50v2"])

@@ -14,7 +14,7 @@ from resnet_spec import get_spec
 from resnet_spec.numerics import torch_running_var_as_biased
 from resnet_spec.random_weights import random_weights
 from resnet_spec.shapes import bn_counts
-from resnet_tools.parity import TRAIN_POINTS, run_model_train_parity
+from resnet_tools.parity.engine import TRAIN_POINTS, run_model_train_parity
 
 MODELS = ["resnet18", "resnet50", "resnet50v1", "resnet50v2", "resnext50_32x4d"]
 SHAPE = (2, 3, 97, 131)

@@ -13,9 +13,9 @@ from parity_tests.conftest import LOADED
 from resnet_spec import get_spec
 from resnet_spec.layouts import nchw_to_nhwc
 from resnet_spec.random_weights import random_weights
-from resnet_tools.convert import convert
-from resnet_tools.formats import format_for, read_checkpoint
-from resnet_tools.parity import tensor_diff
+from resnet_tools.checkpoints.convert import convert
+from resnet_tools.checkpoints.formats import format_for, read_checkpoint
+from resnet_tools.core.diffs import tensor_diff
 
 TOL = 1e-5
 

@@ -9,9 +9,28 @@ Example:
     >>> model.eval()
 """
 
+import sys
 import warnings
 
-from resnet_spec.frameworks import guard_paddle_import
+from resnet_spec.errors import ImportOrderError
+
+
+def tensorflow_loaded_before_paddle() -> bool:
+    """True when importing paddle now would segfault."""
+    return "tensorflow" in sys.modules and "paddle" not in sys.modules
+
+
+# --8<-- [start:paddle-guard]
+def guard_paddle_import() -> None:
+    """Raise a clear error instead of letting ``import paddle`` crash the interpreter."""
+    if tensorflow_loaded_before_paddle():
+        raise ImportOrderError(
+            "cannot import paddle: TensorFlow is already loaded in this process, and paddle 3.3.1 "
+            "segfaults when imported after TensorFlow 2.21. Import resnet_paddle (or paddle) before "
+            "tensorflow/keras, use KERAS_BACKEND=jax or torch, or run paddle in a separate process."
+        )
+# --8<-- [end:paddle-guard]
+
 
 guard_paddle_import()  # must run before the first `import paddle` below
 

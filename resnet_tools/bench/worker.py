@@ -1,4 +1,4 @@
-"""One backend's benchmark rows, run in its own process (``python -m resnet_tools.bench_worker``).
+"""One backend's benchmark rows, run in its own process (``python -m resnet_tools.bench.worker``).
 
 A separate process per backend pins threads before the framework loads, keeps paddle and
 TensorFlow apart, and lets each row measure its own peak memory. Prints one JSON object per row.
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from resnet_tools.allocator import MODES, set_malloc
-from resnet_tools.bench_gpu import path_precision
+from resnet_tools.bench.allocator import MODES, set_malloc
+from resnet_tools.bench.gpu import path_precision
 
 Runner = Callable[[], object]
 
@@ -324,8 +324,8 @@ PATHS = {"torch": torch_paths, "paddle": paddle_paths, "keras": keras_paths}
 
 
 def gpu_paths(backend: str, name: str, batch: int, size: int, mode: str) -> Iterator[tuple[str, str, Callable]]:
-    """The GPU paths of one backend (``resnet_tools.bench_gpu``), with the official zoo's model alongside."""
-    from resnet_tools import bench_gpu
+    """The GPU paths of one backend (``resnet_tools.bench.gpu``), with the official zoo's model alongside."""
+    from resnet_tools.bench import gpu as bench_gpu
 
     if backend == "torch":
         return bench_gpu.torch_paths(name, batch, size, mode)
@@ -347,7 +347,7 @@ def gpu_paths(backend: str, name: str, batch: int, size: int, mode: str) -> Iter
 
 def gpu_memory(backend: str) -> object:
     """The peak-memory probe of a backend's GPU rows (torch's allocator counter; JAX rows carry their own)."""
-    from resnet_tools.bench_gpu import NoMemory, TorchMemory
+    from resnet_tools.bench.gpu import NoMemory, TorchMemory
 
     return TorchMemory() if backend == "torch" else NoMemory()
 
@@ -386,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     set_malloc(args.malloc)  # before any framework allocates: "kept" spares re-faulting big activations
     if args.backend == "peak":
         if args.device == "gpu":
-            from resnet_tools.bench_gpu import gpu_info, gpu_peaks
+            from resnet_tools.bench.gpu import gpu_info, gpu_peaks
 
             peaks = gpu_peaks()
             print(json.dumps({"peak_gflops": peaks["fp32"], "peaks": peaks, "gpu": gpu_info(),

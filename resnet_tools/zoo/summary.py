@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from resnet_spec import ModelSpec, canonical_table, count_macs
 from resnet_spec.errors import ResNetError
-from resnet_spec.frameworks import load_backend
 from resnet_spec.naming import module_kind, native_module
 from resnet_spec.shapes import logits_shape, module_shapes
+from resnet_tools.core.backends import load_backend
 
 LAYER_TYPES = {"conv": "Conv2D", "bn": "BatchNorm", "fc": "Linear"}
 

@@ -11,18 +11,14 @@ import signal
 import sys
 from collections.abc import Callable
 
-from rich.console import Console
 from rich.table import Table
 
 from resnet_spec.errors import ResNetError
-
-# Piped output (logs, CI) gets wide lines instead of rich's 80-column truncation.
-console = Console(width=None if sys.stdout.isatty() else 200)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+from resnet_tools.cli.console import console, err_console, quiet_frameworks
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from resnet_tools.zoo import zoo_rows
+    from resnet_tools.zoo.table import zoo_rows
 
     table = Table(title="ResNet zoo (from resnet_spec/resnets.yaml)")
     for col in ("model", "family", "block", "depths", "inner widths", "groups", "params", "BN stats", "GMACs@224"):
@@ -34,21 +30,6 @@ def cmd_list(args: argparse.Namespace) -> int:
         )
     console.print(table)
     return 0
-
-
-#: Framework log chatter, off unless --verbose (set before any framework is imported; the user's own
-#: settings win): TensorFlow/XLA/absl C++ logs, paddle's glog warnings, gRPC.
-QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "GLOG_minloglevel": "2", "GRPC_VERBOSITY": "ERROR"}
-
-
-def quiet_frameworks() -> None:
-    import os
-    import warnings
-
-    for key, value in QUIET_ENV.items():
-        os.environ.setdefault(key, value)
-    warnings.filterwarnings("ignore", module=r"paddle(\.|$)")  # PIR / ccache notices
-    warnings.filterwarnings("ignore", message=r".*ccache.*")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,10 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Subcommand modules; each imports its backends lazily, inside the command."""
-    from resnet_tools import cli_bench, cli_convert, cli_parity, cli_predict, cli_summary
+    from resnet_tools.cli import bench, convert, parity, predict, summary
 
-    return [cli_parity.register, cli_convert.register, cli_summary.register, cli_predict.register,
-            cli_bench.register]
+    return [parity.register, convert.register, summary.register, predict.register, bench.register]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,64 +10,26 @@ from pathlib import Path
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from resnet_spec import list_models
 from resnet_spec.errors import ResNetError
-from resnet_spec.frameworks import BACKENDS, installed_backends, load_backends
-from resnet_spec.spec import AMP_DTYPES, DTYPES, unknown_model_message
-from resnet_tools.parity import (
+from resnet_spec.spec import AMP_DTYPES, DTYPES
+from resnet_tools.cli.args import parse_input_shape, parse_models, resolve_device
+from resnet_tools.core.backends import PATHS, load_backends, parse_backends
+from resnet_tools.parity.engine import (
     DEFAULT_MODELS,
     DEPTH,
-    PATHS,
     TRAIN_POINTS,
-    parse_input_shape,
     run_model_parity,
     run_model_train_parity,
 )
 
 
-def _models(text: str) -> list[str]:
-    if text == "all":
-        return list_models()
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    if not names:
-        raise ResNetError(f"--models names no model; give comma-separated names or 'all' (known: "
-                          f"{', '.join(list_models())})")
-    for n in names:
-        if n not in list_models():
-            raise ResNetError(unknown_model_message(n))
-    return names
-
-
-def _backends(text: str | None) -> list[str]:
-    if text is None:
-        return installed_backends()
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    bad = [n for n in names if n not in BACKENDS]
-    if bad:
-        raise ResNetError(f"unknown backend(s) {', '.join(bad)}; known: {', '.join(BACKENDS)}")
-    missing = [n for n in names if n not in installed_backends()]
-    if missing:
-        raise ResNetError(f"backend(s) not installed: {', '.join(missing)} (pip install -e '.[{missing[0]}]')")
-    return names
-
-
-def _device(requested: str, modules: dict) -> str:
-    if requested == "cpu":
-        return "cpu"
-    with_gpu = [b for b, m in modules.items() if m.gpu_available()]
-    if requested == "auto":
-        return "gpu" if len(with_gpu) >= 2 else "cpu"
-    if len(with_gpu) < 2:
-        raise ResNetError(f"--device gpu needs two backends with a GPU build; with GPU: {with_gpu or 'none'}")
-    return "gpu"
-
-
 def cmd_parity(args: argparse.Namespace) -> int:
-    from resnet_tools.cli import console
-    from resnet_tools.report import check_outputs, write_json, write_report
+    from resnet_tools.cli.console import console
+    from resnet_tools.core.files import check_outputs
+    from resnet_tools.parity.report import write_json, write_report
 
     check_outputs([args.json], force=args.force, report_dir=args.report)
-    models = _models(args.models)
+    models = parse_models(args.models)
     if args.dtype is None:
         args.dtype = "float64" if args.mode == "train" else "float32"
     input_shape = parse_input_shape(args.input)
@@ -76,14 +38,14 @@ def cmd_parity(args: argparse.Namespace) -> int:
     if args.mode == "train" and input_shape[0] < 2:
         raise ResNetError(f"--mode train needs a batch of at least 2 (batch statistics of one sample are "
                           f"undefined); got --input {args.input}")
-    backends = _backends(args.backends)
+    backends = parse_backends(args.backends)
     if len(backends) < 2:
         raise ResNetError(f"parity needs at least two backends, got {', '.join(backends) or 'none'}")
     if args.dtype in AMP_DTYPES and args.mode == "train":
         raise ResNetError("mixed-precision parity is eval-only: fp32 gradients of deep nets already differ at "
                           "~1e-2 between frameworks (see docs/parity.md); use --mode eval")
     modules = load_backends(backends)
-    device = _device(args.device, modules)
+    device = resolve_device(args.device, modules, needed=2)
     if device == "gpu":
         modules = {b: m for b, m in modules.items() if m.gpu_available()}
         for m in modules.values():

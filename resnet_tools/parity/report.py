@@ -6,46 +6,11 @@ Every file is written to a temporary name in the target folder and renamed into 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from resnet_spec.errors import CheckpointError
-
-
-def atomic_write(path: Path | str, write: Callable[[IO[bytes]], Any]) -> Path:
-    """Write through ``write(fileobj)`` to a temp file beside ``path``, then rename (no half-written file)."""
-    from resnet_tools.formats import commit, temp_path
-
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise CheckpointError(f"cannot write {path}: folder {path.parent} does not exist")
-    with temp_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            write(fh)
-        commit(tmp, path)
-    return path
-
-
-def check_outputs(files: Sequence[str | None], *, force: bool, report_dir: str | None = None) -> None:
-    """Before a run: every output's folder exists, and nothing is overwritten without ``--force`` (a report
-    folder counts as taken when it holds a parity.md). Fails in one line, not after minutes of work."""
-    for name in files:
-        if not name:
-            continue
-        path = Path(name)
-        if path.is_dir():
-            raise CheckpointError(f"cannot write {path}: it is a folder")
-        if not path.parent.is_dir():
-            raise CheckpointError(f"cannot write {path}: folder {path.parent} does not exist")
-        if path.exists() and not force:
-            raise CheckpointError(f"{path} exists; pass --force to overwrite")
-    if report_dir:
-        folder = Path(report_dir)
-        if folder.exists() and not folder.is_dir():
-            raise CheckpointError(f"--report {folder}: not a folder")
-        if (folder / "parity.md").exists() and not force:
-            raise CheckpointError(f"{folder} already holds a report; pass --force to overwrite")
+from resnet_tools.core.files import atomic_write
 
 
 def write_json(records: Sequence[Any], path: Path | str) -> Path:
@@ -60,7 +25,7 @@ def plot_divergence(records: Sequence[Any], path: Path | str) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from resnet_tools.parity import DEPTH, TRAIN_POINTS
+    from resnet_tools.parity.engine import DEPTH, TRAIN_POINTS
 
     models = list(dict.fromkeys(r.model for r in records))
     fig, axes = plt.subplots(1, len(models), figsize=(4.5 * len(models), 3.6), squeeze=False, sharey=True)

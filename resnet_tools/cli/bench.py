@@ -13,28 +13,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from resnet_spec.frameworks import BACKENDS, installed_backends
-    from resnet_tools.bench import plot, run_bench
-    from resnet_tools.cli import console
-    from resnet_tools.cli_parity import _models
-    from resnet_tools.report import atomic_write, check_outputs
+    from resnet_tools.bench.runner import plot, run_bench
+    from resnet_tools.cli.args import parse_ints, parse_models
+    from resnet_tools.cli.console import console
+    from resnet_tools.core.backends import parse_backends
+    from resnet_tools.core.files import atomic_write, check_outputs
 
     check_outputs([args.json, args.plot], force=args.force)
     device = _device(args.device)
-    backends = [b.strip() for b in args.backends.split(",")] if args.backends else installed_backends()
-    bad = [b for b in backends if b not in BACKENDS]
-    if bad:
-        raise ResNetError(f"unknown backend(s) {', '.join(bad)}; known: {', '.join(BACKENDS)}")
+    backends = parse_backends(args.backends)
     args.batch = args.batch or ("1,32,256" if device == "gpu" else "1,16")
-    try:
-        batches = [int(b) for b in args.batch.split(",")]
-    except ValueError:
-        raise ResNetError(f"--batch must be comma-separated integers, got {args.batch!r}") from None
-    for flag, values, low in (("--batch", batches, 1), ("--size", [args.size], 32), ("--threads", [args.threads], 1),
-                              ("--repeats", [args.repeats], 1)):
-        if not values or min(values) < low:
-            raise ResNetError(f"{flag} must be at least {low}, got {', '.join(map(str, values)) or 'nothing'}")
-    models = _models(args.models)
+    batches = parse_ints("--batch", args.batch, low=1)
+    for flag, value, low in (("--size", args.size, 32), ("--threads", args.threads, 1), ("--repeats", args.repeats, 1)):
+        parse_ints(flag, str(value), low=low)
+    models = parse_models(args.models)
     console.print(f"bench: {', '.join(models)} x {', '.join(backends)} x batch {args.batch}, {args.threads} threads, "
                   f"{args.size}x{args.size}, mode {args.mode}, malloc {args.malloc} ({device})")
     if device == "gpu":
@@ -127,7 +119,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="skip Keras on its torch/jax backends (run by default when installed)")
     p.add_argument("--malloc", choices=["kept", "glibc"], default="kept",
                    help="kept: freed memory stays mapped (no page faults re-allocating big activations; "
-                   "resnet_tools/allocator.py); glibc: the C library's defaults")
+                   "resnet_tools/bench/allocator.py); glibc: the C library's defaults")
     p.add_argument("--json", default=None)
     p.add_argument("--plot", default=None)
     p.add_argument("--force", action="store_true", help="overwrite existing --json / --plot files")

@@ -9,11 +9,9 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import tempfile
 import zipfile
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,10 +20,10 @@ import numpy as np
 
 from resnet_spec import ModelSpec
 from resnet_spec.errors import CheckpointError, ResNetError
-from resnet_spec.frameworks import load_backend
 from resnet_spec.naming import canonical_from_native, native_table
 from resnet_spec.spec import get_spec, list_models
 from resnet_spec.weights import check_weights
+from resnet_tools.core.backends import load_backend
 
 FORMAT_VERSION = "1"
 PRODUCER = "resnet-xf"
@@ -49,47 +47,6 @@ class Format:
     read: Callable[[Path, str | None], Checkpoint]
     write: Callable[[Checkpoint, ModelSpec, Path], None] | None
     description: str
-
-
-@contextmanager
-def temp_path(path: Path) -> Iterator[Path]:
-    """A temp file beside ``path`` with the same suffixes; removed unless the caller renamed it."""
-    suffix = "".join(path.suffixes) or ".tmp"
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name.split('.')[0]}.", suffix=suffix, dir=path.parent)
-    except OSError as exc:  # read-only folder, no permission, full disk
-        raise CheckpointError(f"cannot write {path}: {exc.strerror} in {path.parent}") from None
-    os.close(fd)
-    try:
-        yield Path(tmp)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
-def commit(tmp: Path, path: Path, *, exclusive: bool = False) -> None:
-    """Give ``tmp`` the permissions of a normally created file (mkstemp and some writers use 0600) and
-    rename it onto ``path`` atomically. ``exclusive``: fail if ``path`` appeared meanwhile (another run
-    writing the same new file) instead of replacing it: a hard link creates the name only if it is free."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    try:
-        if exclusive:
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                raise CheckpointError(f"{path} was created by someone else while converting; pass --force to "
-                                      f"overwrite") from None
-            except OSError:  # no hard links on this filesystem: the pre-check is all we have
-                os.replace(tmp, path)
-            else:
-                os.unlink(tmp)
-        else:
-            os.replace(tmp, path)
-    except IsADirectoryError:
-        raise CheckpointError(f"cannot write {path}: it is a folder") from None
-    except PermissionError as exc:
-        raise CheckpointError(f"cannot write {path}: {exc.strerror}") from None
 
 
 def _why(exc: BaseException) -> str:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from resnet_tools.formats import FORMATS
+from resnet_tools.checkpoints.formats import FORMATS
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from resnet_tools.cli import console
-    from resnet_tools.convert import convert
+    from resnet_tools.checkpoints.convert import convert
+    from resnet_tools.cli.console import console
 
     r = convert(args.src, args.dst, model=args.model, from_format=args.from_format, to_format=args.to_format,
                 verify=args.verify, force=args.force)
@@ -33,8 +33,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from resnet_tools.cli import console
-    from resnet_tools.convert import inspect_checkpoint
+    from resnet_tools.checkpoints.convert import inspect_checkpoint
+    from resnet_tools.cli.console import console
 
     r = inspect_checkpoint(args.ckpt, model=args.model, fmt=args.format)
     console.print(f"file:      {r.path}")

@@ -10,11 +10,11 @@ import numpy as np
 
 from resnet_spec import ModelSpec
 from resnet_spec.errors import CheckpointError
-from resnet_spec.frameworks import installed_backends, load_backends
-from resnet_tools.convert import resolve_spec
-from resnet_tools.formats import format_for, read_checkpoint
-from resnet_tools.parity import PATHS
-from resnet_tools.preprocess import STYLES, LoadedImage, load_image
+from resnet_tools.checkpoints.convert import resolve_spec
+from resnet_tools.checkpoints.formats import format_for, read_checkpoint
+from resnet_tools.core.backends import PATHS, installed_backends, load_backends
+from resnet_tools.core.errors import InputError, UsageError
+from resnet_tools.predict.preprocess import STYLES, LoadedImage, load_image
 
 
 @dataclass
@@ -39,11 +39,11 @@ def read_labels(path: Path | str | None, num_classes: int) -> list[str]:
     try:
         labels = [ln.strip() for ln in Path(path).read_text().splitlines() if ln.strip()]
     except OSError as exc:
-        raise CheckpointError(f"cannot read labels {path}: {exc}") from None
+        raise InputError(f"cannot read labels {path}: {exc}") from None
     except UnicodeDecodeError as exc:
-        raise CheckpointError(f"cannot read labels {path}: not UTF-8 text (byte {exc.start})") from None
+        raise InputError(f"cannot read labels {path}: not UTF-8 text (byte {exc.start})") from None
     if len(labels) != num_classes:
-        raise CheckpointError(f"{path} has {len(labels)} labels, the model has {num_classes} classes")
+        raise InputError(f"{path} has {len(labels)} labels, the model has {num_classes} classes")
     return labels
 
 
@@ -61,7 +61,7 @@ def predict(images: list[str], weights: str, *, model: str | None = None, backen
     apart from the per-image times); ``"eager"`` the plain eager forward.
     """
     if path not in PATHS:
-        raise CheckpointError(f"unknown path {path!r}; known: {', '.join(PATHS)}")
+        raise UsageError(f"unknown path {path!r}; known: {', '.join(PATHS)}")
     fmt = format_for(weights)
     backend = backend or fmt.framework or (installed_backends() or ["torch"])[0]
     mods = load_backends(sorted({backend, *([fmt.framework] if fmt.framework else [])}))
@@ -71,7 +71,7 @@ def predict(images: list[str], weights: str, *, model: str | None = None, backen
         raise CheckpointError(f"{weights} has no classifier head (num_classes=0): nothing to predict")
     topk = min(5, spec.num_classes) if topk is None else topk
     if not 1 <= topk <= spec.num_classes:
-        raise CheckpointError(f"--topk must be between 1 and {spec.num_classes} (the model's classes), got {topk}")
+        raise UsageError(f"--topk must be between 1 and {spec.num_classes} (the model's classes), got {topk}")
     names = read_labels(labels, spec.num_classes)
     mod = mods[backend]
     net = mod.import_weights(mod.create_model(spec), ckpt.weights)
@@ -104,11 +104,11 @@ def save_grid(results: list[Prediction], path: Path | str) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from resnet_tools.report import atomic_write
+    from resnet_tools.core.files import atomic_write
 
     shown = [r for r in results if r.image.rgb is not None]
     if not shown:
-        raise CheckpointError("no readable image to put in the grid")
+        raise InputError("no readable image to put in the grid")
     cols = min(4, len(shown))
     rows = (len(shown) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.4 * rows), squeeze=False)

@@ -11,10 +11,10 @@ def cmd_summary(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from resnet_spec import get_spec
-    from resnet_spec.frameworks import BACKENDS, installed_backends
-    from resnet_tools.cli import console
-    from resnet_tools.parity import parse_input_shape
-    from resnet_tools.summary import summarize
+    from resnet_tools.cli.args import parse_input_shape
+    from resnet_tools.cli.console import console
+    from resnet_tools.core.backends import BACKENDS, installed_backends
+    from resnet_tools.zoo.summary import summarize
 
     shape = parse_input_shape(args.input)
     backend = args.backend or (installed_backends() or ["torch"])[0]

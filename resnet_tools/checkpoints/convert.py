@@ -12,22 +12,21 @@ import numpy as np
 
 from resnet_spec import ModelSpec, count_params
 from resnet_spec.errors import CheckpointError, VerificationError
-from resnet_spec.frameworks import installed_backends, load_backends
 from resnet_spec.identify import check_architecture, identify
 from resnet_spec.params import canonical_table
 from resnet_spec.tolerances import tolerance
 from resnet_spec.weights import validate_weights
-from resnet_tools.formats import (
+from resnet_tools.checkpoints.formats import (
     Checkpoint,
     Format,
-    commit,
     format_for,
     read_checkpoint,
     shapes_of,
-    temp_path,
     write_checkpoint,
 )
-from resnet_tools.parity import TensorDiff, tensor_diff
+from resnet_tools.core.backends import installed_backends, load_backends
+from resnet_tools.core.diffs import TensorDiff, tensor_diff
+from resnet_tools.core.files import commit, temp_path
 
 VERIFY_INPUT = (2, 97, 131)  # batch, H, W: non-square, odd
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -19,22 +18,12 @@ from resnet_spec.errors import ResNetError
 from resnet_spec.random_weights import random_weights
 from resnet_spec.spec import AMP_DTYPES
 from resnet_spec.tolerances import tolerance
+from resnet_tools.core.backends import PATHS, Backend
+from resnet_tools.core.diffs import TensorDiff, tensor_diff, within
 
 #: Comparison points from input to output.
 DEPTH = (*FEATURE_NAMES, "logits")
 DEFAULT_MODELS = ("resnet18", "resnet50", "resnet50v2")
-#: Execution paths of eval parity and predict: each backend's ``fast_forward``, or its eager forward.
-PATHS = ("fast", "eager")
-
-
-@dataclass
-class TensorDiff:
-    """How far one tensor of the target is from the reference."""
-
-    max_abs: float
-    max_rel: float  # max_abs / max |reference|
-    cosine: float
-    rel_l2: float = 0.0  # ||target - reference|| / ||reference||
 
 
 @dataclass
@@ -72,25 +61,6 @@ class ParityRecord:
         return f"{self.source} float32 -> {self.dtype}"
 
 
-def tensor_diff(ref: np.ndarray, out: np.ndarray) -> TensorDiff:
-    """Max abs, max abs relative to the reference's magnitude, cosine similarity (in float64)."""
-    if ref.shape != out.shape:
-        raise ResNetError(f"shape mismatch: reference {list(ref.shape)} vs target {list(out.shape)}")
-    r, o = ref.astype(np.float64).ravel(), out.astype(np.float64).ravel()
-    max_abs = float(np.abs(r - o).max()) if r.size else 0.0
-    scale = float(np.abs(r).max()) if r.size else 0.0
-    denom = float(np.linalg.norm(r) * np.linalg.norm(o))
-    cosine = float(r @ o / denom) if denom > 0 else float(np.array_equal(r, o))
-    norm = float(np.linalg.norm(r))
-    rel_l2 = float(np.linalg.norm(r - o)) / norm if norm > 0 else float(np.linalg.norm(r - o))
-    return TensorDiff(max_abs, max_abs / scale if scale > 0 else max_abs, cosine, rel_l2)
-
-
-def within(diff: TensorDiff, tol: float) -> bool:
-    """At or below the tolerance. NaN and inf never pass (``NaN > tol`` is False, so test ``<=``)."""
-    return bool(np.isfinite(diff.max_rel) and diff.max_rel <= tol)
-
-
 def compare(ref: dict[str, np.ndarray], out: dict[str, np.ndarray], tol: float) -> dict[str, Any]:
     """Diffs at every depth point present in both, the first one over ``tol``, and top-1 agreement."""
     points = [k for k in DEPTH if k in ref and k in out]
@@ -116,7 +86,7 @@ def weights_digest(weights: dict[str, np.ndarray]) -> str:
 
 
 def ordered_pairs(
-    modules: dict[str, ModuleType],
+    modules: dict[str, Backend],
     spec: Any,
     seeded: dict[str, np.ndarray],
     dtype: str,
@@ -148,20 +118,9 @@ def ordered_pairs(
                 yield source, target, ref, run(target, exported[source])
 
 
-def parse_input_shape(text: str) -> tuple[int, int, int, int]:
-    """``2x3x224x224`` -> (2, 3, 224, 224), NCHW."""
-    try:
-        dims = tuple(int(d) for d in text.lower().split("x"))
-    except ValueError:
-        dims = ()
-    if len(dims) != 4 or min(dims) < 1:
-        raise ResNetError(f"--input must be NxCxHxW with positive integers, e.g. 2x3x224x224; got {text!r}")
-    return dims  # type: ignore[return-value]
-
-
 def run_model_parity(
     name: str,
-    modules: dict[str, ModuleType],
+    modules: dict[str, Backend],
     *,
     input_shape: tuple[int, int, int, int],
     device: str = "cpu",
@@ -207,7 +166,7 @@ def run_model_parity(
 
 def run_model_amp_parity(
     name: str,
-    modules: dict[str, ModuleType],
+    modules: dict[str, Backend],
     *,
     input_shape: tuple[int, int, int, int],
     device: str = "cpu",
@@ -257,7 +216,7 @@ def _joint(ref: dict[str, np.ndarray], out: dict[str, np.ndarray]) -> TensorDiff
     return tensor_diff(np.concatenate([ref[k].ravel() for k in keys]), np.concatenate([out[k].ravel() for k in keys]))
 
 
-def _train_step(mod: ModuleType, model: Any, weights: dict[str, np.ndarray], x: np.ndarray, labels: np.ndarray,
+def _train_step(mod: Backend, model: Any, weights: dict[str, np.ndarray], x: np.ndarray, labels: np.ndarray,
                 lr: float, device: str, counts: dict[str, int]) -> dict[str, Any]:
     """Import ``weights``, take one step; return what TRAIN_POINTS compares (running_var in the biased
     convention: torch's unbiased estimator is translated here, the one place that handles it)."""
@@ -283,7 +242,7 @@ def _train_step(mod: ModuleType, model: Any, weights: dict[str, np.ndarray], x: 
 
 def run_model_train_parity(
     name: str,
-    modules: dict[str, ModuleType],
+    modules: dict[str, Backend],
     *,
     input_shape: tuple[int, int, int, int],
     device: str = "cpu",

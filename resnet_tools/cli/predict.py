@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from resnet_tools.parity import PATHS
+from resnet_tools.core.backends import PATHS
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from resnet_tools.cli import console
-    from resnet_tools.predict import predict, save_grid
-    from resnet_tools.report import check_outputs
+    from resnet_tools.cli.console import console
+    from resnet_tools.core.files import check_outputs
+    from resnet_tools.predict.run import predict, save_grid
 
     check_outputs([args.grid], force=args.force)
 

@@ -1,4 +1,4 @@
-"""GPU execution paths of ``resnet bench --device gpu`` (run inside ``resnet_tools.bench_worker``).
+"""GPU execution paths of ``resnet bench --device gpu`` (run inside ``resnet_tools.bench.worker``).
 
 Every runner ends with a device synchronisation, so a timed call is the whole batch on the GPU. The
 input lives on the device (no host copies in the timed region). cuDNN autotuning is on

@@ -1,6 +1,6 @@
 """``resnet bench``: speed and memory per backend, execution path and batch, ours next to the official zoo.
 
-Each backend runs in its own worker process (``resnet_tools.bench_worker``) with every math library
+Each backend runs in its own worker process (``resnet_tools.bench.worker``) with every math library
 pinned to the same thread count; ours and the official model of a path are timed interleaved.
 """
 
@@ -27,7 +27,7 @@ class BenchResult:
     threads: int
     peak_gflops: float
     rows: list[dict[str, Any]] = field(default_factory=list)
-    malloc: str = "kept"  # resnet_tools.allocator mode of the workers
+    malloc: str = "kept"  # resnet_tools.bench.allocator mode of the workers
     device: str = "cpu"
     peaks: dict[str, float] = field(default_factory=dict)  # GPU: dense matmul GFLOP/s per precision
 
@@ -41,7 +41,7 @@ class BenchResult:
 
 def _worker(args: list[str], on_row: Callable[[dict], None] | None = None, timeout: float = 3600,
             env_extra: dict[str, str] | None = None) -> list[dict]:
-    cmd = [sys.executable, "-m", "resnet_tools.bench_worker", *args]
+    cmd = [sys.executable, "-m", "resnet_tools.bench.worker", *args]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env_extra or {})}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     rows = []
@@ -129,7 +129,7 @@ def plot(result: BenchResult, path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from resnet_tools.report import atomic_write
+    from resnet_tools.core.files import atomic_write
 
     ok = [r for r in result.rows if not r["error"]]
     groups = list(dict.fromkeys((r["model"], r["batch"]) for r in ok))

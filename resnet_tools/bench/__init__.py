@@ -1,0 +1,1 @@
+"""Benchmarks: the runner, one worker process per backend, GPU paths, the allocator switch."""

@@ -1,0 +1,1 @@
+"""Checkpoint files: formats (read/write, restricted unpickling), identification, conversion."""

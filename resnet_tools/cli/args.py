@@ -1,0 +1,62 @@
+"""Argument values shared by several commands, parsed once: model lists, input shapes, devices."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from resnet_spec import list_models
+from resnet_spec.spec import unknown_model_message
+from resnet_tools.core.backends import Backend
+from resnet_tools.core.errors import UsageError
+
+DEVICES = ("cpu", "gpu", "auto")
+
+
+def parse_models(text: str) -> list[str]:
+    """``"resnet18,resnet50"`` or ``"all"`` -> zoo names; an unknown one names the closest."""
+    if text == "all":
+        return list_models()
+    names = list(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    if not names:
+        raise UsageError(f"--models names no model; give comma-separated names or 'all' (known: "
+                         f"{', '.join(list_models())})")
+    for n in names:
+        if n not in list_models():
+            raise UsageError(unknown_model_message(n))
+    return names
+
+
+def parse_input_shape(text: str) -> tuple[int, int, int, int]:
+    """``2x3x224x224`` -> (2, 3, 224, 224), NCHW."""
+    try:
+        dims = tuple(int(d) for d in text.lower().split("x"))
+    except ValueError:
+        dims = ()
+    if len(dims) != 4 or min(dims) < 1:
+        raise UsageError(f"--input must be NxCxHxW with positive integers, e.g. 2x3x224x224; got {text!r}")
+    return dims[0], dims[1], dims[2], dims[3]
+
+
+def parse_ints(flag: str, text: str, *, low: int) -> list[int]:
+    """``"1,16"`` -> [1, 16], each at least ``low``."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UsageError(f"{flag} must be comma-separated integers, got {text!r}") from None
+    if not values or min(values) < low:
+        raise UsageError(f"{flag} must be at least {low}, got {', '.join(map(str, values)) or 'nothing'}")
+    return values
+
+
+def resolve_device(requested: str, modules: Mapping[str, Backend], *, needed: int = 1) -> str:
+    """``cpu``/``gpu``/``auto`` -> ``cpu`` or ``gpu``: ``gpu`` needs ``needed`` backends with a GPU build,
+    ``auto`` picks the GPU when they exist."""
+    if requested == "cpu":
+        return "cpu"
+    with_gpu = [b for b, m in modules.items() if m.gpu_available()]
+    if requested == "auto":
+        return "gpu" if len(with_gpu) >= needed else "cpu"
+    if len(with_gpu) < needed:
+        raise UsageError(f"--device gpu needs {needed} backend(s) with a GPU build; with GPU: "
+                         f"{', '.join(with_gpu) or 'none'}")
+    return "gpu"

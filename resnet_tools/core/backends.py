@@ -1,0 +1,110 @@
+"""The backend contract and the one safe way to load backends.
+
+Each backend package (``resnet_torch``, ``resnet_paddle``, ``resnet_keras``) satisfies
+:class:`Backend` as a module (mypy checks it, see :func:`_conformance`). Tools take a ``Backend``,
+never a bare module, and load it lazily: converting torch -> safetensors imports neither paddle nor
+TensorFlow.
+
+paddle 3.3.1 segfaults when it is imported after TensorFlow 2.21 (measured, see docs). Anything that
+needs several backends loads them through :func:`load_backends`, which imports paddle first.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+import numpy as np
+
+from resnet_spec import ModelSpec
+from resnet_tools.core.errors import UsageError
+
+#: Backend names, in the order tables show them.
+BACKENDS = ("torch", "paddle", "keras")
+_LOAD_ORDER = ("paddle", "torch", "keras")  # paddle must come before TensorFlow (keras' TF backend)
+_PACKAGES = {"torch": "resnet_torch", "paddle": "resnet_paddle", "keras": "resnet_keras"}
+
+#: Execution paths of eval parity and predict: each backend's ``fast_forward``, or its eager forward.
+PATHS = ("fast", "eager")
+
+Arrays = dict[str, np.ndarray]
+Runner = Callable[[np.ndarray], Arrays]
+
+
+class Backend(Protocol):
+    """What every backend package exports (models are the framework's own objects: ``Any`` here)."""
+
+    FRAMEWORK: str
+
+    def create_model(self, name: str | ModelSpec, *, num_classes: int | None = ..., dtype: str = ...,
+                     **overrides: Any) -> Any: ...
+    def model_spec(self, model: Any) -> ModelSpec: ...
+    def export_weights(self, model: Any) -> Arrays: ...
+    def import_weights(self, model: Any, weights: Mapping[str, np.ndarray], *, strict: bool = ...) -> Any: ...
+    def forward_numpy(self, model: Any, x: np.ndarray, *, features: bool = ..., device: str = ...,
+                      amp: str | None = ...) -> Arrays: ...
+    def fast_forward(self, model: Any, *, features: bool = ..., device: str = ...) -> tuple[str, Runner]: ...
+    def train_step_numpy(self, model: Any, x: np.ndarray, labels: np.ndarray, *, lr: float,
+                         device: str = ...) -> dict[str, Any]: ...
+    def param_counts(self, model: Any) -> tuple[int, int]: ...
+    def native_shapes(self, model: Any) -> dict[str, tuple[int, ...]]: ...
+    def gpu_available(self) -> bool: ...
+    def amp_supported(self, device: str) -> bool: ...
+    def set_tf32(self, enabled: bool) -> None: ...
+
+
+def installed_backends() -> list[str]:
+    """Backends whose framework is installed (checked without importing it)."""
+    return [b for b in BACKENDS if importlib.util.find_spec(b) is not None]
+
+
+def load_backend(name: str) -> Backend:
+    """Import one backend package by framework name (``resnet_paddle`` refuses with ImportOrderError
+    instead of segfaulting when TensorFlow is already loaded)."""
+    if name not in _PACKAGES:
+        raise UsageError(f"unknown backend {name!r}; known: {', '.join(BACKENDS)}")
+    return cast(Backend, importlib.import_module(_PACKAGES[name]))
+
+
+def load_backends(names: Sequence[str]) -> dict[str, Backend]:
+    """Import several backends in the one order that never segfaults (paddle first)."""
+    unknown = [n for n in names if n not in _PACKAGES]
+    if unknown:
+        raise UsageError(f"unknown backend(s) {', '.join(unknown)}; known: {', '.join(BACKENDS)}")
+    loaded = {n: load_backend(n) for n in _LOAD_ORDER if n in names}
+    return {n: loaded[n] for n in names}
+
+
+def parse_backends(text: str | None, *, at_least: int = 1) -> list[str]:
+    """``"torch,keras"`` -> known, installed backends (None: every installed one). One-line errors name
+    the unknown or missing ones."""
+    if text is None:
+        names = installed_backends()
+    else:
+        names = list(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+        bad = [n for n in names if n not in BACKENDS]
+        if bad:
+            raise UsageError(f"unknown backend(s) {', '.join(bad)}; known: {', '.join(BACKENDS)}")
+        missing = [n for n in names if n not in installed_backends()]
+        if missing:
+            raise UsageError(f"backend(s) not installed: {', '.join(missing)} "
+                             f"(pip install -e '.[{missing[0]}]')")
+    if len(names) < at_least:
+        raise UsageError(f"needs at least {at_least} backend(s); installed: {', '.join(installed_backends()) or 'none'}"
+                         f" (pip install -e '.[all]')")
+    return names
+
+
+if TYPE_CHECKING:
+
+    def _conformance() -> None:
+        """mypy proves each backend package satisfies :class:`Backend` (never run)."""
+        import resnet_keras
+        import resnet_paddle
+        import resnet_torch
+
+        _torch: Backend = resnet_torch
+        _paddle: Backend = resnet_paddle
+        _keras: Backend = resnet_keras

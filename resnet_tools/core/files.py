@@ -1,0 +1,126 @@
+"""Atomic file output: a temp file beside the target, renamed into place, so no reader ever sees a
+half-written file; outputs checked before a long run; stale temp files of ours cleaned up."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from resnet_tools.core.errors import OutputError
+
+#: Our temp files: ``.{stem}.resnet-tmp-{pid}-{random}{suffixes}`` beside the target.
+TEMP_MARK = ".resnet-tmp-"
+#: A temp file of ours this old is stale even if its pid is alive (reused pid, another host on NFS).
+STALE_AFTER_S = 24 * 3600
+
+
+def _writer_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def clean_stale_temps(folder: Path) -> list[Path]:
+    """Remove temp files of our naming left by a killed writer (SIGKILL, power loss): its pid is gone,
+    or the file is over a day old. Other files are never touched. Returns what was removed."""
+    removed = []
+    try:
+        candidates = list(folder.glob(f".*{TEMP_MARK}*"))
+    except OSError:
+        return removed
+    for f in candidates:
+        try:
+            pid = int(f.name.split(TEMP_MARK, 1)[1].split("-", 1)[0])
+            stale = not _writer_alive(pid) or time.time() - f.lstat().st_mtime > STALE_AFTER_S
+            if stale and f.is_file() and not f.is_symlink():
+                f.unlink()
+                removed.append(f)
+        except (ValueError, IndexError, OSError):
+            continue
+    return removed
+
+
+@contextmanager
+def temp_path(path: Path) -> Iterator[Path]:
+    """A temp file beside ``path`` with the same suffixes; removed unless the caller renamed it.
+    Stale temp files of ours in that folder (a killed earlier run) are removed first."""
+    suffix = "".join(path.suffixes) or ".tmp"
+    clean_stale_temps(path.parent)
+    prefix = f".{path.name.split('.')[0]}{TEMP_MARK}{os.getpid()}-"
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
+    except OSError as exc:  # read-only folder, no permission, full disk
+        raise OutputError(f"cannot write {path}: {exc.strerror} in {path.parent}") from None
+    os.close(fd)
+    try:
+        yield Path(tmp)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def commit(tmp: Path, path: Path, *, exclusive: bool = False) -> None:
+    """Give ``tmp`` the permissions of a normally created file (mkstemp and some writers use 0600) and
+    rename it onto ``path`` atomically. ``exclusive``: fail if ``path`` appeared meanwhile (another run
+    writing the same new file) instead of replacing it: a hard link creates the name only if it is free."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    try:
+        if exclusive:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise OutputError(f"{path} was created by someone else while this run wrote it; pass --force to "
+                                      f"overwrite") from None
+            except OSError:  # no hard links on this filesystem: the pre-check is all we have
+                os.replace(tmp, path)
+            else:
+                os.unlink(tmp)
+        else:
+            os.replace(tmp, path)
+    except IsADirectoryError:
+        raise OutputError(f"cannot write {path}: it is a folder") from None
+    except PermissionError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def atomic_write(path: Path | str, write: Callable[[IO[bytes]], Any]) -> Path:
+    """Write through ``write(fileobj)`` to a temp file beside ``path``, then rename (no half-written file)."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise OutputError(f"cannot write {path}: folder {path.parent} does not exist")
+    with temp_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            write(fh)
+        commit(tmp, path)
+    return path
+
+
+def check_outputs(files: Sequence[str | None], *, force: bool, report_dir: str | None = None) -> None:
+    """Before a run: every output's folder exists, and nothing is overwritten without ``--force`` (a report
+    folder counts as taken when it holds a parity.md). Fails in one line, not after minutes of work."""
+    for name in files:
+        if not name:
+            continue
+        path = Path(name)
+        if path.is_dir():
+            raise OutputError(f"cannot write {path}: it is a folder")
+        if not path.parent.is_dir():
+            raise OutputError(f"cannot write {path}: folder {path.parent} does not exist")
+        if path.exists() and not force:
+            raise OutputError(f"{path} exists; pass --force to overwrite")
+    if report_dir:
+        folder = Path(report_dir)
+        if folder.exists() and not folder.is_dir():
+            raise OutputError(f"--report {folder}: not a folder")
+        if (folder / "parity.md").exists() and not force:
+            raise OutputError(f"{folder} already holds a report; pass --force to overwrite")

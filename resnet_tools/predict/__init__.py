@@ -1,0 +1,1 @@
+"""Predict: image preprocessing per model family and top-k classification with any checkpoint."""

@@ -1,0 +1,1 @@
+"""The zoo as tables: the model list and per-layer summaries."""
