@@ -23,7 +23,9 @@ parity: $(STAMP)
 	$(BIN)/resnet parity --device $(DEVICE) $(PARITY_ARGS)
 
 lint: $(STAMP)
+	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

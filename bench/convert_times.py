@@ -36,8 +36,12 @@ def main() -> None:
         write_checkpoint(Checkpoint(random_weights(spec, seed=0)), spec, base, ALL["safetensors"])
         for name, ext in FORMATS.items():
             sources[name] = tmp / f"src_{name}{ext}"
-            subprocess.run([sys.executable, "-m", "resnet_tools.cli", "convert", str(base), str(sources[name]),
-                            "--force"], check=True, capture_output=True, cwd=ROOT)
+            subprocess.run(
+                [sys.executable, "-m", "resnet_tools.cli", "convert", str(base), str(sources[name]), "--force"],
+                check=True,
+                capture_output=True,
+                cwd=ROOT,
+            )
         for src, src_path in sources.items():
             for dst, ext in FORMATS.items():
                 if src == dst:
@@ -45,8 +49,20 @@ def main() -> None:
                 samples = []
                 for _ in range(REPEATS):
                     out = subprocess.run(
-                        [sys.executable, "-m", "resnet_tools.cli", "convert", str(src_path), str(tmp / f"out{ext}"),
-                         "--force"], check=True, capture_output=True, text=True, cwd=ROOT).stdout
+                        [
+                            sys.executable,
+                            "-m",
+                            "resnet_tools.cli",
+                            "convert",
+                            str(src_path),
+                            str(tmp / f"out{ext}"),
+                            "--force",
+                        ],
+                        check=True,
+                        capture_output=True,
+                        text=True,
+                        cwd=ROOT,
+                    ).stdout
                     m = LINE.search(out.replace("\n", " "))
                     samples.append((float(m[1]), float(m[3]) + float(m[4]), m[2]))
                 imports = np.median([s[0] for s in samples])

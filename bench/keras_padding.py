@@ -35,9 +35,16 @@ def same_conv(plan, module, data_format, zero=False):  # type: ignore[no-untyped
     """The previous factory: Keras 'same' for stride-1 odd kernels (identical math)."""
     if plan.stride != 1 or plan.kernel % 2 == 0 or plan.padding == 0:
         return explicit_conv(plan, module, data_format, zero)
-    return keras.layers.Conv2D(plan.out_channels, plan.kernel, padding="same", dilation_rate=plan.dilation,
-                               groups=plan.groups, use_bias=plan.bias, data_format=data_format,
-                               name=keras_layer_name(module))
+    return keras.layers.Conv2D(
+        plan.out_channels,
+        plan.kernel,
+        padding="same",
+        dilation_rate=plan.dilation,
+        groups=plan.groups,
+        use_bias=plan.bias,
+        data_format=data_format,
+        name=keras_layer_name(module),
+    )
 
 
 def main() -> int:
@@ -61,9 +68,11 @@ def main() -> int:
     impls = {"ours (pad + valid)": lambda: resnet_keras.create_model(args.model), "ours ('same')": with_same}
     if args.model in KERAS_OFFICIAL:
         impls["keras.applications"] = lambda: getattr(keras.applications, KERAS_OFFICIAL[args.model])(
-            weights=None, classifier_activation=None, input_shape=(args.size, args.size, 3))
+            weights=None, classifier_activation=None, input_shape=(args.size, args.size, 3)
+        )
     out = []
     for policy in ("float32", "mixed_bfloat16"):
+
         def build(make, policy=policy):  # type: ignore[no-untyped-def]
             def runner():  # type: ignore[no-untyped-def]
                 keras.config.set_dtype_policy(policy)
@@ -74,19 +83,35 @@ def main() -> int:
                 if backend == "jax":
                     return bench_gpu._jax_runner(model, x, tf32=False)
                 return bench_gpu._tf_runner(model, x, tf32=False)
+
             return runner
+
         rows = [Row(f"keras[{backend}]", args.model, policy, impl, args.batch, "eval", 0) for impl in impls]
         measure_group(rows, [build(m) for m in impls.values()], 1, 3, 10, args.min_time)
         official = next((r for r in rows if r.implementation == "keras.applications"), None)
         for r in rows:
             ratio = official.images_per_s / r.images_per_s if official and r.images_per_s else float("nan")
-            print(f"{policy:15s} {r.implementation:20s} {r.images_per_s:9.1f} img/s  spread {r.spread:.2f}  "
-                  f"time / keras.applications {ratio:.2f} {r.error}", flush=True)
-            out.append({"policy": policy, "implementation": r.implementation, "images_per_s": r.images_per_s,
-                        "spread": r.spread, "time_over_official": ratio, "error": r.error})
+            print(
+                f"{policy:15s} {r.implementation:20s} {r.images_per_s:9.1f} img/s  spread {r.spread:.2f}  "
+                f"time / keras.applications {ratio:.2f} {r.error}",
+                flush=True,
+            )
+            out.append(
+                {
+                    "policy": policy,
+                    "implementation": r.implementation,
+                    "images_per_s": r.images_per_s,
+                    "spread": r.spread,
+                    "time_over_official": ratio,
+                    "error": r.error,
+                }
+            )
     if args.json:
-        Path(args.json).write_text(json.dumps({"backend": backend, "model": args.model, "batch": args.batch,
-                                               "size": args.size, "rows": out}, indent=1))
+        Path(args.json).write_text(
+            json.dumps(
+                {"backend": backend, "model": args.model, "batch": args.batch, "size": args.size, "rows": out}, indent=1
+            )
+        )
     return 0
 
 

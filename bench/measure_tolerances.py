@@ -34,13 +34,26 @@ MODELS = ("resnet18", "resnet50", "resnet50v2")
 # Odd and even, non-square; batch 1, 2 and 8 (train needs batch >= 2 for batch statistics).
 INPUTS = ((1, 3, 97, 131), (2, 3, 96, 128), (8, 3, 64, 80))
 SEEDS = (0, 1, 2)
-CASES = (("bfloat16", "eval"), ("float16", "eval"), ("float64", "train"), ("float32", "eval"),
-         ("float64", "eval"), ("float32", "train"))
+CASES = (
+    ("bfloat16", "eval"),
+    ("float16", "eval"),
+    ("float64", "train"),
+    ("float32", "eval"),
+    ("float64", "eval"),
+    ("float32", "train"),
+)
 
 
-def measure(device: str, backends: list[str], quick: bool, models: tuple[str, ...], seeds: tuple[int, ...],
-            save: Callable[[dict], None], cases: tuple[tuple[str, str], ...] = CASES,
-            merge: dict | None = None) -> dict:
+def measure(
+    device: str,
+    backends: list[str],
+    quick: bool,
+    models: tuple[str, ...],
+    seeds: tuple[int, ...],
+    save: Callable[[dict], None],
+    cases: tuple[tuple[str, str], ...] = CASES,
+    merge: dict | None = None,
+) -> dict:
     """Every case in CASES; ``save`` gets the data after each case (a cut-off run keeps what it measured)."""
     modules = load_backends(backends)
     if device == "gpu":
@@ -49,9 +62,14 @@ def measure(device: str, backends: list[str], quick: bool, models: tuple[str, ..
             m.set_tf32(False)
     inputs = INPUTS[1:2] if quick else INPUTS
     models, seeds = (models[:1], seeds[:2]) if quick else (models, seeds)
-    out: dict = {"device": device, "backends": sorted(modules), "machine": platform.platform(),
-                 "python": platform.python_version(), "versions": _versions(),
-                 "entries": dict((merge or {}).get("entries", {}))}
+    out: dict = {
+        "device": device,
+        "backends": sorted(modules),
+        "machine": platform.platform(),
+        "python": platform.python_version(),
+        "versions": _versions(),
+        "entries": dict((merge or {}).get("entries", {})),
+    }
     if device == "gpu":
         out["gpu"] = _gpu_name(modules)
     for dtype, mode in cases:
@@ -68,32 +86,53 @@ def measure(device: str, backends: list[str], quick: bool, models: tuple[str, ..
                 for seed in seeds:
                     try:
                         if mode == "train":
-                            recs = run_model_train_parity(name, mods, input_shape=shape, device=device,
-                                                          dtype=dtype, seed=seed)
+                            recs = run_model_train_parity(
+                                name, mods, input_shape=shape, device=device, dtype=dtype, seed=seed
+                            )
                         else:
-                            recs = run_model_parity(name, mods, input_shape=shape, device=device, dtype=dtype,
-                                                    seed=seed, path="eager")
+                            recs = run_model_parity(
+                                name, mods, input_shape=shape, device=device, dtype=dtype, seed=seed, path="eager"
+                            )
                     except Exception as exc:  # a framework that cannot run this case: recorded, not fatal
                         runs.append({"model": name, "input": list(shape), "seed": seed, "error": repr(exc)[:300]})
                         continue
                     for r in recs:
-                        runs.append({"model": name, "input": list(shape), "seed": seed, "pair": r.pair(),
-                                     "points": {k: v.max_rel for k, v in r.stages.items()}})
-        values = [v for r in runs for k, v in r.get("points", {}).items() if not (mode == "train" and k in
-                                                                               ("grads", "weight_update",
-                                                                                "input_grad") and dtype == "float32")]
+                        runs.append(
+                            {
+                                "model": name,
+                                "input": list(shape),
+                                "seed": seed,
+                                "pair": r.pair(),
+                                "points": {k: v.max_rel for k, v in r.stages.items()},
+                            }
+                        )
+        values = [
+            v
+            for r in runs
+            for k, v in r.get("points", {}).items()
+            if not (mode == "train" and k in ("grads", "weight_update", "input_grad") and dtype == "float32")
+        ]
         key = f"{dtype}/{device}/{mode}"
         out["entries"][key] = {
-            "max": max(values) if values else None, "median": statistics.median(values) if values else None,
-            "runs": runs, "seconds": round(time.perf_counter() - started, 1),
-            "note": ("float32 train: forward, loss and running statistics only (fp32 gradients are chaotic, "
-                     "see docs/parity.md)" if (dtype, mode) == ("float32", "train") else ""),
+            "max": max(values) if values else None,
+            "median": statistics.median(values) if values else None,
+            "runs": runs,
+            "seconds": round(time.perf_counter() - started, 1),
+            "note": (
+                "float32 train: forward, loss and running statistics only (fp32 gradients are chaotic, "
+                "see docs/parity.md)"
+                if (dtype, mode) == ("float32", "train")
+                else ""
+            ),
         }
         grads = [v for r in runs for k, v in r.get("points", {}).items() if k == "grads"]
         if grads:
             out["entries"][key]["grads_max"] = max(grads)
-        print(f"{key}: max {out['entries'][key]['max']}, median {out['entries'][key]['median']} "
-              f"({len(runs)} runs, {out['entries'][key]['seconds']}s)", flush=True)
+        print(
+            f"{key}: max {out['entries'][key]['max']}, median {out['entries'][key]['median']} "
+            f"({len(runs)} runs, {out['entries'][key]['seconds']}s)",
+            flush=True,
+        )
         save(out)
     return out
 
@@ -139,9 +178,16 @@ def main() -> int:
 
     cases = tuple(tuple(c.split("/")) for c in args.cases.split(",") if c) or CASES
     merge = json.loads(path.read_text()) if args.merge and path.exists() else None
-    measure(args.device, [b for b in args.backends.split(",") if b], args.quick,
-            tuple(m for m in args.models.split(",") if m), tuple(int(s) for s in args.seeds.split(",") if s), save,
-            cases, merge)  # type: ignore[arg-type]
+    measure(
+        args.device,
+        [b for b in args.backends.split(",") if b],
+        args.quick,
+        tuple(m for m in args.models.split(",") if m),
+        tuple(int(s) for s in args.seeds.split(",") if s),
+        save,
+        cases,
+        merge,
+    )  # type: ignore[arg-type]
     print(f"wrote {path}")
     return 0
 

@@ -90,8 +90,12 @@ def main() -> int:
         n = 2048
         an = np.random.default_rng(0).standard_normal((n, n)).astype("float32")
         at = torch.from_numpy(an)
-        return {"fma_gflops": fma_peak(args.threads), "fma_1thread_gflops": fma_peak(1),
-                "numpy_sgemm_gflops": sgemm(np.matmul, an, an, n), "torch_sgemm_gflops": sgemm(torch.mm, at, at, n)}
+        return {
+            "fma_gflops": fma_peak(args.threads),
+            "fma_1thread_gflops": fma_peak(1),
+            "numpy_sgemm_gflops": sgemm(np.matmul, an, an, n),
+            "torch_sgemm_gflops": sgemm(torch.mm, at, at, n),
+        }
 
     result["ceilings_before"] = ceilings()
 
@@ -104,13 +108,27 @@ def main() -> int:
             x = torch.randn(b, conv.in_channels, h, w).contiguous(memory_format=torch.channels_last)
             weight = torch.randn(conv.out_channels, conv.in_channels // conv.groups, conv.kernel, conv.kernel)
             weight = weight.contiguous(memory_format=torch.channels_last)
-            ts = timed(lambda x=x, weight=weight, conv=conv: F.conv2d(
-                x, weight, stride=conv.stride, padding=conv.padding, groups=conv.groups), 5)
+            ts = timed(
+                lambda x=x, weight=weight, conv=conv: F.conv2d(
+                    x, weight, stride=conv.stride, padding=conv.padding, groups=conv.groups
+                ),
+                5,
+            )
             ho, wo = conv_out(h, conv), conv_out(w, conv)
             flops = 2 * b * ho * wo * conv.out_channels * conv.in_channels // conv.groups * conv.kernel**2
-            convs.append({"kernel": conv.kernel, "stride": conv.stride, "in": conv.in_channels,
-                          "out": conv.out_channels, "hw_in": h, "count": count, "ms": min(ts) * 1e3,
-                          "gflops": flops / min(ts) / 1e9, "flops": flops})
+            convs.append(
+                {
+                    "kernel": conv.kernel,
+                    "stride": conv.stride,
+                    "in": conv.in_channels,
+                    "out": conv.out_channels,
+                    "hw_in": h,
+                    "count": count,
+                    "ms": min(ts) * 1e3,
+                    "gflops": flops / min(ts) / 1e9,
+                    "flops": flops,
+                }
+            )
     result["convs"] = convs
     conv_ms = sum(c["ms"] * c["count"] for c in convs)
     result["conv_sum_ms"] = conv_ms
@@ -133,7 +151,8 @@ def main() -> int:
                     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
                     samples[f"{name}, malloc {mode}"] += timed(fn, 2, warmup=0)
                     faults[f"{name}, malloc {mode}"].append(
-                        (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) // 2)
+                        (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) // 2
+                    )
         from torch.profiler import ProfilerActivity, profile
 
         set_malloc("kept")
@@ -141,8 +160,11 @@ def main() -> int:
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             for _ in range(3):
                 model_cl(x_cl)
-        ops = {evt.key: evt.self_cpu_time_total / 3 / 1e3 for evt in prof.key_averages()  # ms per forward
-               if evt.key.startswith("aten::") and evt.self_cpu_time_total > 0}
+        ops = {
+            evt.key: evt.self_cpu_time_total / 3 / 1e3
+            for evt in prof.key_averages()  # ms per forward
+            if evt.key.startswith("aten::") and evt.self_cpu_time_total > 0
+        }
         nets = {k: statistics.median(v) * 1e3 for k, v in samples.items()}
         result["spread"] = {k: max(v) / min(v) for k, v in samples.items()}
         result["page_faults_per_forward"] = {k: int(statistics.median(v)) for k, v in faults.items()}
@@ -178,8 +200,12 @@ def render(r: dict) -> str:
         return f"{before[key]:.0f} / {after[key]:.0f}"
 
     fma = max(v for v in (before["fma_gflops"], after["fma_gflops"]) if v) if before["fma_gflops"] else None
-    gemm = max(before["torch_sgemm_gflops"], after["torch_sgemm_gflops"], before["numpy_sgemm_gflops"],
-               after["numpy_sgemm_gflops"])
+    gemm = max(
+        before["torch_sgemm_gflops"],
+        after["torch_sgemm_gflops"],
+        before["numpy_sgemm_gflops"],
+        after["numpy_sgemm_gflops"],
+    )
     gflop = r["network_gflop"]
     lines = [
         f"resnet50, batch {r['batch']}, {r['size']}x{r['size']}, fp32, {r['threads']} threads, torch {r['torch']}; "
@@ -190,33 +216,45 @@ def render(r: dict) -> str:
         f"| AVX-512 FMA, registers only, {r['threads']} threads (bench/fma_peak.c) | {both('fma_gflops')} |",
         f"| same, 1 thread | {both('fma_1thread_gflops')} |",
         f"| SGEMM 2048³, torch (MKL) | {both('torch_sgemm_gflops')} |",
-        f"| SGEMM 2048³, numpy (OpenBLAS; the bench's \"% peak\" reference) | {both('numpy_sgemm_gflops')} |",
+        f'| SGEMM 2048³, numpy (OpenBLAS; the bench\'s "% peak" reference) | {both("numpy_sgemm_gflops")} |',
         "",
         "| resnet50 forward | ms (median) | spread | page faults | GFLOP/s | % of FMA peak | % of best SGEMM |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    rows = {**r["network_ms"], "convolutions alone, weights not prepacked (sum of the last table), malloc kept":
-            r["conv_sum_ms"]}
+    rows = {
+        **r["network_ms"],
+        "convolutions alone, weights not prepacked (sum of the last table), malloc kept": r["conv_sum_ms"],
+    }
     for name, ms in rows.items():
         rate = gflop / (ms / 1e3)
         share = f"{rate / fma:.0%}" if fma else "n/a"
         spread = f"{r['spread'][name]:.2f}" if name in r["spread"] else ""
         pf = r["page_faults_per_forward"].get(name, "")
         lines.append(f"| {name} | {ms:.0f} | {spread} | {pf} | {rate:.0f} | {share} | {rate / gemm:.0%} |")
-    lines += ["", "torch.profiler, channels_last eager, malloc kept: self CPU time per forward (top operators; "
-              "the profiler slows the run, so shares are of the profiled operator time):",
-              "", "| operator | ms | share |", "|---|---:|---:|"]
+    lines += [
+        "",
+        "torch.profiler, channels_last eager, malloc kept: self CPU time per forward (top operators; "
+        "the profiler slows the run, so shares are of the profiled operator time):",
+        "",
+        "| operator | ms | share |",
+        "|---|---:|---:|",
+    ]
     profiled = sum(r["channels_last_ops_ms"].values())
     for op, ms in r["channels_last_ops_ms"].items():
         lines.append(f"| `{op}` | {ms:.0f} | {ms / profiled:.0%} |")
-    lines += ["", "Every distinct conv of resnet50 alone (oneDNN via torch, channels_last, malloc kept, best of 5):",
-              "",
-              "| kernel | stride | in → out | input H=W | times in net | ms each | GFLOP/s | share of conv time |",
-              "|---:|---:|---|---:|---:|---:|---:|---:|", ]
+    lines += [
+        "",
+        "Every distinct conv of resnet50 alone (oneDNN via torch, channels_last, malloc kept, best of 5):",
+        "",
+        "| kernel | stride | in → out | input H=W | times in net | ms each | GFLOP/s | share of conv time |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|",
+    ]
     conv_total = r["conv_sum_ms"]
     for c in sorted(r["convs"], key=lambda c: -c["ms"] * c["count"]):
-        lines.append(f"| {c['kernel']}x{c['kernel']} | {c['stride']} | {c['in']} → {c['out']} | {c['hw_in']} | "
-                     f"{c['count']} | {c['ms']:.1f} | {c['gflops']:.0f} | {c['ms'] * c['count'] / conv_total:.0%} |")
+        lines.append(
+            f"| {c['kernel']}x{c['kernel']} | {c['stride']} | {c['in']} → {c['out']} | {c['hw_in']} | "
+            f"{c['count']} | {c['ms']:.1f} | {c['gflops']:.0f} | {c['ms'] * c['count'] / conv_total:.0%} |"
+        )
     return "\n".join(lines)
 
 

@@ -12,10 +12,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 GPU = ROOT / "docs" / "generated" / "gpu"
-SECTIONS = (("bench-gpu-torch-eager.json", "PyTorch eager: fp32, TF32, channels_last + autocast"),
-            ("bench-gpu-torch-compile.json", "PyTorch torch.compile (bf16 autocast, channels_last)"),
-            ("bench-gpu-torch-train.json", "PyTorch training step (SGD momentum, batch 256)"),
-            ("bench-gpu-keras.json", "Keras 3 on JAX (jax.jit of stateless_call)"))
+SECTIONS = (
+    ("bench-gpu-torch-eager.json", "PyTorch eager: fp32, TF32, channels_last + autocast"),
+    ("bench-gpu-torch-compile.json", "PyTorch torch.compile (bf16 autocast, channels_last)"),
+    ("bench-gpu-torch-train.json", "PyTorch training step (SGD momentum, batch 256)"),
+    ("bench-gpu-keras.json", "Keras 3 on JAX (jax.jit of stateless_call)"),
+)
 
 
 def main() -> None:
@@ -45,8 +47,13 @@ def plot(rows: list[dict], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(10, 0.28 * len(rows) + 1.2))
     ax.barh(labels, [r["images_per_s"] for r in rows], color=colors)
     for y, r in enumerate(rows):
-        ax.text(r["images_per_s"], y, f" {r['images_per_s']:,.0f} ({r['peak_share']:.0%} of {r['precision']} peak)",
-                va="center", fontsize=7)
+        ax.text(
+            r["images_per_s"],
+            y,
+            f" {r['images_per_s']:,.0f} ({r['peak_share']:.0%} of {r['precision']} peak)",
+            va="center",
+            fontsize=7,
+        )
     ax.set_xlabel("images/s, batch 256, 224x224 (blue: ours, grey: torchvision / keras.applications)")
     ax.set_title("Inference on one NVIDIA H100 (input on the device, synchronised)", fontsize=10)
     ax.tick_params(axis="y", labelsize=7)

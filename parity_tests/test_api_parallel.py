@@ -33,13 +33,32 @@ def test_same_public_names() -> None:
     first = next(iter(names.values()))
     assert all(n == first for n in names.values())
     assert set(list_models()) <= first
-    for name in ("create_model", "export_weights", "import_weights", "BasicBlock", "Bottleneck",
-                 "PreActBasicBlock", "PreActBottleneck", "ResNet"):
+    for name in (
+        "create_model",
+        "export_weights",
+        "import_weights",
+        "BasicBlock",
+        "Bottleneck",
+        "PreActBasicBlock",
+        "PreActBottleneck",
+        "ResNet",
+    ):
         assert name in first
 
 
-@pytest.mark.parametrize("func", ["create_model", "export_weights", "import_weights", "forward_numpy", "fast_forward",
-                                  "param_counts", "native_shapes", "model_spec"])
+@pytest.mark.parametrize(
+    "func",
+    [
+        "create_model",
+        "export_weights",
+        "import_weights",
+        "forward_numpy",
+        "fast_forward",
+        "param_counts",
+        "native_shapes",
+        "model_spec",
+    ],
+)
 def test_same_signatures(func: str) -> None:
     sigs = {}
     for b, m in _modules().items():

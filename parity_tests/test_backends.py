@@ -69,8 +69,15 @@ def test_dilation_output_stride_8(backend: ModuleType, name: str, rng: np.random
     assert out["stage4"].shape[2:] == (13, 17)  # ceil(97 / 8), ceil(131 / 8)
 
 
-@pytest.mark.parametrize(("name", "last"), [("resnet18", "bn2.weight"), ("resnet50", "bn3.weight"),
-                                            ("resnet50v2", "conv3.weight"), ("resnet18v2", "conv2.weight")])
+@pytest.mark.parametrize(
+    ("name", "last"),
+    [
+        ("resnet18", "bn2.weight"),
+        ("resnet50", "bn3.weight"),
+        ("resnet50v2", "conv3.weight"),
+        ("resnet18v2", "conv2.weight"),
+    ],
+)
 def test_zero_init_residual(backend: ModuleType, name: str, last: str) -> None:
     weights = backend.export_weights(backend.create_model(name, zero_init_residual=True))
     lasts = [v for k, v in weights.items() if k.startswith("layer") and k.endswith(last)]
@@ -89,17 +96,38 @@ def test_unknown_model_and_bad_override(backend: ModuleType) -> None:
 
 
 def test_builders_match_create_model(backend: ModuleType) -> None:
-    for name in list_models():
-        assert getattr(backend, name).__name__ == name
+    """One explicit ``def <name>`` per YAML model, in the YAML's order, each building its own name."""
+    import ast
+    import importlib
+    import inspect
+
+    module = importlib.import_module(f"{backend.__name__}.builders")
+    assert module.__all__ == list_models()
+    tree = ast.parse(inspect.getsource(module))
+    defs = {f.name: f for f in tree.body if isinstance(f, ast.FunctionDef)}
+    assert list(defs) == list_models()
+    for name, fn in defs.items():
+        call = fn.body[-1].value  # return create_model("<name>", **options)
+        assert isinstance(call, ast.Call) and call.func.id == "create_model", name
+        assert call.args[0].value == name, f"{name}() builds {call.args[0].value}"
+        assert getattr(backend, name) is getattr(module, name) and name in backend.__all__
     model = backend.resnext50_32x4d(num_classes=5)
-    assert model.spec == get_spec("resnext50_32x4d", num_classes=5)
+    assert backend.model_spec(model) == get_spec("resnext50_32x4d", num_classes=5)
 
 
-@pytest.mark.parametrize(("name", "dtype"), [("resnet18", "float32"), ("resnet50v1", "float32"),
-                                             ("resnext50_32x4d", "float32"), ("resnet50v2", "float32"),
-                                             ("resnet18", "float64")])
-def test_fast_path_within_parity_tolerance_of_eager(backend: ModuleType, name: str, dtype: str,
-                                                    rng: np.random.Generator) -> None:
+@pytest.mark.parametrize(
+    ("name", "dtype"),
+    [
+        ("resnet18", "float32"),
+        ("resnet50v1", "float32"),
+        ("resnext50_32x4d", "float32"),
+        ("resnet50v2", "float32"),
+        ("resnet18", "float64"),
+    ],
+)
+def test_fast_path_within_parity_tolerance_of_eager(
+    backend: ModuleType, name: str, dtype: str, rng: np.random.Generator
+) -> None:
     spec = get_spec(name)
     model = backend.import_weights(backend.create_model(name, dtype=dtype), random_weights(spec, seed=3, dtype=dtype))
     x = rng.standard_normal((3, 3, 97, 131)).astype(dtype)
@@ -130,8 +158,9 @@ def test_dilation_numeric_parity(name: str) -> None:
     spec = get_spec(name, replace_stride_with_dilation=(False, True, True))
     weights = random_weights(spec, seed=9)
     x = np.random.default_rng(2).standard_normal((2, 3, 96, 128)).astype("float32")  # even, non-square
-    outs = {b: m.forward_numpy(m.import_weights(m.create_model(spec), weights), x, features=True)
-            for b, m in LOADED.items()}
+    outs = {
+        b: m.forward_numpy(m.import_weights(m.create_model(spec), weights), x, features=True) for b, m in LOADED.items()
+    }
     ref = outs.pop(next(iter(outs)))
     tol = tolerance("float32", "cpu", "eval").rel
     for b, out in outs.items():

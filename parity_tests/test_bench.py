@@ -10,17 +10,56 @@ import pytest
 from parity_tests.conftest import LOADED
 from resnet_tools.cli import main
 
-REQUIRED = {"backend", "model", "path", "implementation", "batch", "mode", "threads", "images_per_s",
-            "latency_ms_median", "latency_ms_p90", "spread", "one_off_s", "peak_rss_mb", "gflops", "peak_share",
-            "noisy", "ours_over_official", "error"}
+REQUIRED = {
+    "backend",
+    "model",
+    "path",
+    "implementation",
+    "batch",
+    "mode",
+    "threads",
+    "images_per_s",
+    "latency_ms_median",
+    "latency_ms_p90",
+    "spread",
+    "one_off_s",
+    "peak_rss_mb",
+    "gflops",
+    "peak_share",
+    "noisy",
+    "ours_over_official",
+    "error",
+}
 
 
 def test_bench_json_and_plot(tmp_path: Path) -> None:
     out, png = tmp_path / "bench.json", tmp_path / "bench.png"
     backends = ",".join(b for b in ("torch", "paddle") if b in LOADED)
-    rc = main(["bench", "--models", "resnet18", "--backends", backends, "--batch", "2", "--size", "48",
-               "--repeats", "2", "--min-time", "0", "--threads", "1", "--paths", "eager NCHW,dygraph",
-               "--json", str(out), "--plot", str(png)])
+    rc = main(
+        [
+            "bench",
+            "--models",
+            "resnet18",
+            "--backends",
+            backends,
+            "--batch",
+            "2",
+            "--size",
+            "48",
+            "--repeats",
+            "2",
+            "--min-time",
+            "0",
+            "--threads",
+            "1",
+            "--paths",
+            "eager NCHW,dygraph",
+            "--json",
+            str(out),
+            "--plot",
+            str(png),
+        ]
+    )
     assert rc == 0
     data = json.loads(out.read_text())
     assert data["threads"] == 1 and data["peak_gflops"] > 0 and data["machine"]["versions"]
@@ -43,9 +82,29 @@ def test_bench_paddle_inference_leaves_no_files(tmp_path: Path, monkeypatch: pyt
     scratch.mkdir()
     monkeypatch.setenv("TMPDIR", str(scratch))  # the worker subprocess exports its graph under here
     out = tmp_path / "bench.json"
-    rc = main(["bench", "--models", "resnet18", "--backends", "paddle", "--batch", "1", "--size", "40",
-               "--repeats", "2", "--min-time", "0", "--threads", "1", "--paths", "Paddle Inference",
-               "--json", str(out)])
+    rc = main(
+        [
+            "bench",
+            "--models",
+            "resnet18",
+            "--backends",
+            "paddle",
+            "--batch",
+            "1",
+            "--size",
+            "40",
+            "--repeats",
+            "2",
+            "--min-time",
+            "0",
+            "--threads",
+            "1",
+            "--paths",
+            "Paddle Inference",
+            "--json",
+            str(out),
+        ]
+    )
     assert rc == 0
     rows = json.loads(out.read_text())["rows"]
     assert rows and all(not r["error"] and r["images_per_s"] > 0 for r in rows)
@@ -56,17 +115,41 @@ def test_bench_bad_arguments(capsys) -> None:
     assert main(["bench", "--batch", "one"]) == 2
     assert "--batch must be" in capsys.readouterr().err
     assert main(["bench", "--backends", "mxnet"]) == 2
-    for argv, fragment in ((["--batch", "0"], "--batch must be at least 1"), (["--batch", "4,-1"], "--batch must"),
-                           (["--size", "0"], "--size must be at least 32"), (["--threads", "0"], "--threads must"),
-                           (["--repeats", "0"], "--repeats must")):
+    for argv, fragment in (
+        (["--batch", "0"], "--batch must be at least 1"),
+        (["--batch", "4,-1"], "--batch must"),
+        (["--size", "0"], "--size must be at least 32"),
+        (["--threads", "0"], "--threads must"),
+        (["--repeats", "0"], "--repeats must"),
+    ):
         assert main(["bench", *argv]) == 2
         assert fragment in capsys.readouterr().err
 
 
 def test_bench_unknown_path_is_an_error(capsys) -> None:
     backend = next(b for b in ("torch", "paddle", "keras") if b in LOADED)
-    assert main(["bench", "--models", "resnet18", "--backends", backend, "--batch", "1", "--size", "32",
-                 "--paths", "bogus", "--repeats", "1", "--min-time", "0"]) == 2
+    assert (
+        main(
+            [
+                "bench",
+                "--models",
+                "resnet18",
+                "--backends",
+                backend,
+                "--batch",
+                "1",
+                "--size",
+                "32",
+                "--paths",
+                "bogus",
+                "--repeats",
+                "1",
+                "--min-time",
+                "0",
+            ]
+        )
+        == 2
+    )
     assert "no execution path matched --paths 'bogus'" in capsys.readouterr().err
 
 
@@ -97,9 +180,17 @@ def test_gpu_memory_probe_order_and_precision_names() -> None:
     measure_group([row], [build], macs=1, warmup=2, repeats=1, min_time=0, gpu_memory=Probe())
     assert events[:7] == ["begin", "build", "call", "reset", "call", "call", "peak"]
     assert row.peak_gpu_mb == 42.0 and not row.error
-    assert [path_precision(p) for p in ("eager fp32", "eager tf32", "channels_last bf16", "jax.jit mixed bf16",
-                                        "channels_last fp16", "torch.compile cudagraphs bf16")] == \
-        ["fp32", "tf32", "bf16", "bf16", "fp16", "bf16"]
+    assert [
+        path_precision(p)
+        for p in (
+            "eager fp32",
+            "eager tf32",
+            "channels_last bf16",
+            "jax.jit mixed bf16",
+            "channels_last fp16",
+            "torch.compile cudagraphs bf16",
+        )
+    ] == ["fp32", "tf32", "bf16", "bf16", "fp16", "bf16"]
 
 
 @pytest.mark.skipif(__import__("shutil").which("nvidia-smi") is not None, reason="a GPU is present here")

@@ -16,8 +16,13 @@ from resnet_tools.checkpoints.formats import FORMATS, format_for, read_checkpoin
 from resnet_tools.cli import main
 
 pytestmark = pytest.mark.skipif(len(LOADED) < 3, reason="needs all three backends")
-WRITABLE = {"safetensors": ".safetensors", "npz": ".npz", "torch": ".pth", "paddle": ".pdparams",
-            "keras": ".weights.h5"}
+WRITABLE = {
+    "safetensors": ".safetensors",
+    "npz": ".npz",
+    "torch": ".pth",
+    "paddle": ".pdparams",
+    "keras": ".weights.h5",
+}
 
 
 def _same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:
@@ -67,10 +72,12 @@ def test_import_checks_everything_first_and_leaves_model_untouched() -> None:
     with pytest.raises(WeightsError) as exc:
         mod.import_weights(model, bad)
     msg = str(exc.value)
-    for fragment in ("missing keys (1): layer1.0.bn1.running_var (layer1.0.bn1._variance)",
-                     "unexpected keys (1): layer9.0.conv1.weight",
-                     "layer2.0.conv1.weight (layer2.0.conv1.weight): expected [128, 64, 3, 3], got [128, 10, 3, 3]",
-                     "fc.bias (fc.bias): int64 is not a floating-point type"):
+    for fragment in (
+        "missing keys (1): layer1.0.bn1.running_var (layer1.0.bn1._variance)",
+        "unexpected keys (1): layer9.0.conv1.weight",
+        "layer2.0.conv1.weight (layer2.0.conv1.weight): expected [128, 64, 3, 3], got [128, 10, 3, 3]",
+        "fc.bias (fc.bias): int64 is not a floating-point type",
+    ):
         assert fragment in msg
     assert _same(mod.export_weights(model), before)
 
@@ -157,11 +164,13 @@ def _wrong_shape(tmp_path: Path) -> Path:
 EXTRA_34_OVER_18 = len(canonical_table(get_spec("resnet34"))) - len(canonical_table(get_spec("resnet18")))
 BAD_INPUTS = {
     "unknown model": (lambda p: _torch_checkpoint(p), ["--model", "resnet5000"], "unknown model 'resnet5000'"),
-    "wrong architecture": (lambda p: _torch_checkpoint(p), ["--model", "resnet34"],
-                           f"does not fit resnet34: it is a resnet18 checkpoint; missing ({EXTRA_34_OVER_18})"),
+    "wrong architecture": (
+        lambda p: _torch_checkpoint(p),
+        ["--model", "resnet34"],
+        f"does not fit resnet34: it is a resnet18 checkpoint; missing ({EXTRA_34_OVER_18})",
+    ),
     "truncated file": (_corrupt, [], "cannot read"),
-    "not a checkpoint": (lambda p: (p / "junk.pth").write_bytes(b"not a pickle") and p / "junk.pth", [],
-                         "cannot read"),
+    "not a checkpoint": (lambda p: (p / "junk.pth").write_bytes(b"not a pickle") and p / "junk.pth", [], "cannot read"),
     "missing file": (lambda p: p / "nope.pth", [], "no such file"),
     "unknown extension": (lambda p: _torch_checkpoint(p), ["--to", None], "unknown extension"),
     "mismatched shapes": (_wrong_shape, [], "wrong shape (1): layer1.0.conv1.weight [64, 64, 1, 1] (expected"),
@@ -229,11 +238,13 @@ class _Payload:
         return (os.system, (f"touch {self.marker}",))
 
 
-@pytest.mark.parametrize(("ext", "fragment"), [(".pdparams", "refusing to load: it asks to run"),
-                                               (".pth", "cannot read")])
+@pytest.mark.parametrize(
+    ("ext", "fragment"), [(".pdparams", "refusing to load: it asks to run"), (".pth", "cannot read")]
+)
 @pytest.mark.parametrize("command", ["inspect", "convert"])
-def test_malicious_pickle_runs_nothing(ext: str, fragment: str, command: str, tmp_path: Path,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_malicious_pickle_runs_nothing(
+    ext: str, fragment: str, command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """paddle.load / torch.load(weights_only=False) would run the payload; ours refuse it, one line, exit 2."""
     import pickle
 
@@ -277,13 +288,17 @@ def test_safetensors_output_is_byte_identical_across_runs(tmp_path: Path) -> Non
     assert _same(read_checkpoint(outs[0], format_for(outs[0])).weights, read_checkpoint(src, format_for(src)).weights)
 
 
-@pytest.mark.parametrize(("name", "content", "fragment"), [
-    ("empty.pth", b"", "empty or truncated file"),
-    ("noise.pth", bytes(range(256)) * 3, "not a plain tensor file"),
-    ("noise.npz", b"\x80\x04" + bytes(range(256)), "not a plain tensor file"),
-])
-def test_unreadable_files_never_advise_unsafe_loading(name: str, content: bytes, fragment: str, tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("name", "content", "fragment"),
+    [
+        ("empty.pth", b"", "empty or truncated file"),
+        ("noise.pth", bytes(range(256)) * 3, "not a plain tensor file"),
+        ("noise.npz", b"\x80\x04" + bytes(range(256)), "not a plain tensor file"),
+    ],
+)
+def test_unreadable_files_never_advise_unsafe_loading(
+    name: str, content: bytes, fragment: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / name
     path.write_bytes(content)
     assert main(["inspect", str(path)]) == 2

@@ -40,11 +40,18 @@ def test_hook_replaces_marker() -> None:
     assert "<!-- zoo-table -->" not in out and "`resnet152v2`" in out
 
 
-@pytest.mark.skipif(shutil.which("mkdocs") is None and importlib.util.find_spec("mkdocs") is None,
-                    reason="mkdocs not installed (dev extra)")
+@pytest.mark.skipif(
+    shutil.which("mkdocs") is None and importlib.util.find_spec("mkdocs") is None,
+    reason="mkdocs not installed (dev extra)",
+)
 def test_docs_build_strict(tmp_path: Path) -> None:
-    res = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path / "site")],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path / "site")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     side = html.unescape(re.sub(r"<[^>]+>", "", (tmp_path / "site" / "side-by-side" / "index.html").read_text()))
     assert "class PreActBottleneck(nn.Layer):" in side and "class PreActBottleneck:" in side  # pulled from source

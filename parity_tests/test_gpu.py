@@ -80,10 +80,29 @@ def test_bench_gpu_rows(tmp_path: Path) -> None:
         pytest.skip("no backend with a GPU")
     out = tmp_path / "bench.json"
     backends = ",".join(sorted(WITH_GPU))
-    rc = main(["bench", "--device", "gpu", "--models", "resnet18", "--backends", backends, "--batch", "2",
-               "--size", "64", "--repeats", "2", "--min-time", "0",
-               "--paths", "eager fp32,channels_last bf16,jax.jit fp32,jax.jit mixed bf16,dygraph fp32",
-               "--json", str(out)])
+    rc = main(
+        [
+            "bench",
+            "--device",
+            "gpu",
+            "--models",
+            "resnet18",
+            "--backends",
+            backends,
+            "--batch",
+            "2",
+            "--size",
+            "64",
+            "--repeats",
+            "2",
+            "--min-time",
+            "0",
+            "--paths",
+            "eager fp32,channels_last bf16,jax.jit fp32,jax.jit mixed bf16,dygraph fp32",
+            "--json",
+            str(out),
+        ]
+    )
     assert rc == 0
     data = json.loads(out.read_text())
     assert data["device"] == "gpu" and data["machine"].get("gpu") and data["peaks"]["bf16"] > data["peaks"]["fp32"]

@@ -21,8 +21,13 @@ def _pins(requirements: list[str]) -> dict[str, str]:
 
 def test_cuda_extras_pin_the_tested_versions() -> None:
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-    constraints = _pins([ln.strip() for ln in (ROOT / "constraints.txt").read_text().splitlines()
-                         if ln.strip() and not ln.startswith("#")])
+    constraints = _pins(
+        [
+            ln.strip()
+            for ln in (ROOT / "constraints.txt").read_text().splitlines()
+            if ln.strip() and not ln.startswith("#")
+        ]
+    )
     assert {"torch", "paddle", "keras", "jax", "keras-cuda", "jax-cuda"} <= set(extras)
     for name, reqs in extras.items():
         for dist, version in _pins(reqs).items():

@@ -76,10 +76,16 @@ def test_cli_silences_framework_chatter_unless_verbose() -> None:
     argv = ["parity", "--models", "resnet18", "--backends", "torch,paddle", "--input", "2x3x64x64"]
     env = {k: v for k, v in os.environ.items() if k not in ("GLOG_minloglevel", "TF_CPP_MIN_LOG_LEVEL")}
     glog = re.compile(r"^[IWE]\d{4} ", re.M)
-    quiet = subprocess.run([sys.executable, "-m", "resnet_tools.cli", *argv], capture_output=True, text=True,
-                           env=env, timeout=600)
+    quiet = subprocess.run(
+        [sys.executable, "-m", "resnet_tools.cli", *argv], capture_output=True, text=True, env=env, timeout=600
+    )
     assert quiet.returncode == 0 and "pairs within tolerance" in quiet.stdout
     assert not glog.search(quiet.stderr), quiet.stderr
-    verbose = subprocess.run([sys.executable, "-m", "resnet_tools.cli", "--verbose", *argv], capture_output=True,
-                             text=True, env=env, timeout=600)
+    verbose = subprocess.run(
+        [sys.executable, "-m", "resnet_tools.cli", "--verbose", *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert verbose.returncode == 0 and glog.search(verbose.stderr)

@@ -14,8 +14,9 @@ import pytest
 
 from parity_tests.conftest import LOADED
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("jax") is None or "torch" not in LOADED,
-                                reason="needs jax and torch")
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("jax") is None or "torch" not in LOADED, reason="needs jax and torch"
+)
 
 SCRIPT = textwrap.dedent("""
     import json
@@ -38,7 +39,7 @@ def _run_jax(script: str) -> dict:
     res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=900)
     line = next((ln for ln in res.stdout.splitlines() if ln.startswith("RESULT")), None)
     assert line, res.stderr[-3000:]
-    return json.loads(line[len("RESULT"):])
+    return json.loads(line[len("RESULT") :])
 
 
 def test_keras_jax_float64_and_train_parity_with_torch() -> None:

@@ -29,8 +29,18 @@ def test_channels_first_matches_channels_last(rng: np.random.Generator) -> None:
 def test_keras_applications_layer_names() -> None:
     rk = get_backend("keras")
     names = {layer.name for layer in rk.create_model("resnet50v1").layers}
-    for expected in ("conv1_conv", "conv1_bn", "pool1_pool", "conv2_block1_0_conv", "conv2_block1_0_bn",
-                     "conv2_block1_1_conv", "conv5_block3_3_bn", "conv5_block3_out", "avg_pool", "predictions"):
+    for expected in (
+        "conv1_conv",
+        "conv1_bn",
+        "pool1_pool",
+        "conv2_block1_0_conv",
+        "conv2_block1_0_bn",
+        "conv2_block1_1_conv",
+        "conv5_block3_3_bn",
+        "conv5_block3_out",
+        "avg_pool",
+        "predictions",
+    ):
         assert expected in names
 
 
@@ -39,8 +49,9 @@ def test_fixed_input_shape_like_keras_applications(rng: np.random.Generator) -> 
     weights = random_weights(get_spec("resnet50v1"), seed=6)
     dynamic = rk.import_weights(rk.create_model("resnet50v1"), weights)
     fixed = rk.import_weights(rk.create_model("resnet50v1", input_shape=(45, 61, 3)), weights)
-    nchw = rk.import_weights(rk.create_model("resnet50v1", data_format="channels_first", input_shape=(3, 45, 61)),
-                             weights)
+    nchw = rk.import_weights(
+        rk.create_model("resnet50v1", data_format="channels_first", input_shape=(3, 45, 61)), weights
+    )
     assert tuple(fixed.input.shape) == (None, 45, 61, 3) and tuple(nchw.input.shape) == (None, 3, 45, 61)
     x = rng.standard_normal((2, 3, 45, 61)).astype("float32")
     ref = rk.forward_numpy(dynamic, x)["logits"]

@@ -25,8 +25,11 @@ def test_tolerance_table_within_ceiling() -> None:
             assert tol.rel <= TEST_CEILING, tol
 
 
-@pytest.mark.parametrize(("size", "path"), [((97, 131), "eager"), ((224, 224), "eager"), ((97, 131), "fast")],
-                         ids=["97x131-eager", "224x224-eager", "97x131-fast"])
+@pytest.mark.parametrize(
+    ("size", "path"),
+    [((97, 131), "eager"), ((224, 224), "eager"), ((97, 131), "fast")],
+    ids=["97x131-eager", "224x224-eager", "97x131-fast"],
+)
 @pytest.mark.parametrize("name", list_models())
 def test_eval_parity_all_pairs(name: str, size: tuple[int, int], path: str) -> None:
     records = run_model_parity(name, LOADED, input_shape=(2, 3, *size), seed=7, path=path)
@@ -93,13 +96,26 @@ def test_missing_transpose_on_square_kernel_is_caught(target: str) -> None:
 
 def test_cli_parity_json_and_report(tmp_path: Path) -> None:
     out_json, report = tmp_path / "parity.json", tmp_path / "report"
-    rc = main(["parity", "--models", "resnet18", "--input", "2x3x33x47", "--json", str(out_json),
-               "--report", str(report)])
+    rc = main(
+        ["parity", "--models", "resnet18", "--input", "2x3x33x47", "--json", str(out_json), "--report", str(report)]
+    )
     assert rc == 0
     records = json.loads(out_json.read_text())
     assert len(records) == len(LOADED) * (len(LOADED) - 1)
-    required = {"model", "source", "target", "device", "dtype", "mode", "max_abs_diff", "max_rel_diff", "cosine",
-                "top1_agree", "first_divergent_stage", "passed"}
+    required = {
+        "model",
+        "source",
+        "target",
+        "device",
+        "dtype",
+        "mode",
+        "max_abs_diff",
+        "max_rel_diff",
+        "cosine",
+        "top1_agree",
+        "first_divergent_stage",
+        "passed",
+    }
     for rec in records:
         assert required <= set(rec) and rec["passed"] is True and rec["device"] == "cpu"
         assert "eager" not in (rec["source_path"], rec["target_path"])  # the fast paths by default
@@ -140,11 +156,13 @@ def test_cli_outputs_checked_before_the_run(tmp_path: Path, capsys: pytest.Captu
     report.mkdir()
     (report / "parity.md").write_text("keep")
     base = ["parity", "--models", "resnet18", "--input", "2x3x32x40"]
-    for argv, fragment in (([*base, "--json", str(taken)], "exists; pass --force"),
-                           ([*base, "--report", str(report)], "already holds a report; pass --force"),
-                           ([*base, "--json", str(tmp_path / "no" / "x.json")], "does not exist"),
-                           (["bench", "--json", str(taken)], "exists; pass --force"),
-                           (["predict", "x.png", "--weights", "w.npz", "--grid", str(taken)], "exists; pass --force")):
+    for argv, fragment in (
+        ([*base, "--json", str(taken)], "exists; pass --force"),
+        ([*base, "--report", str(report)], "already holds a report; pass --force"),
+        ([*base, "--json", str(tmp_path / "no" / "x.json")], "does not exist"),
+        (["bench", "--json", str(taken)], "exists; pass --force"),
+        (["predict", "x.png", "--weights", "w.npz", "--grid", str(taken)], "exists; pass --force"),
+    ):
         assert main(argv) == 2
         assert fragment in capsys.readouterr().err
     assert taken.read_text() == "keep" and (report / "parity.md").read_text() == "keep"

@@ -31,8 +31,12 @@ def entries(draw: st.DrawFn) -> dict:
         "block": block,
         "depths": draw(st.lists(st.integers(1, 3), min_size=4, max_size=4)),
         "widths": [base * m for m in (1, 2, 2, 4)],
-        "stem": {"width": draw(st.sampled_from([4, 8])), "kernel": draw(st.sampled_from([3, 7])),
-                 "stride": draw(st.sampled_from([1, 2])), "pool": draw(st.booleans())},
+        "stem": {
+            "width": draw(st.sampled_from([4, 8])),
+            "kernel": draw(st.sampled_from([3, 7])),
+            "stride": draw(st.sampled_from([1, 2])),
+            "pool": draw(st.booleans()),
+        },
         "conv_bias": {k: draw(st.booleans()) for k in ("stem", "shortcut", "inner", "last")},
         "params": {"trainable": 1, "bn_stats": 1},
     }

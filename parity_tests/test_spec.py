@@ -14,13 +14,22 @@ from resnet_spec.spec import SPEC_PATH
 
 # Independent reference: torchvision / keras.applications published counts (trainable, BN stats).
 REFERENCE_COUNTS = {
-    "resnet18": (11_689_512, 9_600), "resnet34": (21_797_672, 17_024), "resnet50": (25_557_032, 53_120),
-    "resnet101": (44_549_160, 105_344), "resnet152": (60_192_808, 151_424),
-    "resnext50_32x4d": (25_028_904, 68_224), "resnext101_32x8d": (88_791_336, 202_880),
-    "resnext101_64x4d": (83_455_272, 202_880), "wide_resnet50_2": (68_883_240, 68_224),
-    "wide_resnet101_2": (126_886_696, 137_856), "resnet50v1": (25_583_592, 53_120),
-    "resnet101v1": (44_601_832, 105_344), "resnet152v1": (60_268_520, 151_424),
-    "resnet50v2": (25_568_360, 45_440), "resnet101v2": (44_577_896, 97_664), "resnet152v2": (60_236_904, 143_744),
+    "resnet18": (11_689_512, 9_600),
+    "resnet34": (21_797_672, 17_024),
+    "resnet50": (25_557_032, 53_120),
+    "resnet101": (44_549_160, 105_344),
+    "resnet152": (60_192_808, 151_424),
+    "resnext50_32x4d": (25_028_904, 68_224),
+    "resnext101_32x8d": (88_791_336, 202_880),
+    "resnext101_64x4d": (83_455_272, 202_880),
+    "wide_resnet50_2": (68_883_240, 68_224),
+    "wide_resnet101_2": (126_886_696, 137_856),
+    "resnet50v1": (25_583_592, 53_120),
+    "resnet101v1": (44_601_832, 105_344),
+    "resnet152v1": (60_268_520, 151_424),
+    "resnet50v2": (25_568_360, 45_440),
+    "resnet101v2": (44_577_896, 97_664),
+    "resnet152v2": (60_236_904, 143_744),
 }
 
 
@@ -51,8 +60,15 @@ def test_keras_names_round_trip(name: str) -> None:
 def test_keras_application_names() -> None:
     spec = get_spec("resnet50v2")
     names = {keras_layer_name(e.module) for e in canonical_table(spec)}
-    for expected in ("conv1_conv", "conv2_block1_preact_bn", "conv2_block1_0_conv", "conv2_block3_3_conv",
-                     "conv5_block3_2_bn", "post_bn", "predictions"):
+    for expected in (
+        "conv1_conv",
+        "conv2_block1_preact_bn",
+        "conv2_block1_0_conv",
+        "conv2_block3_3_conv",
+        "conv5_block3_2_bn",
+        "post_bn",
+        "predictions",
+    ):
         assert expected in names
     assert "conv1_bn" not in names  # V2 stem has no BN
 
@@ -147,8 +163,9 @@ def test_conv_sites_cover_every_conv_weight(name: str) -> None:
     spec = get_spec(name)
     sites = conv_sites(spec, 97, 131)
     weights = [e for e in canonical_table(spec) if e.kind == "conv" and e.attr == "weight"]
-    assert [(s.conv.out_channels, s.conv.in_channels // s.conv.groups, s.conv.kernel, s.conv.kernel)
-            for s in sites] == [e.shape for e in weights]  # same convs, same order
+    assert [
+        (s.conv.out_channels, s.conv.in_channels // s.conv.groups, s.conv.kernel, s.conv.kernel) for s in sites
+    ] == [e.shape for e in weights]  # same convs, same order
     stem = sites[0]
     assert (stem.height, stem.width) == (97, 131)
     k, st = stem.conv.kernel, stem.conv.stride

@@ -27,8 +27,9 @@ def test_summary_totals_match_spec_and_backends(name: str) -> None:
     for s in summaries.values():
         assert (s.trainable, s.non_trainable) == (spec.expected_trainable, spec.expected_bn_stats)
         assert s.macs == count_macs(spec, 97, 131) and s.output_shape == (2, 1000)
-    strip = [[(r.layer, r.kind, r.output_shape, r.trainable, r.non_trainable) for r in s.rows]
-             for s in summaries.values()]
+    strip = [
+        [(r.layer, r.kind, r.output_shape, r.trainable, r.non_trainable) for r in s.rows] for s in summaries.values()
+    ]
     assert all(rows == strip[0] for rows in strip)  # identical content, only native names differ
 
 
@@ -41,8 +42,9 @@ def test_summary_cli(capsys: pytest.CaptureFixture[str]) -> None:
 def _images(folder: Path) -> list[Path]:
     rng = np.random.default_rng(0)
     paths = []
-    for i, (shape, mode) in enumerate([((300, 420, 3), "RGB"), ((97, 131, 3), "RGB"), ((200, 180), "L"),
-                                       ((240, 240, 4), "RGBA")]):
+    for i, (shape, mode) in enumerate(
+        [((300, 420, 3), "RGB"), ((97, 131, 3), "RGB"), ((200, 180), "L"), ((240, 240, 4), "RGBA")]
+    ):
         p = folder / f"img{i}_{mode}.png"
         Image.fromarray(rng.integers(0, 255, shape, dtype=np.uint8), mode).save(p)
         paths.append(p)
@@ -92,8 +94,9 @@ def test_preprocessing_styles(tmp_path: Path) -> None:
     p = tmp_path / "white.png"
     Image.new("RGB", (300, 250), (255, 255, 255)).save(p)
     tv, caffe, tf = (load_image(p, s).array for s in ("torchvision", "caffe", "tf"))
-    np.testing.assert_allclose(tv[:, 0, 0], (1 - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225]),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        tv[:, 0, 0], (1 - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225]), rtol=1e-5
+    )
     np.testing.assert_allclose(caffe[:, 0, 0], 255 - np.array([103.939, 116.779, 123.68]), rtol=1e-5)  # BGR
     np.testing.assert_allclose(tf, 1.0)
 
@@ -106,8 +109,10 @@ def test_predict_cli_with_grid(tmp_path: Path, capsys: pytest.CaptureFixture[str
     labels.write_text("cat\ndog\nfox\nowl\n")
     imgs = [str(p) for p in _images(tmp_path)[:2]]
     grid = tmp_path / "grid.png"
-    assert main(["predict", *imgs, "--weights", str(ckpt), "--labels", str(labels), "--topk", "2",
-                 "--grid", str(grid)]) == 0
+    assert (
+        main(["predict", *imgs, "--weights", str(ckpt), "--labels", str(labels), "--topk", "2", "--grid", str(grid)])
+        == 0
+    )
     out = capsys.readouterr().out
     assert out.count("  1. ") == 2 and any(lbl in out for lbl in ("cat", "dog", "fox", "owl")) and "mean" in out
     assert "path: " in out and "path: eager" not in out  # the fast path by default, named
@@ -130,12 +135,18 @@ def test_sixteen_bit_and_bomb_images(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert skipped.array is None and "decompression-bomb" in skipped.note
 
 
-@pytest.mark.parametrize(("argv", "fragment"), [
-    (["--topk", "0"], "--topk must be between 1 and 4"), (["--topk", "-3"], "--topk must be between 1 and 4"),
-    (["--topk", "5000"], "--topk must be between 1 and 4"), (["--labels", "LATIN1"], "not UTF-8 text"),
-])
-def test_predict_bad_options(argv: list[str], fragment: str, tmp_path: Path,
-                             capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["--topk", "0"], "--topk must be between 1 and 4"),
+        (["--topk", "-3"], "--topk must be between 1 and 4"),
+        (["--topk", "5000"], "--topk must be between 1 and 4"),
+        (["--labels", "LATIN1"], "not UTF-8 text"),
+    ],
+)
+def test_predict_bad_options(
+    argv: list[str], fragment: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     spec = get_spec("resnet18", num_classes=4)
     ckpt = tmp_path / "w.npz"
     write_checkpoint(Checkpoint(random_weights(spec, seed=1)), spec, ckpt, FORMATS["npz"])

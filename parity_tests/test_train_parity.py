@@ -48,8 +48,11 @@ def test_train_forward_loss_and_running_stats_float32(name: str) -> None:
             assert r.stages[point].max_rel <= r.tolerance, (r.source, r.target, point, r.stages[point])
 
 
-@pytest.mark.xfail(strict=True, reason="fp32 gradients of random-weight bottleneck nets differ ~1e-2 between EVERY "
-                   "pair (ReLU masks flip at |z| ~ 1e-7); float64 parity above proves the math. See docs/parity.md")
+@pytest.mark.xfail(
+    strict=True,
+    reason="fp32 gradients of random-weight bottleneck nets differ ~1e-2 between EVERY "
+    "pair (ReLU masks flip at |z| ~ 1e-7); float64 parity above proves the math. See docs/parity.md",
+)
 def test_train_gradients_float32_bottleneck() -> None:
     for r in _records("resnet50", "float32"):
         for point in GRADIENT_POINTS:

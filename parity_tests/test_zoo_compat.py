@@ -20,9 +20,15 @@ from resnet_tools.core.diffs import tensor_diff
 TOL = 1e-5
 
 
-@pytest.mark.parametrize(("ours", "official"), [("resnet18", "resnet18"), ("resnet50", "resnet50"),
-                                                ("resnext50_32x4d", "resnext50_32x4d"),
-                                                ("wide_resnet50_2", "wide_resnet50_2")])
+@pytest.mark.parametrize(
+    ("ours", "official"),
+    [
+        ("resnet18", "resnet18"),
+        ("resnet50", "resnet50"),
+        ("resnext50_32x4d", "resnext50_32x4d"),
+        ("wide_resnet50_2", "wide_resnet50_2"),
+    ],
+)
 def test_paddle_vision_state_dict_loads_as_is(ours: str, official: str) -> None:
     rp = LOADED.get("paddle") or pytest.skip("paddle not installed")
     import paddle

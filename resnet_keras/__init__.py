@@ -8,7 +8,9 @@ Example:
     >>> model = resnet_keras.create_model("resnet50")
 """
 
+from resnet_keras import builders
 from resnet_keras.blocks import BasicBlock, Bottleneck, PreActBasicBlock, PreActBottleneck
+from resnet_keras.builders import *  # noqa: F403  (one builder per zoo model, listed in builders.__all__)
 from resnet_keras.model import ResNet, create_model, model_spec
 from resnet_keras.runtime import (
     amp_supported,
@@ -20,14 +22,26 @@ from resnet_keras.runtime import (
     set_tf32,
     train_step_numpy,
 )
-from resnet_keras.weights import export_weights, import_weights
-from resnet_spec.builders import make_builders
-
-FRAMEWORK = "keras"
+from resnet_keras.weights import FRAMEWORK, export_weights, import_weights
 
 __all__ = [
-    "FRAMEWORK", "BasicBlock", "Bottleneck", "PreActBasicBlock", "PreActBottleneck", "ResNet", "amp_supported",
-    "create_model", "export_weights", "fast_forward", "forward_numpy", "gpu_available", "import_weights", "model_spec",
-    "native_shapes", "param_counts", "set_tf32", "train_step_numpy",
+    "FRAMEWORK",
+    "BasicBlock",
+    "Bottleneck",
+    "PreActBasicBlock",
+    "PreActBottleneck",
+    "ResNet",
+    "amp_supported",
+    "create_model",
+    "export_weights",
+    "fast_forward",
+    "forward_numpy",
+    "gpu_available",
+    "import_weights",
+    "model_spec",
+    "native_shapes",
+    "param_counts",
+    "set_tf32",
+    "train_step_numpy",
 ]
-__all__ += make_builders(create_model, globals(), FRAMEWORK)
+__all__ += builders.__all__

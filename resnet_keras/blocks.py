@@ -32,14 +32,24 @@ def conv(plan: ConvPlan, module: str, data_format: str, zero: bool = False) -> O
     init = "zeros" if zero else keras.initializers.RandomNormal(0.0, conv_init_std(plan))
     name = keras_layer_name(module)
     layer = layers.Conv2D(
-        plan.out_channels, plan.kernel, strides=plan.stride, padding="valid", dilation_rate=plan.dilation,
-        groups=plan.groups, use_bias=plan.bias, kernel_initializer=init, bias_initializer="zeros",
-        data_format=data_format, name=name,
+        plan.out_channels,
+        plan.kernel,
+        strides=plan.stride,
+        padding="valid",
+        dilation_rate=plan.dilation,
+        groups=plan.groups,
+        use_bias=plan.bias,
+        kernel_initializer=init,
+        bias_initializer="zeros",
+        data_format=data_format,
+        name=name,
     )
     if plan.padding == 0:
         return layer
     pad = layers.ZeroPadding2D(plan.padding, data_format=data_format, name=name.replace("_conv", "_pad"))
     return lambda x: layer(pad(x))
+
+
 # --8<-- [end:keras-padding]
 
 
@@ -50,8 +60,11 @@ def norm(
     ``zero`` starts gamma at 0 (zero_init_residual). ``channels`` is inferred by Keras."""
     axis = -1 if data_format == "channels_last" else 1
     layer = layers.BatchNormalization(
-        axis=axis, momentum=keras_bn_momentum(spec), epsilon=spec.bn_eps,
-        gamma_initializer="zeros" if zero else "ones", name=keras_layer_name(module),
+        axis=axis,
+        momentum=keras_bn_momentum(spec),
+        epsilon=spec.bn_eps,
+        gamma_initializer="zeros" if zero else "ones",
+        name=keras_layer_name(module),
     )
     return layer
 
@@ -92,6 +105,8 @@ class BasicBlock:
         out = self.relu1(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
         return self.relu_out(self.add([out, identity]))
+
+
 # --8<-- [end:basic]
 
 
@@ -120,6 +135,8 @@ class Bottleneck:
         out = self.relu2(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
         return self.relu_out(self.add([out, identity]))
+
+
 # --8<-- [end:bottleneck]
 
 
@@ -176,6 +193,8 @@ class PreActBottleneck:
         out = self.relu2(self.bn2(self.conv2(out)))
         out = self.conv3(out)
         return self.add([out, identity])
+
+
 # --8<-- [end:preact]
 
 

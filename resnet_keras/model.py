@@ -45,6 +45,8 @@ def stem_pool(spec: ModelSpec, data_format: str) -> Op:
     else:
         pad = NegInfPadding2D(data_format, name="pool1_pad")
     return lambda x: pool(pad(x))
+
+
 # --8<-- [end:keras-pool]
 
 
@@ -75,16 +77,18 @@ class ResNet(keras.Model):
         (2, 1000)
     """
 
-    def __init__(self, spec: ModelSpec, data_format: str = "channels_last",
-                 input_shape: tuple[int | None, ...] | None = None) -> None:
+    def __init__(
+        self, spec: ModelSpec, data_format: str = "channels_last", input_shape: tuple[int | None, ...] | None = None
+    ) -> None:
         if data_format not in DATA_FORMATS:
             raise ValueError(f"data_format must be one of {DATA_FORMATS}, got {data_format!r}")
         c = spec.in_channels
         shape = (None, None, c) if data_format == "channels_last" else (c, None, None)
         if input_shape is not None:
             if len(input_shape) != 3 or input_shape[shape.index(c)] != c:
-                raise ValueError(f"input_shape must be 3 dims in {data_format} order with {c} channels, "
-                                 f"got {input_shape}")
+                raise ValueError(
+                    f"input_shape must be 3 dims in {data_format} order with {c} channels, got {input_shape}"
+                )
             shape = tuple(input_shape)
         inputs = keras.Input(shape, dtype=keras.config.dtype_policy().compute_dtype, name="input")
         x = conv(stem_conv(spec), "conv1", data_format)(inputs)
@@ -112,13 +116,15 @@ class ResNet(keras.Model):
         """A model sharing these layers that returns the stem and stage outputs by feature name."""
         names = feature_layer_names(self.spec)
         return keras.Model(self.input, {k: self.get_layer(v).output for k, v in names.items()})
+
+
 # --8<-- [end:model]
 
 
 def create_model(
     name: str | ModelSpec,
     *,
-    num_classes: int = 1000,
+    num_classes: int | None = None,
     dtype: str | None = None,
     data_format: str = "channels_last",
     input_shape: tuple[int | None, ...] | None = None,
@@ -128,7 +134,8 @@ def create_model(
 
     Args:
         name: a name from ``resnet_spec.list_models()`` or a resolved ``ModelSpec``.
-        num_classes: classifier outputs; 0 returns the pooled features.
+        num_classes: classifier outputs (default: the spec's, 1000 for the ImageNet zoo); 0 returns
+            the pooled features.
         dtype: "float32" or "float64" (parameters and compute), a Keras mixed policy
             "mixed_bfloat16" / "mixed_float16" (float32 variables, 16-bit compute), or None: the
             global policy (``keras.config.set_dtype_policy``), as keras.applications does.
@@ -166,6 +173,8 @@ def check_policy(policy: str) -> str:
         jax.config.update("jax_enable_x64", True)
         keras_dtypes.BIT64_TO_BIT32_DTYPE["float64"] = "float64"  # right once JAX has 64-bit mode on
     return policy
+
+
 # --8<-- [end:jax-float64]
 
 

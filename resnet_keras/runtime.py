@@ -44,6 +44,8 @@ def mixed_twin(model: ResNet, amp: str) -> ResNet:
         object.__setattr__(model, "_mixed_twins", twins)  # untracked: not a sub-model of ``model``
     twins[amp].set_weights(model.get_weights())  # same layers in the same order
     return twins[amp]
+
+
 # --8<-- [end:amp]
 
 
@@ -96,6 +98,8 @@ def fast_forward(
 
     name = {"tensorflow": "XLA (jit_compile) predict_on_batch", "jax": "jax.jit predict_on_batch"}
     return name.get(backend, f"predict_on_batch ({backend}, eager)"), run
+
+
 # --8<-- [end:fast]
 
 
@@ -126,6 +130,7 @@ def gpu_available() -> bool:
 
         return torch.cuda.is_available()
     return False
+
 
 def amp_supported(device: str) -> bool:
     """Whether ``forward_numpy(amp=...)`` runs mixed precision on ``device``: Keras' mixed policies run
@@ -178,7 +183,6 @@ def train_step_numpy(
                 loss = keras.ops.mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True))
             input_grad, var_grads = tape.gradient(loss, [inp, variables])
         elif backend == "torch":
-
             inp = keras.ops.convert_to_tensor(inp_np).detach().requires_grad_(True)
             logits = model(inp, training=True)
             loss = keras.ops.mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True))
@@ -190,7 +194,8 @@ def train_step_numpy(
     input_grad = keras.ops.convert_to_numpy(input_grad)
     grads = {k: keras.ops.convert_to_numpy(g) for k, g in zip(keys, var_grads, strict=True)}
     return {
-        "logits": keras.ops.convert_to_numpy(logits), "loss": keras.ops.convert_to_numpy(loss).reshape(1),
+        "logits": keras.ops.convert_to_numpy(logits),
+        "loss": keras.ops.convert_to_numpy(loss).reshape(1),
         "input_grad": nhwc_to_nchw(input_grad) if channels_last else input_grad,
         "grads": to_canonical(model.spec, "keras", grads),
     }
@@ -209,8 +214,9 @@ def _jax_grads(model: ResNet, inp: np.ndarray, labels: np.ndarray, variables: li
         loss = keras.ops.mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True))
         return loss, (logits, new_state)
 
-    (loss, (logits, new_state)), (param_grads, input_grad) = jax.value_and_grad(
-        loss_fn, argnums=(0, 1), has_aux=True)(trainable, keras.ops.convert_to_tensor(inp))
+    (loss, (logits, new_state)), (param_grads, input_grad) = jax.value_and_grad(loss_fn, argnums=(0, 1), has_aux=True)(
+        trainable, keras.ops.convert_to_tensor(inp)
+    )
     for var, value in zip(model.non_trainable_variables, new_state, strict=True):
         var.assign(value)
     by_id = {id(v): g for v, g in zip(model.trainable_variables, param_grads, strict=True)}

@@ -29,6 +29,8 @@ def guard_paddle_import() -> None:
             "segfaults when imported after TensorFlow 2.21. Import resnet_paddle (or paddle) before "
             "tensorflow/keras, use KERAS_BACKEND=jax or torch, or run paddle in a separate process."
         )
+
+
 # --8<-- [end:paddle-guard]
 
 
@@ -38,7 +40,9 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="No ccache found")  # paddle's import-time build warning
     import paddle  # noqa: F401
 
+from resnet_paddle import builders
 from resnet_paddle.blocks import BasicBlock, Bottleneck, PreActBasicBlock, PreActBottleneck
+from resnet_paddle.builders import *  # noqa: F403  (one builder per zoo model, listed in builders.__all__)
 from resnet_paddle.model import ResNet, create_model, model_spec
 from resnet_paddle.runtime import (
     amp_supported,
@@ -50,14 +54,26 @@ from resnet_paddle.runtime import (
     set_tf32,
     train_step_numpy,
 )
-from resnet_paddle.weights import export_weights, import_weights
-from resnet_spec.builders import make_builders
-
-FRAMEWORK = "paddle"
+from resnet_paddle.weights import FRAMEWORK, export_weights, import_weights
 
 __all__ = [
-    "FRAMEWORK", "BasicBlock", "Bottleneck", "PreActBasicBlock", "PreActBottleneck", "ResNet", "amp_supported",
-    "create_model", "export_weights", "fast_forward", "forward_numpy", "gpu_available", "import_weights", "model_spec",
-    "native_shapes", "param_counts", "set_tf32", "train_step_numpy",
+    "FRAMEWORK",
+    "BasicBlock",
+    "Bottleneck",
+    "PreActBasicBlock",
+    "PreActBottleneck",
+    "ResNet",
+    "amp_supported",
+    "create_model",
+    "export_weights",
+    "fast_forward",
+    "forward_numpy",
+    "gpu_available",
+    "import_weights",
+    "model_spec",
+    "native_shapes",
+    "param_counts",
+    "set_tf32",
+    "train_step_numpy",
 ]
-__all__ += make_builders(create_model, globals(), FRAMEWORK)
+__all__ += builders.__all__

@@ -14,8 +14,14 @@ def conv(plan: ConvPlan, zero: bool = False) -> nn.Conv2D:
     """A conv from its plan, with explicit symmetric padding and He-normal (fan_out) init (or zeros)."""
     init = nn.initializer.Constant(0.0) if zero else nn.initializer.Normal(0.0, conv_init_std(plan))
     layer = nn.Conv2D(
-        plan.in_channels, plan.out_channels, plan.kernel, stride=plan.stride, padding=plan.padding,
-        dilation=plan.dilation, groups=plan.groups, weight_attr=paddle.ParamAttr(initializer=init),
+        plan.in_channels,
+        plan.out_channels,
+        plan.kernel,
+        stride=plan.stride,
+        padding=plan.padding,
+        dilation=plan.dilation,
+        groups=plan.groups,
+        weight_attr=paddle.ParamAttr(initializer=init),
         bias_attr=paddle.ParamAttr(initializer=nn.initializer.Constant(0.0)) if plan.bias else False,
     )
     return layer
@@ -59,6 +65,8 @@ class BasicBlock(nn.Layer):
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
         return self.relu(out + identity)
+
+
 # --8<-- [end:basic]
 
 
@@ -84,6 +92,8 @@ class Bottleneck(nn.Layer):
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
         return self.relu(out + identity)
+
+
 # --8<-- [end:bottleneck]
 
 
@@ -135,6 +145,8 @@ class PreActBottleneck(nn.Layer):
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.conv3(out)
         return out + identity
+
+
 # --8<-- [end:preact]
 
 

@@ -25,6 +25,8 @@ def autocast(amp: str | None) -> paddle.amp.auto_cast:
     """paddle's mixed precision (AMP level O1): convs and matmuls in ``amp`` (bfloat16/float16), BN in
     float32; parameters stay float32. ``None``: disabled."""
     return paddle.amp.auto_cast(enable=amp is not None, level="O1", dtype=check_amp(amp) or "bfloat16")
+
+
 # --8<-- [end:amp]
 
 
@@ -51,8 +53,13 @@ def forward_numpy(
 
 
 def inference_predictor(
-    layer: paddle.nn.Layer, in_channels: int, *, threads: int | None = None, device: str = "cpu",
-    tensorrt: str | None = None, max_batch: int = 1,
+    layer: paddle.nn.Layer,
+    in_channels: int,
+    *,
+    threads: int | None = None,
+    device: str = "cpu",
+    tensorrt: str | None = None,
+    max_batch: int = 1,
 ) -> paddle.inference.Predictor:
     """``paddle.jit.save`` + a Paddle Inference predictor (oneDNN on CPU) for NCHW input of any size.
 
@@ -74,8 +81,9 @@ def inference_predictor(
             config.enable_use_gpu(256, 0)
             if tensorrt is not None:
                 precision = {"float32": inference.PrecisionType.Float32, "float16": inference.PrecisionType.Half}
-                config.enable_tensorrt_engine(max_batch_size=max_batch, precision_mode=precision[tensorrt],
-                                              use_calib_mode=False)
+                config.enable_tensorrt_engine(
+                    max_batch_size=max_batch, precision_mode=precision[tensorrt], use_calib_mode=False
+                )
         else:
             config.disable_gpu()
             config.enable_mkldnn()  # oneDNN kernels with conv+BN(+ReLU) fusion passes
@@ -113,7 +121,8 @@ def fast_forward(
     """
     if model.parameters()[0].dtype != paddle.float32:
         return "dygraph (Paddle Inference is float32 only)", lambda x: forward_numpy(
-            model, x, features=features, device=device)
+            model, x, features=features, device=device
+        )
     predictor = inference_predictor(_AllOutputs(model) if features else model, model.spec.in_channels, device=device)
     names = [*FEATURE_NAMES, "logits"] if features else ["logits"]
 
@@ -126,6 +135,8 @@ def fast_forward(
         return dict(zip(names, outs, strict=True))
 
     return "paddle.jit.save + Paddle Inference" + ("" if device in ("gpu", "cuda") else " (oneDNN)"), run
+
+
 # --8<-- [end:fast]
 
 
@@ -144,6 +155,7 @@ def native_shapes(model: ResNet) -> dict[str, tuple[int, ...]]:
 def gpu_available() -> bool:
     """True when this paddle build is compiled with CUDA and sees a device."""
     return paddle.device.is_compiled_with_cuda() and paddle.device.cuda.device_count() > 0
+
 
 def amp_supported(device: str) -> bool:
     """Whether ``forward_numpy(amp=...)`` runs mixed precision on ``device``: ``paddle.amp.auto_cast``
@@ -175,6 +187,8 @@ def train_step_numpy(
     grads = {k: p.grad.numpy() for k, p in model.named_parameters() if p.grad is not None}
     optimizer.step()
     return {
-        "logits": logits.numpy(), "loss": loss.numpy().reshape(1),
-        "input_grad": inp.grad.numpy(), "grads": to_canonical(model.spec, "paddle", grads),
+        "logits": logits.numpy(),
+        "loss": loss.numpy().reshape(1),
+        "input_grad": inp.grad.numpy(),
+        "grads": to_canonical(model.spec, "paddle", grads),
     }

@@ -12,6 +12,8 @@ from resnet_spec.naming import from_native, native_table
 from resnet_spec.weights import check_weights
 
 FRAMEWORK = "paddle"
+
+
 def native_state(model: ResNet) -> dict[str, paddle.Tensor]:
     """Parameters and BN statistics by native key (paddle.vision names: ``bn1._mean``)."""
     return dict(model.state_dict())

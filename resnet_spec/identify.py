@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from resnet_spec.errors import CheckpointError
 from resnet_spec.params import canonical_table
@@ -11,9 +12,9 @@ from resnet_spec.spec import ModelSpec, get_spec, list_models, unknown_model_mes
 Shapes = Mapping[str, tuple[int, ...]]
 
 
-def _overrides_for(shapes: Shapes, spec: ModelSpec) -> dict:
+def _overrides_for(shapes: Shapes, spec: ModelSpec) -> dict[str, Any]:
     """Options the checkpoint implies: head size, input channels, CIFAR stem."""
-    out: dict = {"num_classes": shapes["fc.weight"][0] if "fc.weight" in shapes else 0}
+    out: dict[str, Any] = {"num_classes": shapes["fc.weight"][0] if "fc.weight" in shapes else 0}
     conv1 = shapes.get("conv1.weight")
     if conv1 is not None and len(conv1) == 4:
         out["in_channels"] = conv1[1]

@@ -23,6 +23,8 @@ def hwio_to_oihw(kernel: np.ndarray) -> np.ndarray:
 def linear_out_in_to_in_out(weight: np.ndarray) -> np.ndarray:
     """Linear weight torch [out, in] -> paddle nn.Linear / keras Dense [in, out]."""
     return np.array(weight.T, order="C", copy=True)
+
+
 # --8<-- [end:layouts]
 
 

@@ -82,7 +82,10 @@ def keras_layer_name(module: str) -> str:
     elif part == "preact_bn":
         suffix = "preact_bn"
     else:
-        kind, k = re.fullmatch(r"(conv|bn)(\d+)", part).groups()
+        match = re.fullmatch(r"(conv|bn)(\d+)", part)
+        if match is None:
+            raise ValueError(f"not a block module: {part!r}")
+        kind, k = match.groups()
         suffix = f"{k}_{kind}"
     return f"{keras_block_name(stage, index)}_{suffix}"
 

@@ -6,6 +6,7 @@ The spec stores BN momentum in torch's convention (weight of the NEW batch stati
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from resnet_spec.plan import ConvPlan
 from resnet_spec.spec import ModelSpec
@@ -25,11 +26,13 @@ def paddle_bn_momentum(spec: ModelSpec) -> float:
 def keras_bn_momentum(spec: ModelSpec) -> float:
     """keras: running = m * running + (1 - m) * batch  -> m = 1 - torch momentum (0.01 -> 0.99)."""
     return 1.0 - spec.bn_momentum
+
+
 # --8<-- [end:bn-momentum]
 
 
 # --8<-- [start:running-var]
-def torch_running_var_as_biased(new, old, momentum: float, count: int):
+def torch_running_var_as_biased(new: Any, old: Any, momentum: float, count: int) -> Any:  # array or tensor
     """Translate torch's updated ``running_var`` into the paddle/keras convention.
 
     torch: new = (1 - m) * old + m * var_unbiased, with var_unbiased = var_biased * n / (n - 1);
@@ -38,6 +41,8 @@ def torch_running_var_as_biased(new, old, momentum: float, count: int):
     """
     kept = (1.0 - momentum) * old
     return kept + (new - kept) * ((count - 1) / count)
+
+
 # --8<-- [end:running-var]
 
 

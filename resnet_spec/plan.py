@@ -64,9 +64,7 @@ def inner_width(spec: ModelSpec, planes: int) -> int:
 
 
 # --8<-- [start:stride-placement]
-def _block_convs(
-    spec: ModelSpec, cin: int, width: int, cout: int, stride: int, dilation: int
-) -> tuple[ConvPlan, ...]:
+def _block_convs(spec: ModelSpec, cin: int, width: int, cout: int, stride: int, dilation: int) -> tuple[ConvPlan, ...]:
     bias_inner, bias_last = spec.conv_bias.inner, spec.conv_bias.last
     if spec.block == "basic":
         return (
@@ -79,6 +77,8 @@ def _block_convs(
         ConvPlan(width, width, 3, s3, dilation, spec.groups, bias_inner),
         ConvPlan(width, cout, 1, 1, 1, 1, bias_last),
     )
+
+
 # --8<-- [end:stride-placement]
 
 
@@ -92,6 +92,8 @@ def _shortcut_kind(spec: ModelSpec, index: int, stride: int, cin: int, cout: int
     if index == 0:
         return "conv"
     return "pool" if stride > 1 else "identity"
+
+
 # --8<-- [end:shortcuts]
 
 
@@ -120,8 +122,13 @@ def plan_stages(spec: ModelSpec) -> list[list[BlockPlan]]:
             kind = _shortcut_kind(spec, b, stride, cin, cout)
             blocks.append(
                 BlockPlan(
-                    stage=s_idx + 1, index=b, in_channels=cin, out_channels=cout, stride=stride,
-                    convs=_block_convs(spec, cin, width, cout, stride, conv_dilation), shortcut=kind,
+                    stage=s_idx + 1,
+                    index=b,
+                    in_channels=cin,
+                    out_channels=cout,
+                    stride=stride,
+                    convs=_block_convs(spec, cin, width, cout, stride, conv_dilation),
+                    shortcut=kind,
                     shortcut_bias=spec.conv_bias.shortcut,
                 )
             )

@@ -19,7 +19,6 @@ from resnet_spec.errors import SpecError
 SPEC_PATH = Path(__file__).with_name("resnets.yaml")
 SCHEMA_PATH = Path(__file__).with_name("schema.json")
 
-STAGES = 4
 #: Names of the feature maps a model exposes, in order (stem output, then each stage's output).
 FEATURE_NAMES = ("stem", "stage1", "stage2", "stage3", "stage4")
 
@@ -53,7 +52,7 @@ class ModelSpec:
 
     name: str
     variant: str
-    naming: str
+    preprocessing: str  # a key of the YAML's preprocessing: (see :func:`get_preprocessing`)
     block: str
     expansion: int
     depths: tuple[int, ...]
@@ -87,7 +86,14 @@ class ModelSpec:
     def spec_hash(self) -> str:
         """A short stable hash of the architecture (stored in checkpoint metadata)."""
         arch = dataclasses.asdict(self)
-        for key in ("name", "expected_trainable", "expected_bn_stats", "zero_init_residual", "overridden"):
+        for key in (
+            "name",
+            "preprocessing",
+            "expected_trainable",
+            "expected_bn_stats",
+            "zero_init_residual",
+            "overridden",
+        ):
             arch.pop(key)
         return hashlib.sha256(json.dumps(arch, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -140,7 +146,7 @@ def validate_document(doc: Any, path: Path = SPEC_PATH) -> None:
         raise _schema_error(path, max(errors, key=lambda e: len(e.absolute_path)))
 
 
-def resolve_model(name: str, entry: dict, doc: dict, path: Path = SPEC_PATH) -> ModelSpec:
+def resolve_model(name: str, entry: dict[str, Any], doc: dict[str, Any], path: Path = SPEC_PATH) -> ModelSpec:
     """Merge defaults <- variant <- model entry and check the rules a schema cannot express."""
     where = f"{path.name}: model '{name}'"
     variants, blocks, defaults = doc["variants"], doc["blocks"], doc["defaults"]
@@ -156,6 +162,11 @@ def resolve_model(name: str, entry: dict, doc: dict, path: Path = SPEC_PATH) -> 
     missing = sorted(set(StemSpec.__dataclass_fields__) - set(merged["stem"]))
     if missing:
         raise SpecError(f"{where}: field 'stem': missing {', '.join(missing)}")
+    if merged["preprocessing"] not in doc["preprocessing"]:
+        raise SpecError(
+            f"{where}: field 'preprocessing': unknown {merged['preprocessing']!r} "
+            f"(known: {', '.join(doc['preprocessing'])})"
+        )
     if merged["block"] == "basic" and (merged["groups"] != 1 or merged["width_per_group"] != 64):
         raise SpecError(f"{where}: field 'groups': the basic block supports only groups=1, width_per_group=64")
     if merged["stem"].get("kind", "imagenet") != "imagenet":
@@ -164,7 +175,7 @@ def resolve_model(name: str, entry: dict, doc: dict, path: Path = SPEC_PATH) -> 
     return ModelSpec(
         name=name,
         variant=merged["variant"],
-        naming=merged["naming"],
+        preprocessing=merged["preprocessing"],
         block=merged["block"],
         expansion=blocks[merged["block"]]["expansion"],
         depths=tuple(merged["depths"]),
@@ -202,6 +213,32 @@ def load_zoo(path: Path | str = SPEC_PATH) -> dict[str, ModelSpec]:
 @functools.cache
 def _zoo() -> dict[str, ModelSpec]:
     return load_zoo(SPEC_PATH)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How a family's official checkpoints expect an image; see the YAML's ``preprocessing:``."""
+
+    name: str
+    resize: str  # "short_side": the short side to ``size``; "square": the image to size x size
+    size: int
+    crop: int  # center crop
+    channels: str  # "RGB" or "BGR"
+    divisor: float  # then (pixel / divisor - mean) / std per channel
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+
+@functools.cache
+def get_preprocessing(name: str) -> Preprocessing:
+    """The named preprocessing of the zoo YAML (``torchvision``, ``caffe``, ``tf``)."""
+    table = yaml.safe_load(SPEC_PATH.read_text())["preprocessing"]
+    if name not in table:
+        raise SpecError(f"unknown preprocessing {name!r}; known: {', '.join(table)}")
+    e = table[name]
+    return Preprocessing(
+        name, e["resize"], e["size"], e["crop"], e["channels"], float(e["divisor"]), tuple(e["mean"]), tuple(e["std"])
+    )
 
 
 @functools.cache
@@ -275,4 +312,5 @@ def get_spec(name: str, **overrides: Any) -> ModelSpec:
     zoo = _zoo()
     if name not in zoo:
         raise SpecError(unknown_model_message(name))
+    overrides = {k: v for k, v in overrides.items() if v is not None}  # None: the YAML's value
     return apply_overrides(zoo[name], **overrides) if overrides else zoo[name]

@@ -25,22 +25,26 @@ TOLERANCES: dict[tuple[str, str, str], Tolerance] = {
         1e-5, "fp32 sums in different orders (oneDNN / Eigen / MKL kernels); measured <= 2.0e-6 (3 backends)"
     ),
     ("float32", "cpu", "train"): Tolerance(
-        1e-4, "batch statistics add reductions over N*H*W; measured <= 4.4e-5 for the forward, loss and running "
+        1e-4,
+        "batch statistics add reductions over N*H*W; measured <= 4.4e-5 for the forward, loss and running "
         "stats. fp32 gradients of deep random-weight nets are chaotic at ~3e-2 in EVERY pair (ReLU masks flip where "
-        "|pre-activation| ~ 1e-7, train-mode BN spreads each flip over its channel): use float64 for gradients"
+        "|pre-activation| ~ 1e-7, train-mode BN spreads each flip over its channel): use float64 for gradients",
     ),
     ("float64", "cpu", "eval"): Tolerance(1e-11, "fp64 rounding only; measured <= 1.9e-12"),
     ("float64", "cpu", "train"): Tolerance(
-        1e-6, "gradients agree to <= 3e-8; paddle keeps BN momentum in float32 (0.9 -> 0.89999998), which moves "
-        "its running statistics by up to 2.3e-7 relative (torch vs keras alone: ~1e-13). Convention bugs are >= 1e-2"
+        1e-6,
+        "gradients agree to <= 3e-8; paddle keeps BN momentum in float32 (0.9 -> 0.89999998), which moves "
+        "its running statistics by up to 2.3e-7 relative (torch vs keras alone: ~1e-13). Convention bugs are >= 1e-2",
     ),
     ("float32", "gpu", "eval"): Tolerance(
-        1e-5, "TF32 switched OFF (it moves logits ~1e-3); cuDNN/XLA pick their own algorithms: measured <= 1.3e-6 "
-        "(torch CUDA vs Keras on JAX, H100); paddle GPU not measured"
+        1e-5,
+        "TF32 switched OFF (it moves logits ~1e-3); cuDNN/XLA pick their own algorithms: measured <= 1.3e-6 "
+        "(torch CUDA vs Keras on JAX, H100); paddle GPU not measured",
     ),
     ("float32", "gpu", "train"): Tolerance(
-        1e-4, "as on CPU (non-deterministic cuDNN backward on top); measured <= 2.9e-6 forward/loss/stats and "
-        "7e-6 gradients on resnet18 (torch vs Keras-JAX, H100); deep nets' fp32 gradients are chaotic as on CPU"
+        1e-4,
+        "as on CPU (non-deterministic cuDNN backward on top); measured <= 2.9e-6 forward/loss/stats and "
+        "7e-6 gradients on resnet18 (torch vs Keras-JAX, H100); deep nets' fp32 gradients are chaotic as on CPU",
     ),
     ("float64", "gpu", "eval"): Tolerance(
         1e-11, "as on CPU; measured <= 2.3e-15 (torch vs Keras-JAX, H100: cuDNN fp64 is exact-ish)"
@@ -49,8 +53,9 @@ TOLERANCES: dict[tuple[str, str, str], Tolerance] = {
         1e-6, "as on CPU, for paddle's float32 BN momentum (2.3e-7 on CPU); torch vs Keras-JAX measured 9.8e-15 (H100)"
     ),
     ("bfloat16", "cpu", "eval"): Tolerance(
-        5e-2, "8-bit mantissa: each conv input rounds at 2^-9 relative, and BN/ReLU/add run at different precisions "
-        "per framework (autocast vs Keras mixed policy); measured <= 1.8e-2 (own float32 and cross, torch + keras)"
+        5e-2,
+        "8-bit mantissa: each conv input rounds at 2^-9 relative, and BN/ReLU/add run at different precisions "
+        "per framework (autocast vs Keras mixed policy); measured <= 1.8e-2 (own float32 and cross, torch + keras)",
     ),
     ("float16", "cpu", "eval"): Tolerance(
         5e-3, "11-bit mantissa; measured <= 2.1e-3 (own float32 and cross, torch + keras)"

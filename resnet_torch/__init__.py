@@ -5,8 +5,9 @@ Example:
     >>> model = resnet_torch.create_model("resnet50").eval()
 """
 
-from resnet_spec.builders import make_builders
+from resnet_torch import builders
 from resnet_torch.blocks import BasicBlock, Bottleneck, PreActBasicBlock, PreActBottleneck
+from resnet_torch.builders import *  # noqa: F403  (one builder per zoo model, listed in builders.__all__)
 from resnet_torch.model import ResNet, create_model, model_spec
 from resnet_torch.runtime import (
     amp_supported,
@@ -18,13 +19,26 @@ from resnet_torch.runtime import (
     set_tf32,
     train_step_numpy,
 )
-from resnet_torch.weights import export_weights, import_weights
-
-FRAMEWORK = "torch"
+from resnet_torch.weights import FRAMEWORK, export_weights, import_weights
 
 __all__ = [
-    "FRAMEWORK", "BasicBlock", "Bottleneck", "PreActBasicBlock", "PreActBottleneck", "ResNet", "amp_supported",
-    "create_model", "export_weights", "fast_forward", "forward_numpy", "gpu_available", "import_weights", "model_spec",
-    "native_shapes", "param_counts", "set_tf32", "train_step_numpy",
+    "FRAMEWORK",
+    "BasicBlock",
+    "Bottleneck",
+    "PreActBasicBlock",
+    "PreActBottleneck",
+    "ResNet",
+    "amp_supported",
+    "create_model",
+    "export_weights",
+    "fast_forward",
+    "forward_numpy",
+    "gpu_available",
+    "import_weights",
+    "model_spec",
+    "native_shapes",
+    "param_counts",
+    "set_tf32",
+    "train_step_numpy",
 ]
-__all__ += make_builders(create_model, globals(), FRAMEWORK)
+__all__ += builders.__all__

@@ -13,8 +13,14 @@ from resnet_spec.spec import ModelSpec
 def conv(plan: ConvPlan, zero: bool = False) -> nn.Conv2d:
     """A conv from its plan, with explicit symmetric padding and He-normal (fan_out) init (or zeros)."""
     layer = nn.Conv2d(
-        plan.in_channels, plan.out_channels, plan.kernel, stride=plan.stride, padding=plan.padding,
-        dilation=plan.dilation, groups=plan.groups, bias=plan.bias,
+        plan.in_channels,
+        plan.out_channels,
+        plan.kernel,
+        stride=plan.stride,
+        padding=plan.padding,
+        dilation=plan.dilation,
+        groups=plan.groups,
+        bias=plan.bias,
     )
     if zero:
         nn.init.zeros_(layer.weight)
@@ -64,6 +70,8 @@ class BasicBlock(nn.Module):
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
         return self.relu(out + identity)
+
+
 # --8<-- [end:basic]
 
 
@@ -89,6 +97,8 @@ class Bottleneck(nn.Module):
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
         return self.relu(out + identity)
+
+
 # --8<-- [end:bottleneck]
 
 
@@ -140,6 +150,8 @@ class PreActBottleneck(nn.Module):
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.conv3(out)
         return out + identity
+
+
 # --8<-- [end:preact]
 
 

@@ -21,6 +21,8 @@ def stem_pool(spec: ModelSpec) -> nn.Module:
     if spec.stem.pool_pad == "zero":
         return nn.Sequential(nn.ZeroPad2d(1), nn.MaxPool2d(3, stride=2))
     return nn.MaxPool2d(3, stride=2, padding=1)  # torch pads max-pool with -inf
+
+
 # --8<-- [end:torch-pool]
 
 
@@ -81,17 +83,20 @@ class ResNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x)[FEATURE_NAMES[-1]])
+
+
 # --8<-- [end:model]
 
 
 def create_model(
-    name: str | ModelSpec, *, num_classes: int = 1000, dtype: str = "float32", **overrides: Any
+    name: str | ModelSpec, *, num_classes: int | None = None, dtype: str = "float32", **overrides: Any
 ) -> ResNet:
     """Build a zoo model by name (or from a ``ModelSpec``) with random weights.
 
     Args:
         name: a name from ``resnet_spec.list_models()`` or a resolved ``ModelSpec``.
-        num_classes: classifier outputs; 0 returns the pooled features.
+        num_classes: classifier outputs (default: the spec's, 1000 for the ImageNet zoo); 0 returns
+            the pooled features.
         dtype: parameter dtype, "float32" or "float64".
         **overrides: ``zero_init_residual``, ``replace_stride_with_dilation``, ``stem``, ``in_channels``.
 

@@ -22,8 +22,11 @@ def torch_device(device: str) -> str:
 def autocast(device: str, amp: str | None) -> torch.autocast:
     """torch's mixed precision: convs and matmuls in ``amp`` (bfloat16/float16), BN and the rest as
     autocast decides (BN keeps float32 statistics); parameters stay float32. ``None``: disabled."""
-    return torch.autocast(torch_device(device), dtype=getattr(torch, check_amp(amp) or "bfloat16"),
-                          enabled=amp is not None)
+    return torch.autocast(
+        torch_device(device), dtype=getattr(torch, check_amp(amp) or "bfloat16"), enabled=amp is not None
+    )
+
+
 # --8<-- [end:amp]
 
 
@@ -73,6 +76,8 @@ def fast_forward(
         return {k: np.ascontiguousarray(v.cpu().numpy()) for k, v in out.items()}
 
     return "channels_last + inference_mode", run
+
+
 # --8<-- [end:fast]
 
 
@@ -92,6 +97,7 @@ def gpu_available() -> bool:
     """True when this torch build sees a CUDA device."""
     return torch.cuda.is_available()
 
+
 def amp_supported(device: str) -> bool:
     """Whether ``forward_numpy(amp=...)`` runs mixed precision on ``device``: torch autocasts on CPU
     (bfloat16 and float16 via oneDNN) and on CUDA."""
@@ -103,6 +109,8 @@ def set_tf32(enabled: bool) -> None:
     """TF32 matmuls/convs on Ampere+ (torch's cuDNN default is ON; it moves logits by ~1e-3 relative)."""
     torch.backends.cuda.matmul.allow_tf32 = enabled
     torch.backends.cudnn.allow_tf32 = enabled
+
+
 # --8<-- [end:tf32]
 
 
@@ -124,6 +132,8 @@ def train_step_numpy(
     grads = {k: p.grad.detach().cpu().numpy() for k, p in model.named_parameters() if p.grad is not None}
     optimizer.step()
     return {
-        "logits": logits.detach().cpu().numpy(), "loss": loss.detach().cpu().numpy().reshape(1),
-        "input_grad": inp.grad.detach().cpu().numpy(), "grads": to_canonical(model.spec, "torch", grads),
+        "logits": logits.detach().cpu().numpy(),
+        "loss": loss.detach().cpu().numpy().reshape(1),
+        "input_grad": inp.grad.detach().cpu().numpy(),
+        "grads": to_canonical(model.spec, "torch", grads),
     }

@@ -25,6 +25,7 @@ def path_precision(path: str) -> str:
 
 # ---- memory probes --------------------------------------------------------------------------------------
 
+
 class TorchMemory:
     """Peak CUDA memory one implementation needs: the allocator's peak after its first call (so cuDNN's
     one-off autotuning trials are not counted) less what was allocated before it was built (the other
@@ -66,6 +67,7 @@ class NoMemory:
 
 # ---- dense peaks ----------------------------------------------------------------------------------------
 
+
 def gpu_peaks(n: int = 8192, tries: int = 10) -> dict[str, float]:
     """Measured dense matmul throughput (GFLOP/s) of this GPU per precision, n x n x n, best of ``tries``."""
     try:
@@ -82,8 +84,12 @@ def _torch_peaks(n: int, tries: int) -> dict[str, float]:
     import torch
 
     peaks = {}
-    for precision, dtype, tf32 in (("fp32", torch.float32, False), ("tf32", torch.float32, True),
-                                   ("bf16", torch.bfloat16, False), ("fp16", torch.float16, False)):
+    for precision, dtype, tf32 in (
+        ("fp32", torch.float32, False),
+        ("tf32", torch.float32, True),
+        ("bf16", torch.bfloat16, False),
+        ("fp16", torch.float16, False),
+    ):
         torch.backends.cuda.matmul.allow_tf32 = tf32
         a = torch.randn(n, n, device="cuda", dtype=dtype)
         b = torch.randn(n, n, device="cuda", dtype=dtype)
@@ -107,8 +113,12 @@ def _jax_peaks(n: int, tries: int) -> dict[str, float]:
     import jax.numpy as jnp
 
     peaks = {}
-    for precision, dtype, mode in (("fp32", jnp.float32, "highest"), ("tf32", jnp.float32, "default"),
-                                   ("bf16", jnp.bfloat16, "default"), ("fp16", jnp.float16, "default")):
+    for precision, dtype, mode in (
+        ("fp32", jnp.float32, "highest"),
+        ("tf32", jnp.float32, "default"),
+        ("bf16", jnp.bfloat16, "default"),
+        ("fp16", jnp.float16, "default"),
+    ):
         a = jnp.ones((n, n), dtype)
         with jax.default_matmul_precision(mode):
             f = jax.jit(lambda x, y: x @ y)
@@ -129,8 +139,16 @@ def gpu_info() -> dict[str, Any]:
 
     info: dict[str, Any] = {}
     with contextlib.suppress(OSError, subprocess.SubprocessError):
-        out = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=30).stdout.strip().splitlines()
+        out = (
+            subprocess.run(
+                ["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            .stdout.strip()
+            .splitlines()
+        )
         if out:
             name, driver, memory = (s.strip() for s in out[0].split(","))
             info.update(gpu=name, driver=driver, gpu_memory=memory)
@@ -144,6 +162,7 @@ def gpu_info() -> dict[str, Any]:
 
 
 # ---- torch ----------------------------------------------------------------------------------------------
+
 
 def torch_paths(name: str, batch: int, size: int, mode: str) -> Iterator[tuple[str, str, Build]]:
     import torch
@@ -166,6 +185,7 @@ def torch_paths(name: str, batch: int, size: int, mode: str) -> Iterator[tuple[s
         torch.backends.cudnn.allow_tf32 = enabled
 
     if mode == "train":
+
         def train(make: Callable[[], torch.nn.Module], amp: torch.dtype | None) -> Build:
             def build() -> Runner:
                 set_tf32(False)
@@ -181,7 +201,9 @@ def torch_paths(name: str, batch: int, size: int, mode: str) -> Iterator[tuple[s
                     loss.backward()
                     opt.step()
                     torch.cuda.synchronize()
+
                 return step
+
             return build
 
         for impl, make in makers.items():
@@ -189,8 +211,14 @@ def torch_paths(name: str, batch: int, size: int, mode: str) -> Iterator[tuple[s
             yield "train channels_last bf16", impl, train(make, torch.bfloat16)
         return
 
-    def eager(make: Callable[[], torch.nn.Module], *, tf32: bool = False, amp: torch.dtype | None = None,
-              channels_last: bool = False, compile_mode: str | None = None) -> Build:
+    def eager(
+        make: Callable[[], torch.nn.Module],
+        *,
+        tf32: bool = False,
+        amp: torch.dtype | None = None,
+        channels_last: bool = False,
+        compile_mode: str | None = None,
+    ) -> Build:
         def build() -> Runner:
             set_tf32(tf32)
             model = make().cuda().eval()
@@ -199,15 +227,19 @@ def torch_paths(name: str, batch: int, size: int, mode: str) -> Iterator[tuple[s
                 model = model.to(memory_format=torch.channels_last)
                 inp = x.contiguous(memory_format=torch.channels_last)
             if compile_mode is not None:
-                model = torch.compile(model, mode=compile_mode)
+                model = torch.compile(model, mode=compile_mode)  # type: ignore[assignment]  # a callable Module
 
             def run() -> object:
-                with torch.inference_mode(), torch.autocast("cuda", dtype=amp or torch.bfloat16,
-                                                            enabled=amp is not None):
+                with (
+                    torch.inference_mode(),
+                    torch.autocast("cuda", dtype=amp or torch.bfloat16, enabled=amp is not None),
+                ):
                     out = model(inp)
                 torch.cuda.synchronize()
                 return out
+
             return run
+
         return build
 
     for impl, make in makers.items():
@@ -215,16 +247,20 @@ def torch_paths(name: str, batch: int, size: int, mode: str) -> Iterator[tuple[s
         yield "eager tf32", impl, eager(make, tf32=True)
         yield "channels_last bf16", impl, eager(make, amp=torch.bfloat16, channels_last=True)
         yield "channels_last fp16", impl, eager(make, amp=torch.float16, channels_last=True)
-        yield "torch.compile bf16", impl, eager(make, amp=torch.bfloat16, channels_last=True,
-                                                compile_mode="default")
-        yield "torch.compile cudagraphs bf16", impl, eager(make, amp=torch.bfloat16, channels_last=True,
-                                                            compile_mode="reduce-overhead")
+        yield "torch.compile bf16", impl, eager(make, amp=torch.bfloat16, channels_last=True, compile_mode="default")
+        yield (
+            "torch.compile cudagraphs bf16",
+            impl,
+            eager(make, amp=torch.bfloat16, channels_last=True, compile_mode="reduce-overhead"),
+        )
 
 
 # ---- keras ----------------------------------------------------------------------------------------------
 
-def keras_paths(name: str, batch: int, size: int, mode: str,
-                official: Callable[[], Any] | None) -> Iterator[tuple[str, str, Build]]:
+
+def keras_paths(
+    name: str, batch: int, size: int, mode: str, official: Callable[[], Any] | None
+) -> Iterator[tuple[str, str, Build]]:
     """Compiled Keras inference on the GPU: jax.jit of ``stateless_call`` (JAX) or XLA tf.function (TF),
     in fp32 (TF32 off), tf32, and the mixed_bfloat16 policy. ``official`` builds keras.applications'."""
     import keras
@@ -245,6 +281,7 @@ def keras_paths(name: str, batch: int, size: int, mode: str,
             finally:
                 keras.config.set_dtype_policy(previous)
             return _jax_runner(model, x, tf32) if backend == "jax" else _tf_runner(model, x, tf32)
+
         return build
 
     impls: list[tuple[str, Callable[[], Any]]] = [("ours", lambda: resnet_keras.create_model(name))]
@@ -273,7 +310,8 @@ def _jax_runner(model: Any, x: np.ndarray, tf32: bool) -> Runner:
 
     def run() -> object:
         return compiled(trainable, non_trainable, inp).block_until_ready()
-    run.peak_mb = peak  # type: ignore[attr-defined]
+
+    run.peak_mb = peak
     return run
 
 
@@ -288,13 +326,16 @@ def _tf_runner(model: Any, x: np.ndarray, tf32: bool) -> Runner:
     def run() -> object:
         out = fn(inp)
         return out.numpy()[:1]  # a tiny read-back waits for the whole batch
+
     return run
 
 
 # ---- paddle ---------------------------------------------------------------------------------------------
 
-def paddle_paths(name: str, batch: int, size: int, mode: str,
-                 official: Callable[[], Any] | None) -> Iterator[tuple[str, str, Build]]:
+
+def paddle_paths(
+    name: str, batch: int, size: int, mode: str, official: Callable[[], Any] | None
+) -> Iterator[tuple[str, str, Build]]:
     """Paddle dygraph (fp32, AMP bf16) and Paddle Inference on the GPU (fp32; TensorRT fp16 where paddle is
     built with it, else the row says so).
     Needs a paddlepaddle-gpu build; NOT RUN by this project's sessions (no paddle on the lent GPU)."""
@@ -315,11 +356,13 @@ def paddle_paths(name: str, batch: int, size: int, mode: str,
             model.eval()
 
             def run() -> object:
-                with paddle.no_grad(), paddle.amp.auto_cast(enable=amp is not None, dtype=amp or "bfloat16"):
+                with paddle.no_grad(), paddle.amp.auto_cast(enable=amp is not None, dtype=amp or "bfloat16"):  # type: ignore[arg-type]
                     out = model(x)
                 paddle.device.synchronize()
                 return out
+
             return run
+
         return build
 
     def inference(make: Callable[[], Any], tensorrt: str | None = None) -> Build:
@@ -333,7 +376,9 @@ def paddle_paths(name: str, batch: int, size: int, mode: str,
                 predictor.run()
                 paddle.device.synchronize()
                 return None
+
             return run
+
         return build
 
     impls: list[tuple[str, Callable[[], Any]]] = [("ours", lambda: resnet_paddle.create_model(name))]

@@ -18,6 +18,9 @@ from typing import Any
 
 from resnet_spec.errors import ResNetError
 
+#: One benchmark row as the worker process prints it (JSON of ``worker.Row``, plus derived fields).
+RowData = dict[str, Any]
+
 NOISY_SPREAD = 1.2
 
 
@@ -32,15 +35,29 @@ class BenchResult:
     peaks: dict[str, float] = field(default_factory=dict)  # GPU: dense matmul GFLOP/s per precision
 
     def as_dict(self) -> dict[str, Any]:
-        method = ("numpy float32 2048x2048 matmul, best of 7, same thread count" if self.device == "cpu" else
-                  "8192x8192x8192 matmul per precision (fp32 with TF32 off, tf32, bf16, fp16), best of 10")
-        return {"machine": self.machine, "device": self.device, "threads": self.threads,
-                "peak_gflops": self.peak_gflops, "peaks": self.peaks or {"fp32": self.peak_gflops},
-                "peak_method": method, "malloc": self.malloc, "rows": self.rows}
+        method = (
+            "numpy float32 2048x2048 matmul, best of 7, same thread count"
+            if self.device == "cpu"
+            else "8192x8192x8192 matmul per precision (fp32 with TF32 off, tf32, bf16, fp16), best of 10"
+        )
+        return {
+            "machine": self.machine,
+            "device": self.device,
+            "threads": self.threads,
+            "peak_gflops": self.peak_gflops,
+            "peaks": self.peaks or {"fp32": self.peak_gflops},
+            "peak_method": method,
+            "malloc": self.malloc,
+            "rows": self.rows,
+        }
 
 
-def _worker(args: list[str], on_row: Callable[[dict], None] | None = None, timeout: float = 3600,
-            env_extra: dict[str, str] | None = None) -> list[dict]:
+def _worker(
+    args: list[str],
+    on_row: Callable[[RowData], None] | None = None,
+    timeout: float = 3600,
+    env_extra: dict[str, str] | None = None,
+) -> list[RowData]:
     cmd = [sys.executable, "-m", "resnet_tools.bench.worker", *args]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env_extra or {})}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -62,18 +79,34 @@ def machine_info() -> dict[str, Any]:
     import importlib.metadata as md
 
     versions = {}
-    for dist in ("torch", "torchvision", "paddlepaddle", "paddlepaddle-gpu", "tensorflow-cpu", "tensorflow", "keras",
-                 "jax", "jaxlib", "numpy"):
+    for dist in (
+        "torch",
+        "torchvision",
+        "paddlepaddle",
+        "paddlepaddle-gpu",
+        "tensorflow-cpu",
+        "tensorflow",
+        "keras",
+        "jax",
+        "jaxlib",
+        "numpy",
+    ):
         with contextlib.suppress(md.PackageNotFoundError):
             versions[dist] = md.version(dist)
     cpu = platform.processor() or ""
     with contextlib.suppress(OSError, StopIteration), open("/proc/cpuinfo") as fh:
         cpu = next(ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name"))
-    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-            "versions": versions, "device": "cpu"}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "versions": versions,
+        "device": "cpu",
+    }
 
 
-def add_derived(rows: list[dict], peak: float, peaks: dict[str, float] | None = None) -> None:
+def add_derived(rows: list[RowData], peak: float, peaks: dict[str, float] | None = None) -> None:
     """Share of peak (the peak of the row's precision where measured), ours/official time ratio (same
     model, path, batch), noise flag."""
     for r in rows:
@@ -90,18 +123,49 @@ def add_derived(rows: list[dict], peak: float, peaks: dict[str, float] | None = 
                 o["ours_over_official"] = r["images_per_s"] / o["images_per_s"]  # = latency ours / official
 
 
-def run_bench(models: list[str], backends: list[str], batches: list[int], *, threads: int, mode: str = "eval",
-              size: int = 224, repeats: int = 10, min_time: float = 3.0, paths: str = "",
-              on_row: Callable[[dict], None] | None = None, keras_backends: tuple[str, ...] = (),
-              malloc: str = "kept", device: str = "cpu") -> BenchResult:
+def run_bench(
+    models: list[str],
+    backends: list[str],
+    batches: list[int],
+    *,
+    threads: int,
+    mode: str = "eval",
+    size: int = 224,
+    repeats: int = 10,
+    min_time: float = 3.0,
+    paths: str = "",
+    on_row: Callable[[RowData], None] | None = None,
+    keras_backends: tuple[str, ...] = (),
+    malloc: str = "kept",
+    device: str = "cpu",
+) -> BenchResult:
     """Every backend's rows, each backend in its own worker process. ``keras_backends``: Keras backends to
     run besides the first (CPU: tensorflow first; GPU: the first of ``keras_backends``)."""
     probe = _worker(["--backend", "peak", "--threads", str(threads), "--device", device])[0]
     peak = probe["peak_gflops"]
-    rows: list[dict] = []
-    common = ["--models", ",".join(models), "--batches", ",".join(map(str, batches)), "--size", str(size),
-              "--mode", mode, "--threads", str(threads), "--repeats", str(repeats), "--min-time", str(min_time),
-              "--paths", paths, "--malloc", malloc, "--device", device]
+    rows: list[RowData] = []
+    common = [
+        "--models",
+        ",".join(models),
+        "--batches",
+        ",".join(map(str, batches)),
+        "--size",
+        str(size),
+        "--mode",
+        mode,
+        "--threads",
+        str(threads),
+        "--repeats",
+        str(repeats),
+        "--min-time",
+        str(min_time),
+        "--paths",
+        paths,
+        "--malloc",
+        malloc,
+        "--device",
+        device,
+    ]
     first_keras = "tensorflow" if device == "cpu" or not keras_backends else keras_backends[0]
     for backend in backends:
         rows += _worker(["--backend", backend, *common], on_row, env_extra={"KERAS_BACKEND": first_keras})
@@ -135,8 +199,9 @@ def plot(result: BenchResult, path: str) -> None:
     groups = list(dict.fromkeys((r["model"], r["batch"]) for r in ok))
     if not groups:
         raise ResNetError("no benchmark row succeeded: nothing to plot")
-    fig, axes = plt.subplots(len(groups), 1, figsize=(10, 0.42 * max(len(ok) / len(groups), 4) + 1.2 * len(groups)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(groups), 1, figsize=(10, 0.42 * max(len(ok) / len(groups), 4) + 1.2 * len(groups)), squeeze=False
+    )
     for ax, (model, batch) in zip(axes[:, 0], groups, strict=True):
         rows = [r for r in ok if r["model"] == model and r["batch"] == batch]
         labels = [f"{r['backend']} {r['path']} ({r['implementation']})" for r in rows]
@@ -160,21 +225,29 @@ def markdown_table(data: dict[str, Any]) -> str:
     versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
     if gpu:
         peaks = ", ".join(f"{k} {v / 1000:.0f}" for k, v in data["peaks"].items())
-        head = (f"{m.get('gpu', 'GPU')} (driver {m.get('driver', '?')}, CUDA {m.get('cuda', '?')}, cuDNN "
-                f"{m.get('cudnn', '?')}); measured dense matmul peaks (TFLOP/s): {peaks}. % peak is against "
-                f"the peak of the row's precision. Input on the device, every call synchronised; TF32 off "
-                f"except on tf32 rows. Versions: {versions}.\n\n")
+        head = (
+            f"{m.get('gpu', 'GPU')} (driver {m.get('driver', '?')}, CUDA {m.get('cuda', '?')}, cuDNN "
+            f"{m.get('cudnn', '?')}); measured dense matmul peaks (TFLOP/s): {peaks}. % peak is against "
+            f"the peak of the row's precision. Input on the device, every call synchronised; TF32 off "
+            f"except on tf32 rows. Versions: {versions}.\n\n"
+        )
     else:
-        head = (f"{m['cpu']}, {m['cores']} cores, {data['threads']} threads per framework, malloc "
-                f"{data.get('malloc', 'glibc')}; measured FP32 peak "
-                f"{data['peak_gflops']:.0f} GFLOP/s. Versions: {versions}.\n\n")
-    lines = ["| backend | model | batch | path | implementation | img/s | median ms | p90 ms | spread | one-off s "
-             "| peak MB | GFLOP/s | % peak | ours/official time |",
-             "|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        head = (
+            f"{m['cpu']}, {m['cores']} cores, {data['threads']} threads per framework, malloc "
+            f"{data.get('malloc', 'glibc')}; measured FP32 peak "
+            f"{data['peak_gflops']:.0f} GFLOP/s. Versions: {versions}.\n\n"
+        )
+    lines = [
+        "| backend | model | batch | path | implementation | img/s | median ms | p90 ms | spread | one-off s "
+        "| peak MB | GFLOP/s | % peak | ours/official time |",
+        "|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in data["rows"]:
         if r["error"]:
-            lines.append(f"| {r['backend']} | {r['model']} | {r['batch']} | {r['path']} | {r['implementation']} "
-                         f"| {r['error'][:70]} | | | | | | | | |")
+            lines.append(
+                f"| {r['backend']} | {r['model']} | {r['batch']} | {r['path']} | {r['implementation']} "
+                f"| {r['error'][:70]} | | | | | | | | |"
+            )
             continue
         ratio = "" if r["ours_over_official"] is None else f"{r['ours_over_official']:.2f}"
         lines.append(

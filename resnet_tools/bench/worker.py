@@ -17,6 +17,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -24,12 +25,31 @@ from resnet_tools.bench.allocator import MODES, set_malloc
 from resnet_tools.bench.gpu import path_precision
 
 Runner = Callable[[], object]
+#: (execution path, implementation "ours"/"official", a builder of the timed callable, or of such builders)
+PathEntry = tuple[str, str, Callable[..., Any]]
 
 # keras.applications models with the same architecture as ours (names, biases, strides, eps).
-KERAS_OFFICIAL = {"resnet50v1": "ResNet50", "resnet101v1": "ResNet101", "resnet152v1": "ResNet152",
-                  "resnet50v2": "ResNet50V2", "resnet101v2": "ResNet101V2", "resnet152v2": "ResNet152V2"}
-PADDLE_OFFICIAL = {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d",
-                   "resnext50_64x4d", "resnext101_32x4d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2"}
+KERAS_OFFICIAL = {
+    "resnet50v1": "ResNet50",
+    "resnet101v1": "ResNet101",
+    "resnet152v1": "ResNet152",
+    "resnet50v2": "ResNet50V2",
+    "resnet101v2": "ResNet101V2",
+    "resnet152v2": "ResNet152V2",
+}
+PADDLE_OFFICIAL = {
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "resnext50_32x4d",
+    "resnext50_64x4d",
+    "resnext101_32x4d",
+    "resnext101_64x4d",
+    "wide_resnet50_2",
+    "wide_resnet101_2",
+}
 
 
 @dataclass
@@ -60,8 +80,7 @@ class Row:
 
 def set_threads_env(threads: int) -> None:
     """Pin every math library before any framework is imported."""
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
-                "CPU_NUM"):
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "CPU_NUM"):
         os.environ[var] = str(threads)
     os.environ["TF_NUM_INTEROP_THREADS"] = "1"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -85,8 +104,15 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure_group(rows: list[Row], builds: list[Callable[[], Runner]], macs: int, warmup: int, repeats: int,
-                  min_time: float, gpu_memory: object | None = None) -> None:
+def measure_group(
+    rows: list[Row],
+    builds: list[Callable[[], Runner]],
+    macs: int,
+    warmup: int,
+    repeats: int,
+    min_time: float,
+    gpu_memory: object | None = None,
+) -> None:
     """Time the implementations of one path INTERLEAVED (round-robin), so that their ratio is fair on a
     shared machine; one-off cost and peak memory are measured per implementation before the rounds.
     GPU runners synchronise the device themselves; ``gpu_memory`` resets and reads its peak counter."""
@@ -96,17 +122,17 @@ def measure_group(rows: list[Row], builds: list[Callable[[], Runner]], macs: int
         start = time.perf_counter()
         try:
             if gpu_memory is not None:
-                gpu_memory.begin()  # type: ignore[attr-defined]
+                gpu_memory.begin()
             run = build()
             run()  # the first call traces / compiles (and autotunes cuDNN: its trial workspaces are not counted)
             row.one_off_s = time.perf_counter() - start
             if gpu_memory is not None:
-                gpu_memory.reset()  # type: ignore[attr-defined]
+                gpu_memory.reset()
             for _ in range(warmup):
                 run()
             row.peak_rss_mb = peak_rss_mb()
             if gpu_memory is not None:
-                row.peak_gpu_mb = getattr(run, "peak_mb", 0.0) or gpu_memory.peak_mb()  # type: ignore[attr-defined]
+                row.peak_gpu_mb = getattr(run, "peak_mb", 0.0) or gpu_memory.peak_mb()
             runners.append(run)
         except Exception as exc:
             row.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
@@ -135,7 +161,8 @@ def measure_group(rows: list[Row], builds: list[Callable[[], Runner]], macs: int
 
 # ---- torch ----------------------------------------------------------------------------------------------
 
-def torch_paths(name: str, batch: int, size: int, mode: str, threads: int) -> Iterator[tuple[str, str, Callable]]:
+
+def torch_paths(name: str, batch: int, size: int, mode: str, threads: int) -> Iterator[PathEntry]:
     import torch
 
     import resnet_torch
@@ -147,6 +174,7 @@ def torch_paths(name: str, batch: int, size: int, mode: str, threads: int) -> It
         return resnet_torch.create_model(name).eval()
 
     if mode == "train":
+
         def train() -> Runner:
             model = resnet_torch.create_model(name).train()
             opt = torch.optim.SGD(model.parameters(), lr=0.01)
@@ -156,7 +184,9 @@ def torch_paths(name: str, batch: int, size: int, mode: str, threads: int) -> It
                 opt.zero_grad()
                 torch.nn.functional.cross_entropy(model(x), labels).backward()
                 opt.step()
+
             return step
+
         yield "eager", "ours", train
         return
 
@@ -169,7 +199,9 @@ def torch_paths(name: str, batch: int, size: int, mode: str, threads: int) -> It
             def run() -> object:
                 with torch.inference_mode():
                     return model(inp)
+
             return run
+
         return build
 
     def compiled() -> Runner:
@@ -178,6 +210,7 @@ def torch_paths(name: str, batch: int, size: int, mode: str, threads: int) -> It
         def run() -> object:
             with torch.inference_mode():
                 return model(x)
+
         return run
 
     yield "eager NCHW", "ours", eager(ours)
@@ -190,6 +223,7 @@ def torch_paths(name: str, batch: int, size: int, mode: str, threads: int) -> It
 
         def unavailable() -> Runner:
             raise RuntimeError(f"torchvision does not import here ({msg})")
+
         yield "eager NCHW", "torchvision", unavailable
         return
     from torchvision import models as tvm
@@ -202,7 +236,8 @@ def torch_paths(name: str, batch: int, size: int, mode: str, threads: int) -> It
 
 # ---- paddle ---------------------------------------------------------------------------------------------
 
-def paddle_paths(name: str, batch: int, size: int, mode: str, threads: int) -> Iterator[tuple[str, str, Callable]]:
+
+def paddle_paths(name: str, batch: int, size: int, mode: str, threads: int) -> Iterator[PathEntry]:
     import paddle
 
     import resnet_paddle
@@ -212,6 +247,7 @@ def paddle_paths(name: str, batch: int, size: int, mode: str, threads: int) -> I
     x = paddle.to_tensor(x_np)
 
     if mode == "train":
+
         def train() -> Runner:
             model = resnet_paddle.create_model(name)
             model.train()
@@ -223,7 +259,9 @@ def paddle_paths(name: str, batch: int, size: int, mode: str, threads: int) -> I
                 loss.backward()
                 opt.step()
                 opt.clear_grad()
+
             return step
+
         yield "dygraph", "ours", train
         return
 
@@ -235,7 +273,9 @@ def paddle_paths(name: str, batch: int, size: int, mode: str, threads: int) -> I
             def run() -> object:
                 with paddle.no_grad():
                     return model(x)
+
             return run
+
         return build
 
     def inference(make: Callable[[], paddle.nn.Layer]) -> Callable[[], Runner]:
@@ -247,6 +287,7 @@ def paddle_paths(name: str, batch: int, size: int, mode: str, threads: int) -> I
             handle.reshape(list(x_np.shape))
             handle.copy_from_cpu(x_np)
             return predictor.run
+
         return build
 
     def ours() -> paddle.nn.Layer:
@@ -264,7 +305,8 @@ def paddle_paths(name: str, batch: int, size: int, mode: str, threads: int) -> I
 
 # ---- keras ----------------------------------------------------------------------------------------------
 
-def keras_paths(name: str, batch: int, size: int, mode: str, threads: int) -> Iterator[tuple[str, str, Callable]]:
+
+def keras_paths(name: str, batch: int, size: int, mode: str, threads: int) -> Iterator[PathEntry]:
     import keras
 
     import resnet_keras
@@ -276,12 +318,15 @@ def keras_paths(name: str, batch: int, size: int, mode: str, threads: int) -> It
         return resnet_keras.create_model(name)
 
     if mode == "train":
+
         def train() -> Runner:
             model = ours()
-            model.compile(optimizer=keras.optimizers.SGD(0.01),
-                          loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+            model.compile(
+                optimizer=keras.optimizers.SGD(0.01), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+            )
             labels = np.random.default_rng(0).integers(0, 1000, batch)
             return lambda: model.train_on_batch(x, labels)
+
         yield "train_on_batch", "ours", train
         return
 
@@ -289,6 +334,7 @@ def keras_paths(name: str, batch: int, size: int, mode: str, threads: int) -> It
         def build() -> Runner:
             model = make()
             return lambda: model(x, training=False)
+
         return build
 
     def compiled(make: Callable[[], keras.Model], xla: bool) -> Callable[[], Runner]:
@@ -299,12 +345,14 @@ def keras_paths(name: str, batch: int, size: int, mode: str, threads: int) -> It
             fn = tf.function(lambda t: model(t, training=False), jit_compile=xla)
             inp = tf.constant(x)
             return lambda: fn(inp)
+
         return build
 
     def predict(make: Callable[[], keras.Model]) -> Callable[[], Runner]:  # compiled by Keras on every backend
         def build() -> Runner:
             model = make()
             return lambda: model.predict(x, batch_size=batch, verbose=0)
+
         return build
 
     def official() -> keras.Model:
@@ -323,7 +371,7 @@ def keras_paths(name: str, batch: int, size: int, mode: str, threads: int) -> It
 PATHS = {"torch": torch_paths, "paddle": paddle_paths, "keras": keras_paths}
 
 
-def gpu_paths(backend: str, name: str, batch: int, size: int, mode: str) -> Iterator[tuple[str, str, Callable]]:
+def gpu_paths(backend: str, name: str, batch: int, size: int, mode: str) -> Iterator[PathEntry]:
     """The GPU paths of one backend (``resnet_tools.bench.gpu``), with the official zoo's model alongside."""
     from resnet_tools.bench import gpu as bench_gpu
 
@@ -389,8 +437,10 @@ def main(argv: list[str] | None = None) -> int:
             from resnet_tools.bench.gpu import gpu_info, gpu_peaks
 
             peaks = gpu_peaks()
-            print(json.dumps({"peak_gflops": peaks["fp32"], "peaks": peaks, "gpu": gpu_info(),
-                              "threads": args.threads}), flush=True)
+            print(
+                json.dumps({"peak_gflops": peaks["fp32"], "peaks": peaks, "gpu": gpu_info(), "threads": args.threads}),
+                flush=True,
+            )
             return 0
         print(json.dumps({"peak_gflops": peak_gflops(args.threads), "threads": args.threads}), flush=True)
         return 0
@@ -409,16 +459,35 @@ def main(argv: list[str] | None = None) -> int:
                 row = Row(args.backend, name, "setup", "ours", batch, args.mode, args.threads, error=repr(exc)[:200])
                 print(json.dumps(asdict(row)), flush=True)
                 continue
-            groups: dict[str, list[tuple[str, Callable]]] = {}
+            groups: dict[str, list[tuple[str, Callable[..., Any]]]] = {}
             for path, impl, build in paths:
                 if not keep or path in keep:
                     groups.setdefault(path, []).append((impl, build))
             for path, members in groups.items():
-                rows = [Row(args.backend, name, path, impl, batch, args.mode, args.threads, device=args.device,
-                            precision=path_precision(path)) for impl, _ in members]
+                rows = [
+                    Row(
+                        args.backend,
+                        name,
+                        path,
+                        impl,
+                        batch,
+                        args.mode,
+                        args.threads,
+                        device=args.device,
+                        precision=path_precision(path),
+                    )
+                    for impl, _ in members
+                ]
                 try:
-                    measure_group(rows, [b for _, b in members], macs, args.warmup, args.repeats, args.min_time,
-                                  gpu_memory=gpu_memory(args.backend) if args.device == "gpu" else None)
+                    measure_group(
+                        rows,
+                        [b for _, b in members],
+                        macs,
+                        args.warmup,
+                        args.repeats,
+                        args.min_time,
+                        gpu_memory=gpu_memory(args.backend) if args.device == "gpu" else None,
+                    )
                 except Exception:
                     for row in rows:
                         row.error = row.error or traceback.format_exc(limit=1).splitlines()[-1][:200]

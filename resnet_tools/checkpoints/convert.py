@@ -64,8 +64,9 @@ def _fallback_framework() -> str:
     return installed[0]
 
 
-def verify_conversion(src: Checkpoint, dst_path: Path, dst_fmt: Format, spec: ModelSpec,
-                      frameworks: tuple[str, str]) -> TensorDiff:
+def verify_conversion(
+    src: Checkpoint, dst_path: Path, dst_fmt: Format, spec: ModelSpec, frameworks: tuple[str, str]
+) -> TensorDiff:
     """Logits of the model loaded from the source vs the model loaded back from the written file."""
     mods = load_backends(list(dict.fromkeys(frameworks)))
     written = read_checkpoint(dst_path, dst_fmt, spec.name)
@@ -77,8 +78,16 @@ def verify_conversion(src: Checkpoint, dst_path: Path, dst_fmt: Format, spec: Mo
     return tensor_diff(outputs[0], outputs[1])
 
 
-def convert(src: Path | str, dst: Path | str, *, model: str | None = None, from_format: str | None = None,
-            to_format: str | None = None, verify: bool = False, force: bool = False) -> ConvertResult:
+def convert(
+    src: Path | str,
+    dst: Path | str,
+    *,
+    model: str | None = None,
+    from_format: str | None = None,
+    to_format: str | None = None,
+    verify: bool = False,
+    force: bool = False,
+) -> ConvertResult:
     """Convert a checkpoint between formats; nothing is written unless everything (and --verify) passes."""
     src, dst = Path(src), Path(dst)
     sf, df = format_for(src, from_format), format_for(dst, to_format)
@@ -90,8 +99,11 @@ def convert(src: Path | str, dst: Path | str, *, model: str | None = None, from_
         raise CheckpointError(f"cannot write {dst}: folder {dst.parent} does not exist")
     if df.write is None:
         raise CheckpointError(f"writing {df.name} ({df.description}) is not supported; use .weights.h5")
-    verify_fws = (sf.framework or df.framework or _fallback_framework(), df.framework or sf.framework
-                  or _fallback_framework()) if verify else None
+    verify_fws = (
+        (sf.framework or df.framework or _fallback_framework(), df.framework or sf.framework or _fallback_framework())
+        if verify
+        else None
+    )
     needed = sorted({f for f in (sf.framework, df.framework, *(verify_fws or ())) if f})
     t0 = time.perf_counter()
     load_backends(needed)  # paddle before tensorflow, only what these formats need

@@ -56,20 +56,27 @@ def _why(exc: BaseException) -> str:
     if not text:
         return f"{type(exc).__name__} (empty or truncated file)"
     if "weights_only" in text or "allow_pickle" in text or "pickled" in text:
-        return ("not a plain tensor file: it is corrupt, or a pickle that needs arbitrary code to load "
-                "(refused: loading it could run code)")
+        return (
+            "not a plain tensor file: it is corrupt, or a pickle that needs arbitrary code to load "
+            "(refused: loading it could run code)"
+        )
     return text.splitlines()[0]
 
 
 def _metadata(spec: ModelSpec, ckpt: Checkpoint) -> dict[str, str]:
     return {
-        "model": spec.name, "spec_hash": spec.spec_hash(), "format_version": FORMAT_VERSION, "producer": PRODUCER,
-        "num_classes": str(spec.num_classes), "source_framework": ckpt.metadata.get("source_framework", "unknown"),
+        "model": spec.name,
+        "spec_hash": spec.spec_hash(),
+        "format_version": FORMAT_VERSION,
+        "producer": PRODUCER,
+        "num_classes": str(spec.num_classes),
+        "source_framework": ckpt.metadata.get("source_framework", "unknown"),
         "source_version": ckpt.metadata.get("source_version", ""),
     }
 
 
 # ---- canonical formats ----------------------------------------------------------------------------
+
 
 def read_safetensors(path: Path, _model: str | None) -> Checkpoint:
     from safetensors import SafetensorError, safe_open
@@ -113,7 +120,8 @@ def read_npz(path: Path, _model: str | None) -> Checkpoint:
 
 def write_npz(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
     with open(path, "wb") as fh:  # a file object: np.savez would append ".npz" to a path
-        np.savez(fh, __metadata__=np.array(json.dumps(_metadata(spec, ckpt))), **ckpt.weights)
+        arrays: dict[str, Any] = {"__metadata__": np.array(json.dumps(_metadata(spec, ckpt))), **ckpt.weights}
+        np.savez(fh, **arrays)
 
 
 # ---- torch --------------------------------------------------------------------------------------------
@@ -133,16 +141,18 @@ def read_torch(path: Path, _model: str | None) -> Checkpoint:
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise CheckpointError(f"{path} is not a state dict (expected name -> tensor, optionally under "
-                              f"{' / '.join(TORCH_WRAPPERS)})")
+        raise CheckpointError(
+            f"{path} is not a state dict (expected name -> tensor, optionally under {' / '.join(TORCH_WRAPPERS)})"
+        )
     native = {}
     for k, v in obj.items():
         if k.endswith("num_batches_tracked"):
             continue  # torch-only BN counter, not a weight
         k = k.removeprefix("module.")  # DataParallel / DDP prefix
         native[k] = (v.float() if v.dtype == torch.bfloat16 else v).detach().cpu().numpy()
-    return Checkpoint(_from_native(native, "torch", path), {"source_framework": "torch",
-                                                            "source_version": torch.__version__})
+    return Checkpoint(
+        _from_native(native, "torch", path), {"source_framework": "torch", "source_version": torch.__version__}
+    )
 
 
 def _native_state(ckpt: Checkpoint, spec: ModelSpec, framework: str) -> dict[str, np.ndarray]:
@@ -167,9 +177,13 @@ def write_torch(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
 # --8<-- [start:safe-unpickle]
 #: What a paddle.save state dict pickles: numpy arrays (and numpy scalars) in plain containers.
 _PADDLE_PICKLE_GLOBALS = {
-    ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "scalar"), ("numpy.core.multiarray", "scalar"),
-    ("numpy", "ndarray"), ("numpy", "dtype"), ("collections", "OrderedDict"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("collections", "OrderedDict"),
 }
 #: paddle 2.x+ stores this mapping of structured names next to the tensors; paddle.load drops it too.
 _PADDLE_NAME_TABLE = "StructuredToParameterName@@"
@@ -182,8 +196,12 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in _PADDLE_PICKLE_GLOBALS:
             return super().find_class(module, name)
-        raise CheckpointError(f"refusing to load: it asks to run {module}.{name} (a paddle state dict holds "
-                              f"only arrays); the file is not a plain checkpoint and may be malicious")
+        raise CheckpointError(
+            f"refusing to load: it asks to run {module}.{name} (a paddle state dict holds "
+            f"only arrays); the file is not a plain checkpoint and may be malicious"
+        )
+
+
 # --8<-- [end:safe-unpickle]
 
 
@@ -195,8 +213,10 @@ def read_paddle(path: Path, _model: str | None) -> Checkpoint:
     except CheckpointError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
     except Exception as exc:  # truncated or not a pickle at all
-        raise CheckpointError(f"cannot read {path} as a paddle checkpoint: {type(exc).__name__}: "
-                              f"{str(exc).splitlines()[0] if str(exc) else 'empty or truncated'}") from None
+        raise CheckpointError(
+            f"cannot read {path} as a paddle checkpoint: {type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else 'empty or truncated'}"
+        ) from None
     if isinstance(obj, dict):
         obj = {k: v for k, v in obj.items() if k != _PADDLE_NAME_TABLE}
     if not isinstance(obj, dict) or not obj or not all(isinstance(v, np.ndarray) for v in obj.values()):
@@ -213,6 +233,7 @@ def write_paddle(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
 
 
 # ---- keras --------------------------------------------------------------------------------------------
+
 
 def _keras_h5_shapes(path: Path) -> tuple[str | None, list[tuple[int, ...]]]:
     import h5py
@@ -301,14 +322,26 @@ def _from_native(native: dict[str, np.ndarray], framework: str, path: Path) -> d
 FORMATS: dict[str, Format] = {
     f.name: f
     for f in (
-        Format("safetensors", (".safetensors",), None, read_safetensors, write_safetensors,
-               "canonical names and layouts, with metadata (default interchange)"),
+        Format(
+            "safetensors",
+            (".safetensors",),
+            None,
+            read_safetensors,
+            write_safetensors,
+            "canonical names and layouts, with metadata (default interchange)",
+        ),
         Format("npz", (".npz",), None, read_npz, write_npz, "canonical names and layouts for numpy users"),
         Format("torch", (".pth", ".pt"), "torch", read_torch, write_torch, "torchvision-style state_dict"),
         Format("paddle", (".pdparams",), "paddle", read_paddle, write_paddle, "paddle.vision-style state dict"),
         Format("keras", (".weights.h5",), "keras", read_keras, write_keras, "Keras 3 weights file of our model"),
-        Format("keras_h5", (".h5",), None, read_keras_legacy, None,
-               "legacy Keras / keras.applications HDF5 weights, read by layer name (read only)"),
+        Format(
+            "keras_h5",
+            (".h5",),
+            None,
+            read_keras_legacy,
+            None,
+            "legacy Keras / keras.applications HDF5 weights, read by layer name (read only)",
+        ),
     )
 }
 

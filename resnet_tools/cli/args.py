@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Mapping
+from typing import TypeAlias
 
 from resnet_spec import list_models
 from resnet_spec.spec import unknown_model_message
@@ -10,6 +12,8 @@ from resnet_tools.core.backends import Backend
 from resnet_tools.core.errors import UsageError
 
 DEVICES = ("cpu", "gpu", "auto")
+#: What ``add_subparsers()`` returns; each command module registers itself on it.
+Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def parse_models(text: str) -> list[str]:
@@ -18,8 +22,9 @@ def parse_models(text: str) -> list[str]:
         return list_models()
     names = list(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
     if not names:
-        raise UsageError(f"--models names no model; give comma-separated names or 'all' (known: "
-                         f"{', '.join(list_models())})")
+        raise UsageError(
+            f"--models names no model; give comma-separated names or 'all' (known: {', '.join(list_models())})"
+        )
     for n in names:
         if n not in list_models():
             raise UsageError(unknown_model_message(n))
@@ -57,6 +62,7 @@ def resolve_device(requested: str, modules: Mapping[str, Backend], *, needed: in
     if requested == "auto":
         return "gpu" if len(with_gpu) >= needed else "cpu"
     if len(with_gpu) < needed:
-        raise UsageError(f"--device gpu needs {needed} backend(s) with a GPU build; with GPU: "
-                         f"{', '.join(with_gpu) or 'none'}")
+        raise UsageError(
+            f"--device gpu needs {needed} backend(s) with a GPU build; with GPU: {', '.join(with_gpu) or 'none'}"
+        )
     return "gpu"

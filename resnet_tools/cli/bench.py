@@ -7,6 +7,7 @@ import importlib.util
 import json
 
 from resnet_spec.errors import ResNetError
+from resnet_tools.cli.args import Subcommands
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -27,54 +28,104 @@ def cmd_bench(args: argparse.Namespace) -> int:
     for flag, value, low in (("--size", args.size, 32), ("--threads", args.threads, 1), ("--repeats", args.repeats, 1)):
         parse_ints(flag, str(value), low=low)
     models = parse_models(args.models)
-    console.print(f"bench: {', '.join(models)} x {', '.join(backends)} x batch {args.batch}, {args.threads} threads, "
-                  f"{args.size}x{args.size}, mode {args.mode}, malloc {args.malloc} ({device})")
+    console.print(
+        f"bench: {', '.join(models)} x {', '.join(backends)} x batch {args.batch}, {args.threads} threads, "
+        f"{args.size}x{args.size}, mode {args.mode}, malloc {args.malloc} ({device})"
+    )
     if device == "gpu":
         keras_backends = tuple(b for b in ("tensorflow", "jax") if importlib.util.find_spec(b) is not None)
     else:
-        keras_backends = tuple(b for b in ("torch", "jax") if importlib.util.find_spec(b) is not None
-                               and not args.no_keras_others)
-    result = run_bench(models, backends, batches, threads=args.threads, mode=args.mode, size=args.size,
-                       repeats=args.repeats, min_time=args.min_time, paths=args.paths or "", malloc=args.malloc,
-                       keras_backends=keras_backends if "keras" in backends else (), device=device,
-                       on_row=lambda r: console.print(
-                           f"  {escape(r['backend']):6s} {r['model']:10s} b{r['batch']:<3d} {r['path']:18s} "
-                           f"{r['implementation']:18s} " + (f"{r['images_per_s']:7.2f} img/s" if not r["error"]
-                                                            else f"error: {r['error'][:80]}"), highlight=False))
+        keras_backends = tuple(
+            b for b in ("torch", "jax") if importlib.util.find_spec(b) is not None and not args.no_keras_others
+        )
+    result = run_bench(
+        models,
+        backends,
+        batches,
+        threads=args.threads,
+        mode=args.mode,
+        size=args.size,
+        repeats=args.repeats,
+        min_time=args.min_time,
+        paths=args.paths or "",
+        malloc=args.malloc,
+        keras_backends=keras_backends if "keras" in backends else (),
+        device=device,
+        on_row=lambda r: console.print(
+            f"  {escape(r['backend']):6s} {r['model']:10s} b{r['batch']:<3d} {r['path']:18s} "
+            f"{r['implementation']:18s} "
+            + (f"{r['images_per_s']:7.2f} img/s" if not r["error"] else f"error: {r['error'][:80]}"),
+            highlight=False,
+        ),
+    )
     if device == "gpu":
         peaks = ", ".join(f"{k} {v / 1000:.0f}" for k, v in result.peaks.items())
         title = f"resnet bench: {result.machine.get('gpu', 'GPU')}, dense peaks (TFLOP/s) {peaks}"
     else:
-        title = (f"resnet bench: {result.threads} threads, measured FP32 peak {result.peak_gflops:.0f} GFLOP/s "
-                 f"({result.machine['cpu']})")
+        title = (
+            f"resnet bench: {result.threads} threads, measured FP32 peak {result.peak_gflops:.0f} GFLOP/s "
+            f"({result.machine['cpu']})"
+        )
     table = Table(title=title)
-    for col in ("backend", "model", "batch", "path", "impl", "img/s", "median ms", "p90 ms", "spread", "one-off s",
-                "peak MB", "GFLOP/s", "% peak", "ours/official"):
+    for col in (
+        "backend",
+        "model",
+        "batch",
+        "path",
+        "impl",
+        "img/s",
+        "median ms",
+        "p90 ms",
+        "spread",
+        "one-off s",
+        "peak MB",
+        "GFLOP/s",
+        "% peak",
+        "ours/official",
+    ):
         table.add_column(col, justify="left" if col in ("backend", "model", "path", "impl") else "right")
     for r in result.rows:
         if r["error"]:
-            table.add_row(escape(r["backend"]), r["model"], str(r["batch"]), r["path"], r["implementation"],
-                          f"[red]{r['error'][:60]}[/]", *[""] * 8)
+            table.add_row(
+                escape(r["backend"]),
+                r["model"],
+                str(r["batch"]),
+                r["path"],
+                r["implementation"],
+                f"[red]{r['error'][:60]}[/]",
+                *[""] * 8,
+            )
             continue
         ratio = r["ours_over_official"]
         table.add_row(
-            escape(r["backend"]), r["model"], str(r["batch"]), r["path"], r["implementation"],
+            escape(r["backend"]),
+            r["model"],
+            str(r["batch"]),
+            r["path"],
+            r["implementation"],
             f"{r['images_per_s']:.2f}",
-            f"{r['latency_ms_median']:.1f}", f"{r['latency_ms_p90']:.1f}",
-            f"[yellow]{r['spread']:.2f}[/]" if r["noisy"] else f"{r['spread']:.2f}", f"{r['one_off_s']:.1f}",
-            f"{r['peak_gpu_mb'] if device == 'gpu' else r['peak_rss_mb']:.0f}", f"{r['gflops']:.1f}",
+            f"{r['latency_ms_median']:.1f}",
+            f"{r['latency_ms_p90']:.1f}",
+            f"[yellow]{r['spread']:.2f}[/]" if r["noisy"] else f"{r['spread']:.2f}",
+            f"{r['one_off_s']:.1f}",
+            f"{r['peak_gpu_mb'] if device == 'gpu' else r['peak_rss_mb']:.0f}",
+            f"{r['gflops']:.1f}",
             f"{r['peak_share']:.0%}",
             "" if ratio is None else f"{ratio:.2f}",
         )
     if not result.rows:
-        raise ResNetError(f"no execution path matched --paths {args.paths!r} on {device} for "
-                          f"{', '.join(backends)} (path names are those of the table, e.g. 'eager NCHW')")
+        raise ResNetError(
+            f"no execution path matched --paths {args.paths!r} on {device} for "
+            f"{', '.join(backends)} (path names are those of the table, e.g. 'eager NCHW')"
+        )
     console.print(table)
     failed = [r for r in result.rows if r["error"]]
     noisy = sum(1 for r in result.rows if r.get("noisy"))
     if noisy:
-        console.print(f"[yellow]{noisy} row(s) with p90/median > 1.2: the machine was busy; compare ratios, "
-                      f"not absolute figures[/]")
+        console.print(
+            f"[yellow]{noisy} row(s) with p90/median > 1.2: the machine was busy; compare ratios, "
+            f"not absolute figures[/]"
+        )
     if args.json:
         data = json.dumps(result.as_dict(), indent=2).encode()
         atomic_write(args.json, lambda fh: fh.write(data))
@@ -102,24 +153,36 @@ def _device(requested: str) -> str:
     return "gpu" if found else "cpu"
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subcommands) -> None:
     p = sub.add_parser("bench", help="speed and memory per backend and execution path, next to the official zoo")
     p.add_argument("--models", default="resnet18,resnet50,resnet152")
     p.add_argument("--backends", default=None, help="comma-separated (default: every installed backend)")
     p.add_argument("--batch", default=None, help="comma-separated (default 1,16 on CPU, 1,32,256 on GPU)")
-    p.add_argument("--device", choices=["cpu", "gpu", "auto"], default="cpu", help="auto = gpu when nvidia-smi "
-                   "sees one; GPU rows: input on the device, synchronised calls, TF32 off except tf32 rows")
+    p.add_argument(
+        "--device",
+        choices=["cpu", "gpu", "auto"],
+        default="cpu",
+        help="auto = gpu when nvidia-smi "
+        "sees one; GPU rows: input on the device, synchronised calls, TF32 off except tf32 rows",
+    )
     p.add_argument("--threads", type=int, default=2, help="every framework pinned to this many threads")
     p.add_argument("--mode", choices=["eval", "train"], default="eval")
     p.add_argument("--size", type=int, default=224)
     p.add_argument("--repeats", type=int, default=10, help="timed rounds at least")
     p.add_argument("--min-time", type=float, default=3.0, help="seconds of timed rounds at least")
     p.add_argument("--paths", default=None, help="keep only these execution paths (comma-separated)")
-    p.add_argument("--no-keras-others", action="store_true",
-                   help="skip Keras on its torch/jax backends (run by default when installed)")
-    p.add_argument("--malloc", choices=["kept", "glibc"], default="kept",
-                   help="kept: freed memory stays mapped (no page faults re-allocating big activations; "
-                   "resnet_tools/bench/allocator.py); glibc: the C library's defaults")
+    p.add_argument(
+        "--no-keras-others",
+        action="store_true",
+        help="skip Keras on its torch/jax backends (run by default when installed)",
+    )
+    p.add_argument(
+        "--malloc",
+        choices=["kept", "glibc"],
+        default="kept",
+        help="kept: freed memory stays mapped (no page faults re-allocating big activations; "
+        "resnet_tools/bench/allocator.py); glibc: the C library's defaults",
+    )
     p.add_argument("--json", default=None)
     p.add_argument("--plot", default=None)
     p.add_argument("--force", action="store_true", help="overwrite existing --json / --plot files")

@@ -5,14 +5,22 @@ from __future__ import annotations
 import argparse
 
 from resnet_tools.checkpoints.formats import FORMATS
+from resnet_tools.cli.args import Subcommands
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
     from resnet_tools.checkpoints.convert import convert
     from resnet_tools.cli.console import console
 
-    r = convert(args.src, args.dst, model=args.model, from_format=args.from_format, to_format=args.to_format,
-                verify=args.verify, force=args.force)
+    r = convert(
+        args.src,
+        args.dst,
+        model=args.model,
+        from_format=args.from_format,
+        to_format=args.to_format,
+        verify=args.verify,
+        force=args.force,
+    )
     trainable = r.spec.expected_trainable if r.spec.is_zoo_default else None
     console.print(
         f"converted {args.src} ({r.src_format}) -> {args.dst} ({r.dst_format}): {r.spec.name}"
@@ -48,17 +56,21 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subcommands) -> None:
     exts = ", ".join(f"{'/'.join(f.extensions)} ({f.name})" for f in FORMATS.values())
-    p = sub.add_parser("convert", help="convert weights between formats and frameworks",
-                       description=f"Formats by extension: {exts}.")
+    p = sub.add_parser(
+        "convert", help="convert weights between formats and frameworks", description=f"Formats by extension: {exts}."
+    )
     p.add_argument("src")
     p.add_argument("dst")
     p.add_argument("--model", default=None, help="architecture (inferred from the checkpoint when omitted)")
     p.add_argument("--from", dest="from_format", choices=list(FORMATS), default=None)
     p.add_argument("--to", dest="to_format", choices=list(FORMATS), default=None)
-    p.add_argument("--verify", action="store_true", help="compare logits of source and written file; fail above "
-                   "the tolerance and keep no output")
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="compare logits of source and written file; fail above the tolerance and keep no output",
+    )
     p.add_argument("--force", action="store_true", help="overwrite DST")
     p.set_defaults(func=cmd_convert)
     q = sub.add_parser("inspect", help="print a checkpoint's format, model, parameter count and dtype")

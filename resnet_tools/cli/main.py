@@ -10,11 +10,17 @@ import argparse
 import signal
 import sys
 from collections.abc import Callable
+from types import FrameType
+from typing import Any
 
 from rich.table import Table
 
 from resnet_spec.errors import ResNetError
+from resnet_tools.cli.args import Subcommands
 from resnet_tools.cli.console import console, err_console, quiet_frameworks
+
+#: A signal handler as ``signal.signal`` returns it.
+Handler = Callable[[int, FrameType | None], Any] | int | None
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -25,7 +31,14 @@ def cmd_list(args: argparse.Namespace) -> int:
         table.add_column(col, justify="right" if col in ("params", "BN stats", "GMACs@224", "groups") else "left")
     for r in zoo_rows():
         table.add_row(
-            r.name, r.family, r.block, r.depths, r.widths, str(r.groups), f"{r.trainable:,}", f"{r.bn_stats:,}",
+            r.name,
+            r.family,
+            r.block,
+            r.depths,
+            r.widths,
+            str(r.groups),
+            f"{r.trainable:,}",
+            f"{r.bn_stats:,}",
             f"{r.gmacs:.2f}",
         )
     console.print(table)
@@ -43,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
+def _registrars() -> list[Callable[[Subcommands], None]]:
     """Subcommand modules; each imports its backends lazily, inside the command."""
     from resnet_tools.cli import bench, convert, parity, predict, summary
 
@@ -68,11 +81,11 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, previous)
 
 
-def _raise_interrupt(_signum: int, _frame: object) -> None:
+def _raise_interrupt(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _terminate_like_interrupt() -> object:
+def _terminate_like_interrupt() -> Handler | None:
     """SIGTERM (a killed CI job, ``timeout``) unwinds like Ctrl-C, so temp files are removed on the way out.
     Returns the previous handler (None where handlers cannot be set: not the main thread)."""
     import threading

@@ -12,12 +12,13 @@ from rich.table import Table
 
 from resnet_spec.errors import ResNetError
 from resnet_spec.spec import AMP_DTYPES, DTYPES
-from resnet_tools.cli.args import parse_input_shape, parse_models, resolve_device
+from resnet_tools.cli.args import Subcommands, parse_input_shape, parse_models, resolve_device
 from resnet_tools.core.backends import PATHS, load_backends, parse_backends
 from resnet_tools.parity.engine import (
     DEFAULT_MODELS,
     DEPTH,
     TRAIN_POINTS,
+    ParityRecord,
     run_model_parity,
     run_model_train_parity,
 )
@@ -36,14 +37,18 @@ def cmd_parity(args: argparse.Namespace) -> int:
     if args.seed < 0:
         raise ResNetError(f"--seed must be a non-negative integer, got {args.seed}")
     if args.mode == "train" and input_shape[0] < 2:
-        raise ResNetError(f"--mode train needs a batch of at least 2 (batch statistics of one sample are "
-                          f"undefined); got --input {args.input}")
+        raise ResNetError(
+            f"--mode train needs a batch of at least 2 (batch statistics of one sample are "
+            f"undefined); got --input {args.input}"
+        )
     backends = parse_backends(args.backends)
     if len(backends) < 2:
         raise ResNetError(f"parity needs at least two backends, got {', '.join(backends) or 'none'}")
     if args.dtype in AMP_DTYPES and args.mode == "train":
-        raise ResNetError("mixed-precision parity is eval-only: fp32 gradients of deep nets already differ at "
-                          "~1e-2 between frameworks (see docs/parity.md); use --mode eval")
+        raise ResNetError(
+            "mixed-precision parity is eval-only: fp32 gradients of deep nets already differ at "
+            "~1e-2 between frameworks (see docs/parity.md); use --mode eval"
+        )
     modules = load_backends(backends)
     device = resolve_device(args.device, modules, needed=2)
     if device == "gpu":
@@ -54,11 +59,12 @@ def cmd_parity(args: argparse.Namespace) -> int:
         skipped = [b for b, m in modules.items() if not m.amp_supported(device)]
         modules = {b: m for b, m in modules.items() if b not in skipped}
         if skipped:
-            console.print(f"[yellow]{', '.join(skipped)}: no {args.dtype} mixed precision on {device}; "
-                          f"left out[/]")
+            console.print(f"[yellow]{', '.join(skipped)}: no {args.dtype} mixed precision on {device}; left out[/]")
         if len(modules) < 2:
-            raise ResNetError(f"{args.dtype} parity on {device} needs two backends that run mixed precision "
-                              f"there; have {', '.join(modules) or 'none'}")
+            raise ResNetError(
+                f"{args.dtype} parity on {device} needs two backends that run mixed precision "
+                f"there; have {', '.join(modules) or 'none'}"
+            )
     console.print(
         f"parity: {len(models)} model(s) x {len(modules)} backends ({', '.join(modules)}) on {device}, "
         f"input {'x'.join(map(str, input_shape))}, {args.dtype}, mode {args.mode}"
@@ -66,7 +72,11 @@ def cmd_parity(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     records = []
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
         transient=not console.is_terminal,
     ) as progress:
         task = progress.add_task("forward passes", total=len(models) * len(modules))
@@ -75,23 +85,43 @@ def cmd_parity(args: argparse.Namespace) -> int:
             run = run_model_train_parity if args.mode == "train" else run_model_parity
             extra = {"path": args.path} if args.mode == "eval" else {}
             records += run(
-                name, modules, input_shape=input_shape, device=device, dtype=args.dtype, seed=args.seed,
-                on_step=lambda _b: progress.advance(task), **extra,
+                name,
+                modules,
+                input_shape=input_shape,
+                device=device,
+                dtype=args.dtype,
+                seed=args.seed,
+                on_step=lambda _b: progress.advance(task),
+                **extra,
             )
     elapsed = time.perf_counter() - started
     paths = _paths_used(records)
     console.print(f"execution paths: {paths}")
     table = Table(title=f"parity ({device}, {args.dtype}, {args.mode}; tolerance {records[0].tolerance:g} rel)")
-    for col in ("model", "source -> target", "max abs", "max rel", "1 - cosine", "top-1", "worst point",
-                "first divergent", "pass"):
+    for col in (
+        "model",
+        "source -> target",
+        "max abs",
+        "max rel",
+        "1 - cosine",
+        "top-1",
+        "worst point",
+        "first divergent",
+        "pass",
+    ):
         table.add_column(col)
     for r in records:
         points = TRAIN_POINTS if r.mode == "train" else DEPTH
         worst = max((k for k in points if k in r.stages), key=lambda k: r.stages[k].max_rel)
         table.add_row(
-            r.model, r.pair(), f"{r.max_abs_diff:.2e}", f"{r.max_rel_diff:.2e}",
-            f"{1 - r.cosine:.1e}", "n/a" if r.top1_agree is None else f"{r.top1_agree:.0%}",
-            f"{worst} {r.stages[worst].max_rel:.1e}", r.first_divergent_stage or "-",
+            r.model,
+            r.pair(),
+            f"{r.max_abs_diff:.2e}",
+            f"{r.max_rel_diff:.2e}",
+            f"{1 - r.cosine:.1e}",
+            "n/a" if r.top1_agree is None else f"{r.top1_agree:.0%}",
+            f"{worst} {r.stages[worst].max_rel:.1e}",
+            r.first_divergent_stage or "-",
             "[green]yes[/]" if r.passed else "[bold red]NO[/]",
         )
     console.print(table)
@@ -104,10 +134,16 @@ def cmd_parity(args: argparse.Namespace) -> int:
         console.print(f"wrote {args.json}")
     if args.report:
         context = {
-            "device": device, "dtype": args.dtype, "mode": args.mode, "input": args.input, "seed": str(args.seed),
+            "device": device,
+            "dtype": args.dtype,
+            "mode": args.mode,
+            "input": args.input,
+            "seed": str(args.seed),
             "tolerance": f"{records[0].tolerance:g} (resnet_spec/tolerances.py)",
-            "TF32": "off" if device == "gpu" else "n/a (CPU)", "machine": platform.platform(),
-            "versions": ", ".join(f"{b} {_version(b)}" for b in modules), "elapsed": f"{elapsed:.1f}s",
+            "TF32": "off" if device == "gpu" else "n/a (CPU)",
+            "machine": platform.platform(),
+            "versions": ", ".join(f"{b} {_version(b)}" for b in modules),
+            "elapsed": f"{elapsed:.1f}s",
             "execution paths": paths,
         }
         path = write_report(records, args.report, context)
@@ -115,7 +151,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _paths_used(records: list) -> str:
+def _paths_used(records: list[ParityRecord]) -> str:
     """``torch: channels_last + inference_mode; paddle: ...`` from the records (train mode is eager)."""
     used = {r.source: r.source_path for r in records} | {r.target: r.target_path for r in records}
     return "; ".join(f"{b}: {p}" for b, p in used.items())
@@ -131,23 +167,35 @@ def _version(backend: str) -> str:
         return "?"
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subcommands) -> None:
     p = sub.add_parser("parity", help="prove the backends compute the same network (main job)")
     p.add_argument("--models", default=",".join(DEFAULT_MODELS), help="comma-separated names, or 'all'")
     p.add_argument("--backends", default=None, help="comma-separated (default: every installed backend)")
     p.add_argument("--device", choices=["cpu", "gpu", "auto"], default="cpu")
     p.add_argument("--input", default="2x3x224x224", help="NxCxHxW (default 2x3x224x224)")
-    p.add_argument("--dtype", choices=[*DTYPES, *AMP_DTYPES], default=None,
-                   help="default float32 for eval, float64 for train: fp32 gradients of deep nets are not "
-                   "comparable element-wise (ReLU masks flip at rounding level; see docs/parity.md). "
-                   "bfloat16/float16: each framework's mixed precision (autocast, Keras mixed_* policy; float32 "
-                   "weights), compared across frameworks and against its own float32, eval only")
-    p.add_argument("--mode", choices=["eval", "train"], default="eval",
-                   help="train: one train-mode forward + one SGD step (loss, gradients, updates, running stats)")
-    p.add_argument("--path", choices=PATHS, default="fast",
-                   help="eval mode: 'fast' runs each backend's fast path (torch channels_last, Paddle Inference, "
-                   "Keras XLA; tested to stay within the parity tolerance of eager), 'eager' the plain forward. "
-                   "Train mode always runs eager.")
+    p.add_argument(
+        "--dtype",
+        choices=[*DTYPES, *AMP_DTYPES],
+        default=None,
+        help="default float32 for eval, float64 for train: fp32 gradients of deep nets are not "
+        "comparable element-wise (ReLU masks flip at rounding level; see docs/parity.md). "
+        "bfloat16/float16: each framework's mixed precision (autocast, Keras mixed_* policy; float32 "
+        "weights), compared across frameworks and against its own float32, eval only",
+    )
+    p.add_argument(
+        "--mode",
+        choices=["eval", "train"],
+        default="eval",
+        help="train: one train-mode forward + one SGD step (loss, gradients, updates, running stats)",
+    )
+    p.add_argument(
+        "--path",
+        choices=PATHS,
+        default="fast",
+        help="eval mode: 'fast' runs each backend's fast path (torch channels_last, Paddle Inference, "
+        "Keras XLA; tested to stay within the parity tolerance of eager), 'eager' the plain forward. "
+        "Train mode always runs eager.",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, help="write the records as JSON")
     p.add_argument("--report", default=None, help="write DIR/parity.md and DIR/divergence.png")

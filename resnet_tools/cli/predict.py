@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from resnet_tools.cli.args import Subcommands
 from resnet_tools.core.backends import PATHS
 
 
@@ -14,11 +15,20 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     check_outputs([args.grid], force=args.force)
 
-    run = predict(args.images, args.weights, model=args.model, backend=args.backend, topk=args.topk,
-                  labels=args.labels, path=args.path)
+    run = predict(
+        args.images,
+        args.weights,
+        model=args.model,
+        backend=args.backend,
+        topk=args.topk,
+        labels=args.labels,
+        path=args.path,
+    )
     spec, results = run.spec, run.predictions
-    console.print(f"{spec.name} on {run.backend}, path: {run.path} (built in {run.one_off_s:.1f}s); "
-                  f"preprocessing for {spec.variant} checkpoints")
+    console.print(
+        f"{spec.name} on {run.backend}, path: {run.path} (built in {run.one_off_s:.1f}s); "
+        f"preprocessing for {spec.variant} checkpoints"
+    )
     done = [r for r in results if r.top]
     for r in results:
         if not r.top:
@@ -38,18 +48,23 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0 if done else 2
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subcommands) -> None:
     p = sub.add_parser("predict", help="classify images with any checkpoint in any backend")
     p.add_argument("images", nargs="+")
     p.add_argument("--weights", required=True, help="a checkpoint in any format resnet convert reads")
     p.add_argument("--model", default=None, help="architecture (inferred from the checkpoint when omitted)")
-    p.add_argument("--backend", choices=["torch", "paddle", "keras"], default=None,
-                   help="default: the checkpoint's framework")
+    p.add_argument(
+        "--backend", choices=["torch", "paddle", "keras"], default=None, help="default: the checkpoint's framework"
+    )
     p.add_argument("--topk", type=int, default=None, help="classes shown per image (default 5, or fewer classes)")
     p.add_argument("--labels", default=None, help="text file, one label per line")
-    p.add_argument("--path", choices=PATHS, default="fast",
-                   help="'fast': torch channels_last, Paddle Inference, Keras XLA (within the parity tolerance "
-                   "of eager; one-off build time printed); 'eager': the plain forward")
+    p.add_argument(
+        "--path",
+        choices=PATHS,
+        default="fast",
+        help="'fast': torch channels_last, Paddle Inference, Keras XLA (within the parity tolerance "
+        "of eager; one-off build time printed); 'eager': the plain forward",
+    )
     p.add_argument("--grid", default=None, help="save a PNG of the images with their predictions")
     p.add_argument("--force", action="store_true", help="overwrite an existing --grid file")
     p.set_defaults(func=cmd_predict)

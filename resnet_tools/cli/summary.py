@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from resnet_spec.errors import ResNetError
+from resnet_tools.cli.args import Subcommands
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
@@ -23,12 +24,17 @@ def cmd_summary(args: argparse.Namespace) -> int:
     spec = get_spec(args.model, in_channels=shape[1]) if shape[1] != 3 else get_spec(args.model)
     s = summarize(spec, backend, shape, verify=backend in installed_backends())
     table = Table(title=f"{spec.name} ({backend}), input {'x'.join(map(str, shape))}")
-    for col, justify in (("layer", "left"), (f"{backend} name", "left"), ("type", "left"),
-                         ("output shape", "left"), ("params", "right"), ("non-trainable", "right")):
-        table.add_column(col, justify=justify)
+    for col in ("layer", f"{backend} name", "type", "output shape", "params", "non-trainable"):
+        table.add_column(col, justify="right" if col in ("params", "non-trainable") else "left")
     for r in s.rows:
-        table.add_row(r.layer, r.native, r.kind, str(list(r.output_shape)), f"{r.trainable:,}",
-                      f"{r.non_trainable:,}" if r.non_trainable else "")
+        table.add_row(
+            r.layer,
+            r.native,
+            r.kind,
+            str(list(r.output_shape)),
+            f"{r.trainable:,}",
+            f"{r.non_trainable:,}" if r.non_trainable else "",
+        )
     console.print(table)
     console.print(f"output shape: {list(s.output_shape)}")
     console.print(f"trainable params: {s.trainable:,}")
@@ -38,7 +44,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subcommands) -> None:
     p = sub.add_parser("summary", help="per-layer table: output shapes, parameters, MACs")
     p.add_argument("model")
     p.add_argument("--backend", default=None, help="torch, paddle or keras (default: first installed)")

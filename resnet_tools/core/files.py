@@ -32,7 +32,7 @@ def _writer_alive(pid: int) -> bool:
 def clean_stale_temps(folder: Path) -> list[Path]:
     """Remove temp files of our naming left by a killed writer (SIGKILL, power loss): its pid is gone,
     or the file is over a day old. Other files are never touched. Returns what was removed."""
-    removed = []
+    removed: list[Path] = []
     try:
         candidates = list(folder.glob(f".*{TEMP_MARK}*"))
     except OSError:
@@ -79,8 +79,9 @@ def commit(tmp: Path, path: Path, *, exclusive: bool = False) -> None:
             try:
                 os.link(tmp, path)
             except FileExistsError:
-                raise OutputError(f"{path} was created by someone else while this run wrote it; pass --force to "
-                                      f"overwrite") from None
+                raise OutputError(
+                    f"{path} was created by someone else while this run wrote it; pass --force to overwrite"
+                ) from None
             except OSError:  # no hard links on this filesystem: the pre-check is all we have
                 os.replace(tmp, path)
             else:

@@ -18,7 +18,7 @@ from resnet_spec.errors import ResNetError
 from resnet_spec.random_weights import random_weights
 from resnet_spec.spec import AMP_DTYPES
 from resnet_spec.tolerances import tolerance
-from resnet_tools.core.backends import PATHS, Backend
+from resnet_tools.core.backends import PATHS, Arrays, Backend
 from resnet_tools.core.diffs import TensorDiff, tensor_diff, within
 
 #: Comparison points from input to output.
@@ -71,8 +71,13 @@ def compare(ref: dict[str, np.ndarray], out: dict[str, np.ndarray], tol: float) 
     if ref["logits"].ndim == 2 and ref["logits"].shape[1] > 1:
         top1 = float(np.mean(ref["logits"].argmax(1) == out["logits"].argmax(1)))
     return {
-        "max_abs_diff": logits.max_abs, "max_rel_diff": logits.max_rel, "cosine": logits.cosine,
-        "top1_agree": top1, "first_divergent_stage": first_bad, "passed": first_bad is None, "stages": stages,
+        "max_abs_diff": logits.max_abs,
+        "max_rel_diff": logits.max_rel,
+        "cosine": logits.cosine,
+        "top1_agree": top1,
+        "first_divergent_stage": first_bad,
+        "passed": first_bad is None,
+        "stages": stages,
     }
 
 
@@ -137,8 +142,9 @@ def run_model_parity(
     if path not in PATHS:
         raise ResNetError(f"unknown path {path!r}; known: {', '.join(PATHS)}")
     if dtype in AMP_DTYPES:
-        return run_model_amp_parity(name, modules, input_shape=input_shape, device=device, amp=dtype, seed=seed,
-                                    on_step=on_step)
+        return run_model_amp_parity(
+            name, modules, input_shape=input_shape, device=device, amp=dtype, seed=seed, on_step=on_step
+        )
     tol = tolerance(dtype, device, "eval").rel
     spec = get_spec(name, in_channels=input_shape[1]) if input_shape[1] != 3 else get_spec(name)
     x = np.random.default_rng(seed + 1).standard_normal(input_shape).astype(dtype)
@@ -156,9 +162,17 @@ def run_model_parity(
 
     return [
         ParityRecord(
-            model=name, source=source, target=target, device=device, dtype=dtype, mode="eval",
-            input_shape=list(input_shape), tolerance=tol, **compare(ref, out, tol),
-            source_path=used[source], target_path=used[target],
+            model=name,
+            source=source,
+            target=target,
+            device=device,
+            dtype=dtype,
+            mode="eval",
+            input_shape=list(input_shape),
+            tolerance=tol,
+            **compare(ref, out, tol),
+            source_path=used[source],
+            target_path=used[target],
         )
         for source, target, ref, out in ordered_pairs(modules, spec, seeded, dtype, execute, on_step)
     ]
@@ -186,16 +200,29 @@ def run_model_amp_parity(
     def execute(backend: str, model: Any, weights: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
         mod = modules[backend]
         mod.import_weights(model, weights)
-        return {"float32": mod.forward_numpy(model, x, features=True, device=device),
-                amp: mod.forward_numpy(model, x, features=True, device=device, amp=amp)}
+        return {
+            "float32": mod.forward_numpy(model, x, features=True, device=device),
+            amp: mod.forward_numpy(model, x, features=True, device=device, amp=amp),
+        }
 
-    def record(source: str, target: str, ref: dict, out: dict, against: str) -> ParityRecord:
-        return ParityRecord(model=name, source=source, target=target, device=device, dtype=amp, mode="eval",
-                            input_shape=list(input_shape), tolerance=tol, **compare(ref, out, tol),
-                            source_path=f"eager, {'float32' if against != 'cross' else amp}",
-                            target_path=f"eager, {amp}", against=against)
+    def record(source: str, target: str, ref: Arrays, out: Arrays, against: str) -> ParityRecord:
+        return ParityRecord(
+            model=name,
+            source=source,
+            target=target,
+            device=device,
+            dtype=amp,
+            mode="eval",
+            input_shape=list(input_shape),
+            tolerance=tol,
+            **compare(ref, out, tol),
+            source_path=f"eager, {'float32' if against != 'cross' else amp}",
+            target_path=f"eager, {amp}",
+            against=against,
+        )
 
-    records, own = [], []
+    records: list[ParityRecord] = []
+    own: list[ParityRecord] = []
     for source, target, ref, out in ordered_pairs(modules, spec, seeded, "float32", execute, on_step):
         records.append(record(source, target, ref[amp], out[amp], "cross"))
         if source not in {r.source for r in own}:
@@ -208,6 +235,8 @@ def run_model_amp_parity(
 
 #: What train-mode parity compares, in the order a training step produces it.
 TRAIN_POINTS = ("train_logits", "loss", "input_grad", "grads", "weight_update", "running_mean", "running_var")
+
+
 def _joint(ref: dict[str, np.ndarray], out: dict[str, np.ndarray]) -> TensorDiff:
     """All tensors of a canonical dict as one vector, so "relative" means relative to the set's largest
     value: a conv bias feeding a train-mode BN has an analytically zero gradient, whose own relative
@@ -216,8 +245,16 @@ def _joint(ref: dict[str, np.ndarray], out: dict[str, np.ndarray]) -> TensorDiff
     return tensor_diff(np.concatenate([ref[k].ravel() for k in keys]), np.concatenate([out[k].ravel() for k in keys]))
 
 
-def _train_step(mod: Backend, model: Any, weights: dict[str, np.ndarray], x: np.ndarray, labels: np.ndarray,
-                lr: float, device: str, counts: dict[str, int]) -> dict[str, Any]:
+def _train_step(
+    mod: Backend,
+    model: Any,
+    weights: dict[str, np.ndarray],
+    x: np.ndarray,
+    labels: np.ndarray,
+    lr: float,
+    device: str,
+    counts: dict[str, int],
+) -> dict[str, Any]:
     """Import ``weights``, take one step; return what TRAIN_POINTS compares (running_var in the biased
     convention: torch's unbiased estimator is translated here, the one place that handles it)."""
     from resnet_spec.numerics import torch_running_var_as_biased
@@ -234,9 +271,13 @@ def _train_step(mod: Backend, model: Any, weights: dict[str, np.ndarray], x: np.
             k: torch_running_var_as_biased(after[k], weights[k], m, counts[k.rsplit(".", 1)[0]]) for k in var_keys
         }
     return {
-        "train_logits": step["logits"], "loss": step["loss"], "input_grad": step["input_grad"],
-        "grads": step["grads"], "weight_update": {k: after[k] - weights[k] for k in trainable},
-        "running_mean": {k: after[k] for k in after if k.endswith("running_mean")}, "running_var": running_var,
+        "train_logits": step["logits"],
+        "loss": step["loss"],
+        "input_grad": step["input_grad"],
+        "grads": step["grads"],
+        "weight_update": {k: after[k] - weights[k] for k in trainable},
+        "running_mean": {k: after[k] for k in after if k.endswith("running_mean")},
+        "running_var": running_var,
     }
 
 
@@ -275,11 +316,21 @@ def run_model_train_parity(
         logits = stages["train_logits"]
         records.append(
             ParityRecord(
-                model=name, source=source, target=target, device=device, dtype=dtype, mode="train",
-                input_shape=list(input_shape), tolerance=tol, max_abs_diff=logits.max_abs,
-                max_rel_diff=logits.max_rel, cosine=logits.cosine,
+                model=name,
+                source=source,
+                target=target,
+                device=device,
+                dtype=dtype,
+                mode="train",
+                input_shape=list(input_shape),
+                tolerance=tol,
+                max_abs_diff=logits.max_abs,
+                max_rel_diff=logits.max_rel,
+                cosine=logits.cosine,
                 top1_agree=float(np.mean(ref["train_logits"].argmax(1) == out["train_logits"].argmax(1))),
-                first_divergent_stage=first_bad, passed=first_bad is None, stages=stages,
+                first_divergent_stage=first_bad,
+                passed=first_bad is None,
+                stages=stages,
             )
         )
     return records

@@ -1,10 +1,8 @@
-"""Image preprocessing shared by every backend, chosen by the checkpoint's family.
+"""Image preprocessing shared by every backend, as each family's official checkpoints expect it.
 
-- torchvision / paddle.vision (v1.5): resize the short side to 256, center-crop 224, RGB, /255,
-  ImageNet mean/std.
-- keras.applications V1 ("caffe"): resize to 224x224, RGB -> BGR, subtract the BGR ImageNet mean.
-- keras.applications V2 ("tf"): resize to 224x224, scale to [-1, 1].
-Output: float32 NCHW (backends convert to their own layout).
+The recipes are data in ``resnet_spec/resnets.yaml`` (``preprocessing:``; each variant names one):
+torchvision / paddle.vision resize the short side and center-crop, keras.applications V1 ("caffe")
+uses BGR minus the ImageNet mean, V2 ("tf") scales to [-1, 1]. Output: float32 NCHW.
 """
 
 from __future__ import annotations
@@ -15,10 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
-CAFFE_BGR_MEAN = np.array([103.939, 116.779, 123.68], dtype=np.float32)
-STYLES = {"v1.5": "torchvision", "v1": "caffe", "v2": "tf"}
+from resnet_spec.spec import get_preprocessing
 
 
 @dataclass
@@ -36,18 +31,19 @@ def _center_crop(img: Image.Image, size: int) -> Image.Image:
 
 
 def preprocess(img: Image.Image, style: str) -> np.ndarray:
-    """RGB PIL image -> CHW float32 for ``style`` (torchvision, caffe or tf)."""
-    if style == "torchvision":
-        w, h = img.size
-        scale = 256 / min(w, h)
-        img = img.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.BILINEAR)
-        x = (np.asarray(_center_crop(img, 224), dtype=np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
-    elif style == "caffe":
-        x = np.asarray(img.resize((224, 224), Image.BILINEAR), dtype=np.float32)[..., ::-1] - CAFFE_BGR_MEAN
-    elif style == "tf":
-        x = np.asarray(img.resize((224, 224), Image.BILINEAR), dtype=np.float32) / 127.5 - 1.0
+    """RGB PIL image -> CHW float32 by the YAML's ``style`` recipe (torchvision, caffe or tf)."""
+    recipe = get_preprocessing(style)
+    w, h = img.size
+    if recipe.resize == "short_side":
+        scale = recipe.size / min(w, h)
+        img = img.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BILINEAR)
     else:
-        raise ValueError(f"unknown preprocessing style {style!r}")
+        img = img.resize((recipe.size, recipe.size), Image.Resampling.BILINEAR)
+    x = np.asarray(_center_crop(img, recipe.crop), dtype=np.float32)
+    if recipe.channels == "BGR":
+        x = x[..., ::-1]
+    mean, std = np.array(recipe.mean, dtype=np.float32), np.array(recipe.std, dtype=np.float32)
+    x = (x / np.float32(recipe.divisor) - mean) / std
     return np.ascontiguousarray(x.transpose(2, 0, 1), dtype=np.float32)
 
 
@@ -78,8 +74,12 @@ def load_image(path: Path | str, style: str) -> LoadedImage:
     except UnidentifiedImageError:
         return LoadedImage(path, None, "skipped: not an image")
     except Image.DecompressionBombError:
-        return LoadedImage(path, None, f"skipped: over PIL's decompression-bomb limit ({Image.MAX_IMAGE_PIXELS:,} "
-                                       f"pixels; raise PIL.Image.MAX_IMAGE_PIXELS if you trust it)")
+        return LoadedImage(
+            path,
+            None,
+            f"skipped: over PIL's decompression-bomb limit ({Image.MAX_IMAGE_PIXELS:,} "
+            f"pixels; raise PIL.Image.MAX_IMAGE_PIXELS if you trust it)",
+        )
     except (OSError, ValueError) as exc:
         return LoadedImage(path, None, f"skipped: unreadable ({exc})")
     if min(img.size) < 1:

@@ -14,7 +14,7 @@ from resnet_tools.checkpoints.convert import resolve_spec
 from resnet_tools.checkpoints.formats import format_for, read_checkpoint
 from resnet_tools.core.backends import PATHS, installed_backends, load_backends
 from resnet_tools.core.errors import InputError, UsageError
-from resnet_tools.predict.preprocess import STYLES, LoadedImage, load_image
+from resnet_tools.predict.preprocess import LoadedImage, load_image
 
 
 @dataclass
@@ -50,11 +50,20 @@ def read_labels(path: Path | str | None, num_classes: int) -> list[str]:
 def softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=-1, keepdims=True)
     e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
+    out: np.ndarray = e / e.sum(axis=-1, keepdims=True)
+    return out
 
 
-def predict(images: list[str], weights: str, *, model: str | None = None, backend: str | None = None,
-            topk: int | None = None, labels: str | None = None, path: str = "fast") -> PredictRun:
+def predict(
+    images: list[str],
+    weights: str,
+    *,
+    model: str | None = None,
+    backend: str | None = None,
+    topk: int | None = None,
+    labels: str | None = None,
+    path: str = "fast",
+) -> PredictRun:
     """Top-k predictions per image; unreadable images come back with a note and no prediction.
 
     ``path="fast"`` runs the backend's ``fast_forward`` (its one-off build/compile time is reported
@@ -81,7 +90,7 @@ def predict(images: list[str], weights: str, *, model: str | None = None, backen
     else:
         used, forward = "eager", lambda x: mod.forward_numpy(net, x)
     one_off = time.perf_counter() - start
-    style = STYLES[spec.variant]
+    style = spec.preprocessing
     results = []
     for path in images:
         loaded = load_image(path, style)

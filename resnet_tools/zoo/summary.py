@@ -62,8 +62,9 @@ def summarize(spec: ModelSpec, backend: str, input_shape: tuple[int, int, int, i
         mod = load_backend(backend)
         model = mod.create_model(spec)
         if mod.param_counts(model) != (trainable, non_trainable):
-            raise ResNetError(f"{backend} model has {mod.param_counts(model)} parameters, the spec says "
-                              f"{(trainable, non_trainable)}")
+            raise ResNetError(
+                f"{backend} model has {mod.param_counts(model)} parameters, the spec says {(trainable, non_trainable)}"
+            )
         got = mod.forward_numpy(model, np.zeros(input_shape, "float32"))["logits"].shape
         if tuple(got) != out_shape:
             raise ResNetError(f"{backend} model output {got}, the spec says {out_shape}")

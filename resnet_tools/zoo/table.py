@@ -33,9 +33,15 @@ def zoo_rows(size: int = 224) -> list[ZooRow]:
         shapes = feature_shapes(s, size, size)
         rows.append(
             ZooRow(
-                name=name, family=FAMILIES[s.variant], block=s.block, depths="-".join(map(str, s.depths)),
-                widths="-".join(str(inner_width(s, w)) for w in s.widths), groups=s.groups,
-                trainable=trainable, bn_stats=bn_stats, gmacs=count_macs(s, size, size) / 1e9,
+                name=name,
+                family=FAMILIES[s.variant],
+                block=s.block,
+                depths="-".join(map(str, s.depths)),
+                widths="-".join(str(inner_width(s, w)) for w in s.widths),
+                groups=s.groups,
+                trainable=trainable,
+                bn_stats=bn_stats,
+                gmacs=count_macs(s, size, size) / 1e9,
                 stage_shapes=" ".join("x".join(map(str, shapes[k])) for k in list(shapes)[1:]),
             )
         )
