@@ -24,10 +24,15 @@ def _module_name(path: Path) -> str:
 
 
 def _imports(path: Path) -> set[str]:
-    """Every module an ``import`` / ``from ... import`` in the file names (function bodies included);
+    """Every module an ``import`` / ``from ... import`` in the file names (function bodies included,
+    ``if TYPE_CHECKING:`` blocks not);
     ``from pkg import sub`` counts as ``pkg.sub`` when that is one of our modules."""
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    tree = ast.parse(path.read_text())
+    for guard in ast.walk(tree):  # imports for type checkers only are not runtime edges
+        if isinstance(guard, ast.If) and isinstance(guard.test, ast.Name) and guard.test.id == "TYPE_CHECKING":
+            guard.body = []
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:

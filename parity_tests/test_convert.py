@@ -161,6 +161,46 @@ def _wrong_shape(tmp_path: Path) -> Path:
     return path
 
 
+def _npz(tmp_path: Path, name: str, edit: object = None, **extra: np.ndarray) -> Path:
+    """A resnet18 .npz whose weights ``edit(weights)`` changed, with ``extra`` entries."""
+    weights = random_weights(get_spec("resnet18"), seed=2)
+    if callable(edit):
+        edit(weights)
+    path = tmp_path / name
+    np.savez(path, **weights, **extra)
+    return path
+
+
+def _nan(weights: dict[str, np.ndarray]) -> None:
+    weights["layer2.0.bn1.running_var"] = weights["layer2.0.bn1.running_var"].copy()
+    weights["layer2.0.bn1.running_var"][3] = np.inf
+    weights["fc.bias"] = np.full_like(weights["fc.bias"], np.nan)
+
+
+def _legacy_h5(tmp_path: Path, break_it: str) -> Path:
+    import h5py
+
+    path = tmp_path / "legacy.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = [b"conv1_conv", b"probs"]
+        g = f.create_group("conv1_conv")
+        g.attrs["weight_names"] = [b"conv1_conv/kernel:0"]
+        g.create_dataset("conv1_conv/kernel:0", data=np.zeros((7, 7, 3, 64), "float32"))
+        if break_it == "layer":
+            return path  # "probs" is listed but absent
+        p = f.create_group("probs")
+        if break_it == "weight_names":
+            p.create_dataset("probs/kernel:0", data=np.zeros((2048, 1000), "float32"))
+    return path
+
+
+def _pth_named_npz(tmp_path: Path) -> Path:
+    path = tmp_path / "really_torch.npz"
+    path.write_bytes(_torch_checkpoint(tmp_path).read_bytes())
+    (tmp_path / "resnet18.pth").unlink()
+    return path
+
+
 EXTRA_34_OVER_18 = len(canonical_table(get_spec("resnet34"))) - len(canonical_table(get_spec("resnet18")))
 BAD_INPUTS = {
     "unknown model": (lambda p: _torch_checkpoint(p), ["--model", "resnet5000"], "unknown model 'resnet5000'"),
@@ -174,6 +214,25 @@ BAD_INPUTS = {
     "missing file": (lambda p: p / "nope.pth", [], "no such file"),
     "unknown extension": (lambda p: _torch_checkpoint(p), ["--to", None], "unknown extension"),
     "mismatched shapes": (_wrong_shape, [], "wrong shape (1): layer1.0.conv1.weight [64, 64, 1, 1] (expected"),
+    "npz metadata not JSON": (
+        lambda p: _npz(p, "m.npz", __metadata__=np.array("{oops")),
+        [],
+        "its __metadata__ entry is not JSON",
+    ),
+    "npz metadata a list": (
+        lambda p: _npz(p, "m.npz", __metadata__=np.array("[1, 2]")),
+        [],
+        "its __metadata__ entry is a JSON list, not an object",
+    ),
+    "scalar weight": (
+        lambda p: _npz(p, "s.npz", lambda w: w.update({"fc.weight": np.array(3.0, "float32")})),
+        [],
+        "fc.weight is a scalar",
+    ),
+    "NaN and inf weights": (lambda p: _npz(p, "n.npz", _nan), [], "holds NaN/inf values in 2 tensor(s)"),
+    "pth named npz": (_pth_named_npz, [], "is a torch checkpoint (a zip with data.pkl), not an npz"),
+    "legacy h5 missing layer": (lambda p: _legacy_h5(p, "layer"), [], "layer_names lists 'probs', which the file"),
+    "legacy h5 without weight_names": (lambda p: _legacy_h5(p, "weight_names"), [], "has no weight_names attribute"),
 }
 
 
@@ -362,3 +421,93 @@ def test_sigterm_leaves_no_temp_file(tmp_path: Path) -> None:
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 130
     assert not list(tmp_path.glob(".out.*")) and not (tmp_path / "out.npz").exists()
+
+
+def test_nonfinite_weights_convert_only_when_allowed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src, dst = _npz(tmp_path, "n.npz", _nan), tmp_path / "out.safetensors"
+    assert main(["convert", str(src), str(dst), "--allow-nonfinite"]) == 0
+    out = capsys.readouterr().out
+    assert "NaN/inf values copied as they are from" in out and "fc.bias (1000)" in out
+    assert np.isnan(read_checkpoint(dst, format_for(dst)).weights["fc.bias"]).all()
+    assert main(["inspect", str(dst)]) == 0
+    assert "NaN/inf:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("dst_ext", [".weights.h5", ".pth", ".pdparams", ".safetensors"])
+def test_float64_keeps_its_precision_and_is_verified_in_it(
+    dst_ext: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """float64 weights come back float64 from every writable format, and --verify runs both sides in
+    float64 (a float32 detour would differ by ~1e-7, far over the float64 bound)."""
+    src = _npz(tmp_path, "f64.npz", lambda w: w.update({k: v.astype("float64") for k, v in w.items()}))
+    dst = tmp_path / f"out{dst_ext}"
+    assert main(["convert", str(src), str(dst), "--verify"]) == 0
+    assert "in float64: max abs" in capsys.readouterr().out
+    back = read_checkpoint(dst, format_for(dst)).weights
+    assert _same(back, read_checkpoint(src, format_for(src)).weights)
+
+
+def test_verify_catches_a_float64_source_written_in_float32(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from resnet_tools.checkpoints import formats
+
+    src = _npz(tmp_path, "f64.npz", lambda w: w.update({k: v.astype("float64") for k, v in w.items()}))
+    monkeypatch.setattr(formats, "weights_dtype", lambda _w: "float32")  # sabotage: the writer drops float64
+    dst = tmp_path / "out.weights.h5"
+    assert main(["convert", str(src), str(dst), "--verify"]) == 1
+    assert not dst.exists()
+
+
+def test_float16_to_keras_is_widened_exactly_and_said(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = _npz(tmp_path, "f16.npz", lambda w: w.update({k: v.astype("float16") for k, v in w.items()}))
+    dst = tmp_path / "out.weights.h5"
+    assert main(["convert", str(src), str(dst)]) == 0
+    assert "float16 weights widened to float32 (exact)" in capsys.readouterr().out
+    back, orig = read_checkpoint(dst, format_for(dst)).weights, read_checkpoint(src, format_for(src)).weights
+    assert all(back[k].dtype == np.float32 and np.array_equal(back[k], orig[k].astype("float32")) for k in orig)
+
+
+def test_bfloat16_torch_checkpoint_is_named_as_such(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    path = _torch_checkpoint(tmp_path)
+    state = torch.load(path, weights_only=True)
+    torch.save({k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in state.items()}, path)
+    assert main(["inspect", str(path)]) == 0
+    assert "bfloat16 tensor(s) read as float32 (exact" in capsys.readouterr().out
+
+
+def test_wrong_model_for_keras_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    h5 = tmp_path / "r18.weights.h5"
+    convert(_torch_checkpoint(tmp_path), h5)
+    capsys.readouterr()
+    assert main(["inspect", str(h5), "--model", "resnet50"]) == 2
+    err = capsys.readouterr().err
+    assert "do not match this architecture" in err and "is --model right?" in err
+    assert "Example error message" not in err and err.count("\n") <= 2
+
+
+def test_torch_output_is_byte_identical_across_runs(tmp_path: Path) -> None:
+    src = _npz(tmp_path, "w.npz")
+    outs = [tmp_path / f"run{i}.pth" for i in range(2)]
+    for out in outs:
+        convert(src, out)
+    assert outs[0].read_bytes() == outs[1].read_bytes()
+
+
+def test_stale_temp_files_of_ours_are_cleaned_on_the_next_write(tmp_path: Path) -> None:
+    """A conversion killed by SIGKILL leaves its temp file; the next write to that folder removes it when
+    its writer is gone. A live writer's temp file and other hidden files are left alone."""
+    import subprocess
+    import sys
+
+    from resnet_tools.core.files import TEMP_MARK
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(gone.stdout)
+    stale = tmp_path / f".big{TEMP_MARK}{dead_pid}-abc123.weights.h5"
+    live = tmp_path / f".other{TEMP_MARK}{os.getpid()}-def456.npz"
+    mine = tmp_path / ".my-hidden-notes.txt"
+    for f in (stale, live, mine):
+        f.write_bytes(b"x" * 100)
+    convert(_npz(tmp_path, "w.npz"), tmp_path / "out.safetensors")
+    assert not stale.exists() and live.exists() and mine.exists()

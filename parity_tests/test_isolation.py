@@ -89,3 +89,18 @@ def test_cli_silences_framework_chatter_unless_verbose() -> None:
         timeout=600,
     )
     assert verbose.returncode == 0 and glog.search(verbose.stderr)
+
+
+@pytest.mark.skipif("keras" not in LOADED, reason="needs keras")
+def test_keras_import_chatter_is_silenced_unless_verbose() -> None:
+    """TensorFlow prints absl/oneDNN lines at import time whatever TF_CPP_MIN_LOG_LEVEL says: the CLI
+    captures them (and gives them back with --verbose)."""
+    argv = ["summary", "resnet18", "--backend", "keras", "--input", "1x3x64x64"]
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    env = {k: v for k, v in env.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "RESNET_QUIET_IMPORTS")}
+    run = [sys.executable, "-m", "resnet_tools.cli"]
+    quiet = subprocess.run([*run, *argv], capture_output=True, text=True, env=env, timeout=600)
+    assert quiet.returncode == 0 and "total params" in quiet.stdout
+    assert quiet.stderr.strip() == "", quiet.stderr
+    verbose = subprocess.run([*run, "--verbose", *argv], capture_output=True, text=True, env=env, timeout=600)
+    assert verbose.returncode == 0 and "absl" in verbose.stderr

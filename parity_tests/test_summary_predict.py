@@ -167,3 +167,12 @@ def test_predict_says_how_many_were_skipped(tmp_path: Path, capsys: pytest.Captu
     assert "3 of 8 image(s) skipped" in capsys.readouterr().out
     bad = [str(p) for p in images[-3:]]
     assert main(["predict", *bad, "--weights", str(ckpt), "--path", "eager"]) == 2
+
+
+def test_summary_of_a_huge_input_is_computed_not_allocated(capsys: pytest.CaptureFixture[str]) -> None:
+    """1x3x100000x100000 would need 112 GiB for the input alone: the table is computed, and the
+    backend's model is checked on a capped batch (was a MemoryError traceback)."""
+    backend = next(iter(LOADED))
+    assert main(["summary", "resnet18", "--backend", backend, "--input", "1x3x100000x100000"]) == 0
+    out = capsys.readouterr().out
+    assert "[1, 512, 3125, 3125]" in out and "361440.001 G per image" in out

@@ -7,8 +7,10 @@ how dilation replaces stride and when a shortcut needs a projection live here on
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from resnet_spec.spec import ModelSpec
+if TYPE_CHECKING:  # the spec module loads this one lazily (declared-count check)
+    from resnet_spec.spec import ModelSpec
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import difflib
 import functools
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -200,19 +201,54 @@ def resolve_model(name: str, entry: dict[str, Any], doc: dict[str, Any], path: P
 
 
 def load_zoo(path: Path | str = SPEC_PATH) -> dict[str, ModelSpec]:
-    """Parse, validate and resolve a zoo YAML file; every model is resolved (fail fast)."""
+    """Parse, validate and resolve a zoo YAML file; every model is resolved and its declared parameter
+    counts are checked against the architecture (fail fast, one line)."""
+    from resnet_spec.params import count_params  # lazily: params builds on this module's ModelSpec
+
     path = Path(path)
     try:
         doc = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise SpecError(f"{path.name}: cannot read the spec: {exc}") from None
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read the spec: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SpecError(f"{path.name}: not valid YAML{where}: {problem}") from None
     validate_document(doc, path)
-    return {name: resolve_model(name, entry, doc, path) for name, entry in doc["models"].items()}
+    zoo = {name: resolve_model(name, entry, doc, path) for name, entry in doc["models"].items()}
+    for name, spec in zoo.items():
+        counted = count_params(spec)
+        if counted != (spec.expected_trainable, spec.expected_bn_stats):
+            raise SpecError(
+                f"{path.name}: model '{name}': field 'params': declares {spec.expected_trainable:,} trainable + "
+                f"{spec.expected_bn_stats:,} BN statistics, the architecture has {counted[0]:,} + {counted[1]:,}"
+            )
+    return zoo
+
+
+#: Environment variable naming another zoo YAML to use instead of the built-in one (``resnet --spec``).
+SPEC_ENV_VAR = "RESNET_SPEC"
+
+
+def active_spec_path() -> Path:
+    """The zoo YAML in use: ``$RESNET_SPEC`` when set, else the built-in ``resnets.yaml``."""
+    return Path(os.environ.get(SPEC_ENV_VAR) or SPEC_PATH)
 
 
 @functools.cache
+def _load(path: Path) -> dict[str, ModelSpec]:
+    return load_zoo(path)
+
+
 def _zoo() -> dict[str, ModelSpec]:
-    return load_zoo(SPEC_PATH)
+    return _load(active_spec_path())
+
+
+@functools.cache
+def _document(path: Path) -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load(path.read_text())
+    return doc
 
 
 @dataclass(frozen=True)
@@ -229,10 +265,10 @@ class Preprocessing:
     std: tuple[float, float, float]
 
 
-@functools.cache
 def get_preprocessing(name: str) -> Preprocessing:
     """The named preprocessing of the zoo YAML (``torchvision``, ``caffe``, ``tf``)."""
-    table = yaml.safe_load(SPEC_PATH.read_text())["preprocessing"]
+    _zoo()  # the active spec, validated
+    table = _document(active_spec_path())["preprocessing"]
     if name not in table:
         raise SpecError(f"unknown preprocessing {name!r}; known: {', '.join(table)}")
     e = table[name]
@@ -241,10 +277,10 @@ def get_preprocessing(name: str) -> Preprocessing:
     )
 
 
-@functools.cache
 def cifar_stem_fields() -> dict[str, Any]:
     """The CIFAR stem's fields from the YAML defaults."""
-    return dict(yaml.safe_load(SPEC_PATH.read_text())["defaults"]["cifar_stem"])
+    _zoo()  # the active spec, validated
+    return dict(_document(active_spec_path())["defaults"]["cifar_stem"])
 
 
 def list_models() -> list[str]:

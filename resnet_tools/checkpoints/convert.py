@@ -20,12 +20,14 @@ from resnet_tools.checkpoints.formats import (
     Checkpoint,
     Format,
     format_for,
+    nonfinite,
     read_checkpoint,
     shapes_of,
+    weights_dtype,
     write_checkpoint,
 )
 from resnet_tools.core.backends import installed_backends, load_backends
-from resnet_tools.core.diffs import TensorDiff, tensor_diff
+from resnet_tools.core.diffs import TensorDiff, tensor_diff, within
 from resnet_tools.core.files import commit, temp_path
 
 VERIFY_INPUT = (2, 97, 131)  # batch, H, W: non-square, odd
@@ -40,6 +42,8 @@ class ConvertResult:
     seconds: dict[str, float] = field(default_factory=dict)
     verify: TensorDiff | None = None
     verify_frameworks: tuple[str, str] | None = None
+    verify_dtype: str = "float32"
+    notes: list[str] = field(default_factory=list)  # dtype changes, non-finite values let through
 
 
 def resolve_spec(ckpt: Checkpoint, model: str | None) -> ModelSpec:
@@ -67,15 +71,22 @@ def _fallback_framework() -> str:
 def verify_conversion(
     src: Checkpoint, dst_path: Path, dst_fmt: Format, spec: ModelSpec, frameworks: tuple[str, str]
 ) -> TensorDiff:
-    """Logits of the model loaded from the source vs the model loaded back from the written file."""
+    """Logits of the model loaded from the source vs the model loaded back from the written file, each
+    run in its own weights' precision (float64 stays float64: a file that lost it fails the float64 bound)."""
     mods = load_backends(list(dict.fromkeys(frameworks)))
     written = read_checkpoint(dst_path, dst_fmt, spec.name)
     x = np.random.default_rng(0).standard_normal((VERIFY_INPUT[0], spec.in_channels, *VERIFY_INPUT[1:]))
     outputs = []
     for fw, weights in zip(frameworks, (src.weights, written.weights), strict=True):
-        model = mods[fw].import_weights(mods[fw].create_model(spec), weights)
-        outputs.append(mods[fw].forward_numpy(model, x.astype("float32"))["logits"])
+        dtype = compute_dtype(weights)
+        model = mods[fw].import_weights(mods[fw].create_model(spec, dtype=dtype), weights)
+        outputs.append(mods[fw].forward_numpy(model, x.astype(dtype))["logits"])
     return tensor_diff(outputs[0], outputs[1])
+
+
+def compute_dtype(weights: dict[str, np.ndarray]) -> str:
+    """The precision a model runs these weights in: float64 for float64 weights, else float32."""
+    return "float64" if weights_dtype(weights) == "float64" else "float32"
 
 
 def convert(
@@ -87,8 +98,10 @@ def convert(
     to_format: str | None = None,
     verify: bool = False,
     force: bool = False,
+    allow_nonfinite: bool = False,
 ) -> ConvertResult:
-    """Convert a checkpoint between formats; nothing is written unless everything (and --verify) passes."""
+    """Convert a checkpoint between formats; nothing is written unless everything (and --verify) passes.
+    NaN/inf in the source is refused unless ``allow_nonfinite`` (then noted)."""
     src, dst = Path(src), Path(dst)
     sf, df = format_for(src, from_format), format_for(dst, to_format)
     if dst.is_dir():
@@ -111,17 +124,29 @@ def convert(
     ckpt = read_checkpoint(src, sf, model)
     spec = resolve_spec(ckpt, model)
     t2 = time.perf_counter()
-    result = ConvertResult(spec, sf.name, df.name, needed, verify_frameworks=verify_fws)
+    result = ConvertResult(spec, sf.name, df.name, needed, verify_frameworks=verify_fws, notes=list(ckpt.notes))
+    bad = nonfinite(ckpt.weights)
+    if bad:
+        listing = ", ".join(f"{k} ({n})" for k, n in list(bad.items())[:5]) + (" ..." if len(bad) > 5 else "")
+        if not allow_nonfinite:
+            raise CheckpointError(
+                f"{src} holds NaN/inf values in {len(bad)} tensor(s): {listing}; the source checkpoint is broken "
+                f"(pass --allow-nonfinite to convert it anyway)"
+            )
+        result.notes.append(f"NaN/inf values copied as they are from {src}: {listing}")
+    if df.name == "keras" and weights_dtype(ckpt.weights) == "float16":
+        result.notes.append("float16 weights widened to float32 (exact): Keras variables here are float32/float64")
     with temp_path(dst) as tmp:
         write_checkpoint(ckpt, spec, tmp, df)
         t3 = time.perf_counter()
         if verify_fws:
             result.verify = verify_conversion(ckpt, tmp, df, spec, verify_fws)
-            tol = tolerance("float32", "cpu", "eval").rel
-            if not result.verify.max_rel <= tol:
+            result.verify_dtype = compute_dtype(ckpt.weights)
+            tol = tolerance(result.verify_dtype, "cpu", "eval").rel
+            if not within(result.verify, tol):
                 raise VerificationError(
-                    f"verification failed: logits differ by {result.verify.max_rel:.2e} relative (> {tol:g}); "
-                    f"{dst} not written"
+                    f"verification failed: {result.verify_dtype} logits differ by {result.verify.max_rel:.2e} "
+                    f"relative (> {tol:g}, or not finite); {dst} not written"
                 )
         commit(tmp, dst, exclusive=not force)
     t4 = time.perf_counter()
@@ -138,6 +163,8 @@ class InspectResult:
     bn_stats: int
     dtypes: dict[str, int]
     metadata: dict[str, str]
+    notes: list[str] = field(default_factory=list)
+    nonfinite: dict[str, int] = field(default_factory=dict)
 
 
 def inspect_checkpoint(path: Path | str, *, model: str | None = None, fmt: str | None = None) -> InspectResult:
@@ -151,4 +178,6 @@ def inspect_checkpoint(path: Path | str, *, model: str | None = None, fmt: str |
     trainable, stats = count_params(spec)
     by_name = {e.name: e for e in canonical_table(spec)}
     dtypes = Counter(str(np.asarray(v).dtype) for k, v in ckpt.weights.items() if k in by_name)
-    return InspectResult(path, f.name, spec, trainable, stats, dict(dtypes), ckpt.metadata)
+    return InspectResult(
+        path, f.name, spec, trainable, stats, dict(dtypes), ckpt.metadata, ckpt.notes, nonfinite(ckpt.weights)
+    )

@@ -11,7 +11,8 @@ import os
 import pickle
 import zipfile
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ class Checkpoint:
     weights: dict[str, np.ndarray]
     metadata: dict[str, str] = field(default_factory=dict)
     spec: ModelSpec | None = None  # known when the format needs it to be read (Keras .weights.h5)
+    notes: list[str] = field(default_factory=list)  # what reading changed, e.g. bfloat16 widened to float32
 
 
 @dataclass(frozen=True)
@@ -114,8 +116,23 @@ def read_npz(path: Path, _model: str | None) -> Checkpoint:
             arrays = {k: data[k] for k in data.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise CheckpointError(f"cannot read {path} as npz: {_why(exc)}") from None
+    if any(k == "data.pkl" or k.endswith("/data.pkl") for k in arrays):
+        raise CheckpointError(
+            f"{path} is a torch checkpoint (a zip with data.pkl), not an npz: rename it to .pth or pass --from torch"
+        )
     meta = arrays.pop("__metadata__", None)
-    return Checkpoint(arrays, json.loads(str(meta)) if meta is not None else {})
+    return Checkpoint(arrays, _npz_metadata(meta, path) if meta is not None else {})
+
+
+def _npz_metadata(meta: np.ndarray, path: Path) -> dict[str, str]:
+    """The ``__metadata__`` entry we write: a JSON object of strings. Anything else is one clear error."""
+    try:
+        data = json.loads(str(meta))
+    except ValueError:
+        raise CheckpointError(f"{path}: its __metadata__ entry is not JSON (not written by this tool?)") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: its __metadata__ entry is a JSON {type(data).__name__}, not an object")
+    return {str(k): str(v) for k, v in data.items()}
 
 
 def write_npz(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
@@ -150,9 +167,10 @@ def read_torch(path: Path, _model: str | None) -> Checkpoint:
             continue  # torch-only BN counter, not a weight
         k = k.removeprefix("module.")  # DataParallel / DDP prefix
         native[k] = (v.float() if v.dtype == torch.bfloat16 else v).detach().cpu().numpy()
-    return Checkpoint(
-        _from_native(native, "torch", path), {"source_framework": "torch", "source_version": torch.__version__}
-    )
+    widened = sum(1 for v in obj.values() if v.dtype == torch.bfloat16)
+    notes = [f"{widened} bfloat16 tensor(s) read as float32 (exact: numpy has no bfloat16)"] if widened else []
+    meta = {"source_framework": "torch", "source_version": torch.__version__}
+    return Checkpoint(_from_native(native, "torch", path), meta, notes=notes)
 
 
 def _native_state(ckpt: Checkpoint, spec: ModelSpec, framework: str) -> dict[str, np.ndarray]:
@@ -169,7 +187,8 @@ def write_torch(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
         state[key] = torch.from_numpy(array)
         if key.endswith(".running_var"):  # torchvision's key set: each BN ends with its batch counter
             state[key.removesuffix("running_var") + "num_batches_tracked"] = torch.tensor(0)
-    torch.save(state, path)
+    with open(path, "wb") as fh:  # a file object: the archive's root is "archive", not our temp file's name
+        torch.save(state, fh)
 
 
 # ---- paddle -------------------------------------------------------------------------------------------
@@ -235,15 +254,23 @@ def write_paddle(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
 # ---- keras --------------------------------------------------------------------------------------------
 
 
-def _keras_h5_shapes(path: Path) -> tuple[str | None, list[tuple[int, ...]]]:
+def _keras_h5_shapes(path: Path) -> tuple[str | None, list[tuple[int, ...]], set[str]]:
+    """Our stamped model name (if any), every variable's shape, and the variables' dtypes."""
     import h5py
 
     try:
         with h5py.File(path, "r") as f:
             shapes: list[tuple[int, ...]] = []
-            f.visititems(lambda _n, o: shapes.append(tuple(o.shape)) if isinstance(o, h5py.Dataset) else None)
+            dtypes: set[str] = set()
+
+            def visit(_name: str, obj: Any) -> None:
+                if isinstance(obj, h5py.Dataset):
+                    shapes.append(tuple(obj.shape))
+                    dtypes.add(str(obj.dtype))
+
+            f.visititems(visit)
             name = f.attrs.get(KERAS_H5_ATTR)
-            return (name.decode() if isinstance(name, bytes) else name), shapes
+            return (name.decode() if isinstance(name, bytes) else name), shapes, dtypes
     except OSError as exc:
         raise CheckpointError(f"cannot read {path} as HDF5: {exc}") from None
 
@@ -262,7 +289,7 @@ def _keras_spec_from_shapes(shapes: list[tuple[int, ...]], path: Path) -> ModelS
 
 
 def read_keras(path: Path, model: str | None) -> Checkpoint:
-    stamped, shapes = _keras_h5_shapes(path)
+    stamped, shapes, dtypes = _keras_h5_shapes(path)
     if model is not None:
         dense = [s for s in shapes if len(s) == 2]
         spec = get_spec(model, num_classes=dense[0][1] if dense else 0)
@@ -273,11 +300,15 @@ def read_keras(path: Path, model: str | None) -> Checkpoint:
     rk = load_backend("keras")
     import keras
 
-    net = rk.create_model(spec)
+    net = rk.create_model(spec, dtype="float64" if dtypes == {"float64"} else "float32")  # the file's precision
     try:
-        net.load_weights(str(path))
+        with _keras_quiet():
+            net.load_weights(str(path))
     except (ValueError, OSError, KeyError) as exc:
-        raise CheckpointError(f"cannot load {path} into {spec.name} (keras): {str(exc).splitlines()[0]}") from None
+        raise CheckpointError(
+            f"cannot load {path} into {spec.name} (keras): {_keras_why(exc)}"
+            + ("" if model is None else "; is --model right?")
+        ) from None
     meta = {"source_framework": "keras", "source_version": keras.__version__}
     return Checkpoint(rk.export_weights(net), meta, spec)
 
@@ -286,7 +317,9 @@ def write_keras(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
     rk = load_backend("keras")
     import h5py
 
-    net = rk.import_weights(rk.create_model(spec), ckpt.weights)
+    # float64 stays float64; float16 is widened to float32 (exact): Keras variables of this zoo are 32/64-bit
+    dtype = "float64" if weights_dtype(ckpt.weights) == "float64" else "float32"
+    net = rk.import_weights(rk.create_model(spec, dtype=dtype), ckpt.weights)
     net.save_weights(str(path))
     with h5py.File(path, "a") as f:
         f.attrs[KERAS_H5_ATTR] = spec.name
@@ -303,8 +336,14 @@ def read_keras_legacy(path: Path, _model: str | None) -> Checkpoint:
                 raise CheckpointError(f"{path} is not a legacy Keras weights file (no layer_names attribute)")
             native = {}
             for layer in (n.decode() if isinstance(n, bytes) else n for n in root.attrs["layer_names"]):
+                if layer not in root:
+                    raise CheckpointError(f"{path}: layer_names lists {layer!r}, which the file does not hold")
                 group = root[layer]
+                if "weight_names" not in group.attrs:
+                    raise CheckpointError(f"{path}: layer {layer!r} has no weight_names attribute (not Keras weights)")
                 for wname in (n.decode() if isinstance(n, bytes) else n for n in group.attrs["weight_names"]):
+                    if wname not in group:
+                        raise CheckpointError(f"{path}: layer {layer!r} names weight {wname!r}, which it does not hold")
                     attr = wname.split("/")[-1].split(":")[0]  # "conv1_conv/kernel:0" -> "kernel"
                     native[f"{layer}/{attr}"] = np.asarray(group[wname])
     except OSError as exc:
@@ -367,7 +406,49 @@ def read_checkpoint(path: Path | str, fmt: Format, model: str | None = None) -> 
         raise CheckpointError(f"cannot read {path}: {'not a file' if path.exists() else 'no such file'}")
     if not os.access(path, os.R_OK):
         raise CheckpointError(f"cannot read {path}: permission denied")
-    return fmt.read(path, model)
+    ckpt = fmt.read(path, model)
+    scalars = sorted(k for k, v in ckpt.weights.items() if np.ndim(v) == 0)
+    if scalars:
+        raise CheckpointError(
+            f"{path}: {', '.join(scalars[:5])} {'is a scalar' if len(scalars) == 1 else 'are scalars'}"
+            f"; every ResNet weight is a tensor (not a checkpoint of this zoo)"
+        )
+    return ckpt
+
+
+def weights_dtype(weights: dict[str, np.ndarray]) -> str:
+    """The widest floating dtype among ``weights`` ("float64", "float32", "float16"); "float32" if none."""
+    floats = [np.asarray(v).dtype for v in weights.values() if np.asarray(v).dtype.kind == "f"]
+    return str(max(floats, key=lambda d: d.itemsize)) if floats else "float32"
+
+
+def nonfinite(weights: dict[str, np.ndarray]) -> dict[str, int]:
+    """``{key: number of NaN/inf values}`` for every floating tensor that has any."""
+    out = {}
+    for k, v in weights.items():
+        a = np.asarray(v)
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            out[k] = int((~np.isfinite(a)).sum())
+    return out
+
+
+@contextmanager
+def _keras_quiet() -> Iterator[None]:
+    """Keras warns once per unmatched variable while loading (hundreds of lines for a wrong --model):
+    the one-line error we raise says it all."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _keras_why(exc: BaseException) -> str:
+    """Keras' load error without its boilerplate (its messages carry a template's 'Example error message')."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if "Example error message" in str(exc) or ("expected" in first.lower() and "received" in first.lower()):
+        return "its variables do not match this architecture (layer count or shapes differ)"
+    return first
 
 
 def write_checkpoint(ckpt: Checkpoint, spec: ModelSpec, path: Path, fmt: Format) -> None:

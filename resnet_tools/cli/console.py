@@ -14,7 +14,14 @@ err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 #: Framework log chatter, off unless --verbose (set before any framework is imported; the user's own
 #: settings win): TensorFlow/XLA/absl C++ logs, paddle's glog warnings, gRPC.
-QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "GLOG_minloglevel": "2", "GRPC_VERBOSITY": "ERROR"}
+#: RESNET_QUIET_IMPORTS: TensorFlow's import-time C++ lines, which ignore TF_CPP_MIN_LOG_LEVEL, are
+#: captured (resnet_tools.core.backends.load_backend).
+QUIET_ENV = {
+    "TF_CPP_MIN_LOG_LEVEL": "3",
+    "GLOG_minloglevel": "2",
+    "GRPC_VERBOSITY": "ERROR",
+    "RESNET_QUIET_IMPORTS": "1",
+}
 
 
 def quiet_frameworks() -> None:

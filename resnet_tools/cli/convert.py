@@ -20,6 +20,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         to_format=args.to_format,
         verify=args.verify,
         force=args.force,
+        allow_nonfinite=args.allow_nonfinite,
     )
     trainable = r.spec.expected_trainable if r.spec.is_zoo_default else None
     console.print(
@@ -35,8 +36,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
         a, b = r.verify_frameworks
         console.print(
             f"verified {a} (source) vs {b} (written file) on a 2x{r.spec.in_channels}x97x131 batch: "
-            f"max abs {r.verify.max_abs:.2e}, max rel {r.verify.max_rel:.2e}"
+            f"in {r.verify_dtype}: max abs {r.verify.max_abs:.2e}, max rel {r.verify.max_rel:.2e}"
         )
+    for note in r.notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
     return 0
 
 
@@ -53,6 +56,14 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     console.print(f"dtype:     {', '.join(f'{d} ({n} tensors)' for d, n in r.dtypes.items())}")
     if r.metadata:
         console.print("metadata:  " + ", ".join(f"{k}={v}" for k, v in sorted(r.metadata.items())))
+    for note in r.notes:
+        console.print(f"note:      {note}", highlight=False)
+    if r.nonfinite:
+        listing = ", ".join(f"{k} ({n})" for k, n in list(r.nonfinite.items())[:5])
+        console.print(
+            f"[bold red]NaN/inf:[/]   {sum(r.nonfinite.values())} value(s) in {len(r.nonfinite)} tensor(s): {listing}",
+            highlight=False,
+        )
     return 0
 
 
@@ -72,6 +83,9 @@ def register(sub: Subcommands) -> None:
         help="compare logits of source and written file; fail above the tolerance and keep no output",
     )
     p.add_argument("--force", action="store_true", help="overwrite DST")
+    p.add_argument(
+        "--allow-nonfinite", action="store_true", help="convert a source holding NaN/inf values (refused by default)"
+    )
     p.set_defaults(func=cmd_convert)
     q = sub.add_parser("inspect", help="print a checkpoint's format, model, parameter count and dtype")
     q.add_argument("ckpt")

@@ -7,17 +7,21 @@ Backends are imported lazily, only by the subcommands that need them.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from rich.table import Table
 
 from resnet_spec.errors import ResNetError
+from resnet_spec.spec import SPEC_ENV_VAR, active_spec_path
 from resnet_tools.cli.args import Subcommands
 from resnet_tools.cli.console import console, err_console, quiet_frameworks
+from resnet_tools.core.errors import UsageError
 
 #: A signal handler as ``signal.signal`` returns it.
 Handler = Callable[[int, FrameType | None], Any] | int | None
@@ -26,7 +30,7 @@ Handler = Callable[[int, FrameType | None], Any] | int | None
 def cmd_list(args: argparse.Namespace) -> int:
     from resnet_tools.zoo.table import zoo_rows
 
-    table = Table(title="ResNet zoo (from resnet_spec/resnets.yaml)")
+    table = Table(title=f"ResNet zoo (from {active_spec_path()})")
     for col in ("model", "family", "block", "depths", "inner widths", "groups", "params", "BN stats", "GMACs@224"):
         table.add_column(col, justify="right" if col in ("params", "BN stats", "GMACs@224", "groups") else "left")
     for r in zoo_rows():
@@ -48,6 +52,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="resnet", description=__doc__.splitlines()[0])
     parser.add_argument("--verbose", action="store_true", help="show the frameworks' own log lines")
+    parser.add_argument(
+        "--spec", default=None, metavar="FILE", help="a zoo YAML of your own instead of resnet_spec/resnets.yaml"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("list", help="print the zoo: block type, depths, parameter counts")
     p.set_defaults(func=cmd_list)
@@ -64,11 +71,17 @@ def _registrars() -> list[Callable[[Subcommands], None]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if not args.verbose:
-        quiet_frameworks()
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--spec", default=None)
+    spec_file = early.parse_known_args(argv)[0].spec
+    previous_spec = os.environ.get(SPEC_ENV_VAR)
     previous = _terminate_like_interrupt()
     try:
+        if spec_file is not None:
+            use_spec_file(spec_file)
+        args = build_parser().parse_args(argv)
+        if not args.verbose:
+            quiet_frameworks()
         return int(args.func(args) or 0)
     except ResNetError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
@@ -79,6 +92,21 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        if spec_file is not None and previous_spec is None:  # main() in-process (tests, notebooks): restore
+            os.environ.pop(SPEC_ENV_VAR, None)
+        elif spec_file is not None and previous_spec is not None:
+            os.environ[SPEC_ENV_VAR] = previous_spec
+
+
+def use_spec_file(path: str) -> None:
+    """Make ``path`` the zoo for this process and the workers it starts; checked at once (one line)."""
+    from resnet_spec.spec import load_zoo
+
+    file = Path(path)
+    if not file.is_file():
+        raise UsageError(f"--spec {path}: {'not a file' if file.exists() else 'no such file'}")
+    load_zoo(file)  # schema, references and declared parameter counts
+    os.environ[SPEC_ENV_VAR] = str(file.resolve())
 
 
 def _raise_interrupt(_signum: int, _frame: FrameType | None) -> None:

@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Callable, Mapping, Sequence
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
@@ -63,12 +67,44 @@ def installed_backends() -> list[str]:
     return [b for b in BACKENDS if importlib.util.find_spec(b) is not None]
 
 
+#: Set (to "1") by the CLI unless --verbose: framework imports print nothing of their own.
+QUIET_ENV_VAR = "RESNET_QUIET_IMPORTS"
+
+
+@contextmanager
+def quiet_stderr() -> Iterator[None]:
+    """Send file descriptor 2 to a temp file for the duration: TensorFlow's C++ logs at import time
+    (absl's "before InitializeLog" lines, oneDNN notices) ignore TF_CPP_MIN_LOG_LEVEL. If the block
+    raises, what was captured is written back so no error text is lost."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        failed = False
+        try:
+            yield
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            if failed:
+                sink.seek(0)
+                sys.stderr.write(sink.read().decode(errors="replace"))
+
+
 def load_backend(name: str) -> Backend:
     """Import one backend package by framework name (``resnet_paddle`` refuses with ImportOrderError
     instead of segfaulting when TensorFlow is already loaded)."""
     if name not in _PACKAGES:
         raise UsageError(f"unknown backend {name!r}; known: {', '.join(BACKENDS)}")
-    return cast(Backend, importlib.import_module(_PACKAGES[name]))
+    package = _PACKAGES[name]
+    if os.environ.get(QUIET_ENV_VAR) == "1" and package not in sys.modules:
+        with quiet_stderr():
+            return cast(Backend, importlib.import_module(package))
+    return cast(Backend, importlib.import_module(package))
 
 
 def load_backends(names: Sequence[str]) -> dict[str, Backend]:
