@@ -115,25 +115,32 @@ def test_builders_match_create_model(backend: ModuleType) -> None:
     assert backend.model_spec(model) == get_spec("resnext50_32x4d", num_classes=5)
 
 
-@pytest.mark.parametrize(
-    ("name", "dtype"),
-    [
-        ("resnet18", "float32"),
-        ("resnet50v1", "float32"),
-        ("resnext50_32x4d", "float32"),
-        ("resnet50v2", "float32"),
-        ("resnet18", "float64"),
-    ],
-)
+FAST_CASES = [
+    ("resnet18", "float32"),
+    ("resnet50v1", "float32"),
+    ("resnext50_32x4d", "float32"),
+    ("resnet50v2", "float32"),
+    ("resnet18", "float64"),
+]
+#: Odd sides stay odd at every stride-2 layer; even, non-square sides exercise asymmetric padding.
+FAST_SIZES = [(97, 131), (96, 128)]
+
+
+@pytest.mark.parametrize(("name", "dtype"), FAST_CASES)
+@pytest.mark.parametrize("size", FAST_SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_fast_path_within_parity_tolerance_of_eager(
-    backend: ModuleType, name: str, dtype: str, rng: np.random.Generator
+    backend: ModuleType, name: str, dtype: str, size: tuple[int, int], rng: np.random.Generator
 ) -> None:
     spec = get_spec(name)
     model = backend.import_weights(backend.create_model(name, dtype=dtype), random_weights(spec, seed=3, dtype=dtype))
-    x = rng.standard_normal((3, 3, 97, 131)).astype(dtype)
-    eager = backend.forward_numpy(model, x, features=True)
     path, run = backend.fast_forward(model, features=True)
-    assert path and path != "eager"
+    if backend.FRAMEWORK == "paddle" and dtype == "float64":
+        # Paddle Inference is float32-only: the fast path IS dygraph here, and says so (nothing to compare).
+        assert path.startswith("dygraph") and "float32 only" in path
+        return
+    x = rng.standard_normal((3, 3, *size)).astype(dtype)
+    eager = backend.forward_numpy(model, x, features=True)
+    assert path and path != "eager" and not path.startswith("dygraph")
     fast = run(x)
     assert set(fast) == set(eager) == {*FEATURE_NAMES, "logits"}
     tol = tolerance(dtype, "cpu", "eval").rel

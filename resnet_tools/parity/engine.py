@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from resnet_spec import FEATURE_NAMES, get_spec
+from resnet_spec import FEATURE_NAMES, ModelSpec, get_spec
 from resnet_spec.errors import ResNetError
 from resnet_spec.random_weights import random_weights
 from resnet_spec.spec import AMP_DTYPES
@@ -123,6 +123,17 @@ def ordered_pairs(
                 yield source, target, ref, run(target, exported[source])
 
 
+def seeded_inputs(
+    name: str, input_shape: tuple[int, int, int, int], seed: int, dtype: str
+) -> tuple[ModelSpec, np.random.Generator, np.ndarray, Arrays]:
+    """What every parity mode starts from: the spec (input channels from the shape), the generator that
+    drew the batch (train mode draws its labels next), the batch, and the seeded weights."""
+    spec = get_spec(name, in_channels=input_shape[1]) if input_shape[1] != 3 else get_spec(name)
+    rng = np.random.default_rng(seed + 1)
+    x = rng.standard_normal(input_shape).astype(dtype)
+    return spec, rng, x, random_weights(spec, seed=seed, dtype=dtype)
+
+
 def run_model_parity(
     name: str,
     modules: dict[str, Backend],
@@ -146,9 +157,7 @@ def run_model_parity(
             name, modules, input_shape=input_shape, device=device, amp=dtype, seed=seed, on_step=on_step
         )
     tol = tolerance(dtype, device, "eval").rel
-    spec = get_spec(name, in_channels=input_shape[1]) if input_shape[1] != 3 else get_spec(name)
-    x = np.random.default_rng(seed + 1).standard_normal(input_shape).astype(dtype)
-    seeded = random_weights(spec, seed=seed, dtype=dtype)
+    spec, _rng, x, seeded = seeded_inputs(name, input_shape, seed, dtype)
     used: dict[str, str] = {}
 
     def execute(backend: str, model: Any, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -193,9 +202,7 @@ def run_model_amp_parity(
     own float32 forward; a backend whose "mixed" output equals its float32 output bit for bit did not
     run in ``amp`` at all, and fails."""
     tol = tolerance(amp, device, "eval").rel
-    spec = get_spec(name, in_channels=input_shape[1]) if input_shape[1] != 3 else get_spec(name)
-    x = np.random.default_rng(seed + 1).standard_normal(input_shape).astype("float32")
-    seeded = random_weights(spec, seed=seed, dtype="float32")
+    spec, _rng, x, seeded = seeded_inputs(name, input_shape, seed, "float32")  # float32 weights and input
 
     def execute(backend: str, model: Any, weights: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
         mod = modules[backend]
@@ -296,12 +303,9 @@ def run_model_train_parity(
     from resnet_spec.shapes import bn_counts
 
     tol = tolerance(dtype, device, "train").rel
-    spec = get_spec(name)
-    rng = np.random.default_rng(seed + 1)
-    x = rng.standard_normal(input_shape).astype(dtype)
+    spec, rng, x, seeded = seeded_inputs(name, input_shape, seed, dtype)
     labels = rng.integers(0, spec.num_classes, input_shape[0])
     counts = bn_counts(spec, input_shape[0], input_shape[2], input_shape[3])
-    seeded = random_weights(spec, seed=seed, dtype=dtype)
 
     def execute(backend: str, model: Any, weights: dict[str, np.ndarray]) -> dict[str, Any]:
         return _train_step(modules[backend], model, weights, x, labels, lr, device, counts)
