@@ -53,4 +53,4 @@ bench: $(STAMP)
 	$(BIN)/resnet bench
 
 clean:
-	rm -rf $(VENV) site .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) site .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -7,13 +7,14 @@ import platform
 import time
 from pathlib import Path
 
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from resnet_spec.errors import ResNetError
 from resnet_spec.spec import AMP_DTYPES, DTYPES
 from resnet_tools.cli.args import Subcommands, parse_input_shape, parse_models, resolve_device
-from resnet_tools.core.backends import PATHS, load_backends, parse_backends
+from resnet_tools.core.backends import PATHS, Backend, load_backends, parse_backends
+from resnet_tools.core.errors import UsageError
 from resnet_tools.parity.engine import (
     DEFAULT_MODELS,
     DEPTH,
@@ -27,28 +28,52 @@ from resnet_tools.parity.engine import (
 def cmd_parity(args: argparse.Namespace) -> int:
     from resnet_tools.cli.console import console
     from resnet_tools.core.files import check_outputs
-    from resnet_tools.parity.report import write_json, write_report
 
     check_outputs([args.json], force=args.force, report_dir=args.report)
+    models, input_shape = _check_args(args)
+    modules, device = _select_backends(args, console)
+    console.print(
+        f"parity: {len(models)} model(s) x {len(modules)} backends ({', '.join(modules)}) on {device}, "
+        f"input {'x'.join(map(str, input_shape))}, {args.dtype}, mode {args.mode}"
+    )
+    started = time.perf_counter()
+    records = _run(args, models, modules, device, input_shape, console)
+    elapsed = time.perf_counter() - started
+    paths = _paths_used(records)
+    console.print(f"execution paths: {paths}")
+    console.print(_table(records, device, args))
+    failed = [r for r in records if not r.passed]
+    console.print(f"{len(records) - len(failed)}/{len(records)} pairs within tolerance in {elapsed:.1f}s")
+    _write_outputs(args, records, modules, device, elapsed, paths, console)
+    return 1 if failed else 0
+
+
+def _check_args(args: argparse.Namespace) -> tuple[list[str], tuple[int, int, int, int]]:
+    """Every user-fixable problem, before any framework is imported. Sets the mode's default dtype."""
     models = parse_models(args.models)
     if args.dtype is None:
         args.dtype = "float64" if args.mode == "train" else "float32"
     input_shape = parse_input_shape(args.input)
     if args.seed < 0:
-        raise ResNetError(f"--seed must be a non-negative integer, got {args.seed}")
+        raise UsageError(f"--seed must be a non-negative integer, got {args.seed}")
     if args.mode == "train" and input_shape[0] < 2:
-        raise ResNetError(
+        raise UsageError(
             f"--mode train needs a batch of at least 2 (batch statistics of one sample are "
             f"undefined); got --input {args.input}"
         )
-    backends = parse_backends(args.backends)
-    if len(backends) < 2:
-        raise ResNetError(f"parity needs at least two backends, got {', '.join(backends) or 'none'}")
     if args.dtype in AMP_DTYPES and args.mode == "train":
-        raise ResNetError(
+        raise UsageError(
             "mixed-precision parity is eval-only: fp32 gradients of deep nets already differ at "
             "~1e-2 between frameworks (see docs/parity.md); use --mode eval"
         )
+    return models, input_shape
+
+
+def _select_backends(args: argparse.Namespace, console: Console) -> tuple[dict[str, Backend], str]:
+    """The backends to compare and the device: at least two, each able to run the requested dtype there."""
+    backends = parse_backends(args.backends)
+    if len(backends) < 2:
+        raise UsageError(f"parity needs at least two backends, got {', '.join(backends) or 'none'}")
     modules = load_backends(backends)
     device = resolve_device(args.device, modules, needed=2)
     if device == "gpu":
@@ -61,54 +86,41 @@ def cmd_parity(args: argparse.Namespace) -> int:
         if skipped:
             console.print(f"[yellow]{', '.join(skipped)}: no {args.dtype} mixed precision on {device}; left out[/]")
         if len(modules) < 2:
-            raise ResNetError(
+            raise UsageError(
                 f"{args.dtype} parity on {device} needs two backends that run mixed precision "
                 f"there; have {', '.join(modules) or 'none'}"
             )
-    console.print(
-        f"parity: {len(models)} model(s) x {len(modules)} backends ({', '.join(modules)}) on {device}, "
-        f"input {'x'.join(map(str, input_shape))}, {args.dtype}, mode {args.mode}"
-    )
-    started = time.perf_counter()
-    records = []
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=not console.is_terminal,
-    ) as progress:
+    return modules, device
+
+
+def _run(
+    args: argparse.Namespace,
+    models: list[str],
+    modules: dict[str, Backend],
+    device: str,
+    input_shape: tuple[int, int, int, int],
+    console: Console,
+) -> list[ParityRecord]:
+    """Every model through the engine, with a progress bar (one step per backend forward)."""
+    records: list[ParityRecord] = []
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=not console.is_terminal) as progress:
         task = progress.add_task("forward passes", total=len(models) * len(modules))
         for name in models:
             progress.update(task, description=f"{name}")
-            run = run_model_train_parity if args.mode == "train" else run_model_parity
-            extra = {"path": args.path} if args.mode == "eval" else {}
-            records += run(
-                name,
-                modules,
-                input_shape=input_shape,
-                device=device,
-                dtype=args.dtype,
-                seed=args.seed,
-                on_step=lambda _b: progress.advance(task),
-                **extra,
-            )
-    elapsed = time.perf_counter() - started
-    paths = _paths_used(records)
-    console.print(f"execution paths: {paths}")
+            common = {"input_shape": input_shape, "device": device, "dtype": args.dtype, "seed": args.seed}
+            step = lambda _b: progress.advance(task)  # noqa: E731
+            if args.mode == "train":
+                records += run_model_train_parity(name, modules, on_step=step, **common)
+            else:
+                records += run_model_parity(name, modules, on_step=step, path=args.path, **common)
+    return records
+
+
+def _table(records: list[ParityRecord], device: str, args: argparse.Namespace) -> Table:
     table = Table(title=f"parity ({device}, {args.dtype}, {args.mode}; tolerance {records[0].tolerance:g} rel)")
-    for col in (
-        "model",
-        "source -> target",
-        "max abs",
-        "max rel",
-        "1 - cosine",
-        "top-1",
-        "worst point",
-        "first divergent",
-        "pass",
-    ):
+    for col in ("model", "source -> target", "max abs", "max rel", "1 - cosine", "top-1", "worst point",
+                "first divergent", "pass"):  # fmt: skip
         table.add_column(col)
     for r in records:
         points = TRAIN_POINTS if r.mode == "train" else DEPTH
@@ -124,15 +136,26 @@ def cmd_parity(args: argparse.Namespace) -> int:
             r.first_divergent_stage or "-",
             "[green]yes[/]" if r.passed else "[bold red]NO[/]",
         )
-    console.print(table)
-    failed = [r for r in records if not r.passed]
-    console.print(f"{len(records) - len(failed)}/{len(records)} pairs within tolerance in {elapsed:.1f}s")
-    if args.report:
-        Path(args.report).mkdir(parents=True, exist_ok=True)
+    return table
+
+
+def _write_outputs(
+    args: argparse.Namespace,
+    records: list[ParityRecord],
+    modules: dict[str, Backend],
+    device: str,
+    elapsed: float,
+    paths: str,
+    console: Console,
+) -> None:
+    """--json records and the --report folder (Markdown, JSON, divergence plot), each written atomically."""
+    from resnet_tools.parity.report import write_json, write_report
+
     if args.json:
         write_json(records, args.json)
         console.print(f"wrote {args.json}")
     if args.report:
+        Path(args.report).mkdir(parents=True, exist_ok=True)
         context = {
             "device": device,
             "dtype": args.dtype,
@@ -146,9 +169,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
             "elapsed": f"{elapsed:.1f}s",
             "execution paths": paths,
         }
-        path = write_report(records, args.report, context)
-        console.print(f"wrote {path}")
-    return 1 if failed else 0
+        console.print(f"wrote {write_report(records, args.report, context)}")
 
 
 def _paths_used(records: list[ParityRecord]) -> str:
