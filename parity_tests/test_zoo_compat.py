@@ -1,4 +1,6 @@
-"""Official zoos load as they are: paddle.vision state dicts, keras.applications weights."""
+"""Official zoos load as they are (paddle.vision state dicts, keras.applications weights), and
+independent peer implementations compute what ours do with the same weights: the architecture
+checks that cross-backend parity cannot make (an error in the shared plan is in every backend)."""
 
 from __future__ import annotations
 
@@ -13,11 +15,12 @@ from parity_tests.conftest import LOADED
 from resnet_spec import get_spec
 from resnet_spec.layouts import nchw_to_nhwc
 from resnet_spec.random_weights import random_weights
+from resnet_spec.tolerances import tolerance
 from resnet_tools.checkpoints.convert import convert
 from resnet_tools.checkpoints.formats import format_for, read_checkpoint
 from resnet_tools.core.diffs import tensor_diff
 
-TOL = 1e-5
+TOL = tolerance("float32", "cpu", "eval").rel
 
 
 @pytest.mark.parametrize(
@@ -114,3 +117,74 @@ def test_torch_to_safetensors_loads_neither_paddle_nor_tensorflow(tmp_path: Path
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "loaded: ['torch']" in res.stdout
+
+
+def hf_key(torchvision_key: str) -> str:
+    """torchvision's state_dict key -> Hugging Face transformers' ResNet key (same tensor, same layout)."""
+    import re
+
+    if torchvision_key.startswith("fc."):
+        return "classifier.1." + torchvision_key.removeprefix("fc.")
+    if m := re.fullmatch(r"(conv|bn)1\.(\w+)", torchvision_key):
+        part = "convolution" if m[1] == "conv" else "normalization"
+        return f"resnet.embedder.embedder.{part}.{m[2]}"
+    m = re.fullmatch(r"layer(\d)\.(\d+)\.(conv\d|bn\d|downsample\.[01])\.(\w+)", torchvision_key)
+    assert m, torchvision_key
+    stage, block, module, attr = int(m[1]) - 1, m[2], m[3], m[4]
+    prefix = f"resnet.encoder.stages.{stage}.layers.{block}"
+    if module.startswith("downsample"):
+        return f"{prefix}.shortcut.{'convolution' if module.endswith('0') else 'normalization'}.{attr}"
+    return f"{prefix}.layer.{int(module[-1]) - 1}.{'convolution' if module[:-1] == 'conv' else 'normalization'}.{attr}"
+
+
+def _hf_model(name: str, *, downsample_in_bottleneck: bool = False):
+    from transformers import ResNetConfig, ResNetForImageClassification
+
+    spec = get_spec(name)
+    expansion = 4 if spec.block == "bottleneck" else 1
+    config = ResNetConfig(
+        embedding_size=spec.stem.width,
+        hidden_sizes=[w * expansion for w in spec.widths],
+        depths=list(spec.depths),
+        layer_type=spec.block,
+        num_labels=spec.num_classes,
+        downsample_in_bottleneck=downsample_in_bottleneck,  # False: the stride on the 3x3 conv (v1.5)
+    )
+    return ResNetForImageClassification(config).eval()
+
+
+def _hf_logits(name: str, size: tuple[int, int], **config: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(Hugging Face's logits, ours) for the same random weights (non-trivial BN statistics) and batch."""
+    import torch
+
+    rt = LOADED["torch"]
+    ours = rt.import_weights(rt.create_model(name), random_weights(get_spec(name), seed=4))
+    hf = _hf_model(name, **config)
+    state = {hf_key(k): v for k, v in ours.state_dict().items() if not k.endswith("num_batches_tracked")}
+    missing, unexpected = hf.load_state_dict(state, strict=False)
+    assert not unexpected and all(k.endswith("num_batches_tracked") for k in missing), (missing, unexpected)
+    x = np.random.default_rng(1).standard_normal((2, 3, *size)).astype("float32")
+    with torch.no_grad():
+        theirs = hf(pixel_values=torch.from_numpy(x)).logits.numpy()
+    return theirs, rt.forward_numpy(ours, x)["logits"]
+
+
+@pytest.mark.parametrize("size", [(97, 131), (96, 128)], ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("name", ["resnet18", "resnet50"])
+def test_hugging_face_resnet_computes_ours(name: str, size: tuple[int, int]) -> None:
+    """transformers' ResNet (an implementation of v1.5 written apart from torchvision and from ours)
+    gives our logits with our weights, at odd and at even non-square sizes."""
+    pytest.importorskip("transformers", reason="dev extra: Hugging Face transformers (peer v1.5 implementation)")
+    if "torch" not in LOADED:
+        pytest.skip("torch not installed")
+    theirs, ours = _hf_logits(name, size)
+    assert tensor_diff(theirs, ours).max_rel <= TOL
+
+
+def test_hugging_face_check_sees_stride_placement() -> None:
+    """The check can fail: with the stride moved to the first 1x1 conv (ResNet v1) the peer disagrees."""
+    pytest.importorskip("transformers", reason="dev extra: Hugging Face transformers (peer v1.5 implementation)")
+    if "torch" not in LOADED:
+        pytest.skip("torch not installed")
+    theirs, ours = _hf_logits("resnet50", (96, 128), downsample_in_bottleneck=True)
+    assert tensor_diff(theirs, ours).max_rel > 100 * TOL
