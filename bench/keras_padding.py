@@ -26,7 +26,8 @@ import resnet_keras
 import resnet_keras.blocks as blocks
 from resnet_spec.naming import keras_layer_name
 from resnet_tools.bench import gpu as bench_gpu
-from resnet_tools.bench.worker import KERAS_OFFICIAL, Row, measure_group
+from resnet_tools.bench.rows import Row
+from resnet_tools.bench.worker import KERAS_OFFICIAL, measure_group
 
 explicit_conv = blocks.conv
 

@@ -157,7 +157,8 @@ def test_gpu_memory_probe_order_and_precision_names() -> None:
     """GPU rows: the probe's baseline is taken before the build, its peak counter reset after the first call
     (autotuning trials excluded), and read after the warm-up; a path's name says its math precision."""
     from resnet_tools.bench.gpu import path_precision
-    from resnet_tools.bench.worker import Row, measure_group
+    from resnet_tools.bench.rows import Row
+    from resnet_tools.bench.worker import measure_group
 
     events: list[str] = []
 

@@ -17,9 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from resnet_spec.errors import ResNetError
-
-#: One benchmark row as the worker process prints it (JSON of ``worker.Row``, plus derived fields).
-RowData = dict[str, Any]
+from resnet_tools.bench.rows import Row
 
 NOISY_SPREAD = 1.2
 
@@ -29,7 +27,7 @@ class BenchResult:
     machine: dict[str, Any]
     threads: int
     peak_gflops: float
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
     malloc: str = "kept"  # resnet_tools.bench.allocator mode of the workers
     device: str = "cpu"
     peaks: dict[str, float] = field(default_factory=dict)  # GPU: dense matmul GFLOP/s per precision
@@ -48,16 +46,17 @@ class BenchResult:
             "peaks": self.peaks or {"fp32": self.peak_gflops},
             "peak_method": method,
             "malloc": self.malloc,
-            "rows": self.rows,
+            "rows": [r.as_dict() for r in self.rows],
         }
 
 
 def _worker(
     args: list[str],
-    on_row: Callable[[RowData], None] | None = None,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
     timeout: float = 3600,
     env_extra: dict[str, str] | None = None,
-) -> list[RowData]:
+) -> list[dict[str, Any]]:
+    """Run one worker process; every JSON line it prints, as it prints it."""
     cmd = [sys.executable, "-m", "resnet_tools.bench.worker", *args]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env_extra or {})}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -106,21 +105,21 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def add_derived(rows: list[RowData], peak: float, peaks: dict[str, float] | None = None) -> None:
+def add_derived(rows: list[Row], peak: float, peaks: dict[str, float] | None = None) -> None:
     """Share of peak (the peak of the row's precision where measured), ours/official time ratio (same
-    model, path, batch), noise flag."""
+    backend, model, path, batch and mode), noise flag."""
     for r in rows:
-        p = (peaks or {}).get(r.get("precision", "fp32"), peak)
-        r["peak_share"] = r["gflops"] / p if p and r["gflops"] else 0.0
-        r["noisy"] = r["spread"] > NOISY_SPREAD
-        r["ours_over_official"] = None
+        p = (peaks or {}).get(r.precision, peak)
+        r.peak_share = r.gflops / p if p and r.gflops else 0.0
+        r.noisy = r.spread > NOISY_SPREAD
+        r.ours_over_official = None
     for r in rows:
-        if r["implementation"] == "ours" or r["error"] or not r["images_per_s"]:
+        if r.implementation == "ours" or r.error or not r.images_per_s:
             continue
         for o in rows:
-            same = all(o[k] == r[k] for k in ("backend", "model", "path", "batch", "mode"))
-            if same and o["implementation"] == "ours" and o["images_per_s"]:
-                o["ours_over_official"] = r["images_per_s"] / o["images_per_s"]  # = latency ours / official
+            same = (o.backend, o.model, o.path, o.batch, o.mode) == (r.backend, r.model, r.path, r.batch, r.mode)
+            if same and o.implementation == "ours" and o.images_per_s:
+                o.ours_over_official = r.images_per_s / o.images_per_s  # = latency ours / official
 
 
 def run_bench(
@@ -134,7 +133,7 @@ def run_bench(
     repeats: int = 10,
     min_time: float = 3.0,
     paths: str = "",
-    on_row: Callable[[RowData], None] | None = None,
+    on_row: Callable[[Row], None] | None = None,
     keras_backends: tuple[str, ...] = (),
     malloc: str = "kept",
     device: str = "cpu",
@@ -143,7 +142,7 @@ def run_bench(
     run besides the first (CPU: tensorflow first; GPU: the first of ``keras_backends``)."""
     probe = _worker(["--backend", "peak", "--threads", str(threads), "--device", device])[0]
     peak = probe["peak_gflops"]
-    rows: list[RowData] = []
+    rows: list[Row] = []
     common = [
         "--models",
         ",".join(models),
@@ -167,18 +166,22 @@ def run_bench(
         device,
     ]
     first_keras = "tensorflow" if device == "cpu" or not keras_backends else keras_backends[0]
+
+    def run(backend: str, keras_backend: str, label: str) -> list[Row]:
+        """One worker's rows; Keras rows labelled with their Keras backend where it is not TF on CPU."""
+
+        def each(data: dict[str, Any]) -> None:
+            if on_row:
+                on_row(Row.from_dict({**data, "backend": label}))
+
+        got = _worker(["--backend", backend, *common], each, env_extra={"KERAS_BACKEND": keras_backend})
+        return [Row.from_dict({**data, "backend": label}) for data in got]
+
     for backend in backends:
-        rows += _worker(["--backend", backend, *common], on_row, env_extra={"KERAS_BACKEND": first_keras})
-        if backend == "keras" and device == "gpu":
-            for r in rows:
-                if r["backend"] == "keras":
-                    r["backend"] = f"keras[{first_keras}]"
+        label = f"keras[{first_keras}]" if backend == "keras" and device == "gpu" else backend
+        rows += run(backend, first_keras, label)
         for other in [k for k in keras_backends if k != first_keras] if backend == "keras" else []:
-            # The same Keras model file on another Keras backend (rows labelled "keras[torch]" / "keras[jax]").
-            extra = _worker(["--backend", "keras", *common], on_row, env_extra={"KERAS_BACKEND": other})
-            for r in extra:
-                r["backend"] = f"keras[{other}]"
-            rows += extra
+            rows += run("keras", other, f"keras[{other}]")  # the same model file on another Keras backend
     add_derived(rows, peak, probe.get("peaks"))
     machine = machine_info()
     if device == "gpu":
@@ -195,19 +198,19 @@ def plot(result: BenchResult, path: str) -> None:
 
     from resnet_tools.core.files import atomic_write
 
-    ok = [r for r in result.rows if not r["error"]]
-    groups = list(dict.fromkeys((r["model"], r["batch"]) for r in ok))
+    ok = [r for r in result.rows if not r.error]
+    groups = list(dict.fromkeys((r.model, r.batch) for r in ok))
     if not groups:
         raise ResNetError("no benchmark row succeeded: nothing to plot")
     fig, axes = plt.subplots(
         len(groups), 1, figsize=(10, 0.42 * max(len(ok) / len(groups), 4) + 1.2 * len(groups)), squeeze=False
     )
     for ax, (model, batch) in zip(axes[:, 0], groups, strict=True):
-        rows = [r for r in ok if r["model"] == model and r["batch"] == batch]
-        labels = [f"{r['backend']} {r['path']} ({r['implementation']})" for r in rows]
-        values = [r["images_per_s"] for r in rows]
-        errs = [r["images_per_s"] - r["batch"] / (r["latency_ms_p90"] / 1000) for r in rows]
-        colors = ["tab:blue" if r["implementation"] == "ours" else "tab:gray" for r in rows]
+        rows = [r for r in ok if r.model == model and r.batch == batch]
+        labels = [f"{r.backend} {r.path} ({r.implementation})" for r in rows]
+        values = [r.images_per_s for r in rows]
+        errs = [r.images_per_s - r.batch / (r.latency_ms_p90 / 1000) for r in rows]
+        colors = ["tab:blue" if r.implementation == "ours" else "tab:gray" for r in rows]
         ax.barh(labels, values, xerr=[errs, [0] * len(errs)], color=colors)
         ax.invert_yaxis()
         ax.set_title(f"{model}, batch {batch}, {result.threads} threads ({result.machine['cpu']})", fontsize=9)

@@ -15,7 +15,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import numpy as np
 
 from resnet_tools.bench.allocator import MODES, set_malloc
 from resnet_tools.bench.gpu import path_precision
+from resnet_tools.bench.rows import Row
 
 Runner = Callable[[], object]
 #: (execution path, implementation "ours"/"official", a builder of the timed callable, or of such builders)
@@ -50,32 +51,6 @@ PADDLE_OFFICIAL = {
     "wide_resnet50_2",
     "wide_resnet101_2",
 }
-
-
-@dataclass
-class Row:
-    backend: str
-    model: str
-    path: str
-    implementation: str  # "ours" or the official zoo's name
-    batch: int
-    mode: str
-    threads: int
-    images_per_s: float = 0.0
-    latency_ms_median: float = 0.0
-    latency_ms_p90: float = 0.0
-    latency_ms_min: float = 0.0
-    latency_ms_max: float = 0.0
-    spread: float = 0.0  # p90 / median: > 1.2 means the machine was noisy during this row
-    samples: int = 0
-    one_off_s: float = 0.0  # build + first call (trace / compile / save+load)
-    peak_rss_mb: float = 0.0
-    gflops: float = 0.0  # achieved (forward MACs x 2; train ~ 3x forward)
-    device: str = "cpu"
-    precision: str = "fp32"  # math precision of the path: fp32, tf32, bf16, fp16 (selects the peak)
-    peak_gpu_mb: float = 0.0  # GPU rows: peak device memory of the implementation (see bench_gpu)
-    error: str = ""
-    notes: list[str] = field(default_factory=list)
 
 
 def set_threads_env(threads: int) -> None:

@@ -52,9 +52,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         keras_backends=keras_backends if "keras" in backends else (),
         device=device,
         on_row=lambda r: console.print(
-            f"  {escape(r['backend']):6s} {r['model']:10s} b{r['batch']:<3d} {r['path']:18s} "
-            f"{r['implementation']:18s} "
-            + (f"{r['images_per_s']:7.2f} img/s" if not r["error"] else f"error: {r['error'][:80]}"),
+            f"  {escape(r.backend):6s} {r.model:10s} b{r.batch:<3d} {r.path:18s} "
+            f"{r.implementation:18s} " + (f"{r.images_per_s:7.2f} img/s" if not r.error else f"error: {r.error[:80]}"),
             highlight=False,
         ),
     )
@@ -85,32 +84,32 @@ def cmd_bench(args: argparse.Namespace) -> int:
     ):
         table.add_column(col, justify="left" if col in ("backend", "model", "path", "impl") else "right")
     for r in result.rows:
-        if r["error"]:
+        if r.error:
             table.add_row(
-                escape(r["backend"]),
-                r["model"],
-                str(r["batch"]),
-                r["path"],
-                r["implementation"],
-                f"[red]{r['error'][:60]}[/]",
+                escape(r.backend),
+                r.model,
+                str(r.batch),
+                r.path,
+                r.implementation,
+                f"[red]{r.error[:60]}[/]",
                 *[""] * 8,
             )
             continue
-        ratio = r["ours_over_official"]
+        ratio = r.ours_over_official
         table.add_row(
-            escape(r["backend"]),
-            r["model"],
-            str(r["batch"]),
-            r["path"],
-            r["implementation"],
-            f"{r['images_per_s']:.2f}",
-            f"{r['latency_ms_median']:.1f}",
-            f"{r['latency_ms_p90']:.1f}",
-            f"[yellow]{r['spread']:.2f}[/]" if r["noisy"] else f"{r['spread']:.2f}",
-            f"{r['one_off_s']:.1f}",
-            f"{r['peak_gpu_mb'] if device == 'gpu' else r['peak_rss_mb']:.0f}",
-            f"{r['gflops']:.1f}",
-            f"{r['peak_share']:.0%}",
+            escape(r.backend),
+            r.model,
+            str(r.batch),
+            r.path,
+            r.implementation,
+            f"{r.images_per_s:.2f}",
+            f"{r.latency_ms_median:.1f}",
+            f"{r.latency_ms_p90:.1f}",
+            f"[yellow]{r.spread:.2f}[/]" if r.noisy else f"{r.spread:.2f}",
+            f"{r.one_off_s:.1f}",
+            f"{r.peak_gpu_mb if device == 'gpu' else r.peak_rss_mb:.0f}",
+            f"{r.gflops:.1f}",
+            f"{r.peak_share:.0%}",
             "" if ratio is None else f"{ratio:.2f}",
         )
     if not result.rows:
@@ -119,8 +118,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
             f"{', '.join(backends)} (path names are those of the table, e.g. 'eager NCHW')"
         )
     console.print(table)
-    failed = [r for r in result.rows if r["error"]]
-    noisy = sum(1 for r in result.rows if r.get("noisy"))
+    failed = [r for r in result.rows if r.error]
+    noisy = sum(1 for r in result.rows if r.noisy)
     if noisy:
         console.print(
             f"[yellow]{noisy} row(s) with p90/median > 1.2: the machine was busy; compare ratios, "
