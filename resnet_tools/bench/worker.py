@@ -16,6 +16,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -134,213 +135,221 @@ def measure_group(
         row.gflops = 2 * macs * (3 if row.mode == "train" else 1) * row.images_per_s / 1e9
 
 
+# Each backend's paths: (path, implementation, build). ``build()`` makes the model and returns the timed
+# callable; the builders below are module functions bound with functools.partial (no nested closures).
+
+
+def _labels(name: str, batch: int) -> np.ndarray:
+    """Train-mode targets within the model's classes (the spec's, not a restated 1000)."""
+    from resnet_spec import get_spec
+
+    return np.random.default_rng(0).integers(0, get_spec(name).num_classes, batch)
+
+
 # ---- torch ----------------------------------------------------------------------------------------------
+
+
+def _torch_ours(name: str) -> Any:
+    import resnet_torch
+
+    return resnet_torch.create_model(name).eval()
+
+
+def _torch_train(name: str, x: Any) -> Runner:
+    import torch
+
+    model = _torch_ours(name).train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    labels = torch.from_numpy(_labels(name, x.shape[0]))
+
+    def step() -> None:
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), labels).backward()
+        opt.step()
+
+    return step
+
+
+def _torch_eager(make: Callable[[], Any], x: Any, channels_last: bool = False) -> Runner:
+    import torch
+
+    model, inp = make(), x
+    if channels_last:
+        model, inp = model.to(memory_format=torch.channels_last), x.to(memory_format=torch.channels_last)
+
+    def run() -> object:
+        with torch.inference_mode():
+            return model(inp)
+
+    return run
+
+
+def _torch_compiled(make: Callable[[], Any], x: Any) -> Runner:
+    import torch
+
+    return _torch_eager(lambda: torch.compile(make()), x)
+
+
+def _unavailable(why: str) -> Runner:
+    raise RuntimeError(why)
 
 
 def torch_paths(name: str, batch: int, size: int, mode: str, threads: int) -> Iterator[PathEntry]:
     import torch
 
-    import resnet_torch
-
     torch.set_num_threads(threads)
     x = torch.randn(batch, 3, size, size)
-
-    def ours() -> torch.nn.Module:
-        return resnet_torch.create_model(name).eval()
-
     if mode == "train":
-
-        def train() -> Runner:
-            model = resnet_torch.create_model(name).train()
-            opt = torch.optim.SGD(model.parameters(), lr=0.01)
-            labels = torch.randint(0, 1000, (batch,))
-
-            def step() -> None:
-                opt.zero_grad()
-                torch.nn.functional.cross_entropy(model(x), labels).backward()
-                opt.step()
-
-            return step
-
-        yield "eager", "ours", train
+        yield "eager", "ours", partial(_torch_train, name, x)
         return
-
-    def eager(make: Callable[[], torch.nn.Module], channels_last: bool = False) -> Callable[[], Runner]:
-        def build() -> Runner:
-            model, inp = make(), x
-            if channels_last:
-                model, inp = model.to(memory_format=torch.channels_last), x.to(memory_format=torch.channels_last)
-
-            def run() -> object:
-                with torch.inference_mode():
-                    return model(inp)
-
-            return run
-
-        return build
-
-    def compiled() -> Runner:
-        model = torch.compile(ours())
-
-        def run() -> object:
-            with torch.inference_mode():
-                return model(x)
-
-        return run
-
-    yield "eager NCHW", "ours", eager(ours)
-    yield "channels_last", "ours", eager(ours, channels_last=True)
-    yield "torch.compile", "ours", compiled
+    ours = partial(_torch_ours, name)
+    yield "eager NCHW", "ours", partial(_torch_eager, ours, x)
+    yield "channels_last", "ours", partial(_torch_eager, ours, x, True)
+    yield "torch.compile", "ours", partial(_torch_compiled, ours, x)
     try:
-        import torchvision  # noqa: F401
+        from torchvision import models as tvm
     except Exception as exc:
-        msg = str(exc).splitlines()[0][:120]
-
-        def unavailable() -> Runner:
-            raise RuntimeError(f"torchvision does not import here ({msg})")
-
-        yield "eager NCHW", "torchvision", unavailable
+        msg = f"torchvision does not import here ({str(exc).splitlines()[0][:120]})"
+        yield "eager NCHW", "torchvision", partial(_unavailable, msg)
         return
-    from torchvision import models as tvm
-
     if hasattr(tvm, name):
-        official = getattr(tvm, name)
-        yield "eager NCHW", "torchvision", eager(lambda: official().eval())
-        yield "channels_last", "torchvision", eager(lambda: official().eval(), channels_last=True)
+        official = lambda: getattr(tvm, name)().eval()  # noqa: E731
+        yield "eager NCHW", "torchvision", partial(_torch_eager, official, x)
+        yield "channels_last", "torchvision", partial(_torch_eager, official, x, True)
 
 
 # ---- paddle ---------------------------------------------------------------------------------------------
 
 
-def paddle_paths(name: str, batch: int, size: int, mode: str, threads: int) -> Iterator[PathEntry]:
+def _paddle_ours(name: str) -> Any:
+    import resnet_paddle
+
+    return resnet_paddle.create_model(name)
+
+
+def _paddle_train(name: str, x: Any) -> Runner:
     import paddle
 
-    import resnet_paddle
+    model = _paddle_ours(name)
+    model.train()
+    opt = paddle.optimizer.SGD(learning_rate=0.01, parameters=model.parameters())
+    labels = paddle.to_tensor(_labels(name, x.shape[0]))
+
+    def step() -> None:
+        loss = paddle.nn.functional.cross_entropy(model(x), labels)
+        loss.backward()
+        opt.step()
+        opt.clear_grad()
+
+    return step
+
+
+def _paddle_dygraph(make: Callable[[], Any], x: Any) -> Runner:
+    import paddle
+
+    model = make()
+    model.eval()
+
+    def run() -> object:
+        with paddle.no_grad():
+            return model(x)
+
+    return run
+
+
+def _paddle_inference(make: Callable[[], Any], x: np.ndarray, threads: int) -> Runner:
+    from resnet_paddle.runtime import inference_predictor
+
+    predictor = inference_predictor(make(), 3, threads=threads)
+    handle = predictor.get_input_handle(predictor.get_input_names()[0])
+    handle.reshape(list(x.shape))
+    handle.copy_from_cpu(x)
+    run: Runner = predictor.run
+    return run
+
+
+def paddle_paths(name: str, batch: int, size: int, mode: str, threads: int) -> Iterator[PathEntry]:
+    import paddle
 
     paddle.set_device("cpu")
     x_np = np.random.default_rng(0).standard_normal((batch, 3, size, size)).astype("float32")
     x = paddle.to_tensor(x_np)
-
     if mode == "train":
-
-        def train() -> Runner:
-            model = resnet_paddle.create_model(name)
-            model.train()
-            opt = paddle.optimizer.SGD(learning_rate=0.01, parameters=model.parameters())
-            labels = paddle.to_tensor(np.random.default_rng(0).integers(0, 1000, batch))
-
-            def step() -> None:
-                loss = paddle.nn.functional.cross_entropy(model(x), labels)
-                loss.backward()
-                opt.step()
-                opt.clear_grad()
-
-            return step
-
-        yield "dygraph", "ours", train
+        yield "dygraph", "ours", partial(_paddle_train, name, x)
         return
-
-    def dygraph(make: Callable[[], paddle.nn.Layer]) -> Callable[[], Runner]:
-        def build() -> Runner:
-            model = make()
-            model.eval()
-
-            def run() -> object:
-                with paddle.no_grad():
-                    return model(x)
-
-            return run
-
-        return build
-
-    def inference(make: Callable[[], paddle.nn.Layer]) -> Callable[[], Runner]:
-        def build() -> Runner:
-            from resnet_paddle.runtime import inference_predictor
-
-            predictor = inference_predictor(make(), 3, threads=threads)
-            handle = predictor.get_input_handle(predictor.get_input_names()[0])
-            handle.reshape(list(x_np.shape))
-            handle.copy_from_cpu(x_np)
-            return predictor.run
-
-        return build
-
-    def ours() -> paddle.nn.Layer:
-        return resnet_paddle.create_model(name)
-
-    yield "dygraph", "ours", dygraph(ours)
-    yield "Paddle Inference", "ours", inference(ours)
+    impls: list[tuple[str, Callable[[], Any]]] = [("ours", partial(_paddle_ours, name))]
     if name in PADDLE_OFFICIAL:
         from paddle.vision import models as pvm
 
-        official = getattr(pvm, name)
-        yield "dygraph", "paddle.vision", dygraph(official)
-        yield "Paddle Inference", "paddle.vision", inference(official)
+        impls.append(("paddle.vision", getattr(pvm, name)))
+    for impl, make in impls:
+        yield "dygraph", impl, partial(_paddle_dygraph, make, x)
+    for impl, make in impls:
+        yield "Paddle Inference", impl, partial(_paddle_inference, make, x_np, threads)
 
 
 # ---- keras ----------------------------------------------------------------------------------------------
 
 
+def _keras_ours(name: str) -> Any:
+    import resnet_keras
+
+    return resnet_keras.create_model(name)
+
+
+def _keras_official(name: str, size: int) -> Any:
+    import keras
+
+    app = getattr(keras.applications, KERAS_OFFICIAL[name])
+    return app(weights=None, classifier_activation=None, input_shape=(size, size, 3))
+
+
+def _keras_train(name: str, x: np.ndarray) -> Runner:
+    import keras
+
+    model = _keras_ours(name)
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.01), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    labels = _labels(name, x.shape[0])
+    return lambda: model.train_on_batch(x, labels)
+
+
+def _keras_eager(make: Callable[[], Any], x: np.ndarray) -> Runner:
+    model = make()
+    return lambda: model(x, training=False)
+
+
+def _keras_tf_function(make: Callable[[], Any], x: np.ndarray, xla: bool) -> Runner:
+    import tensorflow as tf
+
+    model = make()
+    fn = tf.function(lambda t: model(t, training=False), jit_compile=xla)
+    inp = tf.constant(x)
+    return lambda: fn(inp)
+
+
+def _keras_predict(make: Callable[[], Any], x: np.ndarray) -> Runner:  # compiled by Keras on every backend
+    model = make()
+    return lambda: model.predict(x, batch_size=x.shape[0], verbose=0)
+
+
 def keras_paths(name: str, batch: int, size: int, mode: str, threads: int) -> Iterator[PathEntry]:
     import keras
 
-    import resnet_keras
-
     x = np.random.default_rng(0).standard_normal((batch, size, size, 3)).astype("float32")
-    backend = keras.backend.backend()
-
-    def ours() -> keras.Model:
-        return resnet_keras.create_model(name)
-
     if mode == "train":
-
-        def train() -> Runner:
-            model = ours()
-            model.compile(
-                optimizer=keras.optimizers.SGD(0.01), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-            )
-            labels = np.random.default_rng(0).integers(0, 1000, batch)
-            return lambda: model.train_on_batch(x, labels)
-
-        yield "train_on_batch", "ours", train
+        yield "train_on_batch", "ours", partial(_keras_train, name, x)
         return
-
-    def eager(make: Callable[[], keras.Model]) -> Callable[[], Runner]:
-        def build() -> Runner:
-            model = make()
-            return lambda: model(x, training=False)
-
-        return build
-
-    def compiled(make: Callable[[], keras.Model], xla: bool) -> Callable[[], Runner]:
-        def build() -> Runner:
-            import tensorflow as tf
-
-            model = make()
-            fn = tf.function(lambda t: model(t, training=False), jit_compile=xla)
-            inp = tf.constant(x)
-            return lambda: fn(inp)
-
-        return build
-
-    def predict(make: Callable[[], keras.Model]) -> Callable[[], Runner]:  # compiled by Keras on every backend
-        def build() -> Runner:
-            model = make()
-            return lambda: model.predict(x, batch_size=batch, verbose=0)
-
-        return build
-
-    def official() -> keras.Model:
-        app = getattr(keras.applications, KERAS_OFFICIAL[name])
-        return app(weights=None, classifier_activation=None, input_shape=(size, size, 3))
-
-    impls = [("ours", ours)] + ([("keras.applications", official)] if name in KERAS_OFFICIAL else [])
+    impls: list[tuple[str, Callable[[], Any]]] = [("ours", partial(_keras_ours, name))]
+    if name in KERAS_OFFICIAL:
+        impls.append(("keras.applications", partial(_keras_official, name, size)))
     for impl, make in impls:
-        yield "eager call", impl, eager(make)
-        if backend == "tensorflow":
-            yield "tf.function", impl, compiled(make, xla=False)
-            yield "XLA (jit_compile)", impl, compiled(make, xla=True)
-        yield "predict", impl, predict(make)
+        yield "eager call", impl, partial(_keras_eager, make, x)
+        if keras.backend.backend() == "tensorflow":
+            yield "tf.function", impl, partial(_keras_tf_function, make, x, False)
+            yield "XLA (jit_compile)", impl, partial(_keras_tf_function, make, x, True)
+        yield "predict", impl, partial(_keras_predict, make, x)
 
 
 PATHS = {"torch": torch_paths, "paddle": paddle_paths, "keras": keras_paths}
