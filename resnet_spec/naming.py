@@ -18,6 +18,8 @@ from resnet_spec.params import ParamEntry, canonical_table
 from resnet_spec.spec import ModelSpec
 
 FRAMEWORKS = ("torch", "paddle", "keras")
+#: torch BatchNorm's batch counter: in torchvision's state_dict keys, not a weight of any framework.
+TORCH_BN_COUNTER = "num_batches_tracked"
 
 # --8<-- [start:naming]
 # Canonical attribute -> native attribute, per framework and module kind.

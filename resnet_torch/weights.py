@@ -7,13 +7,13 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
-from resnet_spec.naming import from_native, native_table
+from resnet_spec.naming import TORCH_BN_COUNTER, from_native, native_table
 from resnet_spec.weights import check_weights
 from resnet_torch.model import ResNet
 
 FRAMEWORK = "torch"
 # torch-only buffer, not part of the canonical table: skipped on export, left untouched on import.
-EXTRA_BUFFERS = ("num_batches_tracked",)
+EXTRA_BUFFERS = (TORCH_BN_COUNTER,)
 
 
 def native_state(model: ResNet) -> dict[str, torch.Tensor]:

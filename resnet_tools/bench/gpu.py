@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from resnet_spec import get_spec
+
 Runner = Callable[[], object]
 Build = Callable[[], Runner]
 PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
@@ -171,6 +173,7 @@ def torch_paths(name: str, batch: int, size: int, mode: str) -> Iterator[tuple[s
 
     torch.backends.cudnn.benchmark = True  # autotuned conv algorithms (fixed shapes), for every row alike
     x = torch.randn(batch, 3, size, size, device="cuda")
+    classes = get_spec(name).num_classes
     makers: dict[str, Callable[[], torch.nn.Module]] = {"ours": lambda: resnet_torch.create_model(name)}
     try:
         from torchvision import models as tvm
@@ -192,7 +195,7 @@ def torch_paths(name: str, batch: int, size: int, mode: str) -> Iterator[tuple[s
                 model = make().cuda().train().to(memory_format=torch.channels_last)
                 inp = x.contiguous(memory_format=torch.channels_last)
                 opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-                labels = torch.randint(0, 1000, (batch,), device="cuda")
+                labels = torch.randint(0, classes, (batch,), device="cuda")
 
                 def step() -> None:
                     opt.zero_grad(set_to_none=True)

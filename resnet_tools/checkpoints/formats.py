@@ -21,7 +21,7 @@ import numpy as np
 
 from resnet_spec import ModelSpec
 from resnet_spec.errors import CheckpointError, ResNetError
-from resnet_spec.naming import canonical_from_native, native_table
+from resnet_spec.naming import TORCH_BN_COUNTER, canonical_from_native, native_table
 from resnet_spec.spec import get_spec, list_models
 from resnet_spec.weights import check_weights
 from resnet_tools.core.backends import load_backend
@@ -163,7 +163,7 @@ def read_torch(path: Path, _model: str | None) -> Checkpoint:
         )
     native = {}
     for k, v in obj.items():
-        if k.endswith("num_batches_tracked"):
+        if k.endswith(TORCH_BN_COUNTER):
             continue  # torch-only BN counter, not a weight
         k = k.removeprefix("module.")  # DataParallel / DDP prefix
         native[k] = (v.float() if v.dtype == torch.bfloat16 else v).detach().cpu().numpy()
@@ -186,7 +186,7 @@ def write_torch(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
     for key, array in _native_state(ckpt, spec, "torch").items():
         state[key] = torch.from_numpy(array)
         if key.endswith(".running_var"):  # torchvision's key set: each BN ends with its batch counter
-            state[key.removesuffix("running_var") + "num_batches_tracked"] = torch.tensor(0)
+            state[key.removesuffix("running_var") + TORCH_BN_COUNTER] = torch.tensor(0)
     with open(path, "wb") as fh:  # a file object: the archive's root is "archive", not our temp file's name
         torch.save(state, fh)
 

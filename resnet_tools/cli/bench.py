@@ -7,7 +7,7 @@ import importlib.util
 import json
 
 from resnet_spec.errors import ResNetError
-from resnet_tools.cli.args import Subcommands
+from resnet_tools.cli.args import DEVICES, Subcommands
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -159,7 +159,7 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--batch", default=None, help="comma-separated (default 1,16 on CPU, 1,32,256 on GPU)")
     p.add_argument(
         "--device",
-        choices=["cpu", "gpu", "auto"],
+        choices=DEVICES,
         default="cpu",
         help="auto = gpu when nvidia-smi "
         "sees one; GPU rows: input on the device, synchronised calls, TF32 off except tf32 rows",

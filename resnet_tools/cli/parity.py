@@ -12,8 +12,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from resnet_spec.spec import AMP_DTYPES, DTYPES
-from resnet_tools.cli.args import Subcommands, parse_input_shape, parse_models, resolve_device
-from resnet_tools.core.backends import PATHS, Backend, load_backends, parse_backends
+from resnet_tools.cli.args import DEVICES, Subcommands, parse_input_shape, parse_models, resolve_device
+from resnet_tools.core.backends import DISTRIBUTIONS, PATHS, Backend, load_backends, parse_backends
 from resnet_tools.core.errors import UsageError
 from resnet_tools.parity.engine import (
     DEFAULT_MODELS,
@@ -181,7 +181,7 @@ def _paths_used(records: list[ParityRecord]) -> str:
 def _version(backend: str) -> str:
     import importlib.metadata as md
 
-    dist = {"torch": "torch", "paddle": "paddlepaddle", "keras": "keras"}[backend]
+    dist = DISTRIBUTIONS[backend]
     try:
         return md.version(dist)
     except md.PackageNotFoundError:
@@ -192,7 +192,7 @@ def register(sub: Subcommands) -> None:
     p = sub.add_parser("parity", help="prove the backends compute the same network (main job)")
     p.add_argument("--models", default=",".join(DEFAULT_MODELS), help="comma-separated names, or 'all'")
     p.add_argument("--backends", default=None, help="comma-separated (default: every installed backend)")
-    p.add_argument("--device", choices=["cpu", "gpu", "auto"], default="cpu")
+    p.add_argument("--device", choices=DEVICES, default="cpu")
     p.add_argument("--input", default="2x3x224x224", help="NxCxHxW (default 2x3x224x224)")
     p.add_argument(
         "--dtype",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from resnet_tools.cli.args import Subcommands
-from resnet_tools.core.backends import PATHS
+from resnet_tools.core.backends import BACKENDS, PATHS
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -53,9 +53,7 @@ def register(sub: Subcommands) -> None:
     p.add_argument("images", nargs="+")
     p.add_argument("--weights", required=True, help="a checkpoint in any format resnet convert reads")
     p.add_argument("--model", default=None, help="architecture (inferred from the checkpoint when omitted)")
-    p.add_argument(
-        "--backend", choices=["torch", "paddle", "keras"], default=None, help="default: the checkpoint's framework"
-    )
+    p.add_argument("--backend", choices=BACKENDS, default=None, help="default: the checkpoint's framework")
     p.add_argument("--topk", type=int, default=None, help="classes shown per image (default 5, or fewer classes)")
     p.add_argument("--labels", default=None, help="text file, one label per line")
     p.add_argument(

@@ -23,10 +23,13 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 import numpy as np
 
 from resnet_spec import ModelSpec
+from resnet_spec.naming import FRAMEWORKS
 from resnet_tools.core.errors import UsageError
 
-#: Backend names, in the order tables show them.
-BACKENDS = ("torch", "paddle", "keras")
+#: Backend names, in the order tables show them: the frameworks whose naming the spec knows.
+BACKENDS = FRAMEWORKS
+#: The PyPI distribution of each backend's framework (versions in reports).
+DISTRIBUTIONS = {"torch": "torch", "paddle": "paddlepaddle", "keras": "keras"}
 _LOAD_ORDER = ("paddle", "torch", "keras")  # paddle must come before TensorFlow (keras' TF backend)
 _PACKAGES = {"torch": "resnet_torch", "paddle": "resnet_paddle", "keras": "resnet_keras"}
 
