@@ -511,3 +511,38 @@ def test_stale_temp_files_of_ours_are_cleaned_on_the_next_write(tmp_path: Path) 
         f.write_bytes(b"x" * 100)
     convert(_npz(tmp_path, "w.npz"), tmp_path / "out.safetensors")
     assert not stale.exists() and live.exists() and mine.exists()
+
+
+def test_pdparams_written_without_paddle_is_what_paddle_reads(tmp_path: Path) -> None:
+    """The .pdparams writer imports no paddle; paddle.load + set_state_dict give the same model as a file
+    paddle.save wrote, and the restricted unpickler reads it back bitwise."""
+    import subprocess
+    import sys
+
+    import paddle
+
+    spec = get_spec("resnet50", num_classes=7)
+    weights = random_weights(spec, seed=8)
+    src = tmp_path / "w.npz"
+    from resnet_tools.checkpoints.formats import Checkpoint, write_checkpoint
+
+    write_checkpoint(Checkpoint(weights), spec, src, FORMATS["npz"])
+    ours = tmp_path / "ours.pdparams"
+    code = (
+        "import sys\nfrom resnet_tools.checkpoints.convert import convert\n"
+        f"convert({str(src)!r}, {str(ours)!r})\n"
+        "assert 'paddle' not in sys.modules and 'tensorflow' not in sys.modules, sorted(sys.modules)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    rp = LOADED["paddle"]
+    by_paddle = tmp_path / "paddle.pdparams"
+    paddle.save(rp.import_weights(rp.create_model(spec), weights).state_dict(), str(by_paddle))
+    models = []
+    for f in (ours, by_paddle):
+        model = rp.create_model(spec)
+        missing, unexpected = model.set_state_dict(paddle.load(str(f)))
+        assert not missing and not unexpected
+        models.append(rp.export_weights(model))
+    assert _same(models[0], models[1]) and _same(models[0], weights)
+    assert _same(read_checkpoint(ours, format_for(ours)).weights, weights)

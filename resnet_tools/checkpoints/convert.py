@@ -117,7 +117,7 @@ def convert(
         if verify
         else None
     )
-    needed = sorted({f for f in (sf.framework, df.framework, *(verify_fws or ())) if f})
+    needed = sorted({f for f in (sf.imports, df.imports, *(verify_fws or ())) if f})
     t0 = time.perf_counter()
     load_backends(needed)  # paddle before tensorflow, only what these formats need
     t1 = time.perf_counter()
@@ -171,8 +171,8 @@ def inspect_checkpoint(path: Path | str, *, model: str | None = None, fmt: str |
     """Format, detected model, parameter counts and dtypes of a checkpoint."""
     path = Path(path)
     f = format_for(path, fmt)
-    if f.framework:
-        load_backends([f.framework])
+    if f.imports:
+        load_backends([f.imports])
     ckpt = read_checkpoint(path, f, model)
     spec = resolve_spec(ckpt, model)
     trainable, stats = count_params(spec)

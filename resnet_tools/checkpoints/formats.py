@@ -45,10 +45,11 @@ class Checkpoint:
 class Format:
     name: str
     extensions: tuple[str, ...]
-    framework: str | None  # backend needed to read/write it
+    framework: str | None  # its ecosystem: the backend predict uses by default, and verifies with
     read: Callable[[Path, str | None], Checkpoint]
     write: Callable[[Checkpoint, ModelSpec, Path], None] | None
     description: str
+    imports: str | None = None  # the backend reading or writing it imports (None: no framework at all)
 
 
 def _why(exc: BaseException) -> str:
@@ -244,11 +245,13 @@ def read_paddle(path: Path, _model: str | None) -> Checkpoint:
 
 
 def write_paddle(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
-    load_backend("paddle")
-    import paddle
-
-    state = {k: paddle.to_tensor(v) for k, v in _native_state(ckpt, spec, "paddle").items()}
-    paddle.save(state, str(path))  # paddle.vision's exact key set and order
+    """What ``paddle.save(model.state_dict())`` writes, without importing paddle: a protocol-4 pickle of
+    ``{native key: numpy array}`` in paddle.vision's key order (``paddle.load`` + ``set_state_dict`` read
+    it; so does :class:`_ArraysOnlyUnpickler`). paddle's own file adds a table of its internal parameter
+    names (``conv2d_0.w_0``), which loading by key does not use."""
+    state = {k: np.ascontiguousarray(v) for k, v in _native_state(ckpt, spec, "paddle").items()}
+    with open(path, "wb") as fh:
+        pickle.dump(state, fh, protocol=4)
 
 
 # ---- keras --------------------------------------------------------------------------------------------
@@ -370,9 +373,11 @@ FORMATS: dict[str, Format] = {
             "canonical names and layouts, with metadata (default interchange)",
         ),
         Format("npz", (".npz",), None, read_npz, write_npz, "canonical names and layouts for numpy users"),
-        Format("torch", (".pth", ".pt"), "torch", read_torch, write_torch, "torchvision-style state_dict"),
+        Format("torch", (".pth", ".pt"), "torch", read_torch, write_torch, "torchvision-style state_dict", "torch"),
         Format("paddle", (".pdparams",), "paddle", read_paddle, write_paddle, "paddle.vision-style state dict"),
-        Format("keras", (".weights.h5",), "keras", read_keras, write_keras, "Keras 3 weights file of our model"),
+        Format(
+            "keras", (".weights.h5",), "keras", read_keras, write_keras, "Keras 3 weights file of our model", "keras"
+        ),
         Format(
             "keras_h5",
             (".h5",),

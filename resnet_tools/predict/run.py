@@ -73,7 +73,7 @@ def predict(
         raise UsageError(f"unknown path {path!r}; known: {', '.join(PATHS)}")
     fmt = format_for(weights)
     backend = backend or fmt.framework or (installed_backends() or ["torch"])[0]
-    mods = load_backends(sorted({backend, *([fmt.framework] if fmt.framework else [])}))
+    mods = load_backends(sorted({backend, *([fmt.imports] if fmt.imports else [])}))
     ckpt = read_checkpoint(weights, fmt, model)
     spec = resolve_spec(ckpt, model)
     if spec.num_classes < 1:
