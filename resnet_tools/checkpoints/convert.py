@@ -134,8 +134,6 @@ def convert(
                 f"(pass --allow-nonfinite to convert it anyway)"
             )
         result.notes.append(f"NaN/inf values copied as they are from {src}: {listing}")
-    if df.name == "keras" and weights_dtype(ckpt.weights) == "float16":
-        result.notes.append("float16 weights widened to float32 (exact): Keras variables here are float32/float64")
     with temp_path(dst) as tmp:
         write_checkpoint(ckpt, spec, tmp, df)
         t3 = time.perf_counter()

@@ -1,7 +1,7 @@
 """Checkpoint formats: read into canonical weights, write from canonical weights.
 
-Canonical files (.safetensors, .npz) need no framework. Native files import only their own
-backend, lazily (torch -> safetensors never loads paddle or TensorFlow).
+Canonical files (.safetensors, .npz), .pdparams and .weights.h5 are read and written with numpy,
+pickle (restricted) and h5py: no framework is imported. Only .pth imports torch, lazily.
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ import os
 import pickle
 import zipfile
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from resnet_spec.errors import CheckpointError, ResNetError
 from resnet_spec.naming import TORCH_BN_COUNTER, canonical_from_native, native_table
 from resnet_spec.spec import get_spec, list_models
 from resnet_spec.weights import check_weights
+from resnet_tools.checkpoints import keras_h5
 from resnet_tools.core.backends import load_backend
 
 FORMAT_VERSION = "1"
@@ -292,40 +292,23 @@ def _keras_spec_from_shapes(shapes: list[tuple[int, ...]], path: Path) -> ModelS
 
 
 def read_keras(path: Path, model: str | None) -> Checkpoint:
-    stamped, shapes, dtypes = _keras_h5_shapes(path)
+    """A Keras 3 ``.weights.h5`` of our model, read with h5py (no Keras import; see ``keras_h5``)."""
+    stamped, shapes, _dtypes = _keras_h5_shapes(path)
+    num_classes = next((s[1] for s in shapes if len(s) == 2), 0)
     if model is not None:
-        dense = [s for s in shapes if len(s) == 2]
-        spec = get_spec(model, num_classes=dense[0][1] if dense else 0)
+        spec = get_spec(model, num_classes=num_classes)
     elif stamped:
-        spec = get_spec(stamped, num_classes=next((s[1] for s in shapes if len(s) == 2), 0))
+        spec = get_spec(stamped, num_classes=num_classes)
     else:
         spec = _keras_spec_from_shapes(shapes, path)
-    rk = load_backend("keras")
-    import keras
-
-    net = rk.create_model(spec, dtype="float64" if dtypes == {"float64"} else "float32")  # the file's precision
-    try:
-        with _keras_quiet():
-            net.load_weights(str(path))
-    except (ValueError, OSError, KeyError) as exc:
-        raise CheckpointError(
-            f"cannot load {path} into {spec.name} (keras): {_keras_why(exc)}"
-            + ("" if model is None else "; is --model right?")
-        ) from None
-    meta = {"source_framework": "keras", "source_version": keras.__version__}
-    return Checkpoint(rk.export_weights(net), meta, spec)
+    native = keras_h5.read(path, spec)
+    return Checkpoint(_from_native(native, "keras", path), {"source_framework": "keras"}, spec)
 
 
 def write_keras(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
-    rk = load_backend("keras")
-    import h5py
-
-    # float64 stays float64; float16 is widened to float32 (exact): Keras variables of this zoo are 32/64-bit
-    dtype = "float64" if weights_dtype(ckpt.weights) == "float64" else "float32"
-    net = rk.import_weights(rk.create_model(spec, dtype=dtype), ckpt.weights)
-    net.save_weights(str(path))
-    with h5py.File(path, "a") as f:
-        f.attrs[KERAS_H5_ATTR] = spec.name
+    """A Keras 3 ``.weights.h5`` that ``model.load_weights`` reads, written with h5py (no Keras import);
+    dtypes are kept (float64 stays float64)."""
+    keras_h5.write(_native_state(ckpt, spec, "keras"), spec, path, (KERAS_H5_ATTR, spec.name))
 
 
 def read_keras_legacy(path: Path, _model: str | None) -> Checkpoint:
@@ -375,9 +358,7 @@ FORMATS: dict[str, Format] = {
         Format("npz", (".npz",), None, read_npz, write_npz, "canonical names and layouts for numpy users"),
         Format("torch", (".pth", ".pt"), "torch", read_torch, write_torch, "torchvision-style state_dict", "torch"),
         Format("paddle", (".pdparams",), "paddle", read_paddle, write_paddle, "paddle.vision-style state dict"),
-        Format(
-            "keras", (".weights.h5",), "keras", read_keras, write_keras, "Keras 3 weights file of our model", "keras"
-        ),
+        Format("keras", (".weights.h5",), "keras", read_keras, write_keras, "Keras 3 weights file of our model"),
         Format(
             "keras_h5",
             (".h5",),
@@ -435,25 +416,6 @@ def nonfinite(weights: dict[str, np.ndarray]) -> dict[str, int]:
         if a.dtype.kind == "f" and not np.isfinite(a).all():
             out[k] = int((~np.isfinite(a)).sum())
     return out
-
-
-@contextmanager
-def _keras_quiet() -> Iterator[None]:
-    """Keras warns once per unmatched variable while loading (hundreds of lines for a wrong --model):
-    the one-line error we raise says it all."""
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
-
-
-def _keras_why(exc: BaseException) -> str:
-    """Keras' load error without its boilerplate (its messages carry a template's 'Example error message')."""
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if "Example error message" in str(exc) or ("expected" in first.lower() and "received" in first.lower()):
-        return "its variables do not match this architecture (layer count or shapes differ)"
-    return first
 
 
 def write_checkpoint(ckpt: Checkpoint, spec: ModelSpec, path: Path, fmt: Format) -> None:
