@@ -56,3 +56,18 @@ def test_docs_build_strict(tmp_path: Path) -> None:
     side = html.unescape(re.sub(r"<[^>]+>", "", (tmp_path / "site" / "side-by-side" / "index.html").read_text()))
     assert "class PreActBottleneck(nn.Layer):" in side and "class PreActBottleneck:" in side  # pulled from source
     assert "resnext101_64x4d" in (tmp_path / "site" / "zoo" / "index.html").read_text()
+
+
+def test_source_snippets_sit_inside_code_fences() -> None:
+    """A snippet of source pulled in outside a fence renders its code as running text (issue 15)."""
+    bad = []
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        fenced = False
+        for number, line in enumerate(page.read_text().splitlines(), start=1):
+            if line.strip().startswith("```"):
+                fenced = not fenced
+            elif line.strip().startswith("--8<--") and not fenced:
+                target = line.split('"')[1] if '"' in line else ""
+                if not target.startswith("docs/"):  # generated Markdown is meant to render as Markdown
+                    bad.append(f"{page.name}:{number}: {line.strip()}")
+    assert not bad, bad
