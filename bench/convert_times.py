@@ -1,4 +1,5 @@
-"""Time `resnet convert` for resnet152 between every pair of formats (framework imports vs conversion).
+"""Time `resnet convert` for resnet152 and wide_resnet101_2 between every pair of formats (framework imports vs
+conversion, and peak memory against the checkpoint size).
 
 Each conversion runs in a fresh process, as a user would run it. Writes docs/generated/convert_times.md.
 Run: .venv/bin/python bench/convert_times.py
@@ -20,6 +21,35 @@ LINE = re.compile(r"framework imports ([\d.]+)s \(([^)]*)\), read ([\d.]+)s, wri
 REPEATS = 3
 
 
+#: Runs the CLI in-process and prints this process's peak resident set size afterwards.
+LAUNCH = (
+    "import resource, sys\nfrom resnet_tools.cli import main\nrc = main(sys.argv[1:])\n"
+    "print('peak_rss_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\nsys.exit(rc)"
+)
+MODELS = ("resnet152", "wide_resnet101_2")
+
+
+def _convert(src: Path, dst: Path) -> tuple[float, float, str, float]:
+    """(framework imports s, read + write s, frameworks imported, peak RSS MB) of one fresh-process run."""
+    out = subprocess.run(
+        [sys.executable, "-c", LAUNCH, "convert", str(src), str(dst), "--force"],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    ).stdout
+    m = LINE.search(out.replace("\n", " "))
+    rss = int(re.search(r"peak_rss_kb (\d+)", out)[1]) / 1024  # type: ignore[index]
+    return float(m[1]), float(m[3]) + float(m[4]), m[2], rss  # type: ignore[index]
+
+
+def _baseline_mb() -> float:
+    """Peak RSS of the interpreter with the CLI imported and nothing converted."""
+    code = "import resource\nimport resnet_tools.cli\nprint(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=ROOT)
+    return int(out.stdout.split()[-1]) / 1024
+
+
 def main() -> None:
     sys.path.insert(0, str(ROOT))
     from resnet_spec import get_spec
@@ -27,59 +57,46 @@ def main() -> None:
     from resnet_tools.checkpoints.formats import FORMATS as ALL
     from resnet_tools.checkpoints.formats import Checkpoint, write_checkpoint
 
-    spec = get_spec("resnet152")
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        sources = {}
-        base = tmp / "src.safetensors"
-        write_checkpoint(Checkpoint(random_weights(spec, seed=0)), spec, base, ALL["safetensors"])
-        for name, ext in FORMATS.items():
-            sources[name] = tmp / f"src_{name}{ext}"
-            subprocess.run(
-                [sys.executable, "-m", "resnet_tools.cli", "convert", str(base), str(sources[name]), "--force"],
-                check=True,
-                capture_output=True,
-                cwd=ROOT,
-            )
-        for src, src_path in sources.items():
-            for dst, ext in FORMATS.items():
-                if src == dst:
-                    continue
-                samples = []
-                for _ in range(REPEATS):
-                    out = subprocess.run(
-                        [
-                            sys.executable,
-                            "-m",
-                            "resnet_tools.cli",
-                            "convert",
-                            str(src_path),
-                            str(tmp / f"out{ext}"),
-                            "--force",
-                        ],
-                        check=True,
-                        capture_output=True,
-                        text=True,
-                        cwd=ROOT,
-                    ).stdout
-                    m = LINE.search(out.replace("\n", " "))
-                    samples.append((float(m[1]), float(m[3]) + float(m[4]), m[2]))
-                imports = np.median([s[0] for s in samples])
-                conv = [s[1] for s in samples]
-                rows.append((src, dst, samples[0][2], imports, float(np.median(conv)), min(conv), max(conv)))
-                print(rows[-1], flush=True)
+    baseline = _baseline_mb()
     lines = [
-        f"resnet152 ({spec.expected_trainable:,} parameters, ~240 MB in float32), measured with "
-        f"`bench/convert_times.py` on this project's 2-core CPU machine, each conversion in a fresh process, "
-        f"median of {REPEATS} (min-max in brackets). *Imports* is the framework import time; *conversion* is "
-        "reading, identifying, mapping and writing.",
-        "",
-        "| from | to | frameworks imported | imports (s) | conversion (s) |",
-        "|---|---|---|---:|---:|",
+        "Each conversion in a fresh process (`resnet convert`), measured with `bench/convert_times.py` on this "
+        f"project's 2-core CPU machine, median of {REPEATS} (min-max in brackets). *Imports* is the framework "
+        "import time; *conversion* is reading, identifying, mapping and writing; *peak RSS* is the process's, "
+        f"and *x size* is (peak RSS - {baseline:.0f} MB, the interpreter with the CLI loaded) / checkpoint size.",
     ]
-    for src, dst, fws, imp, med, lo, hi in rows:
-        lines.append(f"| {src} | {dst} | {fws} | {imp:.2f} | {med:.2f} [{lo:.2f}-{hi:.2f}] |")
+    for model in MODELS:
+        spec = get_spec(model)
+        rows = []
+        with tempfile.TemporaryDirectory() as tmp_name:
+            tmp = Path(tmp_name)
+            base = tmp / "src.safetensors"
+            write_checkpoint(Checkpoint(random_weights(spec, seed=0)), spec, base, ALL["safetensors"])
+            size_mb = base.stat().st_size / 2**20
+            sources = {name: tmp / f"src_{name}{ext}" for name, ext in FORMATS.items()}
+            for path in sources.values():
+                _convert(base, path)
+            for src, src_path in sources.items():
+                for dst, ext in FORMATS.items():
+                    if src == dst:
+                        continue
+                    samples = [_convert(src_path, tmp / f"out{ext}") for _ in range(REPEATS)]
+                    conv = [s[1] for s in samples]
+                    rss = max(s[3] for s in samples)
+                    row = (src, dst, samples[0][2], float(np.median([s[0] for s in samples])), float(np.median(conv)),
+                           min(conv), max(conv), rss, (rss - baseline) / size_mb)  # fmt: skip
+                    rows.append(row)
+                    print(model, row, flush=True)
+        lines += [
+            "",
+            f"**{model}** ({spec.expected_trainable:,} parameters, {size_mb:.0f} MB in float32)",
+            "",
+            "| from | to | frameworks imported | imports (s) | conversion (s) | peak RSS (MB) | x size |",
+            "|---|---|---|---:|---:|---:|---:|",
+        ]
+        for src, dst, fws, imp, med, lo, hi, rss, times in rows:
+            lines.append(
+                f"| {src} | {dst} | {fws} | {imp:.2f} | {med:.2f} [{lo:.2f}-{hi:.2f}] | {rss:.0f} | {times:.2f} |"
+            )
     out = ROOT / "docs" / "generated" / "convert_times.md"
     out.write_text("\n".join(lines) + "\n")
     print(f"wrote {out}")

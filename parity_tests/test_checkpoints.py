@@ -453,8 +453,8 @@ def test_verify_catches_a_float64_source_written_in_float32(tmp_path: Path, monk
     src = _npz(tmp_path, "f64.npz", lambda w: w.update({k: v.astype("float64") for k, v in w.items()}))
     honest = keras_h5.write
 
-    def lossy(native: dict, spec: object, path: Path, stamp: tuple) -> None:  # sabotage: float64 dropped
-        honest({k: v.astype("float32") for k, v in native.items()}, spec, path, stamp)
+    def lossy(weights: dict, spec: object, path: Path, stamp: tuple) -> None:  # sabotage: float64 dropped
+        honest({k: v.astype("float32") for k, v in weights.items()}, spec, path, stamp)
 
     monkeypatch.setattr(keras_h5, "write", lossy)
     dst = tmp_path / "out.weights.h5"

@@ -120,9 +120,13 @@ def native_key(entry: ParamEntry, framework: str) -> str:
     return f"{native_module(entry.module, framework)}{sep}{attr}"
 
 
-def to_native(entry: ParamEntry, framework: str, array: np.ndarray) -> np.ndarray:
-    """Canonical layout -> the framework's layout for this tensor."""
-    return _TO_NATIVE[framework].get((entry.kind, entry.attr), layouts.identity)(array)
+def to_native(entry: ParamEntry, framework: str, array: np.ndarray, *, copy: bool = True) -> np.ndarray:
+    """Canonical layout -> the framework's layout for this tensor. ``copy=False``: where the layout is
+    unchanged, the array itself (for a writer that does not keep it: no second copy of a checkpoint)."""
+    transform = _TO_NATIVE[framework].get((entry.kind, entry.attr))
+    if transform is None:
+        return layouts.identity(array) if copy else np.ascontiguousarray(array)
+    return transform(array)
 
 
 def from_native(entry: ParamEntry, framework: str, array: np.ndarray) -> np.ndarray:

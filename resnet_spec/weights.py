@@ -56,9 +56,10 @@ def validate_weights(
 
 
 def check_weights(
-    spec: ModelSpec, framework: str, weights: Mapping[str, np.ndarray], *, strict: bool = True
+    spec: ModelSpec, framework: str, weights: Mapping[str, np.ndarray], *, strict: bool = True, copy: bool = True
 ) -> dict[str, np.ndarray]:
     """Validate (see :func:`validate_weights`), then return ``{native_key: array}`` in module order;
-    nothing is converted before the whole dict is known to fit."""
+    nothing is converted before the whole dict is known to fit. ``copy=False``: tensors whose layout
+    is unchanged are the caller's arrays (file writers: one copy of a checkpoint in memory, not two)."""
     entries = validate_weights(spec, framework, weights, strict=strict)
-    return {ne.key: to_native(ne.entry, framework, np.asarray(weights[ne.entry.name])) for ne in entries}
+    return {ne.key: to_native(ne.entry, framework, np.asarray(weights[ne.entry.name]), copy=copy) for ne in entries}

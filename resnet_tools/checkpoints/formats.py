@@ -22,7 +22,7 @@ from resnet_spec import ModelSpec
 from resnet_spec.errors import CheckpointError, ResNetError
 from resnet_spec.naming import TORCH_BN_COUNTER, canonical_from_native, native_table
 from resnet_spec.spec import get_spec, list_models
-from resnet_spec.weights import check_weights
+from resnet_spec.weights import check_weights, validate_weights
 from resnet_tools.checkpoints import keras_h5
 from resnet_tools.core.backends import load_backend
 
@@ -175,8 +175,9 @@ def read_torch(path: Path, _model: str | None) -> Checkpoint:
 
 
 def _native_state(ckpt: Checkpoint, spec: ModelSpec, framework: str) -> dict[str, np.ndarray]:
-    """``{native_key: array}`` in the model's module order, checked first (no model is built)."""
-    return check_weights(spec, framework, ckpt.weights)
+    """``{native_key: array}`` in the model's module order, checked first (no model is built); arrays
+    whose layout is unchanged are shared with ``ckpt``, not copied (the file gets its own bytes)."""
+    return check_weights(spec, framework, ckpt.weights, copy=False)
 
 
 def write_torch(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
@@ -249,9 +250,11 @@ def write_paddle(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
     ``{native key: numpy array}`` in paddle.vision's key order (``paddle.load`` + ``set_state_dict`` read
     it; so does :class:`_ArraysOnlyUnpickler`). paddle's own file adds a table of its internal parameter
     names (``conv2d_0.w_0``), which loading by key does not use."""
-    state = {k: np.ascontiguousarray(v) for k, v in _native_state(ckpt, spec, "paddle").items()}
+    state = _native_state(ckpt, spec, "paddle")
     with open(path, "wb") as fh:
-        pickle.dump(state, fh, protocol=4)
+        pickler = pickle.Pickler(fh, protocol=4)
+        pickler.fast = True  # no memo: it would keep every array's pickled bytes until the end (2x memory)
+        pickler.dump(state)
 
 
 # ---- keras --------------------------------------------------------------------------------------------
@@ -308,7 +311,8 @@ def read_keras(path: Path, model: str | None) -> Checkpoint:
 def write_keras(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
     """A Keras 3 ``.weights.h5`` that ``model.load_weights`` reads, written with h5py (no Keras import);
     dtypes are kept (float64 stays float64)."""
-    keras_h5.write(_native_state(ckpt, spec, "keras"), spec, path, (KERAS_H5_ATTR, spec.name))
+    validate_weights(spec, "keras", ckpt.weights)  # everything checked before the file is touched
+    keras_h5.write(ckpt.weights, spec, path, (KERAS_H5_ATTR, spec.name))
 
 
 def read_keras_legacy(path: Path, _model: str | None) -> Checkpoint:

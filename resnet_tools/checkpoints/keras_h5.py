@@ -12,14 +12,14 @@ have empty groups in a file Keras writes; Keras reads a missing group as empty, 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
 
 from resnet_spec import ModelSpec
 from resnet_spec.errors import CheckpointError
-from resnet_spec.naming import NativeEntry, native_table
+from resnet_spec.naming import NativeEntry, native_table, to_native
 
 #: Keras' snake_case class name of the layer holding each kind of canonical module.
 KERAS_CLASS = {"conv": "conv2d", "bn": "batch_normalization", "fc": "dense"}
@@ -39,9 +39,10 @@ def layout(spec: ModelSpec) -> Iterator[tuple[str, str, list[NativeEntry]]]:
         yield f"layers/{cls}{f'_{n}' if n else ''}", entries[0].key.split("/")[0], entries
 
 
-def write(native: dict[str, np.ndarray], spec: ModelSpec, path: Path, stamp: tuple[str, str]) -> None:
-    """Write ``{keras native key: array}`` (Keras layouts, checked) to ``path``; ``stamp`` is a root
-    attribute (name, value) naming the model."""
+def write(weights: Mapping[str, np.ndarray], spec: ModelSpec, path: Path, stamp: tuple[str, str]) -> None:
+    """Write canonical ``weights`` (already checked against ``spec``) to ``path`` in Keras' layouts, one
+    tensor at a time (a transposed kernel lives only while it is written); ``stamp`` is a root attribute
+    (name, value) naming the model."""
     import h5py
 
     with h5py.File(path, "w") as f:
@@ -51,7 +52,7 @@ def write(native: dict[str, np.ndarray], spec: ModelSpec, path: Path, stamp: tup
             g = f.create_group(group).create_group("vars")
             g.attrs["name"] = layer
             for i, ne in enumerate(entries):
-                g.create_dataset(str(i), data=native[ne.key])
+                g.create_dataset(str(i), data=to_native(ne.entry, "keras", np.asarray(weights[ne.entry.name])))
 
 
 def read(path: Path, spec: ModelSpec) -> dict[str, np.ndarray]:
