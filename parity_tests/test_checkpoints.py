@@ -453,8 +453,8 @@ def test_verify_catches_a_float64_source_written_in_float32(tmp_path: Path, monk
     src = _npz(tmp_path, "f64.npz", lambda w: w.update({k: v.astype("float64") for k, v in w.items()}))
     honest = keras_h5.write
 
-    def lossy(weights: dict, spec: object, path: Path, stamp: tuple) -> None:  # sabotage: float64 dropped
-        honest({k: v.astype("float32") for k, v in weights.items()}, spec, path, stamp)
+    def lossy(weights: dict, spec: object, path: Path) -> None:  # sabotage: float64 dropped
+        honest({k: v.astype("float32") for k, v in weights.items()}, spec, path)
 
     monkeypatch.setattr(keras_h5, "write", lossy)
     dst = tmp_path / "out.weights.h5"
@@ -607,3 +607,14 @@ def test_pdparams_written_without_paddle_is_what_paddle_reads(tmp_path: Path) ->
         models.append(rp.export_weights(model))
     assert _same(models[0], models[1]) and _same(models[0], weights)
     assert _same(read_checkpoint(ours, format_for(ours)).weights, weights)
+
+
+def test_keras_file_without_our_stamp_is_identified_by_its_shapes(tmp_path: Path) -> None:
+    """A file Keras wrote itself names no model: its variable shapes single out the zoo model and head."""
+    rk = LOADED["keras"]
+    spec = get_spec("resnext50_32x4d", num_classes=7)
+    weights = random_weights(spec, seed=3)
+    path = tmp_path / "plain.weights.h5"
+    rk.import_weights(rk.create_model(spec), weights).save_weights(str(path))
+    ckpt = read_checkpoint(path, FORMATS["keras"])
+    assert ckpt.spec == spec and _same(ckpt.weights, weights)

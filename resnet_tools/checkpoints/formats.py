@@ -10,7 +10,6 @@ import json
 import os
 import pickle
 import zipfile
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,15 +19,13 @@ import numpy as np
 
 from resnet_spec import ModelSpec
 from resnet_spec.errors import CheckpointError, ResNetError
-from resnet_spec.naming import TORCH_BN_COUNTER, canonical_from_native, native_table
-from resnet_spec.spec import get_spec, list_models
+from resnet_spec.naming import TORCH_BN_COUNTER, canonical_from_native
 from resnet_spec.weights import check_weights, validate_weights
 from resnet_tools.checkpoints import keras_h5
 from resnet_tools.core.backends import load_backend
 
 FORMAT_VERSION = "1"
 PRODUCER = "resnet-xf"
-KERAS_H5_ATTR = "resnet_xf_model"  # our model name, stamped into .weights.h5 files we write
 
 
 @dataclass
@@ -260,51 +257,9 @@ def write_paddle(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
 # ---- keras --------------------------------------------------------------------------------------------
 
 
-def _keras_h5_shapes(path: Path) -> tuple[str | None, list[tuple[int, ...]], set[str]]:
-    """Our stamped model name (if any), every variable's shape, and the variables' dtypes."""
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as f:
-            shapes: list[tuple[int, ...]] = []
-            dtypes: set[str] = set()
-
-            def visit(_name: str, obj: Any) -> None:
-                if isinstance(obj, h5py.Dataset):
-                    shapes.append(tuple(obj.shape))
-                    dtypes.add(str(obj.dtype))
-
-            f.visititems(visit)
-            name = f.attrs.get(KERAS_H5_ATTR)
-            return (name.decode() if isinstance(name, bytes) else name), shapes, dtypes
-    except OSError as exc:
-        raise CheckpointError(f"cannot read {path} as HDF5: {exc}") from None
-
-
-def _keras_spec_from_shapes(shapes: list[tuple[int, ...]], path: Path) -> ModelSpec:
-    """Identify a .weights.h5 by the multiset of its variable shapes (Keras names them by class)."""
-    dense = [s for s in shapes if len(s) == 2]
-    overrides = {"num_classes": dense[0][1] if dense else 0}
-    given = Counter(shapes)
-    specs = [get_spec(n, **overrides) for n in list_models()]
-    matches = [s for s in specs if Counter(ne.shape for ne in native_table(s, "keras")) == given]
-    if len(matches) != 1:
-        found = "several models" if matches else "no zoo model"
-        raise CheckpointError(f"{path}: its variable shapes match {found}; give the architecture with --model")
-    return matches[0]
-
-
 def read_keras(path: Path, model: str | None) -> Checkpoint:
     """A Keras 3 ``.weights.h5`` of our model, read with h5py (no Keras import; see ``keras_h5``)."""
-    stamped, shapes, _dtypes = _keras_h5_shapes(path)
-    num_classes = next((s[1] for s in shapes if len(s) == 2), 0)
-    if model is not None:
-        spec = get_spec(model, num_classes=num_classes)
-    elif stamped:
-        spec = get_spec(stamped, num_classes=num_classes)
-    else:
-        spec = _keras_spec_from_shapes(shapes, path)
-    native = keras_h5.read(path, spec)
+    spec, native = keras_h5.read(path, model)
     return Checkpoint(_from_native(native, "keras", path), {"source_framework": "keras"}, spec)
 
 
@@ -312,7 +267,7 @@ def write_keras(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
     """A Keras 3 ``.weights.h5`` that ``model.load_weights`` reads, written with h5py (no Keras import);
     dtypes are kept (float64 stays float64)."""
     validate_weights(spec, "keras", ckpt.weights)  # everything checked before the file is touched
-    keras_h5.write(ckpt.weights, spec, path, (KERAS_H5_ATTR, spec.name))
+    keras_h5.write(ckpt.weights, spec, path)
 
 
 def read_keras_legacy(path: Path, _model: str | None) -> Checkpoint:

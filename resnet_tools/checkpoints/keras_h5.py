@@ -12,6 +12,7 @@ have empty groups in a file Keras writes; Keras reads a missing group as empty, 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -20,8 +21,11 @@ import numpy as np
 from resnet_spec import ModelSpec
 from resnet_spec.errors import CheckpointError
 from resnet_spec.naming import NativeEntry, native_table, to_native
+from resnet_spec.spec import get_spec, list_models
 
 #: Keras' snake_case class name of the layer holding each kind of canonical module.
+#: Root attribute naming our model in files we write (Keras ignores it).
+STAMP_ATTR = "resnet_xf_model"
 KERAS_CLASS = {"conv": "conv2d", "bn": "batch_normalization", "fc": "dense"}
 
 
@@ -39,14 +43,13 @@ def layout(spec: ModelSpec) -> Iterator[tuple[str, str, list[NativeEntry]]]:
         yield f"layers/{cls}{f'_{n}' if n else ''}", entries[0].key.split("/")[0], entries
 
 
-def write(weights: Mapping[str, np.ndarray], spec: ModelSpec, path: Path, stamp: tuple[str, str]) -> None:
+def write(weights: Mapping[str, np.ndarray], spec: ModelSpec, path: Path) -> None:
     """Write canonical ``weights`` (already checked against ``spec``) to ``path`` in Keras' layouts, one
-    tensor at a time (a transposed kernel lives only while it is written); ``stamp`` is a root attribute
-    (name, value) naming the model."""
+    tensor at a time (a transposed kernel lives only while it is written), stamped with the model's name."""
     import h5py
 
     with h5py.File(path, "w") as f:
-        f.attrs[stamp[0]] = stamp[1]
+        f.attrs[STAMP_ATTR] = spec.name
         f.create_group("vars")  # the model's own variables: none
         for group, layer, entries in layout(spec):
             g = f.create_group(group).create_group("vars")
@@ -55,33 +58,45 @@ def write(weights: Mapping[str, np.ndarray], spec: ModelSpec, path: Path, stamp:
                 g.create_dataset(str(i), data=to_native(ne.entry, "keras", np.asarray(weights[ne.entry.name])))
 
 
-def read(path: Path, spec: ModelSpec) -> dict[str, np.ndarray]:
-    """``{keras native key: array}`` of ``spec``'s variables from a file Keras (or :func:`write`) wrote."""
+def read(path: Path, model: str | None) -> tuple[ModelSpec, dict[str, np.ndarray]]:
+    """The file's architecture (``model`` if given, else our stamp, else identified by its variable
+    shapes) and ``{keras native key: array}`` of its variables, in one pass over the file."""
     import h5py
 
-    out: dict[str, np.ndarray] = {}
     try:
         with h5py.File(path, "r") as f:
+            datasets: dict[str, tuple[int, ...]] = {}
+            f.visititems(
+                lambda name, obj: datasets.update({name: obj.shape}) if isinstance(obj, h5py.Dataset) else None
+            )
+            spec = _spec_of(path, model, f.attrs.get(STAMP_ATTR), list(datasets.values()))
+            out: dict[str, np.ndarray] = {}
             for group, layer, entries in layout(spec):
                 for i, ne in enumerate(entries):
                     where = f"{group}/vars/{i}"
-                    if where not in f:
+                    if where not in datasets:
                         raise CheckpointError(
                             f"{path} has no {where} ({layer}): not a {spec.name} weights file (is --model right?)"
                         )
                     out[ne.key] = np.asarray(f[where])
-            extra = sum(1 for _ in _datasets(f)) - len(out)
     except OSError as exc:
         raise CheckpointError(f"cannot read {path} as HDF5: {exc}") from None
-    if extra:
+    if len(datasets) > len(out):
+        extra = len(datasets) - len(out)
         raise CheckpointError(f"{path} holds {extra} variable(s) {spec.name} does not have (is --model right?)")
-    return out
+    return spec, out
 
 
-def _datasets(f: object) -> Iterator[str]:
-    import h5py
-
-    found: list[str] = []
-    assert isinstance(f, h5py.File)
-    f.visititems(lambda name, obj: found.append(name) if isinstance(obj, h5py.Dataset) else None)
-    yield from found
+def _spec_of(path: Path, model: str | None, stamped: object, shapes: list[tuple[int, ...]]) -> ModelSpec:
+    """The architecture: given, stamped by :func:`write`, or the one zoo model whose variable shapes match."""
+    num_classes = next((s[1] for s in shapes if len(s) == 2), 0)  # the Dense kernel is [in, classes]
+    name = model or (stamped.decode() if isinstance(stamped, bytes) else stamped)
+    if isinstance(name, str) and name:
+        return get_spec(name, num_classes=num_classes)
+    given = Counter(shapes)
+    specs = [get_spec(n, num_classes=num_classes) for n in list_models()]
+    matches = [s for s in specs if Counter(ne.shape for ne in native_table(s, "keras")) == given]
+    if len(matches) != 1:
+        found = "several models" if matches else "no zoo model"
+        raise CheckpointError(f"{path}: its variable shapes match {found}; give the architecture with --model")
+    return matches[0]
