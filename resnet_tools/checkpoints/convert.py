@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,9 +100,11 @@ def convert(
     verify: bool = False,
     force: bool = False,
     allow_nonfinite: bool = False,
+    metadata: Mapping[str, str] | None = None,
 ) -> ConvertResult:
     """Convert a checkpoint between formats; nothing is written unless everything (and --verify) passes.
-    NaN/inf in the source is refused unless ``allow_nonfinite`` (then noted)."""
+    NaN/inf in the source is refused unless ``allow_nonfinite`` (then noted). ``metadata``: provenance
+    (``weights_id``, ``preprocessing``) recorded by formats that keep metadata."""
     src, dst = Path(src), Path(dst)
     sf, df = format_for(src, from_format), format_for(dst, to_format)
     if dst.is_dir():
@@ -122,6 +125,7 @@ def convert(
     load_backends(needed)  # paddle before tensorflow, only what these formats need
     t1 = time.perf_counter()
     ckpt = read_checkpoint(src, sf, model)
+    ckpt.metadata.update(metadata or {})
     spec = resolve_spec(ckpt, model)
     t2 = time.perf_counter()
     result = ConvertResult(spec, sf.name, df.name, needed, verify_frameworks=verify_fws, notes=list(ckpt.notes))

@@ -26,6 +26,9 @@ from resnet_tools.core.backends import load_backend
 
 FORMAT_VERSION = "1"
 PRODUCER = "resnet-xf"
+#: Where the weights came from, kept through conversions by formats with metadata: the official id, and
+#: the preprocessing its images need (predict uses it; torchvision's V2 weights want resize 232).
+PROVENANCE_KEYS = ("weights_id", "preprocessing")
 
 
 @dataclass
@@ -72,6 +75,7 @@ def _metadata(spec: ModelSpec, ckpt: Checkpoint) -> dict[str, str]:
         "num_classes": str(spec.num_classes),
         "source_framework": ckpt.metadata.get("source_framework", "unknown"),
         "source_version": ckpt.metadata.get("source_version", ""),
+        **{k: ckpt.metadata[k] for k in PROVENANCE_KEYS if k in ckpt.metadata},
     }
 
 

@@ -12,6 +12,10 @@ from resnet_tools.core.backends import Backend
 from resnet_tools.core.errors import UsageError
 
 DEVICES = ("cpu", "gpu", "auto")
+WEIGHTS_HELP = (
+    "a checkpoint file, an official id from `resnet zoo` (torchvision:resnet50.IMAGENET1K_V2, "
+    "paddle:resnet50, keras:resnet50v2; downloaded and verified on first use), or an https:// URL with --sha256"
+)
 #: What ``add_subparsers()`` returns; each command module registers itself on it.
 Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 

@@ -5,22 +5,29 @@ from __future__ import annotations
 import argparse
 
 from resnet_tools.checkpoints.formats import FORMATS
-from resnet_tools.cli.args import Subcommands
+from resnet_tools.cli.args import WEIGHTS_HELP, Subcommands
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
     from resnet_tools.checkpoints.convert import convert
     from resnet_tools.cli.console import console
+    from resnet_tools.core.files import check_outputs
+    from resnet_tools.hub.resolve import resolve_weights
 
+    check_outputs([args.dst], force=args.force)  # before a download, not after it
+    src = resolve_weights(args.src, sha256=args.sha256)
+    if src.official is not None:
+        console.print(f"{src.official.id}: {src.path}", highlight=False)
     r = convert(
-        args.src,
+        src.path,
         args.dst,
-        model=args.model,
-        from_format=args.from_format,
+        model=args.model or src.model,
+        from_format=args.from_format or src.format,
         to_format=args.to_format,
         verify=args.verify,
         force=args.force,
         allow_nonfinite=args.allow_nonfinite,
+        metadata=src.metadata(),
     )
     trainable = r.spec.expected_trainable if r.spec.is_zoo_default else None
     console.print(
@@ -46,14 +53,20 @@ def cmd_convert(args: argparse.Namespace) -> int:
 def cmd_inspect(args: argparse.Namespace) -> int:
     from resnet_tools.checkpoints.convert import inspect_checkpoint
     from resnet_tools.cli.console import console
+    from resnet_tools.hub.resolve import resolve_weights
 
-    r = inspect_checkpoint(args.ckpt, model=args.model, fmt=args.format)
+    src = resolve_weights(args.ckpt, sha256=args.sha256)
+    r = inspect_checkpoint(src.path, model=args.model or src.model, fmt=args.format or src.format)
     console.print(f"file:      {r.path}")
     console.print(f"format:    {r.format} ({FORMATS[r.format].description})")
     extras = [f"num_classes={r.spec.num_classes}"] + [f"{k}" for k in r.spec.overridden if k != "num_classes"]
     console.print(f"model:     {r.spec.name} ({', '.join(extras)})")
     console.print(f"params:    {r.trainable:,} trainable + {r.bn_stats:,} BN statistics")
     console.print(f"dtype:     {', '.join(f'{d} ({n} tensors)' for d, n in r.dtypes.items())}")
+    if src.official is not None:
+        w = src.official
+        published = f"published top-1 {w.top1}%, top-5 {w.top5}%" if w.top1 is not None else "no accuracy published"
+        console.print(f"official:  {w.id} ({w.hash_text()}; {published}; preprocessing {w.preprocessing})")
     if r.metadata:
         console.print("metadata:  " + ", ".join(f"{k}={v}" for k, v in sorted(r.metadata.items())))
     for note in r.notes:
@@ -72,8 +85,9 @@ def register(sub: Subcommands) -> None:
     p = sub.add_parser(
         "convert", help="convert weights between formats and frameworks", description=f"Formats by extension: {exts}."
     )
-    p.add_argument("src")
+    p.add_argument("src", help=WEIGHTS_HELP)
     p.add_argument("dst")
+    p.add_argument("--sha256", default=None, help="the SHA-256 of a URL source's file (64 hex digits)")
     p.add_argument("--model", default=None, help="architecture (inferred from the checkpoint when omitted)")
     p.add_argument("--from", dest="from_format", choices=list(FORMATS), default=None)
     p.add_argument("--to", dest="to_format", choices=list(FORMATS), default=None)
@@ -88,7 +102,8 @@ def register(sub: Subcommands) -> None:
     )
     p.set_defaults(func=cmd_convert)
     q = sub.add_parser("inspect", help="print a checkpoint's format, model, parameter count and dtype")
-    q.add_argument("ckpt")
+    q.add_argument("ckpt", help=WEIGHTS_HELP)
+    q.add_argument("--sha256", default=None, help="the SHA-256 of a URL's file (64 hex digits)")
     q.add_argument("--model", default=None)
     q.add_argument("--format", choices=list(FORMATS), default=None)
     q.set_defaults(func=cmd_inspect)

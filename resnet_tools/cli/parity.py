@@ -19,6 +19,7 @@ from resnet_tools.parity.engine import (
     DEFAULT_MODELS,
     DEPTH,
     TRAIN_POINTS,
+    Given,
     ParityRecord,
     run_model_parity,
     run_model_train_parity,
@@ -31,13 +32,17 @@ def cmd_parity(args: argparse.Namespace) -> int:
 
     check_outputs([args.json], force=args.force, report_dir=args.report)
     models, input_shape = _check_args(args)
+    given = _given_weights(args, input_shape) if args.weights else None
+    if given is not None:
+        models = [given[0].name]
     modules, device = _select_backends(args, console)
     console.print(
         f"parity: {len(models)} model(s) x {len(modules)} backends ({', '.join(modules)}) on {device}, "
         f"input {'x'.join(map(str, input_shape))}, {args.dtype}, mode {args.mode}"
+        + (f", weights {args.weights}" if given is not None else ", seeded random weights")
     )
     started = time.perf_counter()
-    records = _run(args, models, modules, device, input_shape, console)
+    records = _run(args, models, modules, device, input_shape, console, given)
     elapsed = time.perf_counter() - started
     paths = _paths_used(records)
     console.print(f"execution paths: {paths}")
@@ -50,7 +55,9 @@ def cmd_parity(args: argparse.Namespace) -> int:
 
 def _check_args(args: argparse.Namespace) -> tuple[list[str], tuple[int, int, int, int]]:
     """Every user-fixable problem, before any framework is imported. Sets the mode's default dtype."""
-    models = parse_models(args.models)
+    if args.weights and args.models is not None:
+        raise UsageError("--weights runs parity on the checkpoint's own model: drop --models")
+    models = parse_models(args.models or ",".join(DEFAULT_MODELS))
     if args.dtype is None:
         args.dtype = "float64" if args.mode == "train" else "float32"
     input_shape = parse_input_shape(args.input)
@@ -67,6 +74,25 @@ def _check_args(args: argparse.Namespace) -> tuple[list[str], tuple[int, int, in
             "~1e-2 between frameworks (see docs/parity.md); use --mode eval"
         )
     return models, input_shape
+
+
+def _given_weights(args: argparse.Namespace, input_shape: tuple[int, int, int, int]) -> Given:
+    """The checkpoint ``--weights`` names (a file, an official id or a URL), read into canonical tensors."""
+    from resnet_tools.checkpoints.convert import resolve_spec
+    from resnet_tools.checkpoints.formats import FORMATS, format_for, read_checkpoint
+    from resnet_tools.hub.resolve import resolve_weights
+
+    local = resolve_weights(args.weights, sha256=args.sha256)
+    fmt = FORMATS[local.format] if local.format else format_for(local.path)
+    if fmt.imports:
+        load_backends([fmt.imports])
+    ckpt = read_checkpoint(local.path, fmt, local.model)
+    spec = resolve_spec(ckpt, local.model)
+    if spec.in_channels != input_shape[1]:
+        raise UsageError(f"{args.weights} takes {spec.in_channels} input channels; --input has {input_shape[1]}")
+    if args.mode == "train" and spec.num_classes < 1:
+        raise UsageError(f"{args.weights} has no classifier (num_classes=0): train parity needs one")
+    return spec, ckpt.weights
 
 
 def _select_backends(args: argparse.Namespace, console: Console) -> tuple[dict[str, Backend], str]:
@@ -100,6 +126,7 @@ def _run(
     device: str,
     input_shape: tuple[int, int, int, int],
     console: Console,
+    given: Given | None = None,
 ) -> list[ParityRecord]:
     """Every model through the engine, with a progress bar (one step per backend forward)."""
     records: list[ParityRecord] = []
@@ -108,7 +135,13 @@ def _run(
         task = progress.add_task("forward passes", total=len(models) * len(modules))
         for name in models:
             progress.update(task, description=f"{name}")
-            common = {"input_shape": input_shape, "device": device, "dtype": args.dtype, "seed": args.seed}
+            common = {
+                "input_shape": input_shape,
+                "device": device,
+                "dtype": args.dtype,
+                "seed": args.seed,
+                "given": given,
+            }
             step = lambda _b: progress.advance(task)  # noqa: E731
             if args.mode == "train":
                 records += run_model_train_parity(name, modules, on_step=step, **common)
@@ -162,6 +195,7 @@ def _write_outputs(
             "mode": args.mode,
             "input": args.input,
             "seed": str(args.seed),
+            "weights": args.weights or "seeded random (random BN statistics and affine terms)",
             "tolerance": f"{records[0].tolerance:g} (resnet_spec/tolerances.py)",
             "TF32": "off" if device == "gpu" else "n/a (CPU)",
             "machine": platform.platform(),
@@ -190,7 +224,16 @@ def _version(backend: str) -> str:
 
 def register(sub: Subcommands) -> None:
     p = sub.add_parser("parity", help="prove the backends compute the same network (main job)")
-    p.add_argument("--models", default=",".join(DEFAULT_MODELS), help="comma-separated names, or 'all'")
+    p.add_argument(
+        "--models", default=None, help=f"comma-separated names, or 'all' (default: {','.join(DEFAULT_MODELS)})"
+    )
+    p.add_argument(
+        "--weights",
+        default=None,
+        help="run on a real checkpoint instead of seeded random weights: a file, an official id "
+        "(torchvision:resnet50.IMAGENET1K_V2; `resnet zoo`) or an https:// URL with --sha256",
+    )
+    p.add_argument("--sha256", default=None, help="the SHA-256 of a --weights URL's file")
     p.add_argument("--backends", default=None, help="comma-separated (default: every installed backend)")
     p.add_argument("--device", choices=DEVICES, default="cpu")
     p.add_argument("--input", default="2x3x224x224", help="NxCxHxW (default 2x3x224x224)")

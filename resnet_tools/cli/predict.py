@@ -4,30 +4,33 @@ from __future__ import annotations
 
 import argparse
 
-from resnet_tools.cli.args import Subcommands
+from resnet_tools.cli.args import WEIGHTS_HELP, Subcommands
 from resnet_tools.core.backends import BACKENDS, PATHS
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from resnet_tools.cli.console import console
     from resnet_tools.core.files import check_outputs
+    from resnet_tools.hub.resolve import resolve_weights
     from resnet_tools.predict.run import predict, save_grid
 
     check_outputs([args.grid], force=args.force)
-
+    src = resolve_weights(args.weights, sha256=args.sha256)
     run = predict(
         args.images,
-        args.weights,
-        model=args.model,
+        str(src.path),
+        model=args.model or src.model,
         backend=args.backend,
         topk=args.topk,
         labels=args.labels,
         path=args.path,
+        preprocessing=args.preprocessing or src.preprocessing,
+        fmt=src.format,
     )
     spec, results = run.spec, run.predictions
     console.print(
         f"{spec.name} on {run.backend}, path: {run.path} (built in {run.one_off_s:.1f}s); "
-        f"preprocessing for {spec.variant} checkpoints"
+        f"preprocessing: {run.preprocessing}"
     )
     done = [r for r in results if r.top]
     for r in results:
@@ -51,7 +54,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def register(sub: Subcommands) -> None:
     p = sub.add_parser("predict", help="classify images with any checkpoint in any backend")
     p.add_argument("images", nargs="+")
-    p.add_argument("--weights", required=True, help="a checkpoint in any format resnet convert reads")
+    p.add_argument("--weights", required=True, help=WEIGHTS_HELP)
+    p.add_argument("--sha256", default=None, help="the SHA-256 of a --weights URL's file (64 hex digits)")
+    p.add_argument(
+        "--preprocessing",
+        default=None,
+        help="a recipe of the zoo YAML (torchvision, torchvision_v2, caffe, tf); default: the official id's, "
+        "the one a converted file records, else the model family's",
+    )
     p.add_argument("--model", default=None, help="architecture (inferred from the checkpoint when omitted)")
     p.add_argument("--backend", choices=BACKENDS, default=None, help="default: the checkpoint's framework")
     p.add_argument("--topk", type=int, default=None, help="classes shown per image (default 5, or fewer classes)")

@@ -123,14 +123,22 @@ def ordered_pairs(
                 yield source, target, ref, run(target, exported[source])
 
 
+#: Real weights to run parity on instead of seeded random ones: the checkpoint's spec and its tensors.
+Given = tuple[ModelSpec, Arrays]
+
+
 def seeded_inputs(
-    name: str, input_shape: tuple[int, int, int, int], seed: int, dtype: str
+    name: str, input_shape: tuple[int, int, int, int], seed: int, dtype: str, given: Given | None = None
 ) -> tuple[ModelSpec, np.random.Generator, np.ndarray, Arrays]:
     """What every parity mode starts from: the spec (input channels from the shape), the generator that
-    drew the batch (train mode draws its labels next), the batch, and the seeded weights."""
-    spec = get_spec(name, in_channels=input_shape[1]) if input_shape[1] != 3 else get_spec(name)
+    drew the batch (train mode draws its labels next), the batch, and the seeded weights (or the
+    ``given`` checkpoint's, cast to ``dtype``)."""
     rng = np.random.default_rng(seed + 1)
     x = rng.standard_normal(input_shape).astype(dtype)
+    if given is not None:
+        spec, weights = given
+        return spec, rng, x, {k: np.asarray(v).astype(dtype, copy=False) for k, v in weights.items()}
+    spec = get_spec(name, in_channels=input_shape[1]) if input_shape[1] != 3 else get_spec(name)
     return spec, rng, x, random_weights(spec, seed=seed, dtype=dtype)
 
 
@@ -144,6 +152,7 @@ def run_model_parity(
     seed: int = 0,
     on_step: Callable[[str], None] | None = None,
     path: str = "fast",
+    given: Given | None = None,
 ) -> list[ParityRecord]:
     """All ordered pairs of ``modules`` for one model, in eval mode.
 
@@ -154,10 +163,10 @@ def run_model_parity(
         raise ResNetError(f"unknown path {path!r}; known: {', '.join(PATHS)}")
     if dtype in AMP_DTYPES:
         return run_model_amp_parity(
-            name, modules, input_shape=input_shape, device=device, amp=dtype, seed=seed, on_step=on_step
+            name, modules, input_shape=input_shape, device=device, amp=dtype, seed=seed, on_step=on_step, given=given
         )
     tol = tolerance(dtype, device, "eval").rel
-    spec, _rng, x, seeded = seeded_inputs(name, input_shape, seed, dtype)
+    spec, _rng, x, seeded = seeded_inputs(name, input_shape, seed, dtype, given)
     used: dict[str, str] = {}
 
     def execute(backend: str, model: Any, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -196,13 +205,14 @@ def run_model_amp_parity(
     amp: str = "bfloat16",
     seed: int = 0,
     on_step: Callable[[str], None] | None = None,
+    given: Given | None = None,
 ) -> list[ParityRecord]:
     """Mixed precision, eval mode: float32 weights and input, each framework's own autocast / mixed
     policy (``forward_numpy(amp=...)``). Every ordered pair is compared, and each backend against its
     own float32 forward; a backend whose "mixed" output equals its float32 output bit for bit did not
     run in ``amp`` at all, and fails."""
     tol = tolerance(amp, device, "eval").rel
-    spec, _rng, x, seeded = seeded_inputs(name, input_shape, seed, "float32")  # float32 weights and input
+    spec, _rng, x, seeded = seeded_inputs(name, input_shape, seed, "float32", given)  # float32 weights and input
 
     def execute(backend: str, model: Any, weights: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
         mod = modules[backend]
@@ -298,12 +308,13 @@ def run_model_train_parity(
     seed: int = 0,
     lr: float = 0.125,  # exact in float32: Keras keeps the learning rate as a float32 variable
     on_step: Callable[[str], None] | None = None,
+    given: Given | None = None,
 ) -> list[ParityRecord]:
     """One train-mode forward and one SGD step from the same weights, compared for every ordered pair."""
     from resnet_spec.shapes import bn_counts
 
     tol = tolerance(dtype, device, "train").rel
-    spec, rng, x, seeded = seeded_inputs(name, input_shape, seed, dtype)
+    spec, rng, x, seeded = seeded_inputs(name, input_shape, seed, dtype, given)
     labels = rng.integers(0, spec.num_classes, input_shape[0])
     counts = bn_counts(spec, input_shape[0], input_shape[2], input_shape[3])
 

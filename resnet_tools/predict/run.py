@@ -10,8 +10,9 @@ import numpy as np
 
 from resnet_spec import ModelSpec
 from resnet_spec.errors import CheckpointError
+from resnet_spec.spec import get_preprocessing
 from resnet_tools.checkpoints.convert import resolve_spec
-from resnet_tools.checkpoints.formats import format_for, read_checkpoint
+from resnet_tools.checkpoints.formats import FORMATS, format_for, read_checkpoint
 from resnet_tools.core.backends import PATHS, installed_backends, load_backends
 from resnet_tools.core.errors import InputError, UsageError
 from resnet_tools.predict.preprocess import LoadedImage, load_image
@@ -31,6 +32,7 @@ class PredictRun:
     path: str  # the execution path that ran (``fast_forward``'s name, or eager)
     one_off_s: float  # building the fast path (export, compile); 0 for eager
     predictions: list[Prediction]
+    preprocessing: str  # the recipe images went through (resnet_spec/resnets.yaml preprocessing:)
 
 
 def read_labels(path: Path | str | None, num_classes: int) -> list[str]:
@@ -63,18 +65,23 @@ def predict(
     topk: int | None = None,
     labels: str | None = None,
     path: str = "fast",
+    preprocessing: str | None = None,
+    fmt: str | None = None,
 ) -> PredictRun:
     """Top-k predictions per image; unreadable images come back with a note and no prediction.
+
+    ``preprocessing``: a recipe of the zoo YAML; default: the one the checkpoint records (converted
+    from an official id), else its family's.
 
     ``path="fast"`` runs the backend's ``fast_forward`` (its one-off build/compile time is reported
     apart from the per-image times); ``"eager"`` the plain eager forward.
     """
     if path not in PATHS:
         raise UsageError(f"unknown path {path!r}; known: {', '.join(PATHS)}")
-    fmt = format_for(weights)
-    backend = backend or fmt.framework or (installed_backends() or ["torch"])[0]
-    mods = load_backends(sorted({backend, *([fmt.imports] if fmt.imports else [])}))
-    ckpt = read_checkpoint(weights, fmt, model)
+    fmt_ = FORMATS[fmt] if fmt else format_for(weights)
+    backend = backend or fmt_.framework or (installed_backends() or ["torch"])[0]
+    mods = load_backends(sorted({backend, *([fmt_.imports] if fmt_.imports else [])}))
+    ckpt = read_checkpoint(weights, fmt_, model)
     spec = resolve_spec(ckpt, model)
     if spec.num_classes < 1:
         raise CheckpointError(f"{weights} has no classifier head (num_classes=0): nothing to predict")
@@ -90,7 +97,8 @@ def predict(
     else:
         used, forward = "eager", lambda x: mod.forward_numpy(net, x)
     one_off = time.perf_counter() - start
-    style = spec.preprocessing
+    style = preprocessing or ckpt.metadata.get("preprocessing") or spec.preprocessing
+    get_preprocessing(style)  # an unknown recipe is one line, before any image is read
     results = []
     for path in images:
         loaded = load_image(path, style)
@@ -103,7 +111,7 @@ def predict(
             order = np.argsort(-probs, kind="stable")[: max(1, min(topk, spec.num_classes))]
             pred.top = [(int(i), names[i], float(probs[i])) for i in order]
         results.append(pred)
-    return PredictRun(spec, backend, used, one_off, results)
+    return PredictRun(spec, backend, used, one_off, results, style)
 
 
 def save_grid(results: list[Prediction], path: Path | str) -> Path:

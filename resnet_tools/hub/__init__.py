@@ -1,0 +1,1 @@
+"""Official weights by name: the download cache, verified downloads, and ``id`` / URL / path resolution."""
