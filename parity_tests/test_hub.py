@@ -240,7 +240,9 @@ def test_download_verify_cache_then_offline_cache_hit(
     assert main(["fetch", "torchvision:resnet18.IMAGENET1K_V1"]) == 0
     (cached,) = _cached(zoo)
     assert cached.read_bytes() == zoo["r18"] and cached.parent.name == "torchvision"
-    assert "sha256" in capsys.readouterr().out
+    assert f"sha256 {zoo['sha'][:8]} verified" in capsys.readouterr().out
+    assert main(["fetch", "torchvision:resnet18.IMAGENET1K_V1"]) == 0
+    assert "already in the cache" in capsys.readouterr().out
     _base, files, httpd = server
     httpd.shutdown()  # no server at all from here on: the cache answers
     assert main(["inspect", "torchvision:resnet18"]) == 0  # the default entry, same file
@@ -459,6 +461,18 @@ def test_zoo_lists_ids_and_cache_state(zoo: dict, capsys: pytest.CaptureFixture[
     assert "1 checkpoint, 1 cached" in capsys.readouterr().out
     assert main(["zoo", "--source", "timm"]) == 2
     assert "known: torchvision, paddle" in capsys.readouterr().err
+
+
+def test_unwritable_cache_is_one_line(
+    zoo: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("RESNET_CACHE", str(blocker / "cache"))
+    assert main(["fetch", "paddle:resnet18"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write the weights cache" in err and "set RESNET_CACHE" in err
+    assert zoo["files"].hits["/pd/resnet18.pdparams"] == 0
 
 
 def test_sha256_only_with_urls(zoo: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -46,6 +46,7 @@ def cmd_zoo(args: argparse.Namespace) -> int:
 def cmd_fetch(args: argparse.Namespace) -> int:
     from resnet_spec.official import get_official
     from resnet_tools.cli.console import console
+    from resnet_tools.hub.cache import cached_path
     from resnet_tools.hub.resolve import fetch_official, fetch_url, is_url, place_official
 
     if is_url(args.id):
@@ -53,8 +54,10 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         console.print(f"{args.id} -> {path}")
         return 0
     w = get_official(args.id)
+    had = cached_path(w).is_file()
     path = place_official(w, args.file) if args.file else fetch_official(w)
-    console.print(f"{w.id} ({w.hash_text()} verified) -> {path}", highlight=False)
+    how = "already in the cache" if had and not args.file else f"{w.hash_text()} verified"
+    console.print(f"{w.id} ({how}) -> {path}", highlight=False)
     return 0
 
 

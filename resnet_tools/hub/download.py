@@ -64,6 +64,18 @@ def hash_file(path: Path) -> tuple[str, str]:
     return sha.hexdigest(), md5.hexdigest()
 
 
+def _prepare(target: Path) -> None:
+    """The cache folder exists and is writable, or one line saying where to put the cache instead."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target.with_name(f".{target.name}.lock"), "a"):
+            pass
+    except OSError as exc:
+        raise DownloadError(
+            f"cannot write the weights cache {target.parent}: {exc.strerror}; set RESNET_CACHE to a writable folder"
+        ) from None
+
+
 @contextlib.contextmanager
 def _locked(target: Path) -> Iterator[None]:
     """An exclusive lock on ``.<name>.lock`` beside ``target`` (released when the process dies)."""
@@ -144,7 +156,7 @@ def download(
     """Fetch ``url`` to ``target`` unless it is there; verified against ``expected`` before it gets the
     name. Transient failures are retried; a wrong hash or an HTTP 4xx is not. One-line errors;
     ``offline_hint`` (how to place the file by hand) ends the line when the network failed."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    _prepare(target)
     with _locked(target):
         if target.is_file():  # another process fetched it while this one waited
             return target
@@ -181,7 +193,7 @@ def place(source: Path, target: Path, expected: Expected, *, label: str) -> Path
     mismatch = expected.check(*hash_file(source))
     if mismatch:
         raise DownloadError(f"{source} is not the published file of {label} ({mismatch}); nothing was cached")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    _prepare(target)
     with _locked(target), temp_path(target) as tmp:
         shutil.copyfile(source, tmp)
         commit(tmp, target)
