@@ -21,10 +21,13 @@ LINE = re.compile(r"framework imports ([\d.]+)s \(([^)]*)\), read ([\d.]+)s, wri
 REPEATS = 3
 
 
+#: The peak resident set size of this process image, from /proc (VmHWM). Not getrusage's ru_maxrss: Linux
+#: carries that over fork + exec, so a child started by a big parent reports the parent's size.
+PEAK = "int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1])"
 #: Runs the CLI in-process and prints this process's peak resident set size afterwards.
 LAUNCH = (
-    "import resource, sys\nfrom resnet_tools.cli import main\nrc = main(sys.argv[1:])\n"
-    "print('peak_rss_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\nsys.exit(rc)"
+    "import sys\nfrom resnet_tools.cli import main\nrc = main(sys.argv[1:])\n"
+    f"print('peak_rss_kb', {PEAK})\nsys.exit(rc)"
 )
 MODELS = ("resnet152", "wide_resnet101_2")
 
@@ -43,9 +46,10 @@ def _convert(src: Path, dst: Path) -> tuple[float, float, str, float]:
     return float(m[1]), float(m[3]) + float(m[4]), m[2], rss  # type: ignore[index]
 
 
-def _baseline_mb() -> float:
-    """Peak RSS of the interpreter with the CLI imported and nothing converted."""
-    code = "import resource\nimport resnet_tools.cli\nprint(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+def _baseline_mb(frameworks: str = "none") -> float:
+    """Peak RSS of the interpreter with the CLI (and the frameworks a conversion imports) loaded, nothing converted."""
+    imports = "" if frameworks == "none" else "".join(f"import {f}\n" for f in frameworks.split(", "))
+    code = f"import resnet_tools.cli\n{imports}print({PEAK})"
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=ROOT)
     return int(out.stdout.split()[-1]) / 1024
 
@@ -57,12 +61,13 @@ def main() -> None:
     from resnet_tools.checkpoints.formats import FORMATS as ALL
     from resnet_tools.checkpoints.formats import Checkpoint, write_checkpoint
 
-    baseline = _baseline_mb()
+    baselines = {fw: _baseline_mb(fw) for fw in ("none", "torch")}
     lines = [
         "Each conversion in a fresh process (`resnet convert`), measured with `bench/convert_times.py` on this "
         f"project's 2-core CPU machine, median of {REPEATS} (min-max in brackets). *Imports* is the framework "
-        "import time; *conversion* is reading, identifying, mapping and writing; *peak RSS* is the process's, "
-        f"and *x size* is (peak RSS - {baseline:.0f} MB, the interpreter with the CLI loaded) / checkpoint size.",
+        "import time; *conversion* is reading, identifying, mapping and writing; *peak RSS* is the process's "
+        "(VmHWM), and *x size* is (peak RSS - the interpreter with the CLI and the imported framework loaded: "
+        f"{baselines['none']:.0f} MB, {baselines['torch']:.0f} MB with torch) / checkpoint size.",
     ]
     for model in MODELS:
         spec = get_spec(model)
@@ -82,8 +87,9 @@ def main() -> None:
                     samples = [_convert(src_path, tmp / f"out{ext}") for _ in range(REPEATS)]
                     conv = [s[1] for s in samples]
                     rss = max(s[3] for s in samples)
+                    base = baselines.get(samples[0][2]) or _baseline_mb(samples[0][2])
                     row = (src, dst, samples[0][2], float(np.median([s[0] for s in samples])), float(np.median(conv)),
-                           min(conv), max(conv), rss, (rss - baseline) / size_mb)  # fmt: skip
+                           min(conv), max(conv), rss, (rss - base) / size_mb)  # fmt: skip
                     rows.append(row)
                     print(model, row, flush=True)
         lines += [

@@ -454,7 +454,7 @@ def test_verify_catches_a_float64_source_written_in_float32(tmp_path: Path, monk
     honest = keras_h5.write
 
     def lossy(weights: dict, spec: object, path: Path) -> None:  # sabotage: float64 dropped
-        honest({k: v.astype("float32") for k, v in weights.items()}, spec, path)
+        honest({k: np.asarray(v).astype("float32") for k, v in weights.items()}, spec, path)
 
     monkeypatch.setattr(keras_h5, "write", lossy)
     dst = tmp_path / "out.weights.h5"
@@ -618,3 +618,144 @@ def test_keras_file_without_our_stamp_is_identified_by_its_shapes(tmp_path: Path
     rk.import_weights(rk.create_model(spec), weights).save_weights(str(path))
     ckpt = read_checkpoint(path, FORMATS["keras"])
     assert ckpt.spec == spec and _same(ckpt.weights, weights)
+
+
+# ---- streaming: tensors go from reader to writer one at a time (issue 16) ------------------------------
+
+STREAMED_SOURCES = [".npz", ".safetensors", ".weights.h5"]  # formats whose tensors stay in the file until read
+
+
+@pytest.fixture(scope="module")
+def resnet50_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from resnet_tools.checkpoints.formats import Checkpoint, write_checkpoint
+
+    folder = tmp_path_factory.mktemp("r50")
+    spec = get_spec("resnet50")
+    weights = random_weights(spec, seed=11)
+    files = {}
+    for ext in [*STREAMED_SOURCES, ".pdparams"]:
+        files[ext] = folder / f"src{ext}"
+        write_checkpoint(Checkpoint(weights), spec, files[ext], format_for(files[ext]))
+    return files
+
+
+def _traced_peak(run: object) -> int:
+    """Peak bytes allocated (numpy data included: numpy reports to tracemalloc) while ``run()`` runs."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        run()  # type: ignore[operator]
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("src_ext", STREAMED_SOURCES)
+@pytest.mark.parametrize("dst_ext", [".safetensors", ".npz", ".pdparams", ".weights.h5"])
+def test_conversion_holds_a_few_tensors_not_the_checkpoint(
+    src_ext: str, dst_ext: str, resnet50_files: dict[str, Path], tmp_path: Path
+) -> None:
+    if src_ext == dst_ext:
+        pytest.skip("same format")
+    src, dst = resnet50_files[src_ext], tmp_path / f"out{dst_ext}"
+    size = src.stat().st_size
+    peak = _traced_peak(lambda: convert(src, dst))
+    # resnet50's largest tensors are ~9 MB of ~100: a reader + writer pair holds two or three of them
+    assert peak < 0.35 * size, f"{src_ext} -> {dst_ext}: peak {peak / 1e6:.0f} MB for a {size / 1e6:.0f} MB file"
+    assert _same(read_checkpoint(dst, format_for(dst)).weights, read_checkpoint(src, format_for(src)).weights)
+
+
+def test_pickled_source_holds_one_copy(resnet50_files: dict[str, Path], tmp_path: Path) -> None:
+    """A .pdparams is one pickle (read whole): the canonical copy replaces it tensor by tensor."""
+    src = resnet50_files[".pdparams"]
+    peak = _traced_peak(lambda: convert(src, tmp_path / "out.safetensors"))
+    assert peak < 1.25 * src.stat().st_size
+
+
+def test_streamed_writers_write_what_eager_ones_do(resnet50_files: dict[str, Path], tmp_path: Path) -> None:
+    from resnet_tools.checkpoints.formats import write_checkpoint
+    from resnet_tools.checkpoints.lazy import LazyArray
+
+    src = resnet50_files[".npz"]
+    lazy = read_checkpoint(src, FORMATS["npz"], lazy=True)
+    eager = read_checkpoint(src, FORMATS["npz"])
+    assert all(isinstance(v, LazyArray) for v in lazy.weights.values())
+    assert not any(isinstance(v, LazyArray) for v in eager.weights.values())
+    spec = get_spec("resnet50")
+    for name in ("paddle", "safetensors", "keras"):
+        a, b = tmp_path / f"lazy{FORMATS[name].extensions[0]}", tmp_path / f"eager{FORMATS[name].extensions[0]}"
+        write_checkpoint(lazy, spec, a, FORMATS[name])
+        write_checkpoint(eager, spec, b, FORMATS[name])
+        if name != "keras":  # HDF5 files carry creation times; their contents are compared below
+            assert a.read_bytes() == b.read_bytes(), name
+        assert _same(read_checkpoint(a, FORMATS[name]).weights, eager.weights)
+
+
+def test_our_safetensors_files_are_the_librarys(tmp_path: Path) -> None:
+    """Written by hand (to stream), read by the safetensors library: mixed dtypes, metadata, 8-byte
+    aligned data."""
+    from safetensors.numpy import load_file
+
+    from resnet_tools.checkpoints.formats import Checkpoint, write_checkpoint
+
+    spec = get_spec("resnet18", num_classes=10)
+    weights = random_weights(spec, seed=2)
+    weights = {k: v.astype(["float16", "float32", "float64"][i % 3]) for i, (k, v) in enumerate(weights.items())}
+    path = tmp_path / "mixed.safetensors"
+    write_checkpoint(Checkpoint(weights), spec, path, FORMATS["safetensors"])
+    back = load_file(str(path))
+    assert set(back) == set(weights)
+    assert all(back[k].dtype == weights[k].dtype and np.array_equal(back[k], weights[k]) for k in weights)
+    header_size = int.from_bytes(path.read_bytes()[:8], "little")
+    assert header_size % 8 == 0
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="np") as f:
+        assert f.metadata()["model"] == "resnet18" and f.metadata()["num_classes"] == "10"
+    from safetensors.numpy import save_file
+
+    theirs = tmp_path / "theirs.safetensors"
+    save_file(weights, str(theirs), {"model": "resnet18"})  # the library's own file, read by our reader
+    ours = read_checkpoint(theirs, FORMATS["safetensors"])
+    assert ours.metadata == {"model": "resnet18"}
+    assert all(
+        ours.weights[k].dtype == weights[k].dtype and np.array_equal(ours.weights[k], weights[k]) for k in weights
+    )
+
+
+def test_safetensors_header_that_lies_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    src = _npz(tmp_path, "ok.npz")
+    good = tmp_path / "good.safetensors"
+    assert main(["convert", str(src), str(good)]) == 0
+    raw = good.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + n])
+    header["fc.weight"]["shape"] = [100000, 100000]  # claims 40 GB in a small file
+    text = json.dumps(header).encode()
+    lying = tmp_path / "lying.safetensors"
+    lying.write_bytes(len(text).to_bytes(8, "little") + text + raw[8 + n :])
+    capsys.readouterr()
+    assert main(["inspect", str(lying)]) == 2
+    err = capsys.readouterr().err
+    assert "fc.weight's byte range does not fit" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_source_cut_short_after_opening_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Tensors are read when written: a file damaged in between fails in one line, and nothing is written."""
+    import zipfile
+
+    src = _npz(tmp_path, "ok.npz")
+    bad = tmp_path / "damaged.npz"
+    data = bytearray(src.read_bytes())
+    with zipfile.ZipFile(src) as zf:  # flip bytes inside one member's data: its CRC no longer matches
+        info = zf.getinfo("fc.weight.npy")
+    data[info.header_offset + 200 : info.header_offset + 260] = bytes(60)
+    bad.write_bytes(bytes(data))
+    dst = tmp_path / "out.safetensors"
+    assert main(["convert", str(bad), str(dst)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot read" in err and str(bad) in err and len(err.strip().splitlines()) == 1
+    assert not dst.exists() and not list(tmp_path.glob(".*resnet-tmp*"))

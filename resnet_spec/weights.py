@@ -35,12 +35,14 @@ def validate_weights(
     for name, value in weights.items():
         if name not in by_name:
             continue
-        arr = np.asarray(value)
+        # shape and dtype without reading: a tensor still in its file (a lazy array) carries both
+        shape = tuple(np.shape(value))
+        dtype = value.dtype if hasattr(value, "dtype") else np.asarray(value).dtype
         ne = by_name[name]
-        if tuple(arr.shape) != ne.entry.shape:
-            bad_shape.append(f"{name} ({ne.key}): expected {list(ne.entry.shape)}, got {list(arr.shape)}")
-        if arr.dtype.kind != "f":
-            bad_dtype.append(f"{name} ({ne.key}): {arr.dtype} is not a floating-point type")
+        if shape != ne.entry.shape:
+            bad_shape.append(f"{name} ({ne.key}): expected {list(ne.entry.shape)}, got {list(shape)}")
+        if dtype.kind != "f":
+            bad_dtype.append(f"{name} ({ne.key}): {dtype} is not a floating-point type")
     problems = []
     if strict and missing:
         problems.append(_listing("missing keys", missing))

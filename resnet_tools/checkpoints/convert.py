@@ -27,6 +27,7 @@ from resnet_tools.checkpoints.formats import (
     weights_dtype,
     write_checkpoint,
 )
+from resnet_tools.checkpoints.lazy import counting_nonfinite, dtype_of
 from resnet_tools.core.backends import installed_backends, load_backends
 from resnet_tools.core.diffs import TensorDiff, tensor_diff, within
 from resnet_tools.core.files import commit, temp_path
@@ -124,22 +125,25 @@ def convert(
     t0 = time.perf_counter()
     load_backends(needed)  # paddle before tensorflow, only what these formats need
     t1 = time.perf_counter()
-    ckpt = read_checkpoint(src, sf, model)
+    ckpt = read_checkpoint(src, sf, model, lazy=True)  # tensors stay in the file until written
     ckpt.metadata.update(metadata or {})
     spec = resolve_spec(ckpt, model)
     t2 = time.perf_counter()
     result = ConvertResult(spec, sf.name, df.name, needed, verify_frameworks=verify_fws, notes=list(ckpt.notes))
-    bad = nonfinite(ckpt.weights)
-    if bad:
-        listing = ", ".join(f"{k} ({n})" for k, n in list(bad.items())[:5]) + (" ..." if len(bad) > 5 else "")
-        if not allow_nonfinite:
-            raise CheckpointError(
-                f"{src} holds NaN/inf values in {len(bad)} tensor(s): {listing}; the source checkpoint is broken "
-                f"(pass --allow-nonfinite to convert it anyway)"
-            )
-        result.notes.append(f"NaN/inf values copied as they are from {src}: {listing}")
+    bad: dict[str, int] = {}
+    ckpt.weights = counting_nonfinite(ckpt.weights, bad)  # checked on the one read each tensor gets
     with temp_path(dst) as tmp:
         write_checkpoint(ckpt, spec, tmp, df)
+        if bad:  # the temp file is removed on the way out: nothing is written
+            order = list(ckpt.weights)
+            shown = sorted(bad, key=order.index)
+            listing = ", ".join(f"{k} ({bad[k]})" for k in shown[:5]) + (" ..." if len(bad) > 5 else "")
+            if not allow_nonfinite:
+                raise CheckpointError(
+                    f"{src} holds NaN/inf values in {len(bad)} tensor(s): {listing}; the source checkpoint is "
+                    f"broken (pass --allow-nonfinite to convert it anyway)"
+                )
+            result.notes.append(f"NaN/inf values copied as they are from {src}: {listing}")
         t3 = time.perf_counter()
         if verify_fws:
             result.verify = verify_conversion(ckpt, tmp, df, spec, verify_fws)
@@ -175,11 +179,11 @@ def inspect_checkpoint(path: Path | str, *, model: str | None = None, fmt: str |
     f = format_for(path, fmt)
     if f.imports:
         load_backends([f.imports])
-    ckpt = read_checkpoint(path, f, model)
+    ckpt = read_checkpoint(path, f, model, lazy=True)  # shapes and dtypes need no tensor in memory
     spec = resolve_spec(ckpt, model)
     trainable, stats = count_params(spec)
     by_name = {e.name: e for e in canonical_table(spec)}
-    dtypes = Counter(str(np.asarray(v).dtype) for k, v in ckpt.weights.items() if k in by_name)
+    dtypes = Counter(str(dtype_of(v)) for k, v in ckpt.weights.items() if k in by_name)
     return InspectResult(
         path, f.name, spec, trainable, stats, dict(dtypes), ckpt.metadata, ckpt.notes, nonfinite(ckpt.weights)
     )

@@ -6,6 +6,7 @@ pickle (restricted) and h5py: no framework is imported. Only .pth imports torch,
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import pickle
@@ -19,9 +20,10 @@ import numpy as np
 
 from resnet_spec import ModelSpec
 from resnet_spec.errors import CheckpointError, ResNetError
-from resnet_spec.naming import TORCH_BN_COUNTER, canonical_from_native
-from resnet_spec.weights import check_weights, validate_weights
+from resnet_spec.naming import TORCH_BN_COUNTER, canonical_entry_from_native, from_native, to_native
+from resnet_spec.weights import validate_weights
 from resnet_tools.checkpoints import keras_h5
+from resnet_tools.checkpoints.lazy import LazyArray, apply, dtype_of, materialize
 from resnet_tools.core.backends import load_backend
 
 FORMAT_VERSION = "1"
@@ -35,7 +37,7 @@ PROVENANCE_KEYS = ("weights_id", "preprocessing")
 class Checkpoint:
     """Canonical weights plus what the file says about itself."""
 
-    weights: dict[str, np.ndarray]
+    weights: dict[str, Any]  # numpy arrays; LazyArray (still in the file) when read with lazy=True
     metadata: dict[str, str] = field(default_factory=dict)
     spec: ModelSpec | None = None  # known when the format needs it to be read (Keras .weights.h5)
     notes: list[str] = field(default_factory=list)  # what reading changed, e.g. bfloat16 widened to float32
@@ -82,48 +84,141 @@ def _metadata(spec: ModelSpec, ckpt: Checkpoint) -> dict[str, str]:
 # ---- canonical formats ----------------------------------------------------------------------------
 
 
-def read_safetensors(path: Path, _model: str | None) -> Checkpoint:
-    from safetensors import SafetensorError, safe_open
+#: safetensors dtype names numpy can hold (BF16 has no numpy type).
+SAFETENSORS_DTYPES = {
+    "F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32,
+    "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_,
+}  # fmt: skip
+_SAFETENSORS_NAMES = {np.dtype(t): name for name, t in SAFETENSORS_DTYPES.items()}
 
+
+def _guarded(path: Path, load: Callable[[], np.ndarray]) -> Callable[[], np.ndarray]:
+    """A lazy tensor's loader whose failure (a file changed or cut short since it was opened) is one line."""
+
+    def run() -> np.ndarray:
+        try:
+            return load()
+        except ResNetError:
+            raise
+        except Exception as exc:
+            raise CheckpointError(f"cannot read {path}: {_why(exc)}") from None
+
+    return run
+
+
+def read_safetensors(path: Path, _model: str | None) -> Checkpoint:
+    """Names, shapes and dtypes from the header; each tensor is read from its byte range when a writer
+    asks for it (plain reads, not a memory map: a map's pages would count as a second copy). The header
+    is checked like the library checks it; the tests read our files with the library and its with us."""
     try:
-        with safe_open(str(path), framework="np") as f:
-            return Checkpoint({k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {}))  # noqa: SIM118
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"cannot read {path} as safetensors: {exc}") from None
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            n = int.from_bytes(fh.read(8), "little")
+            if not 2 <= n <= min(size - 8, 100 << 20):
+                raise CheckpointError(f"cannot read {path} as safetensors: header size {n} does not fit the file")
+            header = json.loads(fh.read(n))
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"cannot read {path} as safetensors: {_why(exc)}") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"cannot read {path} as safetensors: its header is not a JSON object")
+    meta = header.pop("__metadata__", None) or {}
+    start = 8 + n
+    weights: dict[str, Any] = {}
+    for key, info in header.items():
+        weights[key] = _safetensors_tensor(path, key, info, start, size)
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"cannot read {path} as safetensors: __metadata__ is not an object")
+    return Checkpoint(weights, {str(k): str(v) for k, v in meta.items()})
+
+
+def _safetensors_tensor(path: Path, key: str, info: Any, start: int, size: int) -> LazyArray:
+    """One header entry as a LazyArray over its byte range, after checking dtype, shape and offsets."""
+    try:
+        dtype = np.dtype(SAFETENSORS_DTYPES[info["dtype"]]).newbyteorder("<")
+        shape = tuple(int(d) for d in info["shape"])
+        begin, end = (int(o) for o in info["data_offsets"])
+    except KeyError as exc:
+        name = info.get("dtype") if isinstance(info, dict) else None
+        why = f"{name}, which numpy cannot hold (convert it with torch to .pth)" if name else f"no {exc}"
+        raise CheckpointError(f"{path}: tensor {key}: {why}") from None
+    except (TypeError, ValueError):
+        raise CheckpointError(f"cannot read {path} as safetensors: a bad header entry for {key}") from None
+    count = int(np.prod(shape, dtype=np.int64))
+    if min(shape, default=0) < 0 or end - begin != count * dtype.itemsize or begin < 0 or start + end > size:
+        raise CheckpointError(
+            f"cannot read {path} as safetensors: {key}'s byte range does not fit its shape or the file"
+        )
+
+    def load() -> np.ndarray:
+        with open(path, "rb") as fh:
+            fh.seek(start + begin)
+            array = np.fromfile(fh, dtype=dtype, count=count)
+        if array.size != count:
+            raise CheckpointError(f"cannot read {path}: {key} is cut short (the file changed since it was opened)")
+        return array.reshape(shape).astype(dtype.newbyteorder("="), copy=False)
+
+    return LazyArray(shape, dtype.newbyteorder("="), load)
 
 
 def write_safetensors(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
-    from safetensors.numpy import save_file
-
-    save_file({k: np.ascontiguousarray(v) for k, v in ckpt.weights.items()}, str(path), _metadata(spec, ckpt))
-    _sort_safetensors_header(path)
-
-
-def _sort_safetensors_header(path: Path) -> None:
-    """Rewrite the JSON header with sorted keys, in place and at the same length: safetensors keeps the
-    metadata in a hash map, so identical conversions gave different bytes (offsets are unaffected)."""
-    with open(path, "r+b") as fh:
-        size = int.from_bytes(fh.read(8), "little")
-        header = json.loads(fh.read(size))
-        text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
-        if len(text) > size:  # cannot happen: same content, and the library writes it compactly
-            raise CheckpointError(f"{path}: unexpected safetensors header layout")
-        fh.seek(8)
-        fh.write(text + b" " * (size - len(text)))  # the format pads its header with spaces
+    """The safetensors layout (8-byte header size, JSON header with sorted keys padded to 8 bytes, then
+    each tensor's little-endian bytes in name order), written one tensor at a time: the library's writer
+    needs every tensor in memory and builds the whole file in a second buffer. Read back with the
+    library in the tests. Identical conversions give identical bytes."""
+    names = sorted(ckpt.weights)
+    header: dict[str, Any] = {"__metadata__": _metadata(spec, ckpt)}
+    offset = 0
+    for name in names:
+        value = ckpt.weights[name]
+        dtype, shape = dtype_of(value), tuple(np.shape(value))
+        if dtype.newbyteorder("<") not in _SAFETENSORS_NAMES:
+            raise CheckpointError(f"cannot write {name} ({dtype}) to safetensors")
+        size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        header[name] = {"dtype": _SAFETENSORS_NAMES[dtype.newbyteorder("<")], "shape": list(shape),
+                        "data_offsets": [offset, offset + size]}  # fmt: skip
+        offset += size
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # the format pads its header with spaces to an 8-byte boundary
+    with open(path, "wb") as fh:
+        fh.write(len(text).to_bytes(8, "little"))
+        fh.write(text)
+        for name in names:
+            array = np.ascontiguousarray(ckpt.weights[name])
+            fh.write(array.astype(array.dtype.newbyteorder("<"), copy=False).data)
 
 
 def read_npz(path: Path, _model: str | None) -> Checkpoint:
+    """Names, shapes and dtypes from each member's .npy header; the data is read when asked for."""
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
+        data = np.load(path, allow_pickle=False)  # an NpzFile: members are read on access
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise CheckpointError(f"{path} is a single .npy array, not an npz archive of named tensors")
+        zf: Any = data.zip
+        members = set(zf.namelist())
+        if any(m == "data.pkl" or m.endswith("/data.pkl") for m in members):
+            raise CheckpointError(
+                f"{path} is a torch checkpoint (a zip with data.pkl), not an npz: rename it to .pth "
+                "or pass --from torch"
+            )
+        meta = data["__metadata__"] if "__metadata__" in data.files else None
+        arrays = {k: _npz_member(data, k, path) for k in data.files if k != "__metadata__"}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise CheckpointError(f"cannot read {path} as npz: {_why(exc)}") from None
-    if any(k == "data.pkl" or k.endswith("/data.pkl") for k in arrays):
-        raise CheckpointError(
-            f"{path} is a torch checkpoint (a zip with data.pkl), not an npz: rename it to .pth or pass --from torch"
-        )
-    meta = arrays.pop("__metadata__", None)
     return Checkpoint(arrays, _npz_metadata(meta, path) if meta is not None else {})
+
+
+def _npz_member(data: Any, key: str, path: Path) -> Any:
+    """One member as a LazyArray (its .npy header read now), or read at once if it is not a .npy file."""
+    member, zf = f"{key}.npy", data.zip
+    if member not in zf.namelist():
+        return data[key]
+    with zf.open(member) as fh:
+        version = np.lib.format.read_magic(fh)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _fortran, dtype = read_header(fh)
+    if dtype.hasobject:
+        raise CheckpointError(f"{path}: {key} holds Python objects, not numbers (refused: loading it could run code)")
+    return LazyArray(shape, dtype, _guarded(path, functools.partial(data.__getitem__, key)))
 
 
 def _npz_metadata(meta: np.ndarray, path: Path) -> dict[str, str]:
@@ -138,9 +233,12 @@ def _npz_metadata(meta: np.ndarray, path: Path) -> dict[str, str]:
 
 
 def write_npz(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
-    with open(path, "wb") as fh:  # a file object: np.savez would append ".npz" to a path
-        arrays: dict[str, Any] = {"__metadata__": np.array(json.dumps(_metadata(spec, ckpt))), **ckpt.weights}
-        np.savez(fh, **arrays)
+    """What ``np.savez`` writes (a stored zip of .npy members), one tensor at a time."""
+    members: list[tuple[str, Any]] = [("__metadata__", np.array(json.dumps(_metadata(spec, ckpt))))]
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for key, value in [*members, *ckpt.weights.items()]:
+            with zf.open(f"{key}.npy", "w", force_zip64=True) as fh:
+                np.lib.format.write_array(fh, np.asarray(value), allow_pickle=False)
 
 
 # ---- torch --------------------------------------------------------------------------------------------
@@ -152,8 +250,12 @@ def read_torch(path: Path, _model: str | None) -> Checkpoint:
     load_backend("torch")
     import torch
 
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)  # untrusted pickles: tensors only
+    try:  # untrusted pickles: tensors only; memory-mapped, so a tensor is read when it is asked for
+        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError as exc:
+        if "mmap" not in str(exc):
+            raise CheckpointError(f"cannot read {path} as a torch checkpoint: {_why(exc)}") from None
+        obj = _torch_load_whole(path)  # the legacy (pre-zip) format cannot be memory-mapped
     except Exception as exc:
         raise CheckpointError(f"cannot read {path} as a torch checkpoint: {_why(exc)}") from None
     for key in TORCH_WRAPPERS:  # training scripts wrap the state dict
@@ -163,22 +265,52 @@ def read_torch(path: Path, _model: str | None) -> Checkpoint:
         raise CheckpointError(
             f"{path} is not a state dict (expected name -> tensor, optionally under {' / '.join(TORCH_WRAPPERS)})"
         )
+    widened = sum(1 for v in obj.values() if v.dtype == torch.bfloat16)
     native = {}
-    for k, v in obj.items():
+    for k in list(obj):  # popped: each tensor is let go once its canonical copy exists (_from_native)
+        v = obj.pop(k)
         if k.endswith(TORCH_BN_COUNTER):
             continue  # torch-only BN counter, not a weight
         k = k.removeprefix("module.")  # DataParallel / DDP prefix
-        native[k] = (v.float() if v.dtype == torch.bfloat16 else v).detach().cpu().numpy()
-    widened = sum(1 for v in obj.values() if v.dtype == torch.bfloat16)
+        try:
+            dtype = np.float32 if v.dtype == torch.bfloat16 else torch.empty(0, dtype=v.dtype).numpy().dtype
+        except (TypeError, RuntimeError):
+            raise CheckpointError(f"{path}: {k} is {v.dtype}, which numpy cannot hold") from None
+        native[k] = LazyArray(tuple(v.shape), dtype, _guarded(path, functools.partial(_torch_numpy, v)))
     notes = [f"{widened} bfloat16 tensor(s) read as float32 (exact: numpy has no bfloat16)"] if widened else []
     meta = {"source_framework": "torch", "source_version": torch.__version__}
     return Checkpoint(_from_native(native, "torch", path), meta, notes=notes)
 
 
-def _native_state(ckpt: Checkpoint, spec: ModelSpec, framework: str) -> dict[str, np.ndarray]:
-    """``{native_key: array}`` in the model's module order, checked first (no model is built); arrays
-    whose layout is unchanged are shared with ``ckpt``, not copied (the file gets its own bytes)."""
-    return check_weights(spec, framework, ckpt.weights, copy=False)
+def _torch_load_whole(path: Path) -> Any:
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"cannot read {path} as a torch checkpoint: {_why(exc)}") from None
+
+
+def _torch_numpy(tensor: Any) -> np.ndarray:
+    """A torch tensor's values as numpy (bfloat16 widened to float32: exact). It may share the file's
+    mapped memory: every layout transform after it (:func:`_from_native`) makes the canonical copy."""
+    import torch
+
+    t = tensor.float() if tensor.dtype == torch.bfloat16 else tensor
+    array: np.ndarray = t.detach().cpu().numpy()
+    return array
+
+
+def _native_state(ckpt: Checkpoint, spec: ModelSpec, framework: str) -> dict[str, Any]:
+    """``{native_key: tensor}`` in the model's module order, checked first (no model is built). Lazy
+    tensors stay lazy (the layout transform runs when the writer reads them); arrays whose layout is
+    unchanged are shared with ``ckpt``, not copied (the file gets its own bytes)."""
+    return {
+        ne.key: apply(
+            ckpt.weights[ne.entry.name], functools.partial(to_native, ne.entry, framework, copy=False), ne.shape
+        )
+        for ne in validate_weights(spec, framework, ckpt.weights)
+    }
 
 
 def write_torch(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
@@ -187,7 +319,7 @@ def write_torch(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
 
     state = {}
     for key, array in _native_state(ckpt, spec, "torch").items():
-        state[key] = torch.from_numpy(array)
+        state[key] = torch.from_numpy(np.asarray(array))
         if key.endswith(".running_var"):  # torchvision's key set: each BN ends with its batch counter
             state[key.removesuffix("running_var") + TORCH_BN_COUNTER] = torch.tensor(0)
     with open(path, "wb") as fh:  # a file object: the archive's root is "archive", not our temp file's name
@@ -253,9 +385,19 @@ def write_paddle(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
     names (``conv2d_0.w_0``), which loading by key does not use."""
     state = _native_state(ckpt, spec, "paddle")
     with open(path, "wb") as fh:
-        pickler = pickle.Pickler(fh, protocol=4)
+        pickler = _StreamingPickler(fh, protocol=4)
         pickler.fast = True  # no memo: it would keep every array's pickled bytes until the end (2x memory)
         pickler.dump(state)
+
+
+class _StreamingPickler(pickle.Pickler):
+    """Pickles a lazy tensor as the array it reads to (the same bytes as pickling that array), so only
+    the tensor being written is in memory."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, LazyArray):
+            return np.asarray(obj).__reduce_ex__(4)
+        return NotImplemented
 
 
 # ---- keras --------------------------------------------------------------------------------------------
@@ -264,7 +406,7 @@ def write_paddle(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
 def read_keras(path: Path, model: str | None) -> Checkpoint:
     """A Keras 3 ``.weights.h5`` of our model, read with h5py (no Keras import; see ``keras_h5``)."""
     spec, native = keras_h5.read(path, model)
-    return Checkpoint(_from_native(native, "keras", path), {"source_framework": "keras"}, spec)
+    return Checkpoint(_from_native(dict(native), "keras", path), {"source_framework": "keras"}, spec)
 
 
 def write_keras(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
@@ -275,36 +417,51 @@ def write_keras(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
 
 
 def read_keras_legacy(path: Path, _model: str | None) -> Checkpoint:
-    """Keras 2 / keras.applications HDF5 weights: groups by layer name, ``weight_names`` per layer."""
+    """Keras 2 / keras.applications HDF5 weights: groups by layer name, ``weight_names`` per layer; each
+    tensor is read when asked for (the file stays open while its tensors are alive)."""
     import h5py
 
     try:
-        with h5py.File(path, "r") as f:
-            root = f.get("model_weights", f)
-            if "layer_names" not in root.attrs:
-                raise CheckpointError(f"{path} is not a legacy Keras weights file (no layer_names attribute)")
-            native = {}
-            for layer in (n.decode() if isinstance(n, bytes) else n for n in root.attrs["layer_names"]):
-                if layer not in root:
-                    raise CheckpointError(f"{path}: layer_names lists {layer!r}, which the file does not hold")
-                group = root[layer]
-                if "weight_names" not in group.attrs:
-                    raise CheckpointError(f"{path}: layer {layer!r} has no weight_names attribute (not Keras weights)")
-                for wname in (n.decode() if isinstance(n, bytes) else n for n in group.attrs["weight_names"]):
-                    if wname not in group:
-                        raise CheckpointError(f"{path}: layer {layer!r} names weight {wname!r}, which it does not hold")
-                    attr = wname.split("/")[-1].split(":")[0]  # "conv1_conv/kernel:0" -> "kernel"
-                    native[f"{layer}/{attr}"] = np.asarray(group[wname])
+        f = h5py.File(path, "r")
     except OSError as exc:
         raise CheckpointError(f"cannot read {path} as HDF5: {exc}") from None
+    try:
+        root = f.get("model_weights", f)
+        if "layer_names" not in root.attrs:
+            raise CheckpointError(f"{path} is not a legacy Keras weights file (no layer_names attribute)")
+        native: dict[str, Any] = {}
+        for layer in (n.decode() if isinstance(n, bytes) else n for n in root.attrs["layer_names"]):
+            if layer not in root:
+                raise CheckpointError(f"{path}: layer_names lists {layer!r}, which the file does not hold")
+            group = root[layer]
+            if "weight_names" not in group.attrs:
+                raise CheckpointError(f"{path}: layer {layer!r} has no weight_names attribute (not Keras weights)")
+            for wname in (n.decode() if isinstance(n, bytes) else n for n in group.attrs["weight_names"]):
+                if wname not in group:
+                    raise CheckpointError(f"{path}: layer {layer!r} names weight {wname!r}, which it does not hold")
+                attr = wname.split("/")[-1].split(":")[0]  # "conv1_conv/kernel:0" -> "kernel"
+                native[f"{layer}/{attr}"] = keras_h5.lazy_dataset(path, group[wname])
+    except OSError as exc:
+        f.close()
+        raise CheckpointError(f"cannot read {path} as HDF5: {exc}") from None
+    except CheckpointError:
+        f.close()
+        raise
     return Checkpoint(_from_native(native, "keras", path), {"source_framework": "keras.applications"})
 
 
-def _from_native(native: dict[str, np.ndarray], framework: str, path: Path) -> dict[str, np.ndarray]:
+def _from_native(native: dict[str, Any], framework: str, path: Path) -> dict[str, Any]:
+    """Native keys and layouts -> canonical ones, by naming rule; lazy tensors get their transform chained.
+    Consumes ``native``: each array read into memory is let go once its canonical copy exists."""
+    out = {}
     try:
-        return canonical_from_native(native, framework)
+        for key in list(native):
+            value = native.pop(key)
+            entry = canonical_entry_from_native(key, framework, tuple(np.shape(value)))
+            out[entry.name] = apply(value, functools.partial(from_native, entry, framework), entry.shape)
     except ValueError as exc:
         raise CheckpointError(f"{path}: not a ResNet checkpoint of this zoo: {exc}") from None
+    return out
 
 
 FORMATS: dict[str, Format] = {
@@ -348,8 +505,9 @@ def format_for(path: Path | str, given: str | None = None) -> Format:
     return max(hits, key=lambda h: len(h[0]))[1]
 
 
-def read_checkpoint(path: Path | str, fmt: Format, model: str | None = None) -> Checkpoint:
-    """Read ``path`` in ``fmt`` into canonical weights."""
+def read_checkpoint(path: Path | str, fmt: Format, model: str | None = None, *, lazy: bool = False) -> Checkpoint:
+    """Read ``path`` in ``fmt`` into canonical weights. ``lazy``: tensors a format can leave in the file
+    stay there as :class:`LazyArray` until read (a conversion then holds about one copy of the checkpoint)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"cannot read {path}: {'not a file' if path.exists() else 'no such file'}")
@@ -362,21 +520,25 @@ def read_checkpoint(path: Path | str, fmt: Format, model: str | None = None) -> 
             f"{path}: {', '.join(scalars[:5])} {'is a scalar' if len(scalars) == 1 else 'are scalars'}"
             f"; every ResNet weight is a tensor (not a checkpoint of this zoo)"
         )
+    if not lazy:
+        ckpt.weights = materialize(ckpt.weights)
     return ckpt
 
 
-def weights_dtype(weights: dict[str, np.ndarray]) -> str:
+def weights_dtype(weights: dict[str, Any]) -> str:
     """The widest floating dtype among ``weights`` ("float64", "float32", "float16"); "float32" if none."""
-    floats = [np.asarray(v).dtype for v in weights.values() if np.asarray(v).dtype.kind == "f"]
+    floats = [d for d in map(dtype_of, weights.values()) if d.kind == "f"]
     return str(max(floats, key=lambda d: d.itemsize)) if floats else "float32"
 
 
-def nonfinite(weights: dict[str, np.ndarray]) -> dict[str, int]:
+def nonfinite(weights: dict[str, Any]) -> dict[str, int]:
     """``{key: number of NaN/inf values}`` for every floating tensor that has any."""
     out = {}
     for k, v in weights.items():
-        a = np.asarray(v)
-        if a.dtype.kind == "f" and not np.isfinite(a).all():
+        if dtype_of(v).kind != "f":
+            continue
+        a = np.asarray(v)  # a lazy tensor is read, checked and let go
+        if not np.isfinite(a).all():
             out[k] = int((~np.isfinite(a)).sum())
     return out
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -22,6 +23,7 @@ from resnet_spec import ModelSpec
 from resnet_spec.errors import CheckpointError
 from resnet_spec.naming import NativeEntry, native_table, to_native
 from resnet_spec.spec import get_spec, list_models
+from resnet_tools.checkpoints.lazy import LazyArray
 
 #: Keras' snake_case class name of the layer holding each kind of canonical module.
 #: Root attribute naming our model in files we write (Keras ignores it).
@@ -58,32 +60,47 @@ def write(weights: Mapping[str, np.ndarray], spec: ModelSpec, path: Path) -> Non
                 g.create_dataset(str(i), data=to_native(ne.entry, "keras", np.asarray(weights[ne.entry.name])))
 
 
-def read(path: Path, model: str | None) -> tuple[ModelSpec, dict[str, np.ndarray]]:
+def lazy_dataset(path: Path, dataset: Any) -> LazyArray:
+    """An HDF5 dataset as a LazyArray: read (whole) each time it is asked for."""
+
+    def load() -> np.ndarray:
+        try:
+            return np.asarray(dataset[()])
+        except (OSError, ValueError) as exc:
+            raise CheckpointError(f"cannot read {path}: {exc}") from None
+
+    return LazyArray(dataset.shape, dataset.dtype, load)
+
+
+def read(path: Path, model: str | None) -> tuple[ModelSpec, dict[str, LazyArray]]:
     """The file's architecture (``model`` if given, else our stamp, else identified by its variable
-    shapes) and ``{keras native key: array}`` of its variables, in one pass over the file."""
+    shapes) and ``{keras native key: tensor}`` of its variables, in one pass over the file's index;
+    the tensors are read when asked for (the file stays open while they are alive)."""
     import h5py
 
     try:
-        with h5py.File(path, "r") as f:
-            datasets: dict[str, tuple[int, ...]] = {}
-            f.visititems(
-                lambda name, obj: datasets.update({name: obj.shape}) if isinstance(obj, h5py.Dataset) else None
-            )
-            spec = _spec_of(path, model, f.attrs.get(STAMP_ATTR), list(datasets.values()))
-            out: dict[str, np.ndarray] = {}
-            for group, layer, entries in layout(spec):
-                for i, ne in enumerate(entries):
-                    where = f"{group}/vars/{i}"
-                    if where not in datasets:
-                        raise CheckpointError(
-                            f"{path} has no {where} ({layer}): not a {spec.name} weights file (is --model right?)"
-                        )
-                    out[ne.key] = np.asarray(f[where])
+        f = h5py.File(path, "r")
     except OSError as exc:
         raise CheckpointError(f"cannot read {path} as HDF5: {exc}") from None
-    if len(datasets) > len(out):
-        extra = len(datasets) - len(out)
-        raise CheckpointError(f"{path} holds {extra} variable(s) {spec.name} does not have (is --model right?)")
+    try:
+        datasets: dict[str, Any] = {}
+        f.visititems(lambda name, obj: datasets.update({name: obj}) if isinstance(obj, h5py.Dataset) else None)
+        spec = _spec_of(path, model, f.attrs.get(STAMP_ATTR), [d.shape for d in datasets.values()])
+        out: dict[str, LazyArray] = {}
+        for group, layer, entries in layout(spec):
+            for i, ne in enumerate(entries):
+                where = f"{group}/vars/{i}"
+                if where not in datasets:
+                    raise CheckpointError(
+                        f"{path} has no {where} ({layer}): not a {spec.name} weights file (is --model right?)"
+                    )
+                out[ne.key] = lazy_dataset(path, datasets[where])
+        if len(datasets) > len(out):
+            extra = len(datasets) - len(out)
+            raise CheckpointError(f"{path} holds {extra} variable(s) {spec.name} does not have (is --model right?)")
+    except BaseException:
+        f.close()
+        raise
     return spec, out
 
 
