@@ -22,6 +22,7 @@ from resnet_keras.runtime import (
     set_tf32,
     train_step_numpy,
 )
+from resnet_keras.training import Trainer
 from resnet_keras.weights import FRAMEWORK, export_weights, import_weights
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "PreActBasicBlock",
     "PreActBottleneck",
     "ResNet",
+    "Trainer",
     "amp_supported",
     "create_model",
     "export_weights",

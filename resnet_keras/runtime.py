@@ -169,27 +169,8 @@ def train_step_numpy(
     state = native_state(model)
     keys = [ne.key for ne in native_table(model.spec, "keras") if ne.entry.trainable]
     variables = [state[k] for k in keys]
-    backend = keras.backend.backend()
     with keras.device(keras_device(device)):
-        if backend == "jax":
-            logits, loss, input_grad, var_grads = _jax_grads(model, inp_np, labels, variables)
-        elif backend == "tensorflow":
-            import tensorflow as tf
-
-            inp = tf.convert_to_tensor(inp_np)
-            with tf.GradientTape() as tape:
-                tape.watch(inp)
-                logits = model(inp, training=True)
-                loss = keras.ops.mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True))
-            input_grad, var_grads = tape.gradient(loss, [inp, variables])
-        elif backend == "torch":
-            inp = keras.ops.convert_to_tensor(inp_np).detach().requires_grad_(True)
-            logits = model(inp, training=True)
-            loss = keras.ops.mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True))
-            loss.backward()
-            input_grad, var_grads = inp.grad, [v.value.grad for v in variables]
-        else:
-            raise NotImplementedError(f"train-mode steps need keras' tensorflow, jax or torch backend, not {backend}")
+        logits, loss, input_grad, var_grads = loss_and_grads(model, inp_np, labels, variables)
         keras.optimizers.SGD(learning_rate=lr).apply(var_grads, variables)
     input_grad = keras.ops.convert_to_numpy(input_grad)
     grads = {k: keras.ops.convert_to_numpy(g) for k, g in zip(keys, var_grads, strict=True)}
@@ -199,6 +180,33 @@ def train_step_numpy(
         "input_grad": nhwc_to_nchw(input_grad) if channels_last else input_grad,
         "grads": to_canonical(model.spec, "keras", grads),
     }
+
+
+def loss_and_grads(model: ResNet, inp_np: np.ndarray, labels: np.ndarray, variables: list) -> tuple:
+    """Train-mode logits, cross-entropy loss, its gradient w.r.t. the input and ``variables``.
+    Keras has no backend-neutral autodiff: each backend's own (GradientTape, autograd, jax.grad)."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        return _jax_grads(model, inp_np, labels, variables)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        inp = tf.convert_to_tensor(inp_np)
+        with tf.GradientTape() as tape:
+            tape.watch(inp)
+            logits = model(inp, training=True)
+            loss = keras.ops.mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True))
+        input_grad, var_grads = tape.gradient(loss, [inp, variables])
+        return logits, loss, input_grad, var_grads
+    if backend == "torch":
+        for v in variables:  # autograd accumulates: each call starts from no gradient
+            v.value.grad = None
+        inp = keras.ops.convert_to_tensor(inp_np).detach().requires_grad_(True)
+        logits = model(inp, training=True)
+        loss = keras.ops.mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True))
+        loss.backward()
+        return logits, loss, inp.grad, [v.value.grad for v in variables]
+    raise NotImplementedError(f"train-mode steps need keras' tensorflow, jax or torch backend, not {backend}")
 
 
 def _jax_grads(model: ResNet, inp: np.ndarray, labels: np.ndarray, variables: list) -> tuple:

@@ -54,6 +54,7 @@ from resnet_paddle.runtime import (
     set_tf32,
     train_step_numpy,
 )
+from resnet_paddle.training import Trainer
 from resnet_paddle.weights import FRAMEWORK, export_weights, import_weights
 
 __all__ = [
@@ -63,6 +64,7 @@ __all__ = [
     "PreActBasicBlock",
     "PreActBottleneck",
     "ResNet",
+    "Trainer",
     "amp_supported",
     "create_model",
     "export_weights",

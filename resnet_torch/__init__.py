@@ -19,6 +19,7 @@ from resnet_torch.runtime import (
     set_tf32,
     train_step_numpy,
 )
+from resnet_torch.training import Trainer
 from resnet_torch.weights import FRAMEWORK, export_weights, import_weights
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "PreActBasicBlock",
     "PreActBottleneck",
     "ResNet",
+    "Trainer",
     "amp_supported",
     "create_model",
     "export_weights",

@@ -45,6 +45,11 @@ class Backend(Protocol):
 
     FRAMEWORK: str
 
+    @property
+    def Trainer(self) -> Callable[..., Any]:  # noqa: N802 (the backends' class)
+        """``Trainer(model, OptimizerConfig, device=...)``: the framework's own optimizer, canonical state."""
+        ...
+
     def create_model(
         self, name: str | ModelSpec, *, num_classes: int | None = ..., dtype: str = ..., **overrides: Any
     ) -> Any: ...

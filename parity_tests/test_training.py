@@ -1,0 +1,167 @@
+"""Many-step training in every framework with its own optimizer (issue 11, first part): float64
+lockstep from one initialisation on the same batches, resuming in another framework from canonical
+optimizer state, and the conventions of resnet_spec/optim.py against torch's optimizers.
+
+Hyperparameters are exact in float32 (0.875, powers of two): paddle passes momentum, betas, eps and
+weight decay to its kernels as float32 attributes, and a float64 run then differs at ~1e-8 from the
+first step whatever the implementation (measured with momentum 0.9; docs/training.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from parity_tests.conftest import LOADED
+from resnet_spec import ModelSpec
+from resnet_spec.optim import STEP_KEY, OptimizerConfig, reference_step, state_key
+from resnet_spec.random_weights import random_weights
+from resnet_spec.tolerances import tolerance
+from resnet_tools.train.lockstep import max_rel, run_lockstep, small_spec, trainable_weights
+
+STEPS = 20
+BATCH = (4, 3, 9, 11)  # odd, non-square
+CONFIGS = {
+    "sgd": OptimizerConfig("sgd", lr=2**-4, momentum=0.875, weight_decay=2**-11, schedule="step", step_size=7,
+                           gamma=0.5),
+    # eps 2^-20: Adam divides each gradient element by (|g| + eps); elements whose gradient is at rounding
+    # level (~1e-13 apart between frameworks) would be amplified by 1/eps past the float64 bound at 2^-27.
+    "adamw": OptimizerConfig("adamw", lr=2**-9, betas=(0.875, 1 - 2**-10), eps=2**-20, weight_decay=2**-7,
+                             schedule="step", step_size=7, gamma=0.5),
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny() -> ModelSpec:
+    return small_spec()
+
+
+def _batches(n: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Three batches in turn: a task the net can learn in a few steps, so the curve really moves."""
+    rng = np.random.default_rng(7)
+    three = [(rng.standard_normal(BATCH), rng.integers(0, 10, BATCH[0])) for _ in range(3)]
+    return [three[i % 3] for i in range(n)]
+
+
+def _trainer(backend: str, spec: ModelSpec, config: OptimizerConfig, weights: dict[str, np.ndarray]) -> Any:
+    mod = LOADED[backend]
+    return mod.Trainer(mod.import_weights(mod.create_model(spec, dtype="float64"), weights), config)
+
+
+def _trainable(backend: str, trainer: Any) -> dict[str, np.ndarray]:
+    return trainable_weights(LOADED[backend], trainer.model)
+
+
+_rel = max_rel
+
+
+def _run(backend: str, spec: ModelSpec, config: OptimizerConfig, weights: dict, batches: list, start: int = 0):
+    trainer = _trainer(backend, spec, config, weights)
+    losses = [trainer.step(x, y, config.lr_at(start + i))["loss"] for i, (x, y) in enumerate(batches)]
+    return trainer, losses
+
+
+def _need(*backends: str) -> None:
+    missing = [b for b in backends if b not in LOADED]
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)}")
+
+
+@pytest.mark.parametrize("kind", list(CONFIGS))
+def test_lockstep_float64_every_framework(kind: str, tiny: ModelSpec) -> None:
+    _need("torch", "paddle", "keras")
+    config, batches = CONFIGS[kind], _batches(STEPS)
+    assert {config.lr_at(i) for i in range(STEPS)} == {config.lr * 0.5**j for j in range(3)}  # two rate changes
+    weights = random_weights(tiny, seed=3, dtype="float64")
+    run = run_lockstep({b: LOADED[b] for b in ("torch", "paddle", "keras")}, tiny, config, weights, batches)
+    bound = tolerance("float64", "cpu", "steps").rel
+    ref_losses = [r.loss["torch"] for r in run.records]
+    assert sum(ref_losses[-3:]) < 0.75 * sum(ref_losses[:3])  # it learns
+    assert max(r.weight_rel for r in run.records) <= bound  # every step, every trainable tensor
+    ref_state = run.trainers["torch"].export_state()
+    for b in ("paddle", "keras"):
+        np.testing.assert_allclose([r.loss[b] for r in run.records], ref_losses, rtol=bound, atol=0)
+        np.testing.assert_allclose([r.grad_norm[b] for r in run.records], [r.grad_norm["torch"] for r in run.records],
+                                   rtol=bound)  # fmt: skip
+        assert _rel(run.trainers[b].export_state(), ref_state) <= bound, b  # the optimizer state maps exactly
+
+
+@pytest.mark.parametrize("kind", list(CONFIGS))
+def test_resume_in_every_other_framework(kind: str, tiny: ModelSpec) -> None:
+    """k steps in one framework, weights + optimizer state carried to another, the rest there: the same
+    curve and the same weights as torch's uninterrupted run."""
+    _need("torch", "paddle", "keras")
+    config, batches, k = CONFIGS[kind], _batches(10), 6  # the switch is just before a rate change (step 7)
+    weights = random_weights(tiny, seed=4, dtype="float64")
+    ref_trainer, ref_losses = _run("torch", tiny, config, weights, batches)
+    bound = tolerance("float64", "cpu", "steps").rel
+    for source in ("torch", "paddle", "keras"):
+        first, losses = _run(source, tiny, config, weights, batches[:k])
+        carried = LOADED[source].export_weights(first.model)
+        state = first.export_state()
+        for target in ("torch", "paddle", "keras"):
+            if target == source:
+                continue
+            second = _trainer(target, tiny, config, carried)
+            second.import_state(state, steps=k)
+            rest = [second.step(x, y, config.lr_at(k + i))["loss"] for i, (x, y) in enumerate(batches[k:])]
+            np.testing.assert_allclose(losses + rest, ref_losses, rtol=bound, atol=0, err_msg=f"{source}->{target}")
+            assert _rel(_trainable(target, second), _trainable("torch", ref_trainer)) <= bound, f"{source}->{target}"
+
+
+def test_a_wrong_momentum_mapping_is_caught(tiny: ModelSpec, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keras' SGD momentum without the rescale at a rate change (Keras' own form) leaves torch's curve."""
+    _need("torch", "keras")
+    import resnet_keras.training
+
+    config, batches = CONFIGS["sgd"], _batches(10)
+    weights = random_weights(tiny, seed=3, dtype="float64")
+    ref, _ = _run("torch", tiny, config, weights, batches)
+    monkeypatch.setattr(resnet_keras.training, "keras_momentum_rescale", lambda _new, _old: 1.0)
+    broken, _ = _run("keras", tiny, config, weights, batches)
+    assert _rel(_trainable("keras", broken), _trainable("torch", ref)) > 1e3 * tolerance("float64", "cpu", "steps").rel
+
+
+@pytest.mark.parametrize("kind", list(CONFIGS))
+def test_reference_formulas_are_torchs(kind: str) -> None:
+    """resnet_spec.optim's numpy reference (the documented canonical form) against torch's optimizers,
+    with the rate changing every step."""
+    _need("torch")
+    import torch
+
+    rng = np.random.default_rng(0)
+    config = OptimizerConfig(kind, lr=0.1, momentum=0.9, weight_decay=0.01, schedule="cosine", total_steps=6)
+    params = {"a": rng.standard_normal((3, 4)), "b": rng.standard_normal(5)}
+    tensors = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
+    opt = (
+        torch.optim.SGD(list(tensors.values()), lr=0.1, momentum=0.9, weight_decay=0.01)
+        if kind == "sgd"
+        else torch.optim.AdamW(list(tensors.values()), lr=0.1, weight_decay=0.01)
+    )
+    state: dict[str, np.ndarray] = {}
+    for step in range(6):
+        grads = {k: rng.standard_normal(v.shape) for k, v in params.items()}
+        lr = config.lr_at(step)
+        reference_step(config, params, grads, state, lr)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        for k, t in tensors.items():
+            t.grad = torch.tensor(grads[k])
+        opt.step()
+        for k, t in tensors.items():
+            np.testing.assert_allclose(t.detach().numpy(), params[k], rtol=1e-12, atol=1e-14)
+    slot = "momentum_buffer" if kind == "sgd" else "exp_avg_sq"
+    np.testing.assert_allclose(opt.state[tensors["a"]][slot].numpy(), state[state_key("a", slot)], rtol=1e-12)
+    if kind == "adamw":
+        assert float(state[STEP_KEY]) == 6
+
+
+def test_schedules() -> None:
+    step = OptimizerConfig("sgd", lr=1.0, schedule="step", step_size=3, gamma=0.5)
+    assert [step.lr_at(i) for i in range(7)] == [1, 1, 1, 0.5, 0.5, 0.5, 0.25]
+    cosine = OptimizerConfig("sgd", lr=2.0, schedule="cosine", total_steps=4)
+    assert [round(cosine.lr_at(i), 12) for i in (0, 2, 4, 9)] == [2.0, 1.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match="unknown optimizer 'adam'"):
+        OptimizerConfig("adam")
