@@ -57,7 +57,7 @@ def _check_args(args: argparse.Namespace) -> tuple[list[str], tuple[int, int, in
     """Every user-fixable problem, before any framework is imported. Sets the mode's default dtype."""
     if args.weights and args.models is not None:
         raise UsageError("--weights runs parity on the checkpoint's own model: drop --models")
-    models = parse_models(args.models or ",".join(DEFAULT_MODELS))
+    models = parse_models(",".join(DEFAULT_MODELS) if args.models is None else args.models)
     if args.dtype is None:
         args.dtype = "float64" if args.mode == "train" else "float32"
     input_shape = parse_input_shape(args.input)
