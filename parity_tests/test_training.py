@@ -9,6 +9,7 @@ first step whatever the implementation (measured with momentum 0.9; docs/trainin
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -165,3 +166,118 @@ def test_schedules() -> None:
     assert [round(cosine.lr_at(i), 12) for i in (0, 2, 4, 9)] == [2.0, 1.0, 0.0, 0.0]
     with pytest.raises(ValueError, match="unknown optimizer 'adam'"):
         OptimizerConfig("adam")
+
+
+# ---- resnet train: checkpoints, resume in another framework, bad input ---------------------------------
+
+TRAIN = ["train", "--model", "resnet18", "--size", "8", "--batch", "8", "--dtype", "float64", "--optimizer", "sgd",
+         "--lr", str(2**-6), "--momentum", "0.875", "--weight-decay", str(2**-11), "--schedule", "step",
+         "--step-size", "3", "--gamma", "0.5"]  # fmt: skip
+
+
+def _cli(*argv: str) -> int:
+    from resnet_tools.cli import main
+
+    return main([*TRAIN, *argv])
+
+
+def test_train_resume_in_another_framework_continues_the_curve(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """4 steps in torch, saved; 2 more in paddle from that checkpoint = 6 uninterrupted steps in torch."""
+    _need("torch", "paddle")
+    import json
+
+    from resnet_tools.checkpoints.formats import FORMATS, read_checkpoint
+    from resnet_tools.train.checkpoint import load_training_checkpoint
+
+    whole, head, tail = tmp_path / "whole.json", tmp_path / "head.safetensors", tmp_path / "tail.json"
+    assert (
+        _cli("--backend", "torch", "--steps", "6", "--json", str(whole), "--save", str(tmp_path / "w.safetensors")) == 0
+    )
+    assert _cli("--backend", "torch", "--steps", "4", "--save", str(head)) == 0
+    state = load_training_checkpoint(head)
+    assert state.step == 4 and state.config.kind == "sgd" and state.run["backend"] == "torch"
+    assert {k.split("@")[1] for k in state.optimizer} == {"momentum_buffer"}
+    resumed = tmp_path / "resumed.safetensors"
+    assert _cli("--backend", "paddle", "--resume", str(head), "--steps", "2", "--json", str(tail),
+                "--save", str(resumed)) == 0  # fmt: skip
+    a, b = json.loads(whole.read_text())["records"], json.loads(tail.read_text())["records"]
+    assert [r["step"] for r in b] == [4, 5] and [r["lr"] for r in b] == [r["lr"] for r in a[4:]]
+    bound = tolerance("float64", "cpu", "steps").rel
+    np.testing.assert_allclose([r["loss"]["paddle"] for r in b], [r["loss"]["torch"] for r in a[4:]], rtol=bound)
+    final = {k: v for k, v in load_training_checkpoint(resumed).weights.items() if "running" not in k}
+    ref = {k: v for k, v in load_training_checkpoint(tmp_path / "w.safetensors").weights.items() if "running" not in k}
+    assert max_rel(final, ref) <= bound
+    as_weights = read_checkpoint(resumed, FORMATS["safetensors"])  # convert/inspect see a weights file
+    assert as_weights.optimizer and "training checkpoint" in as_weights.notes[0]
+    from resnet_tools.cli import main
+
+    assert main(["convert", str(resumed), str(tmp_path / "plain.pth")]) == 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--data", "nowhere"], "not a known dataset"),
+        (["--data", "{empty}"], "needs at least two class folders"),
+        (["--data", "{imageless}"], "holds no images"),
+        (["--resume", "{ckpt}", "--model", "resnet34"], "is a resnet18 run; --model says resnet34"),
+        (["--resume", "{ckpt}", "--optimizer", "adamw"], "holds sgd state; --optimizer says adamw"),
+        (["--resume", "{ckpt}", "--data", "{two}"], "has 10 classes and 1 input channels"),
+        (["--resume", "{cut}"], "cannot read"),
+        (["--resume", "{plain}"], "no training state"),
+        (["--steps", "2", "--epochs", "1"], "not both"),
+        (["--batch", "5000"], "larger than the training set"),
+    ],
+)
+def test_train_bad_input_is_one_line(extra: list[str], message: str, bad_inputs: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    tmp_path = bad_inputs
+    places = {k: str(tmp_path / v) for k, v in (("empty", "empty"), ("imageless", "imageless"), ("two", "two"),
+              ("ckpt", "run.safetensors"), ("cut", "cut.safetensors"), ("plain", "plain.safetensors"))}  # fmt: skip
+    out = tmp_path / "out.safetensors"
+    capsys.readouterr()
+    assert _cli("--backend", "torch", "--steps", "1", "--save", str(out), *[e.format(**places) for e in extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def bad_inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Folders without classes or images, a 2-class folder, a 1-step checkpoint, a cut copy, a plain copy."""
+    _need("torch")
+    from PIL import Image
+
+    from resnet_tools.cli import main
+
+    tmp_path = tmp_path_factory.mktemp("bad")
+    (tmp_path / "empty").mkdir()
+    for name in ("a", "b"):
+        (tmp_path / "imageless" / name).mkdir(parents=True)
+        (tmp_path / "two" / name).mkdir(parents=True)
+        for i in range(5):
+            Image.new("RGB", (9, 7), (i * 40, 0, 0)).save(tmp_path / "two" / name / f"{i}.png")
+    ckpt = tmp_path / "run.safetensors"
+    assert _cli("--backend", "torch", "--steps", "1", "--save", str(ckpt)) == 0
+    (tmp_path / "cut.safetensors").write_bytes(ckpt.read_bytes()[:3000])
+    assert main(["convert", str(ckpt), str(tmp_path / "plain.safetensors")]) == 0
+    return tmp_path
+
+
+def test_interrupted_training_keeps_the_last_complete_checkpoint(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    _need("torch")
+    import resnet_torch
+    from resnet_tools.train.checkpoint import load_training_checkpoint
+
+    real_step, calls = resnet_torch.Trainer.step, []
+
+    def step(self: Any, x: np.ndarray, labels: np.ndarray, lr: float) -> dict[str, float]:
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt  # Ctrl-C during the 4th step
+        return real_step(self, x, labels, lr)
+
+    monkeypatch.setattr(resnet_torch.Trainer, "step", step)
+    ckpt = tmp_path / "run.safetensors"
+    assert _cli("--backend", "torch", "--steps", "6", "--save", str(ckpt), "--save-every", "2") == 130
+    assert load_training_checkpoint(ckpt).step == 2  # the last complete save, whole
+    assert not list(tmp_path.glob(".*resnet-tmp*"))

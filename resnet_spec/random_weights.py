@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from resnet_spec.numerics import conv_init_std
+from resnet_spec.numerics import conv_init_std, linear_init_bound
 from resnet_spec.params import canonical_table
 from resnet_spec.plan import ConvPlan
 from resnet_spec.spec import ModelSpec
@@ -33,5 +33,27 @@ def random_weights(spec: ModelSpec, seed: int = 0, dtype: str = "float32") -> di
             arr = rng.uniform(-1.0, 1.0, e.shape) / np.sqrt(e.shape[1])
         else:  # conv / BN / fc biases
             arr = rng.normal(0.0, 0.1, e.shape)
+        out[e.name] = arr.astype(dtype)
+    return out
+
+
+def initial_weights(spec: ModelSpec, seed: int = 0, dtype: str = "float32") -> dict[str, np.ndarray]:
+    """A seeded training initialisation, the same in every framework: He-normal convolutions (fan-out,
+    as torchvision initialises them), BN scale 1 and shift 0, running mean 0 and variance 1, biases 0,
+    and the classifier uniform in +-1/sqrt(fan_in) (torch's Linear default)."""
+    rng = np.random.default_rng(seed)
+    out: dict[str, np.ndarray] = {}
+    table = canonical_table(spec)
+    fc_in = next((e.shape[1] for e in table if e.kind == "fc" and e.attr == "weight"), 1)
+    for e in table:
+        if e.kind == "conv" and e.attr == "weight":
+            o, i, k, _ = e.shape
+            arr = rng.normal(0.0, conv_init_std(ConvPlan(i, o, k, 1, 1, 1, False)), e.shape)
+        elif e.kind == "fc":  # weight [out, in] and bias, as torch's nn.Linear draws them
+            arr = rng.uniform(-1.0, 1.0, e.shape) * linear_init_bound(fc_in)
+        elif e.attr in ("running_var",) or (e.kind == "bn" and e.attr == "weight"):
+            arr = np.ones(e.shape)
+        else:  # running means, BN shifts, biases
+            arr = np.zeros(e.shape)
         out[e.name] = arr.astype(dtype)
     return out

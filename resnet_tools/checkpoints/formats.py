@@ -31,6 +31,10 @@ PRODUCER = "resnet-xf"
 #: Where the weights came from, kept through conversions by formats with metadata: the official id, and
 #: the preprocessing its images need (predict uses it; torchvision's V2 weights want resize 232).
 PROVENANCE_KEYS = ("weights_id", "preprocessing")
+#: A training checkpoint (resnet train --save) keeps its optimizer state beside the weights under this
+#: prefix, and its run (optimizer, step, data, seed) as JSON in the ``training`` metadata entry.
+OPTIMIZER_PREFIX = "optimizer/"
+TRAINING_KEY = "training"
 
 
 @dataclass
@@ -41,6 +45,7 @@ class Checkpoint:
     metadata: dict[str, str] = field(default_factory=dict)
     spec: ModelSpec | None = None  # known when the format needs it to be read (Keras .weights.h5)
     notes: list[str] = field(default_factory=list)  # what reading changed, e.g. bfloat16 widened to float32
+    optimizer: dict[str, Any] = field(default_factory=dict)  # a training checkpoint's optimizer state
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,13 @@ def _metadata(spec: ModelSpec, ckpt: Checkpoint) -> dict[str, str]:
         "source_framework": ckpt.metadata.get("source_framework", "unknown"),
         "source_version": ckpt.metadata.get("source_version", ""),
         **{k: ckpt.metadata[k] for k in PROVENANCE_KEYS if k in ckpt.metadata},
+        # a training run's record stays only with its optimizer state (a converted copy holds weights alone)
+        **({TRAINING_KEY: ckpt.metadata[TRAINING_KEY]} if _has_optimizer_state(ckpt) else {}),
     }
+
+
+def _has_optimizer_state(ckpt: Checkpoint) -> bool:
+    return TRAINING_KEY in ckpt.metadata and any(k.startswith(OPTIMIZER_PREFIX) for k in ckpt.weights)
 
 
 # ---- canonical formats ----------------------------------------------------------------------------
@@ -514,6 +525,12 @@ def read_checkpoint(path: Path | str, fmt: Format, model: str | None = None, *, 
     if not os.access(path, os.R_OK):
         raise CheckpointError(f"cannot read {path}: permission denied")
     ckpt = fmt.read(path, model)
+    for key in [k for k in ckpt.weights if k.startswith(OPTIMIZER_PREFIX)]:  # a training checkpoint
+        ckpt.optimizer[key.removeprefix(OPTIMIZER_PREFIX)] = ckpt.weights.pop(key)
+    if ckpt.optimizer:
+        ckpt.notes.append(
+            f"training checkpoint: its optimizer state ({len(ckpt.optimizer)} tensors) is kept apart from the weights"
+        )
     scalars = sorted(k for k, v in ckpt.weights.items() if np.ndim(v) == 0)
     if scalars:
         raise CheckpointError(
@@ -521,7 +538,7 @@ def read_checkpoint(path: Path | str, fmt: Format, model: str | None = None, *, 
             f"; every ResNet weight is a tensor (not a checkpoint of this zoo)"
         )
     if not lazy:
-        ckpt.weights = materialize(ckpt.weights)
+        ckpt.weights, ckpt.optimizer = materialize(ckpt.weights), materialize(ckpt.optimizer)
     return ckpt
 
 

@@ -65,9 +65,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _registrars() -> list[Callable[[Subcommands], None]]:
     """Subcommand modules; each imports its backends lazily, inside the command."""
-    from resnet_tools.cli import bench, convert, hub, parity, predict, summary
+    from resnet_tools.cli import bench, convert, hub, parity, predict, summary, train
 
-    return [parity.register, convert.register, hub.register, summary.register, predict.register, bench.register]
+    return [
+        parity.register,
+        convert.register,
+        hub.register,
+        train.register,
+        summary.register,
+        predict.register,
+        bench.register,
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -57,13 +57,17 @@ def run_lockstep(
     dtype: str = "float64",
     device: str = "cpu",
     start: int = 0,
-    on_step: Callable[[StepRecord], None] | None = None,
+    optimizer_state: Mapping[str, np.ndarray] | None = None,
+    on_step: Callable[[StepRecord, Lockstep], None] | None = None,
 ) -> Lockstep:
-    """Train one model per backend from ``weights`` on ``batches``; the first backend is the reference."""
+    """Train one model per backend from ``weights`` (and ``optimizer_state`` after ``start`` steps, when
+    resuming) on ``batches``; the first backend is the reference."""
     out = Lockstep()
     for b, mod in modules.items():
         model = mod.import_weights(mod.create_model(spec, dtype=dtype), weights)
         out.trainers[b] = mod.Trainer(model, config, device=device)
+        if optimizer_state is not None:
+            out.trainers[b].import_state(optimizer_state, steps=start)
     first = next(iter(modules))
     for i, (x, labels) in enumerate(batches):
         lr = config.lr_at(start + i)
@@ -77,7 +81,7 @@ def run_lockstep(
                             {b: s["grad_norm"] for b, s in steps.items()}, drift)  # fmt: skip
         out.records.append(record)
         if on_step:
-            on_step(record)
+            on_step(record, out)
     return out
 
 
