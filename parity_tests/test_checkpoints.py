@@ -759,3 +759,18 @@ def test_a_source_cut_short_after_opening_is_one_line(tmp_path: Path, capsys: py
     err = capsys.readouterr().err
     assert "cannot read" in err and str(bad) in err and len(err.strip().splitlines()) == 1
     assert not dst.exists() and not list(tmp_path.glob(".*resnet-tmp*"))
+
+
+@pytest.mark.parametrize("options", [{"stem": "cifar", "in_channels": 1, "num_classes": 10}, {"in_channels": 4}])
+def test_keras_files_of_models_built_with_options_read_back(options: dict, tmp_path: Path) -> None:
+    """A CIFAR-stem or n-channel model's .weights.h5, named by our stamp or by --model: the options are read
+    off the variable shapes (a stamped name alone used to build the 3-channel ImageNet stem)."""
+    from resnet_tools.checkpoints.formats import Checkpoint, write_checkpoint
+
+    spec = get_spec("resnet18", **options)
+    weights = random_weights(spec, seed=5)
+    path = tmp_path / "opt.weights.h5"
+    write_checkpoint(Checkpoint(weights), spec, path, FORMATS["keras"])
+    for model in (None, "resnet18"):
+        ckpt = read_checkpoint(path, FORMATS["keras"], model)
+        assert ckpt.spec == spec and _same(ckpt.weights, weights)

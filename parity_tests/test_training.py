@@ -281,3 +281,66 @@ def test_interrupted_training_keeps_the_last_complete_checkpoint(tmp_path, monke
     assert _cli("--backend", "torch", "--steps", "6", "--save", str(ckpt), "--save-every", "2") == 130
     assert load_training_checkpoint(ckpt).step == 2  # the last complete save, whole
     assert not list(tmp_path.glob(".*resnet-tmp*"))
+
+
+# ---- resnet evaluate: the short certificate --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """resnet18 trained on the digits in torch (float32, 8x8, 40 steps): a model that really classifies."""
+    _need("torch")
+    from resnet_tools.cli import main
+
+    folder = tmp_path_factory.mktemp("trained")
+    ckpt = folder / "digits.safetensors"
+    argv = ["train", "--model", "resnet18", "--backend", "torch", "--size", "8", "--batch", "32", "--steps", "40",
+            "--lr", "0.05", "--save", str(ckpt)]  # fmt: skip
+    assert main(argv) == 0
+    return ckpt
+
+
+def test_short_certificate_same_accuracy_after_conversion(trained: Path, tmp_path: Path) -> None:
+    """Trained in torch, converted to paddle's and Keras' files: the same top-1 everywhere, and every test
+    image gets the same class in every framework (the full certificate: docs/generated/certificate.md)."""
+    _need("torch", "paddle", "keras")
+    from resnet_tools.checkpoints.convert import convert
+    from resnet_tools.train.evaluate import evaluate
+
+    source = evaluate({"torch": LOADED["torch"]}, trained, "digits")
+    assert source.top1["torch"] > 0.8 and source.images == 360  # it learned (chance: 10%)
+    for target, ext in (("paddle", ".pdparams"), ("keras", ".weights.h5")):
+        native = tmp_path / f"digits{ext}"
+        convert(trained, native)
+        result = evaluate({"torch": LOADED["torch"], target: LOADED[target]}, native, "digits", size=8)
+        assert result.top1[target] == result.top1["torch"] == source.top1["torch"]
+        assert result.agreement[f"torch vs {target}"] >= 0.999
+        assert result.max_logit_diff[f"torch vs {target}"] < 1e-3
+
+
+def test_evaluate_cli_and_its_errors(trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _need("torch")
+    import json
+
+    from PIL import Image
+
+    from resnet_tools.cli import main
+
+    out = tmp_path / "eval.json"
+    assert main(["evaluate", "--weights", str(trained), "--backends", "torch", "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["images"] == 360 and 0.8 < doc["top1"]["torch"] <= doc["top5"]["torch"] <= 1
+    assert "8px" in doc["data"]  # digits at the size the run trained at (from the checkpoint)
+    two = tmp_path / "two"
+    for name in ("a", "b"):
+        (two / name).mkdir(parents=True)
+        Image.new("RGB", (9, 7)).save(two / name / "x.png")
+    capsys.readouterr()
+    for argv, message in (
+        (["--data", str(two)], "has 2 class folders; the checkpoint has 10 classes"),
+        (["--data", "nowhere"], "not a known dataset"),
+        (["--json", str(out)], "exists; pass --force"),
+    ):
+        assert main(["evaluate", "--weights", str(trained), "--backends", "torch", *argv]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err

@@ -105,15 +105,39 @@ def read(path: Path, model: str | None) -> tuple[ModelSpec, dict[str, LazyArray]
 
 
 def _spec_of(path: Path, model: str | None, stamped: object, shapes: list[tuple[int, ...]]) -> ModelSpec:
-    """The architecture: given, stamped by :func:`write`, or the one zoo model whose variable shapes match."""
-    num_classes = next((s[1] for s in shapes if len(s) == 2), 0)  # the Dense kernel is [in, classes]
+    """The architecture: given, stamped by :func:`write`, or the one zoo model whose variable shapes match;
+    build options (head size, input channels, CIFAR stem) are read off the shapes."""
     name = model or (stamped.decode() if isinstance(stamped, bytes) else stamped)
-    if isinstance(name, str) and name:
-        return get_spec(name, num_classes=num_classes)
     given = Counter(shapes)
-    specs = [get_spec(n, num_classes=num_classes) for n in list_models()]
-    matches = [s for s in specs if Counter(ne.shape for ne in native_table(s, "keras")) == given]
-    if len(matches) != 1:
-        found = "several models" if matches else "no zoo model"
-        raise CheckpointError(f"{path}: its variable shapes match {found}; give the architecture with --model")
-    return matches[0]
+    names = [name] if isinstance(name, str) and name else list_models()
+    matches = [
+        s
+        for n in names
+        for s in _candidates(n, shapes)
+        if Counter(ne.shape for ne in native_table(s, "keras")) == given
+    ]
+    if len(matches) == 1 or (matches and len(names) == 1):
+        return matches[0]
+    if len(names) == 1:  # named, but no option fits: build the plain model so the read names what is missing
+        return get_spec(names[0], num_classes=_num_classes(shapes))
+    found = "several models" if matches else "no zoo model"
+    raise CheckpointError(f"{path}: its variable shapes match {found}; give the architecture with --model")
+
+
+def _num_classes(shapes: list[tuple[int, ...]]) -> int:
+    return next((s[1] for s in shapes if len(s) == 2), 0)  # the Dense kernel is [in, classes]
+
+
+def _candidates(name: str, shapes: list[tuple[int, ...]]) -> list[ModelSpec]:
+    """``name`` with each set of options the shapes allow: the stem conv's input channels (HWIO kernels
+    of 7x7 or 3x3) and the CIFAR stem."""
+    channels = {s[2] for s in shapes if len(s) == 4 and s[0] == s[1] and s[0] in (3, 7)} | {3}
+    out = []
+    for stem in (None, "cifar"):
+        for c in sorted(channels):
+            options = {"num_classes": _num_classes(shapes), "in_channels": c, **({"stem": stem} if stem else {})}
+            try:
+                out.append(get_spec(name, **options))
+            except ValueError:
+                continue
+    return out

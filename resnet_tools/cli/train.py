@@ -64,7 +64,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         mod, trainer = modules[first], run.trainers[first]
         state = TrainingState(spec, mod.export_weights(trainer.model), trainer.export_state(), step, config,
                               {"backend": first, "dtype": args.dtype, "data": data.name, "seed": args.seed,
-                               "batch": args.batch})  # fmt: skip
+                               "batch": args.batch, "size": args.size})  # fmt: skip
         save_training_checkpoint(args.save, state)
 
     with Progress(*columns, console=console, transient=not console.is_terminal) as progress:
