@@ -73,7 +73,7 @@ def main() -> int:
     for r in rows:
         lines.append(
             f"| {r['trained in']} | {r['train seconds']:.0f} | {r['source top-1']:.2%} | {r['converted to']} "
-            f"(`{r['file'].split('_to_')[1]}`) | {r['top-1 in target']:.2%} | {r['argmax agreement']:.2%} | "
+            f"(`{''.join(Path(r['file']).suffixes)}`) | {r['top-1 in target']:.2%} | {r['argmax agreement']:.2%} | "
             f"{r['max logit difference']:.1e} |"
         )
     (out.with_suffix(".md")).write_text("\n".join(lines) + "\n")

@@ -29,7 +29,7 @@ The numpy functions here are the reference the backends are tested against.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -53,7 +53,6 @@ class OptimizerConfig:
     total_steps: int = 1  # cosine: steps to anneal over
     step_size: int = 10  # step schedule: steps between decays
     gamma: float = 0.1  # step schedule: decay factor
-    extra: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.kind not in OPTIMIZERS:
