@@ -43,6 +43,9 @@ docs-data: $(STAMP)
 	$(BIN)/resnet bench --models resnet50v1,resnet50v2 --backends keras --batch 1,16 --force --json docs/generated/bench_keras_official.json
 	$(BIN)/python bench/render_bench.py docs/generated/bench.json docs/generated/bench_keras_official.json
 	$(BIN)/python bench/profile_resnet50.py
+	$(BIN)/python bench/measure_training.py
+	$(BIN)/python bench/certificate.py
+	$(BIN)/resnet train --model resnet18 --backends torch,paddle,keras --steps 200 --size 8 --batch 32 --dtype float32 --lr 0.05 --force --json docs/generated/lockstep-fp32.json --plot docs/generated/lockstep-fp32.png
 
 # On a CUDA machine (docs/gpu.md): regenerate the docs' GPU figures (about 25 minutes on an H100).
 docs-data-gpu: $(STAMP)

@@ -4,6 +4,7 @@ learning rate, the gradient norm and how far the weights have drifted apart."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,10 +23,13 @@ class StepRecord:
     loss: dict[str, float]
     grad_norm: dict[str, float]
     weight_rel: float  # worst per-tensor max |w_b - w_first| / max |w_first| over backends and trainable tensors
+    seconds: dict[str, float] = field(default_factory=dict)  # each backend's step (forward, backward, update)
+    compare_seconds: float = 0.0  # the lockstep's own cost: exporting and comparing the weights
 
     def as_dict(self) -> dict[str, Any]:
         return {"step": self.step, "lr": self.lr, "loss": self.loss, "grad_norm": self.grad_norm,
-                "weight_rel": self.weight_rel}  # fmt: skip
+                "weight_rel": self.weight_rel, "seconds": self.seconds,
+                "compare_seconds": self.compare_seconds}  # fmt: skip
 
 
 @dataclass
@@ -71,14 +75,21 @@ def run_lockstep(
     first = next(iter(modules))
     for i, (x, labels) in enumerate(batches):
         lr = config.lr_at(start + i)
-        steps = {b: t.step(x.astype(dtype), labels, lr) for b, t in out.trainers.items()}
-        ref = trainable_weights(modules[first], out.trainers[first].model)
-        drift = max(
-            (max_rel(trainable_weights(modules[b], t.model), ref) for b, t in out.trainers.items() if b != first),
-            default=0.0,
-        )
+        steps, seconds = {}, {}
+        for b, t in out.trainers.items():
+            began = time.perf_counter()
+            steps[b] = t.step(x.astype(dtype), labels, lr)
+            seconds[b] = time.perf_counter() - began
+        began = time.perf_counter()
+        drift = 0.0
+        if len(modules) > 1:
+            ref = trainable_weights(modules[first], out.trainers[first].model)
+            drift = max(
+                max_rel(trainable_weights(modules[b], t.model), ref) for b, t in out.trainers.items() if b != first
+            )
         record = StepRecord(start + i, lr, {b: s["loss"] for b, s in steps.items()},
-                            {b: s["grad_norm"] for b, s in steps.items()}, drift)  # fmt: skip
+                            {b: s["grad_norm"] for b, s in steps.items()}, drift, seconds,
+                            time.perf_counter() - began)  # fmt: skip
         out.records.append(record)
         if on_step:
             on_step(record, out)
