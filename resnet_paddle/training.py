@@ -11,7 +11,7 @@ from resnet_paddle.model import ResNet
 from resnet_paddle.runtime import paddle_device
 from resnet_paddle.weights import FRAMEWORK
 from resnet_spec.naming import from_native, native_table, to_native
-from resnet_spec.optim import STEP_KEY, OptimizerConfig, state_key
+from resnet_spec.optim import SLOTS, STEP_KEY, OptimizerConfig, state_key
 
 #: paddle's accumulator per canonical slot (its state_dict names them ``{param.name}_{acc}_0``).
 _ACCUMULATORS = {"momentum_buffer": "velocity", "exp_avg": "moment1", "exp_avg_sq": "moment2"}
@@ -63,7 +63,7 @@ class Trainer:
         """The optimizer's state as ``{parameter@slot: array}`` in canonical layouts (+ ``@step``)."""
         held = self.optimizer.state_dict()
         out: dict[str, np.ndarray] = {}
-        slots = ("momentum_buffer",) if self.config.kind == "sgd" else ("exp_avg", "exp_avg_sq")
+        slots = SLOTS[self.config.kind]
         for ne, p in zip(self.entries, self.params, strict=True):
             for slot in slots:
                 name = self._name(p, slot)
@@ -77,7 +77,7 @@ class Trainer:
         """Load canonical optimizer state (any backend's export) before the next step: paddle takes it
         when it creates each accumulator at the first step."""
         loaded: dict[str, np.ndarray] = {}
-        slots = ("momentum_buffer",) if self.config.kind == "sgd" else ("exp_avg", "exp_avg_sq")
+        slots = SLOTS[self.config.kind]
         for ne, p in zip(self.entries, self.params, strict=True):
             dtype = np.dtype(str(p.dtype).split(".")[-1])
             for slot in slots:

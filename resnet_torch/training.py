@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from resnet_spec.naming import from_native, native_table, to_native
-from resnet_spec.optim import STEP_KEY, OptimizerConfig, state_key
+from resnet_spec.optim import SLOTS, STEP_KEY, OptimizerConfig, state_key
 from resnet_torch.model import ResNet
 from resnet_torch.runtime import torch_device
 from resnet_torch.weights import FRAMEWORK
@@ -67,7 +67,7 @@ class Trainer:
 
     def import_state(self, state: Mapping[str, np.ndarray], steps: int) -> None:
         """Load canonical optimizer state (any backend's export) before the next step."""
-        slots = ("momentum_buffer",) if self.config.kind == "sgd" else ("exp_avg", "exp_avg_sq")
+        slots = SLOTS[self.config.kind]
         for ne, p in zip(self.entries, self.params, strict=True):
             entry: dict[str, torch.Tensor] = {}
             for slot in slots:
