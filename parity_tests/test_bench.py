@@ -111,6 +111,21 @@ def test_bench_paddle_inference_leaves_no_files(tmp_path: Path, monkeypatch: pyt
     assert list(scratch.iterdir()) == []
 
 
+def test_bench_train_mode_times_the_trainer_of_resnet_train(tmp_path: Path) -> None:
+    """--mode train: each framework's raw SGD step and the ``Trainer`` step ``resnet train`` runs (momentum,
+    weight decay, gradient norm), side by side."""
+    out = tmp_path / "train.json"
+    backends = [b for b in ("torch", "paddle", "keras") if b in LOADED]
+    argv = ["bench", "--mode", "train", "--models", "resnet18", "--backends", ",".join(backends), "--batch", "2",
+            "--size", "32", "--repeats", "1", "--min-time", "0", "--threads", "1", "--json", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    rows = json.loads(out.read_text())["rows"]
+    for b in backends:
+        mine = {r["path"]: r for r in rows if r["backend"] == b}
+        assert "Trainer" in mine and len(mine) == 2, mine.keys()
+        assert all(r["mode"] == "train" and not r["error"] and r["images_per_s"] > 0 for r in mine.values())
+
+
 def test_bench_bad_arguments(capsys) -> None:
     assert main(["bench", "--batch", "one"]) == 2
     assert "--batch must be" in capsys.readouterr().err

@@ -307,8 +307,10 @@ def test_short_certificate_same_accuracy_after_conversion(trained: Path, tmp_pat
     from resnet_tools.checkpoints.convert import convert
     from resnet_tools.train.evaluate import evaluate
 
-    source = evaluate({"torch": LOADED["torch"]}, trained, "digits")
+    seen: list[tuple[str, int, int]] = []
+    source = evaluate({"torch": LOADED["torch"]}, trained, "digits", on_images=lambda *a: seen.append(a))
     assert source.top1["torch"] > 0.8 and source.images == 360  # it learned (chance: 10%)
+    assert seen == [("torch", 128, 360), ("torch", 256, 360), ("torch", 360, 360)]  # the progress bar's feed
     for target, ext in (("paddle", ".pdparams"), ("keras", ".weights.h5")):
         native = tmp_path / f"digits{ext}"
         convert(trained, native)

@@ -20,6 +20,14 @@ def paddle_device(device: str) -> str:
     return "gpu" if device in ("gpu", "cuda") else device
 
 
+def cpu_threads(n: int | None = None) -> int:
+    """Let paddle's dygraph CPU kernels use ``n`` threads (default: $OMP_NUM_THREADS, else every core this
+    process may run on). paddle uses one unless told; torch and TensorFlow take every core by default."""
+    n = n or int(os.environ.get("OMP_NUM_THREADS") or len(os.sched_getaffinity(0)))
+    paddle.base.core.set_num_threads(n)
+    return n
+
+
 # --8<-- [start:amp]
 def autocast(amp: str | None) -> paddle.amp.auto_cast:
     """paddle's mixed precision (AMP level O1): convs and matmuls in ``amp`` (bfloat16/float16), BN in

@@ -146,6 +146,23 @@ def _labels(name: str, batch: int) -> np.ndarray:
     return np.random.default_rng(0).integers(0, get_spec(name).num_classes, batch)
 
 
+def _trainer(backend: str, name: str, x: np.ndarray) -> Runner:
+    """A step of ``resnet train``: the backend's ``Trainer`` (SGD with momentum and weight decay, the gradient
+    norm recorded, NCHW numpy in), the same in every framework."""
+    import importlib
+
+    from resnet_spec.optim import OptimizerConfig
+
+    mod = importlib.import_module(f"resnet_{backend}")
+    trainer = mod.Trainer(mod.create_model(name), OptimizerConfig("sgd", lr=0.01, momentum=0.9, weight_decay=5e-4))
+    labels = _labels(name, x.shape[0])
+    return lambda: trainer.step(x, labels, 0.01)
+
+
+def _nchw(batch: int, size: int) -> np.ndarray:
+    return np.random.default_rng(0).standard_normal((batch, 3, size, size)).astype("float32")
+
+
 # ---- torch ----------------------------------------------------------------------------------------------
 
 
@@ -201,6 +218,7 @@ def torch_paths(name: str, batch: int, size: int, mode: str, threads: int) -> It
     x = torch.randn(batch, 3, size, size)
     if mode == "train":
         yield "eager", "ours", partial(_torch_train, name, x)
+        yield "Trainer", "ours", partial(_trainer, "torch", name, _nchw(batch, size))
         return
     ours = partial(_torch_ours, name)
     yield "eager NCHW", "ours", partial(_torch_eager, ours, x)
@@ -276,6 +294,7 @@ def paddle_paths(name: str, batch: int, size: int, mode: str, threads: int) -> I
     x = paddle.to_tensor(x_np)
     if mode == "train":
         yield "dygraph", "ours", partial(_paddle_train, name, x)
+        yield "Trainer", "ours", partial(_trainer, "paddle", name, x_np)
         return
     impls: list[tuple[str, Callable[[], Any]]] = [("ours", partial(_paddle_ours, name))]
     if name in PADDLE_OFFICIAL:
@@ -340,6 +359,7 @@ def keras_paths(name: str, batch: int, size: int, mode: str, threads: int) -> It
     x = np.random.default_rng(0).standard_normal((batch, size, size, 3)).astype("float32")
     if mode == "train":
         yield "train_on_batch", "ours", partial(_keras_train, name, x)
+        yield "Trainer", "ours", partial(_trainer, "keras", name, _nchw(batch, size))
         return
     impls: list[tuple[str, Callable[[], Any]]] = [("ours", partial(_keras_ours, name))]
     if name in KERAS_OFFICIAL:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from resnet_tools.cli.args import WEIGHTS_HELP, Subcommands
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
     from resnet_tools.cli.console import console
-    from resnet_tools.core.backends import load_backends, parse_backends
+    from resnet_tools.core.backends import load_backends, parse_backends, use_cpu_cores
     from resnet_tools.core.files import atomic_write, check_outputs
     from resnet_tools.hub.resolve import resolve_weights
     from resnet_tools.train.evaluate import evaluate
@@ -21,8 +23,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     backends = parse_backends(None if args.backends == "all" else args.backends)
     src = resolve_weights(args.weights, sha256=args.sha256)
     modules = load_backends(backends)
-    result = evaluate(modules, src.path, args.data, size=args.size, fmt=src.format, model=args.model or src.model,
-                      preprocessing=args.preprocessing or src.preprocessing)  # fmt: skip
+    use_cpu_cores(modules)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=not console.is_terminal) as progress:
+        tasks: dict[str, Any] = {}
+
+        def on_images(backend: str, done: int, total: int) -> None:
+            if backend not in tasks:
+                tasks[backend] = progress.add_task(f"{backend}: images", total=total)
+            progress.update(tasks[backend], completed=done)
+
+        result = evaluate(modules, src.path, args.data, size=args.size, fmt=src.format,
+                          model=args.model or src.model, preprocessing=args.preprocessing or src.preprocessing,
+                          on_images=on_images)  # fmt: skip
     table = Table(title=f"{result.model} on {result.data}")
     for col in ("backend", "top-1", "top-5"):
         table.add_column(col)

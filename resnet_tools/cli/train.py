@@ -22,7 +22,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from resnet_spec.optim import OptimizerConfig
     from resnet_tools.cli.console import console
-    from resnet_tools.core.backends import load_backends, parse_backends
+    from resnet_tools.core.backends import load_backends, parse_backends, use_cpu_cores
     from resnet_tools.core.files import atomic_write, check_outputs
     from resnet_tools.train import data as datasets
     from resnet_tools.train.checkpoint import TrainingState, load_training_checkpoint, save_training_checkpoint
@@ -49,6 +49,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             schedule=args.schedule, total_steps=steps, step_size=args.step_size or max(1, steps // 3), gamma=args.gamma,
         )  # fmt: skip
     modules = load_backends(backends)
+    use_cpu_cores(modules)
     order = datasets.batches(len(data.y_train), args.batch, args.seed, start=start)
     chosen = [next(order) for _ in range(steps)]
     console.print(

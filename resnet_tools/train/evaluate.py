@@ -4,6 +4,7 @@ backend, and how far the backends agree (argmax agreement, max logit difference)
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,9 +29,10 @@ class Evaluation:
     top5: dict[str, float] = field(default_factory=dict)
     agreement: dict[str, float] = field(default_factory=dict)  # "a vs b": share of images with the same argmax
     max_logit_diff: dict[str, float] = field(default_factory=dict)  # "a vs b": max |logits_a - logits_b|
+    logits: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # per backend (not in the JSON)
 
     def as_dict(self) -> dict[str, Any]:
-        return self.__dict__.copy()
+        return {k: v for k, v in self.__dict__.items() if k != "logits"}
 
 
 def evaluation_images(
@@ -83,8 +85,10 @@ def evaluate(
     fmt: str | None = None,
     model: str | None = None,
     preprocessing: str | None = None,
+    on_images: Callable[[str, int, int], None] | None = None,
 ) -> Evaluation:
-    """Top-1/top-5 of the checkpoint in every backend of ``modules``, and pairwise agreement."""
+    """Top-1/top-5 of the checkpoint in every backend of ``modules``, and pairwise agreement.
+    ``on_images(backend, done, total)`` follows each chunk of images (a progress bar)."""
     f = FORMATS[fmt] if fmt else format_for(weights_path)
     ckpt = read_checkpoint(weights_path, f, model)
     spec = resolve_spec(ckpt, model)
@@ -96,10 +100,13 @@ def evaluate(
     logits = {}
     for b, mod in modules.items():
         net = mod.import_weights(mod.create_model(spec, dtype=dtype), ckpt.weights)
-        logits[b] = np.concatenate(
-            [mod.forward_numpy(net, x[i : i + CHUNK].astype(dtype))["logits"] for i in range(0, len(y), CHUNK)]
-        )
-    out = Evaluation(spec.name, described, len(y))
+        chunks = []
+        for i in range(0, len(y), CHUNK):
+            chunks.append(mod.forward_numpy(net, x[i : i + CHUNK].astype(dtype))["logits"])
+            if on_images is not None:
+                on_images(b, min(i + CHUNK, len(y)), len(y))
+        logits[b] = np.concatenate(chunks)
+    out = Evaluation(spec.name, described, len(y), logits=logits)
     k = min(5, spec.num_classes)
     for b, z in logits.items():
         out.top1[b] = float((z.argmax(1) == y).mean())
