@@ -51,7 +51,8 @@ class Trainer:
         logits = self.model(paddle.to_tensor(np.ascontiguousarray(x)))
         loss = paddle.nn.functional.cross_entropy(logits, paddle.to_tensor(labels.astype("int64")))
         loss.backward()
-        grad_norm = float(np.sqrt(sum(float((p.grad.astype("float64") ** 2).sum()) for p in self.params)))
+        # in numpy: paddle's float64 cast and pow cost a fifth of a resnet18 step on CPU (measured)
+        grad_norm = float(np.sqrt(sum(np.square(p.grad.numpy(), dtype=np.float64).sum() for p in self.params)))
         self.optimizer.step()
         self.steps += 1
         return {"loss": float(loss.numpy()), "grad_norm": grad_norm}

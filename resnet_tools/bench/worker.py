@@ -289,7 +289,10 @@ def _paddle_inference(make: Callable[[], Any], x: np.ndarray, threads: int) -> R
 def paddle_paths(name: str, batch: int, size: int, mode: str, threads: int) -> Iterator[PathEntry]:
     import paddle
 
+    from resnet_paddle.runtime import cpu_threads
+
     paddle.set_device("cpu")
+    cpu_threads(threads)  # paddle's dygraph would run on one thread, whatever the other frameworks get
     x_np = np.random.default_rng(0).standard_normal((batch, 3, size, size)).astype("float32")
     x = paddle.to_tensor(x_np)
     if mode == "train":
