@@ -20,6 +20,7 @@ Tensor = keras.KerasTensor
 Op = Callable[[Tensor], Tensor]
 
 
+# --8<-- [start:helpers]
 # --8<-- [start:keras-padding]
 def conv(plan: ConvPlan, module: str, data_format: str, zero: bool = False) -> Op:
     """A conv from its plan, with He-normal (fan_out) init (or zeros).
@@ -82,6 +83,9 @@ def shortcut(plan: BlockPlan, spec: ModelSpec, data_format: str) -> Op | None:
         name = f"{keras_block_name(plan.stage, plan.index)}_pool"
         return layers.MaxPooling2D(1, strides=plan.stride, data_format=data_format, name=name)
     return None
+
+
+# --8<-- [end:helpers]
 
 
 # --8<-- [start:basic]

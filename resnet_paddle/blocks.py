@@ -10,6 +10,7 @@ from resnet_spec.plan import BlockPlan, ConvPlan
 from resnet_spec.spec import ModelSpec
 
 
+# --8<-- [start:helpers]
 def conv(plan: ConvPlan, zero: bool = False) -> nn.Conv2D:
     """A conv from its plan, with explicit symmetric padding and He-normal (fan_out) init (or zeros)."""
     init = nn.initializer.Constant(0.0) if zero else nn.initializer.Normal(0.0, conv_init_std(plan))
@@ -44,6 +45,9 @@ def shortcut(plan: BlockPlan, spec: ModelSpec) -> nn.Layer | None:
     if plan.shortcut == "pool":
         return nn.MaxPool2D(1, stride=plan.stride)
     return None
+
+
+# --8<-- [end:helpers]
 
 
 # --8<-- [start:basic]

@@ -10,6 +10,7 @@ from resnet_spec.plan import BlockPlan, ConvPlan
 from resnet_spec.spec import ModelSpec
 
 
+# --8<-- [start:helpers]
 def conv(plan: ConvPlan, zero: bool = False) -> nn.Conv2d:
     """A conv from its plan, with explicit symmetric padding and He-normal (fan_out) init (or zeros)."""
     layer = nn.Conv2d(
@@ -49,6 +50,9 @@ def shortcut(plan: BlockPlan, spec: ModelSpec) -> nn.Module | None:
     if plan.shortcut == "pool":
         return nn.MaxPool2d(1, stride=plan.stride)
     return None
+
+
+# --8<-- [end:helpers]
 
 
 # --8<-- [start:basic]
