@@ -10,7 +10,7 @@ DEVICE ?= cpu
 PARITY_ARGS ?=
 PYTEST_ARGS ?= -n 2
 
-.PHONY: venv parity test lint docs docs-data docs-data-gpu bench clean
+.PHONY: venv parity test lint docs docs-check docs-data docs-data-gpu bench clean
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
@@ -33,20 +33,25 @@ test: $(STAMP) lint
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict
 
+# Every page in headless Chromium: screenshots in site-shots/, fails on missing images or content wider than
+# the main column (says it is skipped where Chromium is not installed).
+docs-check: $(STAMP)
+	$(BIN)/python docs/check_site.py
+
 # Regenerate the measured figures the docs show (minutes; run on a quiet machine, then commit).
 docs-data: $(STAMP)
 	$(BIN)/resnet parity --models all --force --report docs/generated/parity-eval
 	$(BIN)/resnet parity --mode train --dtype float64 --models resnet18,resnet50,resnet50v1,resnet50v2,resnext50_32x4d --input 2x3x97x131 --force --report docs/generated/parity-train-fp64
 	-$(BIN)/resnet parity --mode train --dtype float32 --models resnet18,resnet50,resnet50v2 --input 2x3x97x131 --force --report docs/generated/parity-train-fp32
 	$(BIN)/python bench/convert_times.py
-	$(BIN)/resnet bench --models resnet50 --batch 1,16 --force --json docs/generated/bench.json --plot docs/generated/bench.png
+	$(BIN)/resnet bench --models resnet50 --batch 1,16 --force --json docs/generated/bench.json
 	$(BIN)/resnet bench --models resnet50v1,resnet50v2 --backends keras --batch 1,16 --force --json docs/generated/bench_keras_official.json
 	$(BIN)/python bench/render_bench.py docs/generated/bench.json docs/generated/bench_keras_official.json
 	$(BIN)/python bench/profile_resnet50.py
 	$(BIN)/python bench/measure_training.py
 	$(BIN)/python bench/certificate.py
 	$(BIN)/resnet bench --mode train --models resnet18,resnet50 --batch 16 --size 112 --repeats 5 --min-time 0 --force --json docs/generated/bench_train.json
-	$(BIN)/python bench/render_bench.py --out docs/generated/bench_train.md docs/generated/bench_train.json
+	$(BIN)/python bench/render_bench.py --out docs/generated/bench_train.md --chart "" docs/generated/bench_train.json
 	$(BIN)/resnet train --model resnet18 --backends torch,paddle,keras --steps 200 --size 8 --batch 32 --dtype float32 --lr 0.05 --force --json docs/generated/lockstep-fp32.json --plot docs/generated/lockstep-fp32.png
 
 # On a CUDA machine (docs/gpu.md): regenerate the docs' GPU figures (about 25 minutes on an H100).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -53,7 +54,7 @@ def test_bench_json_and_plot(tmp_path: Path) -> None:
             "--threads",
             "1",
             "--paths",
-            "eager NCHW,dygraph",
+            "eager NCHW,channels_last,dygraph",
             "--json",
             str(out),
             "--plot",
@@ -73,6 +74,12 @@ def test_bench_json_and_plot(tmp_path: Path) -> None:
             assert not r["error"] and r["images_per_s"] > 0 and r["latency_ms_p90"] >= r["latency_ms_median"] > 0
     paddle_ours = [r for r in rows if r["backend"] == "paddle" and r["implementation"] == "ours"]
     assert all(r["ours_over_official"] is not None for r in paddle_ours)  # paddle.vision row alongside
+    if "torch" in LOADED and importlib.util.find_spec("transformers") and not importlib.util.find_spec("torchvision"):
+        stand_in = [r for r in rows if r["backend"] == "torch" and r["implementation"] != "ours"]
+        assert {r["implementation"] for r in stand_in} == {"HF transformers (stand-in)"}  # no torchvision here
+        assert len(stand_in) == 2 and all(not r["error"] and r["images_per_s"] > 0 for r in stand_in)
+        torch_ours = [r for r in rows if r["backend"] == "torch" and r["implementation"] == "ours"]
+        assert len(torch_ours) == 2 and all(r["ours_over_official"] is not None for r in torch_ours)
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 
@@ -224,3 +231,22 @@ def test_paddle_tensorrt_without_tensorrt_is_a_clear_error() -> None:
         pytest.skip("this paddle build has TensorRT")
     with pytest.raises(RuntimeError, match="no TensorRT"):
         inference_predictor(LOADED["paddle"].create_model("resnet18"), 3, device="gpu", tensorrt="float16")
+
+
+def test_markdown_table_is_narrow_and_moves_errors_under_it() -> None:
+    """The docs' benchmark tables: one per backend, no model column when one model, and a row that failed
+    is a note under the tables, not an error message inside a cell."""
+    from resnet_tools.bench.rows import Row
+    from resnet_tools.bench.runner import markdown_table
+
+    ok = Row("torch", "resnet50", "eager NCHW", "ours", 16, "eval", 2, images_per_s=20.0, latency_ms_median=800,
+             latency_ms_p90=850, spread=1.06, peak_rss_mb=1100, peak_share=0.8).as_dict()  # fmt: skip
+    bad = Row("paddle", "resnet50", "dygraph", "paddle.vision", 16, "eval", 2, error="RuntimeError: boom").as_dict()
+    data = {"machine": {"cpu": "X", "cores": 2, "versions": {"torch": "2"}}, "threads": 2, "peak_gflops": 200,
+            "rows": [ok, bad]}  # fmt: skip
+    text = markdown_table(data)
+    table_lines = [ln for ln in text.splitlines() if ln.startswith("|")]
+    assert "**torch** (resnet50)" in text and "**paddle**" not in text  # a backend with no row that ran
+    assert all("boom" not in ln for ln in table_lines) and table_lines[0].startswith("| batch |")
+    assert "- paddle · resnet50 · batch 16 · dygraph · paddle.vision: RuntimeError: boom" in text
+    assert max(ln.count("|") for ln in table_lines) == 9  # eight columns

@@ -152,3 +152,30 @@ def test_diff_hook_marks_changed_tokens_and_folds_the_rest(tmp_path: Path) -> No
     assert hooks.on_page_markdown("<!-- diff resnet_torch/model.py resnet_paddle/model.py -->").startswith(
         '<div class="xf-diff">'
     )
+
+
+def _site_checker():
+    spec = importlib.util.spec_from_file_location("check_site", ROOT / "docs" / "check_site.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_browser_check_fails_on_a_missing_image_and_a_wide_table(tmp_path: Path) -> None:
+    """``make docs-check`` in headless Chromium: a page with a missing image and a table wider than the column
+    fails, with both named; a plain page passes; every page gets a screenshot."""
+    checker = _site_checker()
+    browser = checker.chromium()
+    if browser is None:
+        pytest.skip("Chromium is not installed (Debian: apt install chromium): make docs-check says the same")
+    site = tmp_path / "site"
+    wide = "<table><tr>" + "".join(f"<td>column_number_{i}_with_a_long_name</td>" for i in range(14)) + "</tr></table>"
+    layout = '<html><body><article class="md-content__inner" style="width: 600px">{}</article></body></html>'
+    (site / "bad").mkdir(parents=True)
+    (site / "bad" / "index.html").write_text(layout.format(f'<img src="nowhere.png"><div>{wide}</div>'))
+    (site / "index.html").write_text(layout.format("<p>fine</p>"))
+    results = checker.check(site, tmp_path / "shots", 1280, browser)
+    assert results["index"] == []
+    assert any(p.startswith("missing image: nowhere.png") for p in results["bad"]), results
+    assert any(p.startswith("table wider than the column") for p in results["bad"]), results
+    assert sorted(p.name for p in (tmp_path / "shots").iterdir()) == ["bad.png", "index.png"]

@@ -122,6 +122,8 @@ def test_cli_parity_json_and_report(tmp_path: Path) -> None:
     assert (report / "parity.md").read_text().count("| resnet18 |") == len(records)
     assert "execution paths: torch: channels_last" in (report / "parity.md").read_text()
     assert (report / "divergence.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (report / "heatmap.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "![parity matrix](heatmap.png)" in (report / "parity.md").read_text()
     umask = os.umask(0)
     os.umask(umask)
     for written in (out_json, report / "parity.md", report / "divergence.png"):
@@ -168,3 +170,22 @@ def test_cli_outputs_checked_before_the_run(tmp_path: Path, capsys: pytest.Captu
     assert taken.read_text() == "keep" and (report / "parity.md").read_text() == "keep"
     assert main([*base, "--json", str(taken), "--force"]) == 0
     assert json.loads(taken.read_text())[0]["model"] == "resnet18"
+
+
+def test_heatmap_outlines_cells_above_their_tolerance(tmp_path: Path) -> None:
+    """The parity matrix picture: one cell per model and ordered pair holding the worst depth point's value,
+    outlined exactly where a pair is above its tolerance."""
+    from resnet_tools.parity import report
+
+    def record(model: str, source: str, worst: float) -> dict:
+        stages = {k: {"max_rel": worst / 10} for k in ("stem", "stage1", "logits")}
+        stages["stage1"]["max_rel"] = worst
+        return {"model": model, "source": source, "target": "keras", "device": "cpu", "dtype": "float32",
+                "mode": "eval", "tolerance": 1e-5, "stages": stages}  # fmt: skip
+
+    records = [record("resnet18", "torch", 2e-6), record("resnet18", "paddle", 3e-5), record("resnet50", "torch", 4e-6)]
+    models, pairs, grid, over = report.heatmap_grid(records)
+    assert models == ["resnet18", "resnet50"] and pairs == ["torch\n-> keras", "paddle\n-> keras"]
+    assert grid[0, 0] == 2e-6 and grid[0, 1] == 3e-5 and grid[1, 0] == 4e-6 and np.isnan(grid[1, 1])
+    assert over == [(0, 1)]  # resnet18, paddle -> keras: the one above 1e-5
+    assert report.plot_heatmap(records, tmp_path / "h.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

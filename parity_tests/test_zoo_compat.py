@@ -138,19 +138,16 @@ def hf_key(torchvision_key: str) -> str:
 
 
 def _hf_model(name: str, *, downsample_in_bottleneck: bool = False):
+    """transformers' ResNet configured as ``resnet bench`` configures its torch stand-in."""
     from transformers import ResNetConfig, ResNetForImageClassification
 
-    spec = get_spec(name)
-    expansion = 4 if spec.block == "bottleneck" else 1
-    config = ResNetConfig(
-        embedding_size=spec.stem.width,
-        hidden_sizes=[w * expansion for w in spec.widths],
-        depths=list(spec.depths),
-        layer_type=spec.block,
-        num_labels=spec.num_classes,
-        downsample_in_bottleneck=downsample_in_bottleneck,  # False: the stride on the 3x3 conv (v1.5)
-    )
-    return ResNetForImageClassification(config).eval()
+    from resnet_tools.bench.worker import hf_resnet_config
+
+    config = hf_resnet_config(name)
+    assert config is not None, name
+    # False: the stride on the 3x3 conv (v1.5); True moves it to the first 1x1 (v1), a check that can fail
+    config["downsample_in_bottleneck"] = downsample_in_bottleneck
+    return ResNetForImageClassification(ResNetConfig(**config)).eval()
 
 
 def _hf_logits(name: str, size: tuple[int, int], **config: bool) -> tuple[np.ndarray, np.ndarray]:

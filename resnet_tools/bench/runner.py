@@ -240,24 +240,40 @@ def markdown_table(data: dict[str, Any]) -> str:
             f"{data.get('malloc', 'glibc')}; measured FP32 peak "
             f"{data['peak_gflops']:.0f} GFLOP/s. Versions: {versions}.\n\n"
         )
-    lines = [
-        "| backend | model | batch | path | implementation | img/s | median ms | p90 ms | spread | one-off s "
-        "| peak MB | GFLOP/s | % peak | ours/official time |",
-        "|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in data["rows"]:
-        if r["error"]:
-            lines.append(
-                f"| {r['backend']} | {r['model']} | {r['batch']} | {r['path']} | {r['implementation']} "
-                f"| {r['error'][:70]} | | | | | | | | |"
-            )
+    parts: list[str] = []
+    errors: list[str] = []
+    for backend in dict.fromkeys(r["backend"] for r in data["rows"]):
+        mine = [r for r in data["rows"] if r["backend"] == backend]
+        errors += [
+            f"- {backend} · {r['model']} · batch {r['batch']} · {r['path']} · {r['implementation']}: {r['error']}"
+            for r in mine
+            if r["error"]
+        ]
+        ok = [r for r in mine if not r["error"]]
+        if not ok:
             continue
-        ratio = "" if r["ours_over_official"] is None else f"{r['ours_over_official']:.2f}"
-        lines.append(
-            f"| {r['backend']} | {r['model']} | {r['batch']} | {r['path']} | {r['implementation']} | "
-            f"{r['images_per_s']:.1f} | {r['latency_ms_median']:.1f} | {r['latency_ms_p90']:.1f} | "
-            f"{r['spread']:.2f}{' ⚠' if r['noisy'] else ''} | {r['one_off_s']:.1f} | "
-            f"{r.get('peak_gpu_mb', 0) if gpu else r['peak_rss_mb']:.0f} | "
-            f"{r['gflops']:.0f} | {r['peak_share']:.0%} | {ratio} |"
-        )
+        models = list(dict.fromkeys(r["model"] for r in ok))
+        one = len(models) == 1  # the model goes into the heading: one column less
+        parts += [
+            f"**{backend}**" + (f" ({models[0]})" if one else ""),
+            "",
+            ("" if one else "| model ") + "| batch | path | implementation | img/s | ms median (p90) | peak MB | "
+            "% peak | ours / official |",
+            ("" if one else "|---") + "|---:|---|---|---:|---:|---:|---:|---:|",
+        ]
+        for r in ok:
+            ratio = "" if r["ours_over_official"] is None else f"{r['ours_over_official']:.2f}"
+            noisy = " ⚠" if r["noisy"] else ""
+            memory = r.get("peak_gpu_mb", 0) if gpu else r["peak_rss_mb"]
+            parts.append(
+                ("" if one else f"| {r['model']} ")
+                + f"| {r['batch']} | {r['path']} | {r['implementation']} | {r['images_per_s']:.1f} | "
+                f"{r['latency_ms_median']:.1f} ({r['latency_ms_p90']:.1f}){noisy} | {memory:.0f} | "
+                f"{r['peak_share']:.0%} | {ratio} |"
+            )
+        parts.append("")
+    notes = ["⚠: p90/median above the noise threshold (the machine was busy during that row)."]
+    if errors:
+        notes += ["", "Rows that did not run:", "", *errors]
+    lines = [*parts, *notes]
     return head + "\n".join(lines) + "\n"

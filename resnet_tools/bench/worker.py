@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
 import os
 import statistics
@@ -207,8 +208,39 @@ def _torch_compiled(make: Callable[[], Any], x: Any) -> Runner:
     return _torch_eager(lambda: torch.compile(make()), x)
 
 
-def _unavailable(why: str) -> Runner:
-    raise RuntimeError(why)
+#: The torch comparator where torchvision is missing: transformers' ResNet, v1.5 like torchvision's, computing
+#: our logits from our weights (parity_tests/test_zoo_compat.py); labelled as the stand-in it is.
+HF_IMPL = "HF transformers (stand-in)"
+
+
+def hf_resnet_config(name: str) -> dict[str, Any] | None:
+    """transformers' ``ResNetConfig`` arguments for one of our models, or None where it has no equivalent
+    (grouped, wide, V1 stride placement, pre-activation, CIFAR stem)."""
+    from resnet_spec import get_spec
+
+    spec = get_spec(name)
+    plain = spec.variant == "v1.5" and spec.groups == 1 and spec.width_per_group == 64
+    if not plain or spec.stem.kind != "imagenet" or any(spec.replace_stride_with_dilation):
+        return None
+    return {"embedding_size": spec.stem.width, "hidden_sizes": [w * spec.expansion for w in spec.widths],
+            "depths": list(spec.depths), "layer_type": spec.block, "num_labels": spec.num_classes,
+            "downsample_in_bottleneck": False}  # fmt: skip
+
+
+def _hf_resnet(name: str) -> Any:
+    """transformers' model as a module that maps images to logits (``.to(memory_format=...)`` works on it)."""
+    import torch
+    from transformers import ResNetConfig, ResNetForImageClassification
+
+    class Logits(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = ResNetForImageClassification(ResNetConfig(**(hf_resnet_config(name) or {})))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.inner(pixel_values=x).logits  # type: ignore[no-any-return]
+
+    return Logits().eval()
 
 
 def torch_paths(name: str, batch: int, size: int, mode: str, threads: int) -> Iterator[PathEntry]:
@@ -226,9 +258,10 @@ def torch_paths(name: str, batch: int, size: int, mode: str, threads: int) -> It
     yield "torch.compile", "ours", partial(_torch_compiled, ours, x)
     try:
         from torchvision import models as tvm
-    except Exception as exc:
-        msg = f"torchvision does not import here ({str(exc).splitlines()[0][:120]})"
-        yield "eager NCHW", "torchvision", partial(_unavailable, msg)
+    except Exception:  # not installed with the CPU wheel here: Hugging Face's ResNet stands in where it can
+        if hf_resnet_config(name) is not None and importlib.util.find_spec("transformers") is not None:
+            yield "eager NCHW", HF_IMPL, partial(_torch_eager, partial(_hf_resnet, name), x)
+            yield "channels_last", HF_IMPL, partial(_torch_eager, partial(_hf_resnet, name), x, True)
         return
     if hasattr(tvm, name):
         official = lambda: getattr(tvm, name)().eval()  # noqa: E731

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from resnet_tools.core.files import atomic_write
 
 
@@ -18,8 +20,18 @@ def write_json(records: Sequence[Any], path: Path | str) -> Path:
     return atomic_write(path, lambda fh: fh.write(data))
 
 
-def plot_divergence(records: Sequence[Any], path: Path | str) -> Path:
-    """One panel per model: max relative difference at stem, stage1..4, logits, a line per pair."""
+def _pair(r: dict[str, Any]) -> str:
+    """``ParityRecord.pair()`` of a record's JSON form."""
+    if r.get("against", "cross") == "cross":
+        return f"{r['source']} -> {r['target']}"
+    return f"{r['source']} float32 -> {r['dtype']}"
+
+
+def plot_divergence(records: Sequence[dict[str, Any]], path: Path | str) -> Path:
+    """One panel per model (four to a row): max relative difference at stem, stage1..4, logits, a line per
+    pair. Takes the JSON form of the records (``as_dict()``)."""
+    import math
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -27,23 +39,79 @@ def plot_divergence(records: Sequence[Any], path: Path | str) -> Path:
 
     from resnet_tools.parity.engine import DEPTH, TRAIN_POINTS
 
-    models = list(dict.fromkeys(r.model for r in records))
-    fig, axes = plt.subplots(1, len(models), figsize=(4.5 * len(models), 3.6), squeeze=False, sharey=True)
-    for ax, model in zip(axes[0], models, strict=True):
-        rows = [r for r in records if r.model == model]
+    models = list(dict.fromkeys(r["model"] for r in records))
+    cols = min(4, len(models))
+    rows_n = math.ceil(len(models) / cols)
+    fig, axes = plt.subplots(rows_n, cols, figsize=(4.2 * cols, 3.2 * rows_n), squeeze=False, sharey=True)
+    for ax, model in zip(axes.flat, models, strict=False):
+        rows = [r for r in records if r["model"] == model]
         for r in rows:
-            points = [k for k in (TRAIN_POINTS if r.mode == "train" else DEPTH) if k in r.stages]
-            values = [max(r.stages[k].max_rel, 1e-12) for k in points]
-            ax.plot(points, values, marker="o", label=r.pair())
-        ax.axhline(rows[0].tolerance, color="red", linestyle="--", label="tolerance")
+            points = [k for k in (TRAIN_POINTS if r["mode"] == "train" else DEPTH) if k in r["stages"]]
+            values = [max(r["stages"][k]["max_rel"], 1e-12) for k in points]
+            ax.plot(points, values, marker="o", label=_pair(r))
+        ax.axhline(rows[0]["tolerance"], color="red", linestyle="--", label="tolerance")
         ax.set_yscale("log")
-        ax.set_title(f"{model} ({rows[0].device}, {rows[0].mode})")
-        ax.tick_params(axis="x", rotation=45)
+        ax.set_title(f"{model} ({rows[0]['device']}, {rows[0]['mode']})", fontsize=9)
+        ax.tick_params(axis="x", rotation=45, labelsize=7)
         ax.grid(True, alpha=0.3)
-    axes[0][0].set_ylabel("max |diff| / max |reference|")
-    axes[0][-1].legend(fontsize=7)
+    for ax in list(axes.flat)[len(models) :]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("max |diff| / max |reference|", fontsize=8)
+    axes.flat[0].legend(fontsize=7)
     fig.tight_layout()
-    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=110))
+    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=100))
+    plt.close(fig)
+    return Path(path)
+
+
+def heatmap_grid(
+    records: Sequence[dict[str, Any]],
+) -> tuple[list[str], list[str], np.ndarray, list[tuple[int, int]]]:
+    """(models, pairs, models x pairs worst max_rel over every depth point, the cells above tolerance)."""
+    models = list(dict.fromkeys(r["model"] for r in records))
+    pairs = list(dict.fromkeys(_pair(r).replace(" -> ", "\n-> ") for r in records))
+    grid = np.full((len(models), len(pairs)), np.nan)
+    over = []
+    for r in records:
+        i, j = models.index(r["model"]), pairs.index(_pair(r).replace(" -> ", "\n-> "))
+        grid[i, j] = max(max(s["max_rel"] for s in r["stages"].values()), 1e-16)
+        if grid[i, j] > r["tolerance"]:
+            over.append((i, j))
+    return models, pairs, grid, over
+
+
+def plot_heatmap(records: Sequence[dict[str, Any]], path: Path | str) -> Path:
+    """The parity matrix as one picture: models x ordered pairs, each cell the worst relative difference over
+    every depth point (stem, stages, logits), on a log colour scale; cells
+    above their tolerance are outlined in red. Takes the JSON form of the records (``as_dict()``)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.patches as patches
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm
+
+    models, pairs, grid, over = heatmap_grid(records)
+    fig, ax = plt.subplots(figsize=(1.3 * len(pairs) + 2.5, 0.36 * len(models) + 1.6))
+    finite = grid[np.isfinite(grid)]
+    tolerance = max(r["tolerance"] for r in records)  # the scale tops out at the tolerance: distance to it shows
+    norm = LogNorm(vmin=min(finite.min(), tolerance / 100), vmax=max(finite.max(), tolerance))
+    image = ax.imshow(grid, cmap="viridis", norm=norm, aspect="auto")
+    for (i, j), value in np.ndenumerate(grid):
+        if np.isfinite(value):
+            shade = "black" if norm(value) > 0.6 else "white"
+            ax.text(j, i, f"{value:.1e}", ha="center", va="center", fontsize=7, color=shade)
+    for i, j in over:
+        ax.add_patch(patches.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
+    ax.set_xticks(range(len(pairs)), pairs, fontsize=7)
+    ax.set_yticks(range(len(models)), models, fontsize=7)
+    first = records[0]
+    ax.set_title(f"worst max relative difference over stem, stages and logits ({first['device']}, {first['dtype']}, "
+                 f"{first['mode']}; tolerance {first['tolerance']:g}; red: above it)", fontsize=8)  # fmt: skip
+    fig.colorbar(image, ax=ax, fraction=0.04)
+    fig.tight_layout()
+    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=100))
     plt.close(fig)
     return Path(path)
 
@@ -66,10 +134,11 @@ def markdown_table(records: Sequence[Any]) -> str:
 
 
 def write_report(records: Sequence[Any], folder: Path | str, context: dict[str, str]) -> Path:
-    """``folder/parity.md`` + ``folder/divergence.png`` (+ ``parity.json`` and the bare ``table.md``)."""
+    """``folder/parity.md`` + ``divergence.png`` and ``heatmap.png`` (+ ``parity.json`` and the bare ``table.md``)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    plot_divergence(records, folder / "divergence.png")
+    plot_divergence([r.as_dict() for r in records], folder / "divergence.png")
+    plot_heatmap([r.as_dict() for r in records], folder / "heatmap.png")
     write_json(records, folder / "parity.json")
     table = markdown_table(records) + "\n"
     atomic_write(folder / "table.md", lambda fh: fh.write(table.encode()))
@@ -81,6 +150,7 @@ def write_report(records: Sequence[Any], folder: Path | str, context: dict[str, 
         "similarity, share of the batch with the same top-1 class, and the first point along the depth\n"
         "(stem, stage1..4, logits) whose relative difference exceeds the tolerance.\n\n"
         f"{markdown_table(records)}\n\n"
+        "![parity matrix](heatmap.png)\n\n"
         "![divergence across depth](divergence.png)\n"
     )
     return atomic_write(folder / "parity.md", lambda fh: fh.write(text.encode()))
