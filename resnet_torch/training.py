@@ -45,12 +45,41 @@ class Trainer:
             group["lr"] = lr
         self.optimizer.zero_grad()
         inp = torch.from_numpy(np.ascontiguousarray(x)).to(self.device)
-        loss = torch.nn.functional.cross_entropy(self.model(inp), torch.from_numpy(labels).long().to(self.device))
+        loss = torch.nn.functional.cross_entropy(self.forward(inp), torch.from_numpy(labels).long().to(self.device))
         loss.backward()
         grad_norm = float(torch.sqrt(sum((p.grad.double() ** 2).sum() for p in self.params)))
         self.optimizer.step()
         self.steps += 1
         return {"loss": float(loss.detach().cpu()), "grad_norm": grad_norm}
+
+    def forward(self, inp: torch.Tensor) -> torch.Tensor:
+        """The training forward (a data-parallel trainer runs it through its replica wrapper)."""
+        return self.model(inp)
+
+    def step_shards(self, shards: list[tuple[np.ndarray, np.ndarray]], lr: float) -> dict[str, float]:
+        """One step computed the way N data-parallel replicas compute it, in this one process: each shard's
+        forward with its own BN batch statistics, the gradients averaged over shards, one update. The BN
+        running statistics follow shard 0 only (DistributedDataParallel broadcasts rank 0's buffers). The
+        reference the data-parallel tests compare with; the loss is the mean of the shards' losses."""
+        self.model.train()
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.zero_grad()
+        total = 0.0
+        for k, (x, labels) in enumerate(shards):
+            kept = {n: b.clone() for n, b in self.model.named_buffers()} if k else None
+            inp = torch.from_numpy(np.ascontiguousarray(x)).to(self.device)
+            target = torch.from_numpy(labels).long().to(self.device)
+            loss = torch.nn.functional.cross_entropy(self.model(inp), target) / len(shards)
+            loss.backward()  # gradients accumulate: their sum is the average over shards
+            total += float(loss.detach().cpu())
+            if kept is not None:  # only replica 0's running statistics survive
+                for n, b in self.model.named_buffers():
+                    b.copy_(kept[n])
+        grad_norm = float(torch.sqrt(sum((p.grad.double() ** 2).sum() for p in self.params)))
+        self.optimizer.step()
+        self.steps += 1
+        return {"loss": total, "grad_norm": grad_norm}
 
     def export_state(self) -> dict[str, np.ndarray]:
         """The optimizer's state as ``{parameter@slot: array}`` in canonical layouts (+ ``@step``)."""

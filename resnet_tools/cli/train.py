@@ -32,6 +32,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     backends = parse_backends(args.backends or args.backend or "torch")
     if args.steps is not None and args.epochs is not None:
         raise UsageError("give --steps or --epochs, not both")
+    if args.nproc < 1:
+        raise UsageError(f"--nproc must be at least 1, got {args.nproc}")
+    if args.nproc > 1:
+        from resnet_tools.train.parallel import check_engine, check_port
+
+        if len(backends) != 1:
+            raise UsageError("--nproc trains one framework: give --backend, not --backends")
+        check_engine(backends[0])
+        if args.nproc > args.batch or args.batch % args.nproc:
+            raise UsageError(f"--batch {args.batch} does not split into {args.nproc} equal shards (--nproc)")
+        if args.port is not None:
+            check_port(args.port)
+    if args.sync_bn and args.nproc > 1:  # torch's SyncBatchNorm refuses CPU modules, and --nproc runs on the CPU
+        raise UsageError(
+            "--sync-bn needs GPUs (torch's SyncBatchNorm); on the CPU each replica keeps its BN statistics"
+        )
     for flag, value in (("--batch", args.batch), ("--size", args.size), ("--steps", args.steps or 1),
                         ("--epochs", args.epochs or 1)):  # fmt: skip
         if value < 1:
@@ -47,7 +63,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         config = OptimizerConfig(
             args.optimizer or "sgd", lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
             schedule=args.schedule, total_steps=steps, step_size=args.step_size or max(1, steps // 3), gamma=args.gamma,
+            eps=args.eps,
         )  # fmt: skip
+    if args.nproc > 1:
+        return _train_parallel(args, backends, data, spec, weights, start, optimizer_state, config, steps)
     modules = load_backends(backends)
     use_cpu_cores(modules)
     order = datasets.batches(len(data.y_train), args.batch, args.seed, start=start)
@@ -97,6 +116,55 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.plot:
         _plot(run.records, backends, args.plot)
         console.print(f"wrote {args.plot}")
+    return 0
+
+
+def _train_parallel(
+    args: argparse.Namespace, backends: list[str], data: Any, spec: Any, weights: Any, start: int,
+    optimizer_state: Any, config: Any, steps: int,
+) -> int:  # fmt: skip
+    """``--nproc N``: N replicas on the framework's own engine; rank 0 writes --save and the records."""
+    import dataclasses
+    import tempfile
+    from pathlib import Path
+
+    from resnet_tools.cli.console import console
+    from resnet_tools.core.backends import load_backends
+    from resnet_tools.core.files import atomic_write
+    from resnet_tools.train.checkpoint import TrainingState, load_training_checkpoint, save_training_checkpoint
+    from resnet_tools.train.parallel import ENGINES, launch
+
+    backend = backends[0]
+    console.print(
+        f"train {spec.name} on {data.name} with {backend} on {args.nproc} processes ({ENGINES[backend]}): "
+        f"global batch {args.batch} = {args.nproc} x {args.batch // args.nproc}, steps {start + 1}-{start + steps}, "
+        f"{'synchronised' if args.sync_bn else 'per-replica'} BN statistics, {args.dtype}"
+    )
+    with tempfile.TemporaryDirectory(prefix="resnet-train-") as tmp_name:
+        tmp = Path(tmp_name)
+        first = tmp / "start.safetensors"
+        save_training_checkpoint(first, TrainingState(spec, dict(weights), dict(optimizer_state or {}), start, config,
+                                                      {"backend": backend, "dtype": args.dtype}))  # fmt: skip
+        out = Path(args.save) if args.save else tmp / "end.safetensors"
+        job = {"backend": backend, "start": str(first), "step": start, "optimizer": dataclasses.asdict(config),
+               "data": args.data, "size": args.size, "batch": args.batch,
+               "steps": steps, "seed": args.seed, "dtype": args.dtype, "save": str(out), "sync_bn": args.sync_bn,
+               "timeout": args.timeout}  # fmt: skip
+        with console.status(f"{args.nproc} replicas training ..."):
+            report = launch(job, args.nproc, port=args.port, timeout_s=args.timeout * max(1, steps))
+        final = load_training_checkpoint(out)
+        mod = load_backends([backend])[backend]
+        model = mod.import_weights(mod.create_model(final.spec, dtype=args.dtype), final.weights)
+        top1, _ = _accuracy(mod, model, data, args.dtype)
+    last = report["records"][-1]
+    console.print(f"after step {last['step'] + 1}: loss {last['loss']:.5f} (mean over replicas), test top-1 {top1:.2%}")
+    if args.save:
+        console.print(f"wrote {args.save} (step {final.step}, weights + {config.kind} state from rank 0)")
+    if args.json:
+        doc = {"model": spec.name, "data": data.name, "backend": backend, "nproc": args.nproc, "dtype": args.dtype,
+               "records": report["records"], "test_top1": {backend: top1}}  # fmt: skip
+        atomic_write(args.json, lambda fh: fh.write(json.dumps(doc, indent=1).encode()))
+        console.print(f"wrote {args.json}")
     return 0
 
 
@@ -188,6 +256,7 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--momentum", type=float, default=0.9)
     p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--eps", type=float, default=1e-8, help="AdamW's epsilon (torch's placement)")
     p.add_argument("--schedule", choices=SCHEDULES, default="cosine")
     p.add_argument("--step-size", type=int, default=None, help="step schedule: steps between decays (default 1/3)")
     p.add_argument("--gamma", type=float, default=0.1, help="step schedule: decay factor")
@@ -199,4 +268,8 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--json", default=None, help="per-step records and test accuracy as JSON")
     p.add_argument("--plot", default=None, help="loss curves (and weight drift) as PNG")
     p.add_argument("--force", action="store_true", help="overwrite --save/--json/--plot files")
+    p.add_argument("--nproc", type=int, default=1, help="data-parallel replicas on the framework's own engine")
+    p.add_argument("--sync-bn", action="store_true", help="--nproc: BN statistics over the global batch")
+    p.add_argument("--port", type=int, default=None, help="--nproc: the rendezvous port (default: a free one)")
+    p.add_argument("--timeout", type=float, default=120.0, help="--nproc: seconds a step may take before the run stops")
     p.set_defaults(func=cmd_train)
