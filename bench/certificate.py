@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
+from resnet_tools.bench.worker import threads_env  # noqa: E402
 from resnet_tools.core.backends import load_backends, use_cpu_cores  # noqa: E402  (paddle before TensorFlow)
 
 FILES = {"torch": ".pth", "paddle": ".pdparams", "keras": ".weights.h5"}
@@ -30,9 +31,7 @@ FILES = {"torch": ".pth", "paddle": ".pdparams", "keras": ".weights.h5"}
 def train_all(train_args: list[str], tmp: Path, chains: list[list[str]], threads: int) -> dict[str, float]:
     """Each chain of frameworks trains in its own ``resnet train`` processes, the chains side by side, each
     pinned to ``threads`` threads; the seconds each run took."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "RESNET_QUIET_IMPORTS": "1"}
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
-        env[var] = str(threads)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RESNET_QUIET_IMPORTS": "1", **threads_env(threads)}
     seconds: dict[str, float] = {}
 
     def run(chain: list[str]) -> None:

@@ -55,11 +55,15 @@ PADDLE_OFFICIAL = {
 }
 
 
+def threads_env(threads: int) -> dict[str, str]:
+    """The environment that pins every math library to ``threads`` threads (set before any framework loads)."""
+    pinned = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "CPU_NUM")
+    return {**dict.fromkeys(pinned, str(threads)), "TF_NUM_INTEROP_THREADS": "1"}
+
+
 def set_threads_env(threads: int) -> None:
-    """Pin every math library before any framework is imported."""
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "CPU_NUM"):
-        os.environ[var] = str(threads)
-    os.environ["TF_NUM_INTEROP_THREADS"] = "1"
+    """Pin every math library in this process before any framework is imported."""
+    os.environ.update(threads_env(threads))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
