@@ -22,8 +22,8 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from resnet_tools.bench.worker import threads_env  # noqa: E402
 from resnet_tools.core.backends import load_backends, use_cpu_cores  # noqa: E402  (paddle before TensorFlow)
+from resnet_tools.core.threads import threads_env  # noqa: E402
 
 FILES = {"torch": ".pth", "paddle": ".pdparams", "keras": ".weights.h5"}
 

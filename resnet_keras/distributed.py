@@ -1,39 +1,80 @@
-"""Data-parallel training on this framework's own engine: not wired in yet.
+"""Data-parallel training on Keras' own engine: ``keras.distribution.DataParallel`` on JAX.
 
-The engine would be ``keras.distribution.DataParallel`` on JAX (several host devices
-or processes).
-``resnet train --nproc`` refuses this backend with one line (``resnet_tools.train.parallel.NOT_HERE``).
-The names below match ``resnet_torch.distributed``, so the three backends keep the same files; until
-the engine is wired in, each says so instead of training.
+One process holds N devices (GPUs, or host devices on the CPU: ``XLA_FLAGS=
+--xla_force_host_platform_device_count=N``). The variables are replicated on every device, each global
+batch is sharded over them along the batch axis, and one jitted step computes the loss, the gradients and the
+update; XLA inserts the all-reduces. JAX computes BN statistics over the global batch (the mean of a sharded
+axis is global), so this engine is synchronised BN, always: its single-process reference is the plain
+full-batch ``Trainer.step``. ``init_from_env`` must run before the model is built, so that its variables
+are created replicated.
 """
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from typing import Any
 
+import keras
+import numpy as np
+
+from resnet_keras.model import ResNet
+from resnet_keras.training import Trainer
 from resnet_spec.errors import ResNetError
-
-ENGINE = "keras.distribution.DataParallel on JAX (several host devices or processes)"
-
-
-def _not_yet() -> NoReturn:
-    raise ResNetError(f"data-parallel training is not wired in for this backend yet ({ENGINE}); torch's is")
+from resnet_spec.optim import OptimizerConfig
 
 
 def init_from_env(device: str = "cpu", timeout_s: float = 60.0) -> tuple[int, int]:
-    _not_yet()
+    """Spread the next models over every device JAX sees; (process index, process count): (0, 1) on one host.
+    ``timeout_s`` is unused: one process has no peer to wait for."""
+    if keras.backend.backend() != "jax":
+        raise ResNetError(
+            f"Keras' data-parallel engine here runs on JAX (KERAS_BACKEND=jax), not {keras.backend.backend()}"
+        )
+    import jax
+
+    devices = jax.devices("gpu" if device in ("gpu", "cuda") else "cpu")
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+    return jax.process_index(), jax.process_count()
 
 
 def shutdown() -> None:
-    """Nothing to shut down: no process group was joined."""
+    keras.distribution.set_distribution(None)
+
+
+class DataParallelTrainer(Trainer):
+    """A :class:`Trainer` whose loss and gradients come from one jitted step over the batch sharded on the
+    distribution's devices (eager collectives on host devices can deadlock: measured on 2 cores)."""
+
+    def __init__(self, model: ResNet, config: OptimizerConfig, *, device: str = "cpu", sync_bn: bool = False) -> None:
+        super().__init__(model, config, device=device)
+        import jax
+
+        self.distribution = keras.distribution.distribution()
+        if self.distribution is None:
+            raise ResNetError("no Keras distribution is set: call init_from_env() before building the model")
+        self._step: Any = jax.jit(jax.value_and_grad(self._loss, has_aux=True))
+        self.replicas = 0  # how many devices the last batch was sharded over (measured, not assumed)
+
+    def _loss(self, params: list, state: list, x: Any, labels: Any) -> tuple:
+        logits, new_state = self.model.stateless_call(params, state, x, training=True)
+        loss = keras.ops.mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True))
+        return loss, new_state
+
+    def loss_and_grads(self, inp: np.ndarray, labels: np.ndarray) -> tuple:
+        layout = self.distribution.get_data_layout(inp.shape)
+        x = keras.distribution.distribute_tensor(keras.ops.convert_to_tensor(inp), layout)
+        y = keras.distribution.distribute_tensor(
+            keras.ops.convert_to_tensor(labels), self.distribution.get_data_layout(labels.shape)
+        )
+        self.replicas = len(x.sharding.device_set)
+        params = [v.value for v in self.model.trainable_variables]
+        state = [v.value for v in self.model.non_trainable_variables]
+        (loss, new_state), grads = self._step(params, state, x, y)
+        for var, value in zip(self.model.non_trainable_variables, new_state, strict=True):
+            var.assign(value)  # the BN moving statistics, as a stateful train-mode call writes them
+        by_id = {id(v): g for v, g in zip(self.model.trainable_variables, grads, strict=True)}
+        return loss, [by_id[id(v)] for v in self.variables]
 
 
 def mean_over_replicas(value: float) -> float:
-    _not_yet()
-
-
-class DataParallelTrainer:
-    """Not wired in yet: see the module docstring."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        _not_yet()
+    """The loss is already the global batch's: one process computes it over every device's shard."""
+    return value

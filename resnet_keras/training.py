@@ -74,7 +74,7 @@ class Trainer:
                     keras_adam_epsilon(self.config.eps, self.config.betas[1], self.steps + 1)
                 )
             self.lr = np.float64(lr)
-            _logits, loss, _input_grad, grads = loss_and_grads(self.model, inp, labels, self.variables)
+            loss, grads = self.loss_and_grads(inp, labels)
             grad_norm = float(np.sqrt(sum(float(np.sum(np.square(keras.ops.convert_to_numpy(g), dtype=np.float64)))
                                           for g in grads)))  # fmt: skip
             if self.config.kind == "sgd" and self.config.weight_decay:
@@ -84,6 +84,12 @@ class Trainer:
         self.lr_last = lr
         self.steps += 1
         return {"loss": float(keras.ops.convert_to_numpy(loss)), "grad_norm": grad_norm}
+
+    def loss_and_grads(self, inp: np.ndarray, labels: np.ndarray) -> tuple:
+        """The train-mode loss and the gradients of the trainable variables (a data-parallel trainer shards
+        the batch over its devices first)."""
+        _logits, loss, _input_grad, grads = loss_and_grads(self.model, inp, labels, self.variables)
+        return loss, grads
 
     def export_state(self) -> dict[str, np.ndarray]:
         """The optimizer's state as ``{parameter@slot: array}`` in canonical layouts (+ ``@step``)."""

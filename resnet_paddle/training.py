@@ -48,14 +48,46 @@ class Trainer:
         self.model.train()
         self.optimizer.set_lr(lr)
         self.optimizer.clear_grad()
-        logits = self.model(paddle.to_tensor(np.ascontiguousarray(x)))
+        logits = self.forward(paddle.to_tensor(np.ascontiguousarray(x)))
         loss = paddle.nn.functional.cross_entropy(logits, paddle.to_tensor(labels.astype("int64")))
         loss.backward()
-        # in numpy: paddle's float64 cast and pow cost a fifth of a resnet18 step on CPU (measured)
-        grad_norm = float(np.sqrt(sum(np.square(p.grad.numpy(), dtype=np.float64).sum() for p in self.params)))
+        grad_norm = self._grad_norm()
         self.optimizer.step()
         self.steps += 1
         return {"loss": float(loss.numpy()), "grad_norm": grad_norm}
+
+    def forward(self, inp: paddle.Tensor) -> paddle.Tensor:
+        """The training forward (a data-parallel trainer runs it through its replica wrapper)."""
+        return self.model(inp)
+
+    def _grad_norm(self) -> float:
+        # in numpy: paddle's float64 cast and pow cost a fifth of a resnet18 step on CPU (measured)
+        return float(np.sqrt(sum(np.square(p.grad.numpy(), dtype=np.float64).sum() for p in self.params)))
+
+    def step_shards(self, shards: list[tuple[np.ndarray, np.ndarray]], lr: float) -> dict[str, float]:
+        """One step computed the way N data-parallel replicas compute it, in this one process: each shard's
+        forward with its own BN batch statistics, the gradients averaged over shards, one update. The BN
+        running statistics follow shard 0 only (rank 0's, the ones a data-parallel run saves). The
+        reference the data-parallel tests compare with; the loss is the mean of the shards' losses."""
+        self.model.train()
+        self.optimizer.set_lr(lr)
+        self.optimizer.clear_grad()
+        total = 0.0
+        named = dict(self.model.named_parameters())  # paddle's BN running statistics are parameters, not buffers
+        stats = [named[ne.key] for ne in native_table(self.model.spec, FRAMEWORK) if not ne.entry.trainable]
+        for k, (x, labels) in enumerate(shards):
+            kept = [b.numpy().copy() for b in stats] if k else None
+            logits = self.model(paddle.to_tensor(np.ascontiguousarray(x)))
+            loss = paddle.nn.functional.cross_entropy(logits, paddle.to_tensor(labels.astype("int64"))) / len(shards)
+            loss.backward()  # gradients accumulate: their sum is the average over shards
+            total += float(loss.numpy())
+            if kept is not None:  # only replica 0's running statistics survive
+                for b, value in zip(stats, kept, strict=True):
+                    b.set_value(value)
+        grad_norm = self._grad_norm()
+        self.optimizer.step()
+        self.steps += 1
+        return {"loss": total, "grad_norm": grad_norm}
 
     def _name(self, param: paddle.Tensor, slot: str) -> str:
         return f"{param.name}_{_ACCUMULATORS[slot]}_0"

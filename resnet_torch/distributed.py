@@ -49,6 +49,11 @@ class DataParallelTrainer(Trainer):
             self.model, device_ids=[self.device] if gpu else None, broadcast_buffers=True
         )
 
+    @property
+    def replicas(self) -> int:
+        """How many replicas computed each step (the process group's size)."""
+        return torch.distributed.get_world_size()
+
     def forward(self, inp: torch.Tensor) -> torch.Tensor:
         return self.replica(inp)  # type: ignore[no-any-return]
 

@@ -26,6 +26,7 @@ import numpy as np
 from resnet_tools.bench.allocator import MODES, set_malloc
 from resnet_tools.bench.gpu import path_precision
 from resnet_tools.bench.rows import Row
+from resnet_tools.core.threads import threads_env
 
 Runner = Callable[[], object]
 #: (execution path, implementation "ours"/"official", a builder of the timed callable, or of such builders)
@@ -53,12 +54,6 @@ PADDLE_OFFICIAL = {
     "wide_resnet50_2",
     "wide_resnet101_2",
 }
-
-
-def threads_env(threads: int) -> dict[str, str]:
-    """The environment that pins every math library to ``threads`` threads (set before any framework loads)."""
-    pinned = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "CPU_NUM")
-    return {**dict.fromkeys(pinned, str(threads)), "TF_NUM_INTEROP_THREADS": "1"}
 
 
 def set_threads_env(threads: int) -> None:

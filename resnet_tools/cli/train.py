@@ -44,9 +44,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise UsageError(f"--batch {args.batch} does not split into {args.nproc} equal shards (--nproc)")
         if args.port is not None:
             check_port(args.port)
-    if args.sync_bn and args.nproc > 1:  # torch's SyncBatchNorm refuses CPU modules, and --nproc runs on the CPU
+    if args.sync_bn and args.nproc > 1 and backends[0] != "keras":  # Keras on JAX: always global BN statistics
+        # torch's SyncBatchNorm refuses CPU modules, paddle's has no CPU kernel, and --nproc runs on the CPU
         raise UsageError(
-            "--sync-bn needs GPUs (torch's SyncBatchNorm); on the CPU each replica keeps its BN statistics"
+            f"--sync-bn needs GPUs ({backends[0]}'s SyncBatchNorm); on the CPU each replica keeps its BN statistics"
         )
     for flag, value in (("--batch", args.batch), ("--size", args.size), ("--steps", args.steps or 1),
                         ("--epochs", args.epochs or 1)):  # fmt: skip
@@ -124,21 +125,22 @@ def _train_parallel(
     optimizer_state: Any, config: Any, steps: int,
 ) -> int:  # fmt: skip
     """``--nproc N``: N replicas on the framework's own engine; rank 0 writes --save and the records."""
-    import dataclasses
     import tempfile
     from pathlib import Path
 
+    from resnet_spec.errors import ResNetError
     from resnet_tools.cli.console import console
     from resnet_tools.core.backends import load_backends
     from resnet_tools.core.files import atomic_write
     from resnet_tools.train.checkpoint import TrainingState, load_training_checkpoint, save_training_checkpoint
-    from resnet_tools.train.parallel import ENGINES, launch
+    from resnet_tools.train.parallel import BATCH_NORM, ENGINES, launch, make_job
 
     backend = backends[0]
+    bn = "synchronised BN statistics" if args.sync_bn else BATCH_NORM[backend]
     console.print(
-        f"train {spec.name} on {data.name} with {backend} on {args.nproc} processes ({ENGINES[backend]}): "
+        f"train {spec.name} on {data.name} with {backend} on {args.nproc} replicas ({ENGINES[backend]}): "
         f"global batch {args.batch} = {args.nproc} x {args.batch // args.nproc}, steps {start + 1}-{start + steps}, "
-        f"{'synchronised' if args.sync_bn else 'per-replica'} BN statistics, {args.dtype}"
+        f"{bn}, {args.dtype}"
     )
     with tempfile.TemporaryDirectory(prefix="resnet-train-") as tmp_name:
         tmp = Path(tmp_name)
@@ -146,12 +148,13 @@ def _train_parallel(
         save_training_checkpoint(first, TrainingState(spec, dict(weights), dict(optimizer_state or {}), start, config,
                                                       {"backend": backend, "dtype": args.dtype}))  # fmt: skip
         out = Path(args.save) if args.save else tmp / "end.safetensors"
-        job = {"backend": backend, "start": str(first), "step": start, "optimizer": dataclasses.asdict(config),
-               "data": args.data, "size": args.size, "batch": args.batch,
-               "steps": steps, "seed": args.seed, "dtype": args.dtype, "save": str(out), "sync_bn": args.sync_bn,
-               "timeout": args.timeout}  # fmt: skip
+        job = make_job(backend, first, out, config, data=args.data, size=args.size, batch=args.batch,
+                       steps=steps, step=start, seed=args.seed, dtype=args.dtype, sync_bn=args.sync_bn,
+                       timeout=args.timeout)  # fmt: skip
         with console.status(f"{args.nproc} replicas training ..."):
             report = launch(job, args.nproc, port=args.port, timeout_s=args.timeout * max(1, steps))
+        if report["replicas"] != args.nproc:  # measured by the engine: Keras counts the devices a batch spans
+            raise ResNetError(f"the engine ran {report['replicas']} replicas, not --nproc {args.nproc}")
         final = load_training_checkpoint(out)
         mod = load_backends([backend])[backend]
         model = mod.import_weights(mod.create_model(final.spec, dtype=args.dtype), final.weights)

@@ -1,9 +1,16 @@
-"""Data-parallel training on a framework's own engine: ``resnet train --nproc N`` starts N processes, each a
-replica with its shard of every global batch, joined in the framework's process group.
+"""Data-parallel training on a framework's own engine: ``resnet train --nproc N`` runs N replicas, each
+with its shard of every global batch (``resnet_<backend>.distributed`` holds each framework's engine).
 
-The launcher sets the environment ``torchrun`` sets (``MASTER_ADDR``, ``MASTER_PORT``, ``RANK``,
-``WORLD_SIZE``, ``LOCAL_RANK``), so ``torchrun --nproc-per-node N -m resnet_tools.train.parallel JOB.json``
-runs the same worker. A job starts from a checkpoint (weights, and the optimizer state when resuming)
+- torch and paddle: N processes joined in the framework's process group. The launcher sets the environment
+  their launchers set (torch: ``MASTER_ADDR``, ``MASTER_PORT``, ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``;
+  paddle: ``PADDLE_TRAINER_ID``, ``PADDLE_TRAINERS_NUM``, ``PADDLE_TRAINER_ENDPOINTS``,
+  ``PADDLE_CURRENT_ENDPOINT``, ``PADDLE_MASTER``), so ``torchrun --nproc-per-node N -m
+  resnet_tools.train.parallel JOB.json`` and ``python -m paddle.distributed.launch --nproc_per_node N
+  resnet_tools/train/parallel.py JOB.json`` run the same worker (paddle's launcher takes a script path).
+- Keras: one process on JAX with N devices (``keras.distribution.DataParallel``); on the CPU the N devices
+  are host devices (``XLA_FLAGS=--xla_force_host_platform_device_count=N``).
+
+A job (:func:`make_job`) starts from a checkpoint (weights, and the optimizer state when resuming)
 with the step and the optimizer settings beside it; rank 0 writes a training checkpoint, atomically.
 A worker that fails or dies stops the others at once, and a run past its deadline is stopped; neither
 leaves a half-written checkpoint.
@@ -11,6 +18,8 @@ leaves a half-written checkpoint.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 import os
 import socket
@@ -25,21 +34,57 @@ import numpy as np
 
 from resnet_spec.errors import ResNetError
 from resnet_tools.core.errors import UsageError
+from resnet_tools.core.threads import threads_env
 
-#: The frameworks whose data-parallel engine runs here, and what the others need.
-ENGINES = {"torch": "DistributedDataParallel over gloo (CPU) / NCCL (GPU)"}
-NOT_HERE = {
-    "paddle": "paddle.DataParallel is not wired into resnet train yet",
-    "keras": "Keras' distribution API (keras.distribution.DataParallel on JAX) is not wired into resnet train yet",
+#: Each framework's data-parallel engine.
+ENGINES = {
+    "torch": "DistributedDataParallel over gloo (CPU) / NCCL (GPU)",
+    "paddle": "paddle.DataParallel over gloo (CPU) / NCCL (GPU)",
+    "keras": "keras.distribution.DataParallel on JAX, one process with N devices",
 }
+#: How each engine computes BN batch statistics without --sync-bn.
+BATCH_NORM = {
+    "torch": "per-replica BN statistics",
+    "paddle": "per-replica BN statistics",
+    "keras": "BN statistics over the global batch (JAX computes them on the sharded batch)",
+}
+#: Engines that need more than the backend's framework: (module, why).
+_NEEDS = {"keras": ("jax", "Keras' data-parallel engine here runs on JAX: pip install 'resnet-xf[jax]'")}
 #: Test-only fault injection: "RANK:STEP" makes that rank die (exit 9) before that step.
 FAULT_ENV = "RESNET_PARALLEL_FAULT"
 
 
 def check_engine(backend: str) -> None:
     if backend not in ENGINES:
-        raise UsageError(f"--nproc needs a data-parallel engine: {backend}: {NOT_HERE.get(backend, 'unknown')} "
-                         f"(runs here: {', '.join(ENGINES)})")  # fmt: skip
+        raise UsageError(f"--nproc needs a data-parallel engine; {backend} has none (known: {', '.join(ENGINES)})")
+    module, why = _NEEDS.get(backend, ("", ""))
+    if module and importlib.util.find_spec(module) is None:
+        raise UsageError(f"--nproc with {backend}: {module} is not installed; {why}")
+
+
+def processes(backend: str, nproc: int) -> int:
+    """How many processes N replicas take: one per replica, or one with N devices (Keras on JAX)."""
+    return 1 if backend == "keras" else nproc
+
+
+def rank_env(backend: str, rank: int, nproc: int, ports: list[int]) -> dict[str, str]:
+    """The environment the framework's own launcher gives process ``rank`` (``ports[0]``: the rendezvous)."""
+    if backend == "torch":
+        return {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(ports[0]), "RANK": str(rank),
+                "WORLD_SIZE": str(nproc), "LOCAL_RANK": str(rank)}  # fmt: skip
+    if backend == "paddle":
+        endpoints = [f"127.0.0.1:{p}" for p in ports[1:]]
+        return {"PADDLE_TRAINER_ID": str(rank), "PADDLE_TRAINERS_NUM": str(nproc),
+                "PADDLE_MASTER": f"127.0.0.1:{ports[0]}", "PADDLE_TRAINER_ENDPOINTS": ",".join(endpoints),
+                "PADDLE_CURRENT_ENDPOINT": endpoints[rank],
+                "PADDLE_DISTRI_BACKEND": "gloo", "GLOG_minloglevel": "2"}  # fmt: skip
+    # Keras: N host devices in one process (GPUs are the devices JAX finds; the flag only splits the host)
+    return {"KERAS_BACKEND": "jax", "XLA_FLAGS": f"--xla_force_host_platform_device_count={nproc}"}
+
+
+def load_engine(backend: str) -> Any:
+    """``resnet_<backend>.distributed``: the engine's module, the same names in each backend."""
+    return importlib.import_module(f"resnet_{backend}.distributed")
 
 
 def check_port(port: int) -> None:
@@ -57,22 +102,36 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def make_job(
+    backend: str, start: str | Path, save: str | Path, config: Any, *, data: str = "digits", size: int = 32,
+    batch: int = 32, steps: int = 1, step: int = 0, seed: int = 0, dtype: str = "float32", sync_bn: bool = False,
+    timeout: float = 60.0,
+) -> dict[str, Any]:  # fmt: skip
+    """A job for :func:`launch` (or a framework's own launcher, with ``nproc`` and ``report`` added): train from
+    the checkpoint ``start`` (weights, and the optimizer state when resuming at ``step``), write ``save``."""
+    import dataclasses
+
+    return {"backend": backend, "start": str(start), "step": step, "optimizer": dataclasses.asdict(config),
+            "data": data, "size": size, "batch": batch, "steps": steps, "seed": seed, "dtype": dtype,
+            "save": str(save), "sync_bn": sync_bn, "timeout": timeout}  # fmt: skip
+
+
 def launch(job: dict[str, Any], nproc: int, *, port: int | None = None, timeout_s: float = 600.0) -> dict[str, Any]:
     """Run ``job`` on ``nproc`` local processes; rank 0's report (per-step records). Raises ResNetError with
     the failing rank's last error line, or on the deadline, after stopping every worker."""
     check_engine(job["backend"])
     if port is not None:
         check_port(port)
-    port = port or free_port()
-    threads = max(1, len(os.sched_getaffinity(0)) // nproc)
+    ports = [port or free_port(), *(free_port() for _ in range(nproc))]
+    count = processes(job["backend"], nproc)
+    threads = max(1, len(os.sched_getaffinity(0)) // count)  # the cores, shared by the processes
     with tempfile.TemporaryDirectory(prefix="resnet-dp-") as tmp_name:
         tmp = Path(tmp_name)
         job_path, report = tmp / "job.json", tmp / "report.json"
-        job_path.write_text(json.dumps({**job, "report": str(report)}))
+        job_path.write_text(json.dumps({**job, "nproc": nproc, "report": str(report)}))
         procs, logs = [], []
-        for rank in range(nproc):
-            env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": str(rank),
-                   "WORLD_SIZE": str(nproc), "LOCAL_RANK": str(rank), "OMP_NUM_THREADS": str(threads)}  # fmt: skip
+        for rank in range(count):
+            env = {**os.environ, **rank_env(job["backend"], rank, nproc, ports), **threads_env(threads)}
             log = (tmp / f"rank{rank}.log").open("wb")
             logs.append(log)
             cmd = [sys.executable, "-m", "resnet_tools.train.parallel", str(job_path)]
@@ -83,7 +142,7 @@ def launch(job: dict[str, Any], nproc: int, *, port: int | None = None, timeout_
                 running = [p.poll() is None for p in procs]
                 failed = [r for r, p in enumerate(procs) if p.returncode not in (None, 0)]
                 if failed:
-                    raise ResNetError(_first_failure(failed, nproc, tmp))
+                    raise ResNetError(_first_failure(failed, count, tmp))
                 if not any(running):
                     break
                 if time.monotonic() > deadline:
@@ -118,17 +177,16 @@ def worker(job_path: str) -> int:
     from resnet_spec.optim import OptimizerConfig
     from resnet_tools.checkpoints.convert import resolve_spec
     from resnet_tools.checkpoints.formats import FORMATS, read_checkpoint
-    from resnet_tools.core.backends import load_backend
+    from resnet_tools.core.backends import load_backend, use_cpu_cores
     from resnet_tools.core.files import atomic_write
     from resnet_tools.train.checkpoint import TrainingState, save_training_checkpoint
     from resnet_tools.train.data import batches, load_dataset
 
     job = json.loads(Path(job_path).read_text())
-    if job["backend"] != "torch":
-        check_engine(job["backend"])
-    import resnet_torch.distributed as engine  # the one engine wired in (ENGINES)
-
+    check_engine(job["backend"])
     mod = load_backend(job["backend"])
+    use_cpu_cores({job["backend"]: mod})  # paddle: the threads the launcher gave this process, not one
+    engine = load_engine(job["backend"])
     rank, world = engine.init_from_env(job.get("device", "cpu"), job.get("timeout", 60.0))
     try:
         ckpt = read_checkpoint(Path(job["start"]), FORMATS["safetensors"])  # weights (+ optimizer state)
@@ -148,17 +206,20 @@ def worker(job_path: str) -> int:
                 os._exit(9)  # a killed worker, for the tests
             shard = np.array_split(next(order), world)[rank]
             lr = config.lr_at(job["step"] + i)
+            began = time.perf_counter()
             out = trainer.step(data.x_train[shard].astype(job["dtype"]), data.y_train[shard], lr)
+            seconds = time.perf_counter() - began  # this rank's step, gradient all-reduce included
             records.append({"step": job["step"] + i, "lr": lr, "loss": engine.mean_over_replicas(out["loss"]),
-                            "grad_norm": out["grad_norm"]})  # fmt: skip
+                            "grad_norm": out["grad_norm"], "seconds": seconds})  # fmt: skip
         if rank == 0:
-            run = {"backend": job["backend"], "nproc": world, "dtype": job["dtype"],
-                   "data": data.name, "seed": job["seed"], "batch": job["batch"], "size": job["size"]}  # fmt: skip
+            run = {"backend": job["backend"], "nproc": job["nproc"], "replicas": trainer.replicas,
+                   "dtype": job["dtype"], "data": data.name, "seed": job["seed"], "batch": job["batch"],
+                   "size": job["size"]}  # fmt: skip
             if job.get("save"):
                 state = TrainingState(spec, mod.export_weights(trainer.model), trainer.export_state(),
                                       job["step"] + job["steps"], config, run)  # fmt: skip
                 save_training_checkpoint(job["save"], state)
-            report = json.dumps({"records": records, "world": world}).encode()
+            report = json.dumps({"records": records, "world": world, "replicas": trainer.replicas}).encode()
             atomic_write(job["report"], lambda fh: fh.write(report))
     finally:
         engine.shutdown()
