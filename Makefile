@@ -41,6 +41,7 @@ docs-check: $(STAMP)
 # Regenerate the measured figures the docs show (minutes; run on a quiet machine, then commit).
 docs-data: $(STAMP)
 	$(BIN)/resnet parity --models all --force --report docs/generated/parity-eval
+	$(BIN)/resnet parity --models all --blocks --input 2x3x97x131 --force --report docs/generated/parity-blocks
 	$(BIN)/resnet parity --mode train --dtype float64 --models resnet18,resnet50,resnet50v1,resnet50v2,resnext50_32x4d --input 2x3x97x131 --force --report docs/generated/parity-train-fp64
 	-$(BIN)/resnet parity --mode train --dtype float32 --models resnet18,resnet50,resnet50v2 --input 2x3x97x131 --force --report docs/generated/parity-train-fp32
 	$(BIN)/python bench/convert_times.py

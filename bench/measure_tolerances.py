@@ -28,6 +28,8 @@ sys.path.insert(0, str(ROOT))
 
 from resnet_spec.spec import AMP_DTYPES  # noqa: E402
 from resnet_tools.core.backends import installed_backends, load_backends  # noqa: E402
+from resnet_tools.export.formats import FORMATS  # noqa: E402
+from resnet_tools.export.parity import run_export_parity  # noqa: E402
 from resnet_tools.parity.engine import run_model_parity, run_model_train_parity  # noqa: E402
 
 MODELS = ("resnet18", "resnet50", "resnet50v2")
@@ -41,6 +43,7 @@ CASES = (
     ("float32", "eval"),
     ("float64", "eval"),
     ("float32", "train"),
+    ("float32", "export"),  # each backend's artifacts in their runtimes (needs resnet-xf[export])
 )
 
 
@@ -76,7 +79,7 @@ def measure(
         mods = modules
         if dtype in AMP_DTYPES:
             mods = {b: m for b, m in modules.items() if m.amp_supported(device)}
-        if len(mods) < 2:
+        if len(mods) < (1 if mode == "export" else 2):
             continue
         runs, started = [], time.perf_counter()
         for name in models:
@@ -85,7 +88,9 @@ def measure(
                     continue  # train: batch statistics need N >= 2; keep the big models cheap
                 for seed in seeds:
                     try:
-                        if mode == "train":
+                        if mode == "export":
+                            recs = run_export_parity(name, mods, list(FORMATS), input_shape=shape, seed=seed)
+                        elif mode == "train":
                             recs = run_model_train_parity(
                                 name, mods, input_shape=shape, device=device, dtype=dtype, seed=seed
                             )
@@ -106,13 +111,15 @@ def measure(
                                 "points": {k: v.max_rel for k, v in r.stages.items()},
                             }
                         )
+        key = f"{dtype}/{device}/{mode}"
+        if merge and key in merge.get("entries", {}):  # --merge: keep the runs of models not measured now
+            runs = [r for r in merge["entries"][key]["runs"] if r["model"] not in models] + runs
         values = [
             v
             for r in runs
             for k, v in r.get("points", {}).items()
             if not (mode == "train" and k in ("grads", "weight_update", "input_grad") and dtype == "float32")
         ]
-        key = f"{dtype}/{device}/{mode}"
         out["entries"][key] = {
             "max": max(values) if values else None,
             "median": statistics.median(values) if values else None,
@@ -164,7 +171,9 @@ def main() -> int:
     p.add_argument("--models", default=",".join(MODELS))
     p.add_argument("--seeds", default=",".join(map(str, SEEDS)))
     p.add_argument("--cases", default="", help="dtype/mode,... (default: all of CASES), e.g. float64/train")
-    p.add_argument("--merge", action="store_true", help="keep the other entries of an existing output file")
+    p.add_argument(
+        "--merge", action="store_true", help="keep the other entries of an existing file, and other models' runs"
+    )
     p.add_argument("--out", default=None, help="default docs/generated/[gpu/]tolerances-<device>.json")
     args = p.parse_args()
     generated = ROOT / "docs" / "generated"

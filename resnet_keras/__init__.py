@@ -15,6 +15,7 @@ from resnet_keras.model import ResNet, create_model, model_spec
 from resnet_keras.runtime import (
     amp_supported,
     fast_forward,
+    forward_blocks,
     forward_numpy,
     gpu_available,
     native_shapes,
@@ -37,6 +38,7 @@ __all__ = [
     "create_model",
     "export_weights",
     "fast_forward",
+    "forward_blocks",
     "forward_numpy",
     "gpu_available",
     "import_weights",

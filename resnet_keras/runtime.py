@@ -10,8 +10,9 @@ import numpy as np
 from resnet_keras.model import ResNet, feature_layer_names
 from resnet_keras.weights import native_state
 from resnet_spec.layouts import nchw_to_nhwc, nhwc_to_nchw
-from resnet_spec.naming import native_table, to_canonical
-from resnet_spec.spec import check_amp
+from resnet_spec.naming import keras_block_name, native_table, to_canonical
+from resnet_spec.plan import block_names, plan_stages
+from resnet_spec.spec import FEATURE_NAMES, check_amp
 
 
 def keras_device(device: str) -> str:
@@ -30,6 +31,30 @@ def _probe(model: ResNet) -> keras.Model:
     if getattr(model, "_probe_model", None) is None:
         object.__setattr__(model, "_probe_model", keras.Model(model.input, _all_outputs(model)))  # untracked
     return model._probe_model
+
+
+def _block_probe(model: ResNet) -> keras.Model:
+    """A model sharing ``model``'s layers that returns the stem, every block's output and the logits (cached)."""
+    if getattr(model, "_block_probe_model", None) is None:
+        stem = feature_layer_names(model.spec)[FEATURE_NAMES[0]]
+        plans = [b for stage in plan_stages(model.spec) for b in stage]
+        blocks = {f"layer{b.stage}.{b.index}": f"{keras_block_name(b.stage, b.index)}_out" for b in plans}
+        outputs = {FEATURE_NAMES[0]: model.get_layer(stem).output}
+        outputs |= {n: model.get_layer(layer).output for n, layer in blocks.items()}
+        outputs["logits"] = model.outputs[0]
+        object.__setattr__(model, "_block_probe_model", keras.Model(model.input, outputs))  # untracked
+    return model._block_probe_model
+
+
+def forward_blocks(model: ResNet, x: np.ndarray, *, device: str = "cpu") -> dict[str, np.ndarray]:
+    """Eval-mode forward of an NCHW batch: the stem, every residual block's output (``layer1.0`` ...) and the
+    logits, in forward order, NCHW (the ``conv{s}_block{i}_out`` layers of keras.applications' naming)."""
+    channels_last = model.data_format == "channels_last"
+    inp = nchw_to_nhwc(x) if channels_last else np.ascontiguousarray(x)
+    names = [FEATURE_NAMES[0], *block_names(model.spec), "logits"]
+    with keras.device(keras_device(device)):
+        out = {k: _to_numpy(v) for k, v in _block_probe(model)(inp, training=False).items()}
+    return {k: (nhwc_to_nchw(out[k]) if channels_last and out[k].ndim == 4 else out[k]) for k in names}
 
 
 # --8<-- [start:amp]

@@ -47,6 +47,7 @@ from resnet_paddle.model import ResNet, create_model, model_spec
 from resnet_paddle.runtime import (
     amp_supported,
     fast_forward,
+    forward_blocks,
     forward_numpy,
     gpu_available,
     native_shapes,
@@ -69,6 +70,7 @@ __all__ = [
     "create_model",
     "export_weights",
     "fast_forward",
+    "forward_blocks",
     "forward_numpy",
     "gpu_available",
     "import_weights",

@@ -60,6 +60,29 @@ def forward_numpy(
     return {k: _to_numpy(v) for k, v in out.items()}
 
 
+def forward_blocks(model: ResNet, x: np.ndarray, *, device: str = "cpu") -> dict[str, np.ndarray]:
+    """Eval-mode forward of an NCHW batch: the stem, every residual block's output (``layer1.0`` ...) and the
+    logits, in forward order (forward post-hooks on the blocks)."""
+    paddle.set_device(paddle_device(device))
+    model.eval()
+    out: dict[str, paddle.Tensor] = {}
+    hooks = []
+    for s, stage in enumerate(model.stages()):
+        for i, block in enumerate(stage):
+            hooks.append(
+                block.register_forward_post_hook(lambda _m, _i, y, n=f"layer{s + 1}.{i}": out.__setitem__(n, y))
+            )
+    try:
+        with paddle.no_grad():
+            feats = model.forward_features(paddle.to_tensor(np.ascontiguousarray(x)))
+            logits = model.forward_head(feats[FEATURE_NAMES[-1]])
+    finally:
+        for h in hooks:
+            h.remove()
+    ordered = {FEATURE_NAMES[0]: feats[FEATURE_NAMES[0]], **out, "logits": logits}
+    return {k: _to_numpy(v) for k, v in ordered.items()}
+
+
 def inference_predictor(
     layer: paddle.nn.Layer,
     in_channels: int,
@@ -76,28 +99,37 @@ def inference_predictor(
     """
     if tensorrt is not None and inference_tensorrt_version() is None:
         raise RuntimeError("this paddle build has no TensorRT (paddle.inference.get_trt_compile_version() is 0)")
-    from paddle import inference
     from paddle.static import InputSpec
 
     layer.eval()
     with tempfile.TemporaryDirectory(prefix="resnet_paddle_") as folder:
         prefix = os.path.join(folder, "model")
         paddle.jit.save(layer, prefix, input_spec=[InputSpec([None, in_channels, None, None], "float32", "x")])
-        graph = next(p for p in (prefix + ".json", prefix + ".pdmodel") if os.path.exists(p))  # PIR or legacy
-        config = inference.Config(graph, prefix + ".pdiparams")
-        if device in ("gpu", "cuda"):
-            config.enable_use_gpu(256, 0)
-            if tensorrt is not None:
-                precision = {"float32": inference.PrecisionType.Float32, "float16": inference.PrecisionType.Half}
-                config.enable_tensorrt_engine(
-                    max_batch_size=max_batch, precision_mode=precision[tensorrt], use_calib_mode=False
-                )
-        else:
-            config.disable_gpu()
-            config.enable_mkldnn()  # oneDNN kernels with conv+BN(+ReLU) fusion passes
-            config.set_cpu_math_library_num_threads(threads or len(os.sched_getaffinity(0)))
-        config.disable_glog_info()
-        return inference.create_predictor(config)
+        return saved_predictor(prefix, threads=threads, device=device, tensorrt=tensorrt, max_batch=max_batch)
+
+
+def saved_predictor(
+    prefix: str, *, threads: int | None = None, device: str = "cpu", tensorrt: str | None = None, max_batch: int = 1
+) -> paddle.inference.Predictor:
+    """A Paddle Inference predictor on the files ``paddle.jit.save`` wrote at ``prefix`` (PIR ``.json`` or
+    legacy ``.pdmodel``, and ``.pdiparams``)."""
+    from paddle import inference
+
+    graph = next(p for p in (prefix + ".json", prefix + ".pdmodel") if os.path.exists(p))  # PIR or legacy
+    config = inference.Config(graph, prefix + ".pdiparams")
+    if device in ("gpu", "cuda"):
+        config.enable_use_gpu(256, 0)
+        if tensorrt is not None:
+            precision = {"float32": inference.PrecisionType.Float32, "float16": inference.PrecisionType.Half}
+            config.enable_tensorrt_engine(
+                max_batch_size=max_batch, precision_mode=precision[tensorrt], use_calib_mode=False
+            )
+    else:
+        config.disable_gpu()
+        config.enable_mkldnn()  # oneDNN kernels with conv+BN(+ReLU) fusion passes
+        config.set_cpu_math_library_num_threads(threads or len(os.sched_getaffinity(0)))
+    config.disable_glog_info()
+    return inference.create_predictor(config)
 
 
 def inference_tensorrt_version() -> tuple[int, ...] | None:

@@ -142,3 +142,8 @@ def plan_stages(spec: ModelSpec) -> list[list[BlockPlan]]:
 def feature_channels(spec: ModelSpec) -> int:
     """Channels of the pooled features (the classifier's input)."""
     return spec.widths[-1] * spec.expansion
+
+
+def block_names(spec: ModelSpec) -> list[str]:
+    """Every residual block's canonical name in forward order: ``layer1.0``, ``layer1.1``, ..., ``layer4.2``."""
+    return [f"layer{b.stage}.{b.index}" for stage in plan_stages(spec) for b in stage]

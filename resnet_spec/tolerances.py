@@ -58,6 +58,13 @@ TOLERANCES: dict[tuple[str, str, str], Tolerance] = {
     ("float64", "gpu", "train"): Tolerance(
         1e-6, "as on CPU, for paddle's float32 BN momentum (2.3e-7 on CPU); torch vs Keras-JAX measured 9.8e-15 (H100)"
     ),
+    ("float32", "cpu", "export"): Tolerance(
+        1e-5,
+        "an exported artifact in its runtime (onnxruntime, Paddle Inference, TF SavedModel, TFLite) against its "
+        "source framework's eager forward: fp32 sums in the runtimes' own orders and fusions (conv+BN folded); "
+        "measured <= 2.0e-6 (resnet18/50/50v2/resnext50, three input shapes; the exporter defects in "
+        "docs/export.md excluded)",
+    ),
     ("bfloat16", "cpu", "eval"): Tolerance(
         5e-2,
         "8-bit mantissa: each conv input rounds at 2^-9 relative, and BN/ReLU/add run at different precisions "

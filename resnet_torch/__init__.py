@@ -12,6 +12,7 @@ from resnet_torch.model import ResNet, create_model, model_spec
 from resnet_torch.runtime import (
     amp_supported,
     fast_forward,
+    forward_blocks,
     forward_numpy,
     gpu_available,
     native_shapes,
@@ -34,6 +35,7 @@ __all__ = [
     "create_model",
     "export_weights",
     "fast_forward",
+    "forward_blocks",
     "forward_numpy",
     "gpu_available",
     "import_weights",

@@ -53,6 +53,27 @@ def forward_numpy(
     return {k: _to_numpy(v) for k, v in out.items()}
 
 
+def forward_blocks(model: ResNet, x: np.ndarray, *, device: str = "cpu") -> dict[str, np.ndarray]:
+    """Eval-mode forward of an NCHW batch: the stem, every residual block's output (``layer1.0`` ...) and the
+    logits, in forward order (forward hooks on the blocks)."""
+    device = torch_device(device)
+    model.eval().to(device)
+    out: dict[str, torch.Tensor] = {}
+    hooks = []
+    for s, stage in enumerate(model.stages()):
+        for i, block in enumerate(stage):
+            hooks.append(block.register_forward_hook(lambda _m, _i, y, n=f"layer{s + 1}.{i}": out.__setitem__(n, y)))
+    try:
+        with torch.no_grad():
+            feats = model.forward_features(torch.from_numpy(np.ascontiguousarray(x)).to(device))
+            logits = model.forward_head(feats[FEATURE_NAMES[-1]])
+    finally:
+        for h in hooks:
+            h.remove()
+    ordered = {FEATURE_NAMES[0]: feats[FEATURE_NAMES[0]], **out, "logits": logits}
+    return {k: _to_numpy(v) for k, v in ordered.items()}
+
+
 # --8<-- [start:fast]
 def fast_forward(
     model: ResNet, *, features: bool = False, device: str = "cpu"

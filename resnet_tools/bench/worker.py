@@ -207,6 +207,24 @@ def _torch_compiled(make: Callable[[], Any], x: Any) -> Runner:
     return _torch_eager(lambda: torch.compile(make()), x)
 
 
+def _onnxruntime(make: Callable[[], Any], x: Any, threads: int) -> Runner:
+    """torch's ONNX export of the model (static batch), run by onnxruntime on the CPU with ``threads`` threads;
+    the export is part of the one-off cost."""
+    import tempfile
+
+    import resnet_torch.export
+    from resnet_tools.core.backends import quiet_output
+    from resnet_tools.export.runtimes import onnx_runner
+
+    inp = x.numpy()
+    with tempfile.TemporaryDirectory(prefix="resnet-bench-onnx-") as tmp:
+        path = f"{tmp}/model.onnx"
+        with quiet_output():
+            resnet_torch.export.export_artifact(make(), "onnx", path, input_shape=tuple(inp.shape))
+        run = onnx_runner(path, threads=threads)  # the session holds the graph; the file may go
+    return lambda: run(inp)
+
+
 #: The torch comparator where torchvision is missing: transformers' ResNet, v1.5 like torchvision's, computing
 #: our logits from our weights (parity_tests/test_zoo_compat.py); labelled as the stand-in it is.
 HF_IMPL = "HF transformers (stand-in)"
@@ -255,6 +273,8 @@ def torch_paths(name: str, batch: int, size: int, mode: str, threads: int) -> It
     yield "eager NCHW", "ours", partial(_torch_eager, ours, x)
     yield "channels_last", "ours", partial(_torch_eager, ours, x, True)
     yield "torch.compile", "ours", partial(_torch_compiled, ours, x)
+    if all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "onnxscript")):
+        yield "ONNX Runtime", "ours", partial(_onnxruntime, ours, x, threads)
     try:
         from torchvision import models as tvm
     except Exception:  # not installed with the CPU wheel here: Hugging Face's ResNet stands in where it can

@@ -65,11 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _registrars() -> list[Callable[[Subcommands], None]]:
     """Subcommand modules; each imports its backends lazily, inside the command."""
-    from resnet_tools.cli import bench, convert, evaluate, hub, parity, predict, summary, train
+    from resnet_tools.cli import bench, convert, evaluate, export, hub, parity, predict, summary, train
 
     return [
         parity.register,
         convert.register,
+        export.register,
         hub.register,
         train.register,
         evaluate.register,

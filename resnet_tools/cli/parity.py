@@ -17,7 +17,6 @@ from resnet_tools.core.backends import DISTRIBUTIONS, PATHS, Backend, load_backe
 from resnet_tools.core.errors import UsageError
 from resnet_tools.parity.engine import (
     DEFAULT_MODELS,
-    DEPTH,
     TRAIN_POINTS,
     Given,
     ParityRecord,
@@ -35,10 +34,12 @@ def cmd_parity(args: argparse.Namespace) -> int:
     given = _given_weights(args, input_shape) if args.weights else None
     if given is not None:
         models = [given[0].name]
-    modules, device = _select_backends(args, console)
+    artifacts = _check_targets(args)
+    modules, device = _select_backends(args, console, needed=2 if "frameworks" in args.targets else 1)
+    _check_writers(artifacts, modules)
     console.print(
         f"parity: {len(models)} model(s) x {len(modules)} backends ({', '.join(modules)}) on {device}, "
-        f"input {'x'.join(map(str, input_shape))}, {args.dtype}, mode {args.mode}"
+        f"input {'x'.join(map(str, input_shape))}, {args.dtype}, mode {args.mode}, targets {','.join(args.targets)}"
         + (f", weights {args.weights}" if given is not None else ", seeded random weights")
     )
     started = time.perf_counter()
@@ -68,12 +69,40 @@ def _check_args(args: argparse.Namespace) -> tuple[list[str], tuple[int, int, in
             f"--mode train needs a batch of at least 2 (batch statistics of one sample are "
             f"undefined); got --input {args.input}"
         )
+    if args.blocks and (args.mode != "eval" or args.dtype in AMP_DTYPES):
+        raise UsageError("--blocks compares eval-mode forwards in float32 or float64")
     if args.dtype in AMP_DTYPES and args.mode == "train":
         raise UsageError(
             "mixed-precision parity is eval-only: fp32 gradients of deep nets already differ at "
             "~1e-2 between frameworks (see docs/parity.md); use --mode eval"
         )
     return models, input_shape
+
+
+def _check_targets(args: argparse.Namespace) -> list[str]:
+    """``--targets frameworks,onnx,...``: the artifact formats named (one line for an unknown one)."""
+    from resnet_tools.export.formats import FORMATS
+
+    args.targets = list(dict.fromkeys(t.strip() for t in args.targets.split(",") if t.strip()))
+    unknown = [t for t in args.targets if t != "frameworks" and t not in FORMATS]
+    if unknown or not args.targets:
+        raise UsageError(f"unknown --targets {', '.join(unknown) or '(none)'}; known: frameworks, {', '.join(FORMATS)}")
+    artifacts = [t for t in args.targets if t != "frameworks"]
+    if artifacts and (args.mode != "eval" or args.dtype != "float32" or args.device == "gpu" or args.weights):
+        raise UsageError("artifact --targets run in eval mode, float32, on the CPU, with seeded weights")
+    return artifacts
+
+
+def _check_writers(artifacts: list[str], modules: dict[str, Backend]) -> None:
+    """Each artifact target has a selected backend that writes it, with its exporter installed."""
+    from resnet_tools.export.formats import FORMATS, check_writer
+
+    for name in artifacts:
+        writers = [b for b in modules if b in FORMATS[name].writers]
+        if not writers:
+            raise UsageError(f"--targets {name}: written by {', '.join(FORMATS[name].writers)}, none of --backends")
+        for b in writers:
+            check_writer(FORMATS[name], b)
 
 
 def _given_weights(args: argparse.Namespace, input_shape: tuple[int, int, int, int]) -> Given:
@@ -95,11 +124,13 @@ def _given_weights(args: argparse.Namespace, input_shape: tuple[int, int, int, i
     return spec, ckpt.weights
 
 
-def _select_backends(args: argparse.Namespace, console: Console) -> tuple[dict[str, Backend], str]:
-    """The backends to compare and the device: at least two, each able to run the requested dtype there."""
+def _select_backends(args: argparse.Namespace, console: Console, *, needed: int = 2) -> tuple[dict[str, Backend], str]:
+    """The backends to compare and the device: at least ``needed`` (two for framework pairs), each able to run
+    the requested dtype there."""
     backends = parse_backends(args.backends)
-    if len(backends) < 2:
-        raise UsageError(f"parity needs at least two backends, got {', '.join(backends) or 'none'}")
+    if len(backends) < needed:
+        count = "two backends" if needed == 2 else "one backend"
+        raise UsageError(f"parity needs at least {count}, got {', '.join(backends) or 'none'}")
     modules = load_backends(backends)
     device = resolve_device(args.device, modules, needed=2)
     if device == "gpu":
@@ -132,7 +163,12 @@ def _run(
     records: list[ParityRecord] = []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=not console.is_terminal) as progress:
-        task = progress.add_task("forward passes", total=len(models) * len(modules))
+        from resnet_tools.export.formats import FORMATS
+
+        artifacts = [t for t in args.targets if t != "frameworks"]
+        exports = sum(b in FORMATS[t].writers for t in artifacts for b in modules)
+        frameworks = len(modules) if "frameworks" in args.targets else 0
+        task = progress.add_task("forward passes", total=len(models) * (frameworks + exports))
         for name in models:
             progress.update(task, description=f"{name}")
             common = {
@@ -143,10 +179,22 @@ def _run(
                 "given": given,
             }
             step = lambda _b: progress.advance(task)  # noqa: E731
-            if args.mode == "train":
+
+            def skipped(why: str) -> None:  # a known exporter defect: said, and counted as done
+                console.print(f"[yellow]note:[/] {why}", highlight=False)
+                progress.advance(task)
+
+            if "frameworks" in args.targets and args.mode == "train":
                 records += run_model_train_parity(name, modules, on_step=step, **common)
-            else:
-                records += run_model_parity(name, modules, on_step=step, path=args.path, **common)
+            elif "frameworks" in args.targets:
+                records += run_model_parity(name, modules, on_step=step, path=args.path, blocks=args.blocks, **common)
+            if artifacts:
+                from resnet_tools.export.parity import run_export_parity
+
+                records += run_export_parity(
+                    name, modules, artifacts, input_shape=input_shape, seed=args.seed, on_step=step,
+                    on_skip=skipped,
+                )  # fmt: skip
     return records
 
 
@@ -156,7 +204,7 @@ def _table(records: list[ParityRecord], device: str, args: argparse.Namespace) -
                 "first divergent", "pass"):  # fmt: skip
         table.add_column(col)
     for r in records:
-        points = TRAIN_POINTS if r.mode == "train" else DEPTH
+        points = TRAIN_POINTS if r.mode == "train" else tuple(r.stages)  # eval: stages, or every block
         worst = max((k for k in points if k in r.stages), key=lambda k: r.stages[k].max_rel)
         table.add_row(
             r.model,
@@ -259,6 +307,19 @@ def register(sub: Subcommands) -> None:
         help="eval mode: 'fast' runs each backend's fast path (torch channels_last, Paddle Inference, "
         "Keras XLA; tested to stay within the parity tolerance of eager), 'eager' the plain forward. "
         "Train mode always runs eager.",
+    )
+    p.add_argument(
+        "--blocks",
+        action="store_true",
+        help="eval mode: compare every residual block's output (eager), so the first divergent point named is "
+        "a block (layer3.1), and the report gains a models x blocks heatmap",
+    )
+    p.add_argument(
+        "--targets",
+        default="frameworks",
+        help="what to compare: 'frameworks' (every ordered backend pair) and/or artifact formats, each exported "
+        "by every selected backend that writes it and run in its runtime: onnx (onnxruntime), torch-export, "
+        "paddle-inference, saved-model, tflite; e.g. --targets frameworks,onnx,tflite",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, help="write the records as JSON")

@@ -60,6 +60,7 @@ class Backend(Protocol):
         self, model: Any, x: np.ndarray, *, features: bool = ..., device: str = ..., amp: str | None = ...
     ) -> Arrays: ...
     def fast_forward(self, model: Any, *, features: bool = ..., device: str = ...) -> tuple[str, Runner]: ...
+    def forward_blocks(self, model: Any, x: np.ndarray, *, device: str = ...) -> Arrays: ...
     def train_step_numpy(
         self, model: Any, x: np.ndarray, labels: np.ndarray, *, lr: float, device: str = ...
     ) -> dict[str, Any]: ...
@@ -84,10 +85,26 @@ def quiet_stderr() -> Iterator[None]:
     """Send file descriptor 2 to a temp file for the duration: TensorFlow's C++ logs at import time
     (absl's "before InitializeLog" lines, oneDNN notices) ignore TF_CPP_MIN_LOG_LEVEL. If the block
     raises, what was captured is written back so no error text is lost."""
+    with _quiet_fds((2,)):
+        yield
+
+
+@contextmanager
+def quiet_output() -> Iterator[None]:
+    """:func:`quiet_stderr` for stdout too: exporters print their progress from Python and from C++
+    (torch.onnx, paddle2onnx, tf2onnx). Replayed on stderr if the block raises."""
+    with _quiet_fds((1, 2)):
+        yield
+
+
+@contextmanager
+def _quiet_fds(fds: tuple[int, ...]) -> Iterator[None]:
+    sys.stdout.flush()
     sys.stderr.flush()
-    saved = os.dup(2)
+    saved = {fd: os.dup(fd) for fd in fds}
     with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
+        for fd in fds:
+            os.dup2(sink.fileno(), fd)
         failed = False
         try:
             yield
@@ -95,12 +112,21 @@ def quiet_stderr() -> Iterator[None]:
             failed = True
             raise
         finally:
+            sys.stdout.flush()
             sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
+            for fd, copy in saved.items():
+                os.dup2(copy, fd)
+                os.close(copy)
             if failed:
                 sink.seek(0)
                 sys.stderr.write(sink.read().decode(errors="replace"))
+
+
+def load_submodule(backend: str, module: str) -> Any:
+    """``resnet_<backend>.<module>`` (``distributed``, ``export``): the same names in every backend."""
+    if backend not in _PACKAGES:
+        raise UsageError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
+    return importlib.import_module(f"{_PACKAGES[backend]}.{module}")
 
 
 def load_backend(name: str) -> Backend:

@@ -61,9 +61,12 @@ class ParityRecord:
         return f"{self.source} float32 -> {self.dtype}"
 
 
-def compare(ref: dict[str, np.ndarray], out: dict[str, np.ndarray], tol: float) -> dict[str, Any]:
-    """Diffs at every depth point present in both, the first one over ``tol``, and top-1 agreement."""
-    points = [k for k in DEPTH if k in ref and k in out]
+def compare(
+    ref: dict[str, np.ndarray], out: dict[str, np.ndarray], tol: float, *, blocks: bool = False
+) -> dict[str, Any]:
+    """Diffs at every depth point present in both (``blocks``: every point ``ref`` holds, in its forward
+    order: stem, each residual block, logits), the first one over ``tol``, and top-1 agreement."""
+    points = [k for k in (ref if blocks else DEPTH) if k in ref and k in out]
     stages = {k: tensor_diff(ref[k], out[k]) for k in points}
     first_bad = next((k for k in points if not within(stages[k], tol)), None)
     logits = stages["logits"]
@@ -153,11 +156,13 @@ def run_model_parity(
     on_step: Callable[[str], None] | None = None,
     path: str = "fast",
     given: Given | None = None,
+    blocks: bool = False,
 ) -> list[ParityRecord]:
     """All ordered pairs of ``modules`` for one model, in eval mode.
 
     ``path="fast"`` runs each backend's ``fast_forward`` (the path users deploy: channels_last,
-    Paddle Inference, XLA); ``"eager"`` its plain eager forward.
+    Paddle Inference, XLA); ``"eager"`` its plain eager forward. ``blocks`` compares every residual
+    block's output (eager ``forward_blocks``), so the first divergent point is a block, not a stage.
     """
     if path not in PATHS:
         raise ResNetError(f"unknown path {path!r}; known: {', '.join(PATHS)}")
@@ -172,6 +177,9 @@ def run_model_parity(
     def execute(backend: str, model: Any, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         mod = modules[backend]
         mod.import_weights(model, weights)
+        if blocks:
+            used[backend] = "eager, every block"
+            return mod.forward_blocks(model, x, device=device)
         if path == "eager":
             used[backend] = "eager"
             return mod.forward_numpy(model, x, features=True, device=device)
@@ -188,7 +196,7 @@ def run_model_parity(
             mode="eval",
             input_shape=list(input_shape),
             tolerance=tol,
-            **compare(ref, out, tol),
+            **compare(ref, out, tol, blocks=blocks),
             source_path=used[source],
             target_path=used[target],
         )

@@ -37,7 +37,7 @@ def plot_divergence(records: Sequence[dict[str, Any]], path: Path | str) -> Path
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from resnet_tools.parity.engine import DEPTH, TRAIN_POINTS
+    from resnet_tools.parity.engine import TRAIN_POINTS
 
     models = list(dict.fromkeys(r["model"] for r in records))
     cols = min(4, len(models))
@@ -46,7 +46,7 @@ def plot_divergence(records: Sequence[dict[str, Any]], path: Path | str) -> Path
     for ax, model in zip(axes.flat, models, strict=False):
         rows = [r for r in records if r["model"] == model]
         for r in rows:
-            points = [k for k in (TRAIN_POINTS if r["mode"] == "train" else DEPTH) if k in r["stages"]]
+            points = [k for k in (TRAIN_POINTS if r["mode"] == "train" else r["stages"]) if k in r["stages"]]
             values = [max(r["stages"][k]["max_rel"], 1e-12) for k in points]
             ax.plot(points, values, marker="o", label=_pair(r))
         ax.axhline(rows[0]["tolerance"], color="red", linestyle="--", label="tolerance")
@@ -116,6 +116,64 @@ def plot_heatmap(records: Sequence[dict[str, Any]], path: Path | str) -> Path:
     return Path(path)
 
 
+def _block_order(point: str) -> tuple[int, int]:
+    """stem, layer1.0, layer1.1, ..., layer4.2, logits."""
+    if point.startswith("layer"):
+        stage, index = point.removeprefix("layer").split(".")
+        return int(stage), int(index)
+    return (0, 0) if point == "stem" else (99, 0)
+
+
+def block_grid(records: Sequence[dict[str, Any]]) -> tuple[list[str], list[str], np.ndarray, list[str | None]]:
+    """(models, points, models x points worst max_rel over the pairs, each model's first block over tolerance)
+    from records with block points (``resnet parity --blocks``); NaN where a model has no such block."""
+    rows = [r for r in records if any(k.startswith("layer") for k in r["stages"])]
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    points = sorted({k for r in rows for k in r["stages"]}, key=_block_order)
+    grid = np.full((len(models), len(points)), np.nan)
+    first: list[str | None] = [None] * len(models)
+    for r in rows:
+        i = models.index(r["model"])
+        for k, s in r["stages"].items():
+            j = points.index(k)
+            grid[i, j] = max(np.nan_to_num(grid[i, j], nan=0.0), s["max_rel"], 1e-16)
+        bad = r["first_divergent_stage"]
+        if bad and (first[i] is None or _block_order(bad) < _block_order(first[i] or "logits")):
+            first[i] = bad
+    return models, points, grid, first
+
+
+def plot_block_heatmap(records: Sequence[dict[str, Any]], path: Path | str) -> Path:
+    """Models x residual blocks: each cell the worst relative difference over the pairs at that block's output,
+    on a log scale ending at the tolerance; each model's first block beyond it outlined in red."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.patches as patches
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm
+
+    models, points, grid, first = block_grid(records)
+    fig, ax = plt.subplots(figsize=(0.22 * len(points) + 3, 0.34 * len(models) + 1.8))
+    finite = grid[np.isfinite(grid)]
+    tolerance = max(r["tolerance"] for r in records)
+    image = ax.imshow(grid, cmap="viridis", norm=LogNorm(vmin=min(finite.min(), tolerance / 100),
+                      vmax=max(finite.max(), tolerance)), aspect="auto")  # fmt: skip
+    for i, bad in enumerate(first):
+        if bad is not None:
+            j = points.index(bad)
+            ax.add_patch(patches.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
+    ax.set_xticks(range(len(points)), points, fontsize=6, rotation=90)
+    ax.set_yticks(range(len(models)), models, fontsize=7)
+    ax.set_title(f"worst max relative difference at each block's output, over the pairs (tolerance {tolerance:g}; "
+                 "red: the first block beyond it)", fontsize=8)  # fmt: skip
+    fig.colorbar(image, ax=ax, fraction=0.03)
+    fig.tight_layout()
+    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=100))
+    plt.close(fig)
+    return Path(path)
+
+
 def markdown_table(records: Sequence[Any]) -> str:
     lines = [
         "| model | source -> target | max abs | max rel | 1 - cosine | top-1 agree | worst point | first divergent "
@@ -139,6 +197,9 @@ def write_report(records: Sequence[Any], folder: Path | str, context: dict[str, 
     folder.mkdir(parents=True, exist_ok=True)
     plot_divergence([r.as_dict() for r in records], folder / "divergence.png")
     plot_heatmap([r.as_dict() for r in records], folder / "heatmap.png")
+    with_blocks = any(k.startswith("layer") for r in records for k in r.stages)
+    if with_blocks:
+        plot_block_heatmap([r.as_dict() for r in records], folder / "blocks.png")
     write_json(records, folder / "parity.json")
     table = markdown_table(records) + "\n"
     atomic_write(folder / "table.md", lambda fh: fh.write(table.encode()))
@@ -152,5 +213,6 @@ def write_report(records: Sequence[Any], folder: Path | str, context: dict[str, 
         f"{markdown_table(records)}\n\n"
         "![parity matrix](heatmap.png)\n\n"
         "![divergence across depth](divergence.png)\n"
+        + ("\n![every residual block](blocks.png)\n" if with_blocks else "")
     )
     return atomic_write(folder / "parity.md", lambda fh: fh.write(text.encode()))

@@ -18,7 +18,6 @@ leaves a half-written checkpoint.
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import json
 import os
@@ -80,11 +79,6 @@ def rank_env(backend: str, rank: int, nproc: int, ports: list[int]) -> dict[str,
                 "PADDLE_DISTRI_BACKEND": "gloo", "GLOG_minloglevel": "2"}  # fmt: skip
     # Keras: N host devices in one process (GPUs are the devices JAX finds; the flag only splits the host)
     return {"KERAS_BACKEND": "jax", "XLA_FLAGS": f"--xla_force_host_platform_device_count={nproc}"}
-
-
-def load_engine(backend: str) -> Any:
-    """``resnet_<backend>.distributed``: the engine's module, the same names in each backend."""
-    return importlib.import_module(f"resnet_{backend}.distributed")
 
 
 def check_port(port: int) -> None:
@@ -177,7 +171,7 @@ def worker(job_path: str) -> int:
     from resnet_spec.optim import OptimizerConfig
     from resnet_tools.checkpoints.convert import resolve_spec
     from resnet_tools.checkpoints.formats import FORMATS, read_checkpoint
-    from resnet_tools.core.backends import load_backend, use_cpu_cores
+    from resnet_tools.core.backends import load_backend, load_submodule, use_cpu_cores
     from resnet_tools.core.files import atomic_write
     from resnet_tools.train.checkpoint import TrainingState, save_training_checkpoint
     from resnet_tools.train.data import batches, load_dataset
@@ -186,7 +180,7 @@ def worker(job_path: str) -> int:
     check_engine(job["backend"])
     mod = load_backend(job["backend"])
     use_cpu_cores({job["backend"]: mod})  # paddle: the threads the launcher gave this process, not one
-    engine = load_engine(job["backend"])
+    engine = load_submodule(job["backend"], "distributed")
     rank, world = engine.init_from_env(job.get("device", "cpu"), job.get("timeout", 60.0))
     try:
         ckpt = read_checkpoint(Path(job["start"]), FORMATS["safetensors"])  # weights (+ optimizer state)

@@ -1,0 +1,59 @@
+"""Writing an artifact atomically: the exporter writes into a temp folder beside the output, and the result
+is renamed into place only when it is complete, so a failed or interrupted export leaves nothing behind."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from resnet_tools.core.backends import quiet_output
+from resnet_tools.core.errors import OutputError
+from resnet_tools.export.formats import ArtifactFormat
+from resnet_tools.export.runtimes import mark_layout
+
+
+def check_output(out: Path, fmt: ArtifactFormat, *, force: bool) -> None:
+    """Before any export work: the folder exists and is writable, and nothing is replaced without --force."""
+    if not out.parent.is_dir():
+        raise OutputError(f"cannot write {out}: folder {out.parent} does not exist")
+    if not os.access(out.parent, os.W_OK):
+        raise OutputError(f"cannot write {out}: folder {out.parent} is not writable")
+    if out.exists() and not force:
+        raise OutputError(f"{out} exists; pass --force to overwrite")
+    if out.exists() and out.is_dir() != fmt.folder:
+        kind = "a folder" if out.is_dir() else "a file"
+        raise OutputError(
+            f"cannot write {out}: it is {kind}, and {fmt.name} is {'a folder' if fmt.folder else 'a file'}"
+        )
+
+
+def write_artifact(
+    exporter: Any, model: Any, fmt: ArtifactFormat, out: Path, *, input_shape: tuple[int, ...],
+    dynamic_batch: bool = False, opset: int | None = None, layout: str = "NCHW", force: bool = False,
+    verbose: bool = False,
+) -> Path:  # fmt: skip
+    """``exporter.export_artifact(model, ...)`` into a temp folder beside ``out``, then renamed onto ``out``.
+    ONNX files get their input ``layout`` recorded in their metadata."""
+    check_output(out, fmt, force=force)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.resnet-export-", dir=out.parent))
+    try:
+        made = staging / out.name
+        if verbose:
+            exporter.export_artifact(model, fmt.name, made, input_shape=input_shape, dynamic_batch=dynamic_batch,
+                                     opset=opset)  # fmt: skip
+        else:
+            with quiet_output():  # the exporters print their progress; replayed if they fail
+                exporter.export_artifact(model, fmt.name, made, input_shape=input_shape, dynamic_batch=dynamic_batch,
+                                         opset=opset)  # fmt: skip
+        if fmt.name == "onnx":
+            mark_layout(made, layout)
+        if out.exists():  # --force: the old artifact goes only once the new one is complete
+            old = staging / ".replaced"
+            os.replace(out, old)
+        os.replace(made, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
