@@ -48,6 +48,8 @@ docs-data: $(STAMP)
 	$(BIN)/resnet bench --models resnet50 --batch 1,16 --force --json docs/generated/bench.json
 	$(BIN)/resnet bench --models resnet50v1,resnet50v2 --backends keras --batch 1,16 --force --json docs/generated/bench_keras_official.json
 	$(BIN)/python bench/render_bench.py docs/generated/bench.json docs/generated/bench_keras_official.json
+	$(BIN)/resnet bench --models resnet50 --batch 16 --repeats 5 --min-time 0 --force --json docs/generated/bench_export.json
+	$(BIN)/python bench/render_bench.py --out docs/generated/bench_export.md --chart "" docs/generated/bench_export.json
 	$(BIN)/python bench/profile_resnet50.py
 	$(BIN)/python bench/measure_training.py
 	$(BIN)/python bench/certificate.py
