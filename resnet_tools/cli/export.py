@@ -23,7 +23,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from resnet_tools.export.formats import check_writer, parse_format, pick_writer
     from resnet_tools.export.parity import runtime_name
     from resnet_tools.export.runtimes import artifact_runner
-    from resnet_tools.export.write import check_output, write_artifact
+    from resnet_tools.export.write import check_output, input_layout, write_artifact
     from resnet_tools.hub.resolve import resolve_weights
 
     fmt = parse_format(args.format)
@@ -48,7 +48,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise UsageError(f"{spec.name} takes {spec.in_channels} input channels; --input has {shape[1]}")
     mod = modules[backend]
     model = mod.import_weights(mod.create_model(spec), ckpt.weights)
-    layout = "NHWC" if getattr(model, "data_format", "") == "channels_last" else "NCHW"
+    layout = input_layout(model)
     exporter = load_submodule(backend, "export")
     console.print(f"exporting {spec.name} from {backend} as {fmt.name}: {exporter.ARTIFACTS[fmt.name]}")
     write_artifact(exporter, model, fmt, out, input_shape=shape, dynamic_batch=args.dynamic_batch,

@@ -68,8 +68,7 @@ def run_export_parity(
             exporter = load_submodule(backend, "export")
             with tempfile.TemporaryDirectory(prefix="resnet-export-parity-") as tmp:
                 out = Path(tmp) / f"model{fmt.suffix}"
-                layout = "NHWC" if getattr(model, "data_format", "") == "channels_last" else "NCHW"
-                write_artifact(exporter, model, fmt, out, input_shape=input_shape, dynamic_batch=True, layout=layout)
+                write_artifact(exporter, model, fmt, out, input_shape=input_shape, dynamic_batch=True)
                 with quiet_stderr():  # runtimes announce their delegates (TFLite's XNNPACK line); replayed on failure
                     run = artifact_runner(fmt.name, out, exporter)
                     got = run(x)

@@ -30,13 +30,18 @@ def check_output(out: Path, fmt: ArtifactFormat, *, force: bool) -> None:
         )
 
 
+def input_layout(model: Any) -> str:
+    """The input layout of a model's artifacts: NHWC for a channels_last Keras model, else NCHW."""
+    return "NHWC" if getattr(model, "data_format", "") == "channels_last" else "NCHW"
+
+
 def write_artifact(
     exporter: Any, model: Any, fmt: ArtifactFormat, out: Path, *, input_shape: tuple[int, ...],
-    dynamic_batch: bool = False, opset: int | None = None, layout: str = "NCHW", force: bool = False,
+    dynamic_batch: bool = False, opset: int | None = None, layout: str | None = None, force: bool = False,
     verbose: bool = False,
 ) -> Path:  # fmt: skip
     """``exporter.export_artifact(model, ...)`` into a temp folder beside ``out``, then renamed onto ``out``.
-    ONNX files get their input ``layout`` recorded in their metadata."""
+    ONNX files get their input ``layout`` recorded in their metadata (default: :func:`input_layout`)."""
     check_output(out, fmt, force=force)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.resnet-export-", dir=out.parent))
     try:
@@ -49,7 +54,7 @@ def write_artifact(
                 exporter.export_artifact(model, fmt.name, made, input_shape=input_shape, dynamic_batch=dynamic_batch,
                                          opset=opset)  # fmt: skip
         if fmt.name == "onnx":
-            mark_layout(made, layout)
+            mark_layout(made, layout or input_layout(model))
         if out.exists():  # --force: the old artifact goes only once the new one is complete
             old = staging / ".replaced"
             os.replace(out, old)
