@@ -2,6 +2,8 @@
 
 A block's ``__init__`` creates its named layers (the names are the checkpoint format, see
 ``resnet_spec.naming``) and ``__call__`` wires them, as ``forward`` does in the torch backend.
+Every block adds ``[identity, out]`` in that order, as keras.applications does: Keras orders a model's
+layers by that (``resnet_spec.naming.keras_order``), and a ``.weights.h5`` numbers layers by that order.
 """
 
 from __future__ import annotations
@@ -108,7 +110,7 @@ class BasicBlock:
         identity = x if self.downsample is None else self.downsample(x)
         out = self.relu1(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        return self.relu_out(self.add([out, identity]))
+        return self.relu_out(self.add([identity, out]))
 
 
 # --8<-- [end:basic]
@@ -138,7 +140,7 @@ class Bottleneck:
         out = self.relu1(self.bn1(self.conv1(x)))
         out = self.relu2(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
-        return self.relu_out(self.add([out, identity]))
+        return self.relu_out(self.add([identity, out]))
 
 
 # --8<-- [end:bottleneck]
@@ -166,7 +168,7 @@ class PreActBasicBlock:
         identity = source if self.downsample is None else self.downsample(source)
         out = self.relu1(self.bn1(self.conv1(preact)))
         out = self.conv2(out)
-        return self.add([out, identity])
+        return self.add([identity, out])
 
 
 # --8<-- [start:preact]
@@ -196,7 +198,7 @@ class PreActBottleneck:
         out = self.relu1(self.bn1(self.conv1(preact)))
         out = self.relu2(self.bn2(self.conv2(out)))
         out = self.conv3(out)
-        return self.add([out, identity])
+        return self.add([identity, out])
 
 
 # --8<-- [end:preact]

@@ -155,6 +155,34 @@ def native_table(spec: ModelSpec, framework: str) -> list[NativeEntry]:
     return [NativeEntry(e, native_key(e, framework), native_shape(e, framework)) for e in canonical_table(spec)]
 
 
+def keras_order(spec: ModelSpec) -> list[ParamEntry]:
+    """The canonical table in the order Keras 3 lists the layers of the keras.applications-style model
+    (``model.layers``), which is the order a ``.weights.h5`` numbers them in (``layers/conv2d_3``).
+
+    keras.applications adds a block's branches as ``Add([shortcut, residual])``; Keras orders a functional
+    graph by depth, ties broken by that input order, so a block's shortcut conv comes just before its last
+    conv and the shortcut BN just before its last BN (``1_conv 1_bn 2_conv 2_bn 0_conv 3_conv 0_bn 3_bn``).
+    ``resnet_keras`` wires every block that way, so the rule holds for the models keras.applications lacks
+    (basic blocks, ResNeXt, wide) too; ``parity_tests`` checks it against both models' layer lists.
+    """
+    blocks: dict[str, list[ParamEntry]] = {}
+    for e in canonical_table(spec):
+        m = _BLOCK_RE.match(e.module)
+        blocks.setdefault(f"layer{m[1]}.{m[2]}" if m else e.module, []).append(e)
+    out: list[ParamEntry] = []
+    for entries in blocks.values():
+        shortcut = [e for e in entries if ".downsample." in e.module]
+        main = [e for e in entries if ".downsample." not in e.module]
+        for kind, part in (("conv", ".downsample.0"), ("bn", ".downsample.1")):
+            moved = [e for e in shortcut if e.module.endswith(part)]
+            last = max((i for i, e in enumerate(main) if e.kind == kind), default=None)
+            if moved and last is not None:
+                at = next(i for i, e in enumerate(main) if e.module == main[last].module)
+                main[at:at] = moved
+        out += main
+    return out
+
+
 _CONV_MODULE_RE = re.compile(r"(^conv1$|\.conv\d+$|\.downsample\.0$)")
 _BN_MODULE_RE = re.compile(r"(^bn1$|^post_bn$|\.bn\d+$|\.preact_bn$|\.downsample\.1$)")
 

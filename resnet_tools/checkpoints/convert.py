@@ -14,6 +14,7 @@ import numpy as np
 from resnet_spec import ModelSpec, count_params
 from resnet_spec.errors import CheckpointError, VerificationError
 from resnet_spec.identify import check_architecture, identify
+from resnet_spec.naming import FRAMEWORKS
 from resnet_spec.params import canonical_table
 from resnet_spec.tolerances import tolerance
 from resnet_spec.weights import validate_weights
@@ -59,7 +60,9 @@ def resolve_spec(ckpt: Checkpoint, model: str | None) -> ModelSpec:
         spec = check_architecture(ckpt.metadata["model"], shapes)
     else:
         spec = identify(shapes)
-    validate_weights(spec, "torch", ckpt.weights)  # names, shapes and float dtypes, all listed at once
+    # names, shapes and float dtypes, all listed at once, with the keys of the file's own framework
+    source = ckpt.metadata.get("source_framework", "")
+    validate_weights(spec, source if source in FRAMEWORKS else "torch", ckpt.weights)
     return spec
 
 
@@ -121,7 +124,7 @@ def convert(
         if verify
         else None
     )
-    needed = sorted({f for f in (sf.imports, df.imports, *(verify_fws or ())) if f})
+    needed = sorted({f for f in (sf.imports, df.imports, df.write_imports, *(verify_fws or ())) if f})
     t0 = time.perf_counter()
     load_backends(needed)  # paddle before tensorflow, only what these formats need
     t1 = time.perf_counter()

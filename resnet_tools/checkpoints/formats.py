@@ -22,7 +22,7 @@ from resnet_spec import ModelSpec
 from resnet_spec.errors import CheckpointError, ResNetError
 from resnet_spec.naming import TORCH_BN_COUNTER, canonical_entry_from_native, from_native, to_native
 from resnet_spec.weights import validate_weights
-from resnet_tools.checkpoints import keras_h5
+from resnet_tools.checkpoints import keras_archive, keras_h5
 from resnet_tools.checkpoints.lazy import LazyArray, apply, dtype_of, materialize
 from resnet_tools.core.backends import load_backend
 
@@ -57,6 +57,7 @@ class Format:
     write: Callable[[Checkpoint, ModelSpec, Path], None] | None
     description: str
     imports: str | None = None  # the backend reading or writing it imports (None: no framework at all)
+    write_imports: str | None = None  # the backend its writer alone imports (a .keras is read without Keras)
 
 
 def _why(exc: BaseException) -> str:
@@ -415,16 +416,29 @@ class _StreamingPickler(pickle.Pickler):
 
 
 def read_keras(path: Path, model: str | None) -> Checkpoint:
-    """A Keras 3 ``.weights.h5`` of our model, read with h5py (no Keras import; see ``keras_h5``)."""
-    spec, native = keras_h5.read(path, model)
-    return Checkpoint(_from_native(dict(native), "keras", path), {"source_framework": "keras"}, spec)
+    """A Keras 3 ``.weights.h5`` (keras.applications', ours, or a model holding either as a nested layer),
+    read with h5py (no Keras import; see ``keras_h5``)."""
+    spec, native, notes = keras_h5.read(path, model)
+    return Checkpoint(_from_native(dict(native), "keras", path), {"source_framework": "keras"}, spec, notes)
 
 
 def write_keras(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
-    """A Keras 3 ``.weights.h5`` that ``model.load_weights`` reads, written with h5py (no Keras import);
-    dtypes are kept (float64 stays float64)."""
+    """A Keras 3 ``.weights.h5`` that ``model.load_weights`` reads (ours and keras.applications' models),
+    written with h5py (no Keras import); dtypes are kept (float64 stays float64)."""
     validate_weights(spec, "keras", ckpt.weights)  # everything checked before the file is touched
     keras_h5.write(ckpt.weights, spec, path)
+
+
+def read_keras_archive(path: Path, model: str | None) -> Checkpoint:
+    """A Keras 3 ``.keras`` archive (``model.save``), read with zipfile/json/h5py (see ``keras_archive``)."""
+    spec, native, notes = keras_archive.read(path, model)
+    return Checkpoint(_from_native(dict(native), "keras", path), {"source_framework": "keras"}, spec, notes)
+
+
+def write_keras_archive(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
+    """A ``.keras`` that ``keras.models.load_model`` opens with no custom objects (written by Keras)."""
+    validate_weights(spec, "keras", ckpt.weights)
+    keras_archive.write(ckpt.weights, spec, path)
 
 
 def read_keras_legacy(path: Path, _model: str | None) -> Checkpoint:
@@ -489,11 +503,27 @@ FORMATS: dict[str, Format] = {
         Format("npz", (".npz",), None, read_npz, write_npz, "canonical names and layouts for numpy users"),
         Format("torch", (".pth", ".pt"), "torch", read_torch, write_torch, "torchvision-style state_dict", "torch"),
         Format("paddle", (".pdparams",), "paddle", read_paddle, write_paddle, "paddle.vision-style state dict"),
-        Format("keras", (".weights.h5",), "keras", read_keras, write_keras, "Keras 3 weights file of our model"),
+        Format(
+            "keras",
+            (".weights.h5",),
+            "keras",
+            read_keras,
+            write_keras,
+            "Keras 3 weights file (model.save_weights): keras.applications' layer order, nested models read",
+        ),
+        Format(
+            "keras_archive",
+            (".keras",),
+            "keras",
+            read_keras_archive,
+            write_keras_archive,
+            "Keras 3 model archive (model.save): loads with keras.models.load_model",
+            write_imports="keras",
+        ),
         Format(
             "keras_h5",
             (".h5",),
-            None,
+            "keras",
             read_keras_legacy,
             None,
             "legacy Keras / keras.applications HDF5 weights, read by layer name (read only)",
