@@ -10,6 +10,7 @@ import functools
 import json
 import os
 import pickle
+import re
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -67,9 +68,12 @@ def _why(exc: BaseException) -> str:
     if not text:
         return f"{type(exc).__name__} (empty or truncated file)"
     if "weights_only" in text or "allow_pickle" in text or "pickled" in text:
+        where = re.search(r"GLOBAL ([\w.]+)", text)
+        what = f" ({where[1]})" if where else ""
         return (
-            "not a plain tensor file: it is corrupt, or a pickle that needs arbitrary code to load "
-            "(refused: loading it could run code)"
+            f"it pickles Python objects{what}, not only tensors: a whole model saved with torch.save(model)? "
+            "Save model.state_dict() instead (paddle: paddle.save(model.state_dict())); loading this file "
+            "could run code, so it is refused"
         )
     return text.splitlines()[0]
 
@@ -255,10 +259,47 @@ def write_npz(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
 
 # ---- torch --------------------------------------------------------------------------------------------
 
-TORCH_WRAPPERS = ("state_dict", "model_state_dict", "model")
+#: Where training scripts keep the state dict: plain, Lightning, timm, DeiT, kuangliu's CIFAR ("net"), in that
+#: order of preference; an EMA copy is used only when it is all the file holds.
+TORCH_WRAPPERS = ("state_dict", "model_state_dict", "model", "net", "state_dict_ema", "model_ema", "ema")
+#: Prefixes wrappers add to every key: DataParallel/DDP, Lightning's ``self.model``, torch.compile.
+KEY_PREFIXES = ("module.", "model.", "_orig_mod.")
 
 
-def read_torch(path: Path, _model: str | None) -> Checkpoint:
+def unwrap_state(obj: Any, is_tensor: Callable[[Any], bool], path: Path) -> tuple[dict[str, Any], list[str]]:
+    """The ``{key: tensor}`` inside a training checkpoint's wrappers, with wrapper prefixes stripped."""
+    notes: list[str] = []
+    trail: list[str] = []
+    while isinstance(obj, dict) and not (obj and all(is_tensor(v) for v in obj.values())):
+        key = next((k for k in TORCH_WRAPPERS if isinstance(obj.get(k), dict) and obj[k]), None)
+        if key is None:
+            break
+        others = [k for k in TORCH_WRAPPERS if k != key and isinstance(obj.get(k), dict)]
+        if others:
+            notes.append(f"read the weights under '{key}'; the file also holds {', '.join(repr(k) for k in others)}")
+        trail.append(key)
+        obj = obj[key]
+    if not isinstance(obj, dict) or not obj or not all(is_tensor(v) for v in obj.values()):
+        kinds = sorted({type(v).__name__ for v in obj.values()}) if isinstance(obj, dict) else [type(obj).__name__]
+        raise CheckpointError(
+            f"{path} is not a state dict (expected name -> tensor, optionally under "
+            f"{' / '.join(TORCH_WRAPPERS)}); found {', '.join(kinds[:4])}"
+        )
+    if trail:
+        notes.append(f"state dict found under {' / '.join(repr(k) for k in trail)}")
+    stripped = []
+    while True:
+        prefix = next((p for p in KEY_PREFIXES if all(k.startswith(p) for k in obj)), None)
+        if prefix is None:
+            break
+        obj = {k.removeprefix(prefix): v for k, v in obj.items()}
+        stripped.append(prefix)
+    if stripped:
+        notes.append(f"key prefix {''.join(stripped)!r} removed")
+    return obj, notes
+
+
+def read_torch(path: Path, model: str | None) -> Checkpoint:
     load_backend("torch")
     import torch
 
@@ -270,28 +311,23 @@ def read_torch(path: Path, _model: str | None) -> Checkpoint:
         obj = _torch_load_whole(path)  # the legacy (pre-zip) format cannot be memory-mapped
     except Exception as exc:
         raise CheckpointError(f"cannot read {path} as a torch checkpoint: {_why(exc)}") from None
-    for key in TORCH_WRAPPERS:  # training scripts wrap the state dict
-        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
-            obj = obj[key]
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise CheckpointError(
-            f"{path} is not a state dict (expected name -> tensor, optionally under {' / '.join(TORCH_WRAPPERS)})"
-        )
+    obj, notes = unwrap_state(obj, lambda v: isinstance(v, torch.Tensor), path)
     widened = sum(1 for v in obj.values() if v.dtype == torch.bfloat16)
     native = {}
     for k in list(obj):  # popped: each tensor is let go once its canonical copy exists (_from_native)
         v = obj.pop(k)
         if k.endswith(TORCH_BN_COUNTER):
             continue  # torch-only BN counter, not a weight
-        k = k.removeprefix("module.")  # DataParallel / DDP prefix
         try:
             dtype = np.float32 if v.dtype == torch.bfloat16 else torch.empty(0, dtype=v.dtype).numpy().dtype
         except (TypeError, RuntimeError):
             raise CheckpointError(f"{path}: {k} is {v.dtype}, which numpy cannot hold") from None
         native[k] = LazyArray(tuple(v.shape), dtype, _guarded(path, functools.partial(_torch_numpy, v)))
-    notes = [f"{widened} bfloat16 tensor(s) read as float32 (exact: numpy has no bfloat16)"] if widened else []
+    if widened:
+        notes.append(f"{widened} bfloat16 tensor(s) read as float32 (exact: numpy has no bfloat16)")
     meta = {"source_framework": "torch", "source_version": torch.__version__}
-    return Checkpoint(_from_native(native, "torch", path), meta, notes=notes)
+    weights, spec, more = _canonical(native, "torch", path, model)
+    return Checkpoint(weights, meta, spec, notes=notes + more)
 
 
 def _torch_load_whole(path: Path) -> Any:
@@ -371,7 +407,7 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
 # --8<-- [end:safe-unpickle]
 
 
-def read_paddle(path: Path, _model: str | None) -> Checkpoint:
+def read_paddle(path: Path, model: str | None) -> Checkpoint:
     """Read a ``.pdparams`` through :class:`_ArraysOnlyUnpickler` (no paddle import, no code run)."""
     try:
         with open(path, "rb") as fh:
@@ -385,9 +421,9 @@ def read_paddle(path: Path, _model: str | None) -> Checkpoint:
         ) from None
     if isinstance(obj, dict):
         obj = {k: v for k, v in obj.items() if k != _PADDLE_NAME_TABLE}
-    if not isinstance(obj, dict) or not obj or not all(isinstance(v, np.ndarray) for v in obj.values()):
-        raise CheckpointError(f"{path} is not a paddle state dict (expected name -> tensor)")
-    return Checkpoint(_from_native(obj, "paddle", path), {"source_framework": "paddle"})
+    obj, notes = unwrap_state(obj, lambda v: isinstance(v, np.ndarray), path)
+    weights, spec, more = _canonical(obj, "paddle", path, model)
+    return Checkpoint(weights, {"source_framework": "paddle"}, spec, notes=notes + more)
 
 
 def write_paddle(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
@@ -475,6 +511,25 @@ def read_keras_legacy(path: Path, _model: str | None) -> Checkpoint:
     return Checkpoint(_from_native(native, "keras", path), {"source_framework": "keras.applications"})
 
 
+def _canonical(
+    native: dict[str, Any], framework: str, path: Path, model: str | None
+) -> tuple[dict[str, Any], ModelSpec | None, list[str]]:
+    """Canonical weights of a torch or paddle state dict: by the zoo's naming rules where every key follows
+    them, else by the checkpoint's structure (a hand-written ResNet: ``structure``)."""
+    try:
+        for key, value in native.items():
+            if not key.endswith(TORCH_BN_COUNTER):
+                canonical_entry_from_native(key, framework, tuple(np.shape(value)))
+    except ValueError as exc:
+        from resnet_tools.checkpoints import structure
+
+        mapping = structure.structural_map(native, framework, model, str(path))
+        note = f"a ResNet of its own naming (first unknown: {str(exc).split(': ', 1)[-1]}) mapped by structure"
+        weights = dict(structure.canonical_weights(mapping, native))
+        return weights, mapping.spec, [note + f" onto {mapping.spec.name}", *mapping.notes]
+    return _from_native(native, framework, path), None, []
+
+
 def _from_native(native: dict[str, Any], framework: str, path: Path) -> dict[str, Any]:
     """Native keys and layouts -> canonical ones, by naming rule; lazy tensors get their transform chained.
     Consumes ``native``: each array read into memory is let go once its canonical copy exists."""
@@ -501,7 +556,15 @@ FORMATS: dict[str, Format] = {
             "canonical names and layouts, with metadata (default interchange)",
         ),
         Format("npz", (".npz",), None, read_npz, write_npz, "canonical names and layouts for numpy users"),
-        Format("torch", (".pth", ".pt"), "torch", read_torch, write_torch, "torchvision-style state_dict", "torch"),
+        Format(
+            "torch",
+            (".pth", ".pt", ".bin", ".ckpt", ".tar"),
+            "torch",
+            read_torch,
+            write_torch,
+            "torch state dict (torchvision names, or your own; Lightning / EMA / compile wrappers read)",
+            "torch",
+        ),
         Format("paddle", (".pdparams",), "paddle", read_paddle, write_paddle, "paddle.vision-style state dict"),
         Format(
             "keras",
@@ -541,9 +604,50 @@ def format_for(path: Path | str, given: str | None = None) -> Format:
     name = Path(path).name.lower()
     hits = [(ext, f) for f in FORMATS.values() for ext in f.extensions if name.endswith(ext)]
     if not hits:
+        sniffed = sniff(Path(path))
+        if sniffed is not None:
+            return sniffed
         exts = ", ".join(e for f in FORMATS.values() for e in f.extensions)
-        raise CheckpointError(f"unknown extension for {Path(path).name}; known: {exts} (or pass --from/--to)")
+        raise CheckpointError(
+            f"unknown extension for {Path(path).name} and its content is no known checkpoint; known: {exts} "
+            f"(or pass --format / --from / --to)"
+        )
     return max(hits, key=lambda h: len(h[0]))[1]
+
+
+#: The first pickled object of torch's legacy (pre-zip) format: its magic number.
+_TORCH_LEGACY_MAGIC = bytes.fromhex("80028a0a6cfc9c46f9206aa85019")
+
+
+def sniff(path: Path) -> Format | None:
+    """The format of a file by its content (None when it is none we know or cannot be read): torch zip or
+    legacy pickle, .keras and npz zips, HDF5 (Keras 3 or legacy), safetensors, a paddle pickle."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+        if head.startswith(b"PK"):
+            with zipfile.ZipFile(path) as zf:
+                names = zf.namelist()
+            if any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
+                return FORMATS["torch"]
+            if "config.json" in names and any(n.startswith("model.weights") for n in names):
+                return FORMATS["keras_archive"]
+            return FORMATS["npz"] if names and all(n.endswith(".npy") for n in names) else None
+        if head.startswith(b"\x89HDF"):
+            import h5py
+
+            with h5py.File(path, "r") as f:
+                legacy = "layer_names" in f.get("model_weights", f).attrs
+            return FORMATS["keras_h5" if legacy else "keras"]
+        if head.startswith(_TORCH_LEGACY_MAGIC):
+            return FORMATS["torch"]
+        if head.startswith(b"\x80"):
+            return FORMATS["paddle"]
+        if len(head) > 8 and head[8:9] == b"{":
+            return FORMATS["safetensors"]
+    except (OSError, zipfile.BadZipFile):
+        return None
+    return None
 
 
 def read_checkpoint(path: Path | str, fmt: Format, model: str | None = None, *, lazy: bool = False) -> Checkpoint:

@@ -1,0 +1,272 @@
+"""Hand-written ResNets in the style of tutorials, written here (not the zoo's classes), with their own names:
+the checkpoints people hold. Each builder returns a model with random weights, random BN statistics and
+biases, in eval mode."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def randomize_torch(model: Any, seed: int) -> Any:
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, t in model.state_dict().items():
+            if not t.is_floating_point():
+                continue
+            if name.endswith("running_var"):
+                t.copy_(torch.rand(t.shape, generator=g) * 1.5 + 0.5)
+            elif name.endswith(("running_mean", "bias")) or t.ndim == 1:
+                t.copy_(torch.randn(t.shape, generator=g) * 0.2 + (1.0 if name.endswith("weight") else 0.0))
+    return model.eval()
+
+
+def randomize_paddle(model: Any, seed: int) -> Any:
+    import paddle
+
+    rng = np.random.default_rng(seed)
+    for name, t in model.state_dict().items():
+        if name.endswith("_variance"):
+            t.set_value(rng.uniform(0.5, 2.0, t.shape).astype("float32"))
+        elif len(t.shape) == 1:
+            base = 1.0 if name.endswith("weight") else 0.0
+            t.set_value((rng.normal(0, 0.2, t.shape) + base).astype("float32"))
+    model.eval()
+    del paddle
+    return model
+
+
+# ---- torch --------------------------------------------------------------------------------------------------
+
+
+def torch_cifar_resnet18(num_classes: int = 10) -> Any:
+    """A CIFAR ResNet-18 in the style of the popular CIFAR repositories: ``shortcut``, ``linear``."""
+    import torch.nn.functional as F  # noqa: N812
+    from torch import nn
+
+    class BasicBlock(nn.Module):
+        def __init__(self, in_planes: int, planes: int, stride: int = 1) -> None:
+            super().__init__()
+            self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(planes)
+            self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(planes)
+            self.shortcut = nn.Sequential()
+            if stride != 1 or in_planes != planes:
+                self.shortcut = nn.Sequential(
+                    nn.Conv2d(in_planes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes)
+                )
+
+        def forward(self, x: Any) -> Any:
+            out = F.relu(self.bn1(self.conv1(x)))
+            out = self.bn2(self.conv2(out))
+            return F.relu(out + self.shortcut(x))
+
+    class ResNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.in_planes = 64
+            self.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(64)
+            self.layer1 = self._make_layer(64, 2, 1)
+            self.layer2 = self._make_layer(128, 2, 2)
+            self.layer3 = self._make_layer(256, 2, 2)
+            self.layer4 = self._make_layer(512, 2, 2)
+            self.linear = nn.Linear(512, num_classes)
+
+        def _make_layer(self, planes: int, n: int, stride: int) -> Any:
+            layers = []
+            for s in [stride] + [1] * (n - 1):
+                layers.append(BasicBlock(self.in_planes, planes, s))
+                self.in_planes = planes
+            return nn.Sequential(*layers)
+
+        def forward(self, x: Any) -> Any:
+            out = F.relu(self.bn1(self.conv1(x)))
+            out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
+            return self.linear(F.adaptive_avg_pool2d(out, 1).flatten(1))
+
+    return randomize_torch(ResNet(), 1)
+
+
+def torch_opaque_resnet50(num_classes: int = 5, per_block_names: bool = False) -> Any:
+    """A ResNet-50 (v1.5) with single-letter names, the shortcut registered before the last conv, and a
+    head written as ``Sequential(Dropout, Linear)``. ``per_block_names``: every block names its modules
+    differently (``a0``, ``a1``, ...), so no block can teach another."""
+    from torch import nn
+
+    class Block(nn.Module):
+        def __init__(self, cin: int, width: int, stride: int, tag: str) -> None:
+            super().__init__()
+            cout = width * 4
+            names = [f"{c}{tag}" for c in "abcdstef"]
+            self.names = names
+            setattr(self, names[0], nn.Conv2d(cin, width, 1, bias=False))
+            setattr(self, names[1], nn.BatchNorm2d(width))
+            setattr(self, names[2], nn.Conv2d(width, width, 3, stride, 1, bias=False))
+            setattr(self, names[3], nn.BatchNorm2d(width))
+            self.has_short = stride != 1 or cin != cout
+            if self.has_short:
+                setattr(self, names[4], nn.Conv2d(cin, cout, 1, stride, bias=False))
+                setattr(self, names[5], nn.BatchNorm2d(cout))
+            setattr(self, names[6], nn.Conv2d(width, cout, 1, bias=False))
+            setattr(self, names[7], nn.BatchNorm2d(cout))
+
+        def forward(self, x: Any) -> Any:
+            a, b, c, d, s, t, e, f = (getattr(self, n, None) for n in self.names)
+            y = b(a(x)).relu()
+            y = d(c(y)).relu()
+            y = f(e(y))
+            return (y + (t(s(x)) if self.has_short else x)).relu()
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.s = nn.Sequential(
+                nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(3, 2, 1)
+            )
+            blocks, cin, k = [], 64, 0
+            for i, (n, width) in enumerate(zip((3, 4, 6, 3), (64, 128, 256, 512), strict=True)):
+                for j in range(n):
+                    blocks.append(Block(cin, width, 2 if j == 0 and i > 0 else 1, str(k) if per_block_names else ""))
+                    cin, k = width * 4, k + 1
+            self.r = nn.Sequential(*blocks)
+            self.h = nn.Sequential(nn.Dropout(0.5), nn.Linear(2048, num_classes))
+
+        def forward(self, x: Any) -> Any:
+            return self.h(self.r(self.s(x)).mean((2, 3)))
+
+    return randomize_torch(Net(), 2)
+
+
+def torch_keras_style_resnet50v2(num_classes: int = 6) -> Any:
+    """A ResNet50V2 written in torch in keras.applications' layout (``conv1.conv``, ``conv2.blocks.0.preact``,
+    ``short``, ``post.bn``, ``post.fc``), without the last conv's and the shortcut's biases."""
+    import torch.nn.functional as F  # noqa: N812
+    from torch import nn
+
+    class Block(nn.Module):
+        def __init__(self, cin: int, filters: int, stride: int, conv_shortcut: bool) -> None:
+            super().__init__()
+            self.preact = nn.Sequential(nn.BatchNorm2d(cin, eps=1.001e-5), nn.ReLU())
+            self.short = nn.Conv2d(cin, 4 * filters, 1, stride, bias=False) if conv_shortcut else None
+            self.stride = stride
+            self.conv1 = nn.Sequential(
+                nn.Conv2d(cin, filters, 1, bias=False), nn.BatchNorm2d(filters, eps=1.001e-5), nn.ReLU()
+            )
+            self.conv2 = nn.Sequential(
+                nn.Conv2d(filters, filters, 3, stride, 1, bias=False), nn.BatchNorm2d(filters, eps=1.001e-5), nn.ReLU()
+            )
+            self.conv3 = nn.Conv2d(filters, 4 * filters, 1, bias=False)
+
+        def forward(self, x: Any) -> Any:
+            p = self.preact(x)
+            if self.short is not None:
+                sc = self.short(p)
+            else:
+                sc = F.max_pool2d(x, 1, self.stride) if self.stride > 1 else x
+            return self.conv3(self.conv2(self.conv1(p))) + sc
+
+    class Stack(nn.Module):
+        def __init__(self, cin: int, filters: int, blocks: int, stride: int) -> None:
+            super().__init__()
+            self.blocks = nn.ModuleList(
+                [Block(cin, filters, 1, True)]
+                + [Block(4 * filters, filters, 1, False) for _ in range(blocks - 2)]
+                + [Block(4 * filters, filters, stride, False)]
+            )
+
+        def forward(self, x: Any) -> Any:
+            for b in self.blocks:
+                x = b(x)
+            return x
+
+    class Post(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bn = nn.BatchNorm2d(2048, eps=1.001e-5)
+            self.fc = nn.Linear(2048, num_classes)
+
+        def forward(self, x: Any) -> Any:
+            return self.fc(F.relu(self.bn(x)).mean((2, 3)))
+
+    class Stem(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 64, 7, 2, 3)
+
+        def forward(self, x: Any) -> Any:
+            return F.max_pool2d(F.pad(self.conv(x), (1, 1, 1, 1)), 3, 2)  # keras pads with zeros
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv1 = Stem()
+            self.conv2 = Stack(64, 64, 3, 2)
+            self.conv3 = Stack(256, 128, 4, 2)
+            self.conv4 = Stack(512, 256, 6, 2)
+            self.conv5 = Stack(1024, 512, 3, 1)
+            self.post = Post()
+
+        def forward(self, x: Any) -> Any:
+            return self.post(self.conv5(self.conv4(self.conv3(self.conv2(self.conv1(x))))))
+
+    return randomize_torch(Net(), 3)
+
+
+# ---- paddle -------------------------------------------------------------------------------------------------
+
+
+def paddle_tutorial_resnet50(num_classes: int = 102) -> Any:
+    """A ResNet-50 as popular Paddle tutorials write it: ``conv``, ``bn``, ``residual_block.{i}`` with
+    ``conv_bn_block1..3`` (Sequential conv + BN) and ``down_sample_block``, ``fc`` (weight [in, out])."""
+    import paddle
+    from paddle import nn
+
+    class Bottleneck(nn.Layer):
+        def __init__(self, cin: int, width: int, stride: int) -> None:
+            super().__init__()
+            cout = width * 4
+            self.conv_bn_block1 = nn.Sequential(
+                nn.Conv2D(cin, width, 1, bias_attr=False), nn.BatchNorm2D(width), nn.ReLU()
+            )
+            self.conv_bn_block2 = nn.Sequential(
+                nn.Conv2D(width, width, 3, stride, 1, bias_attr=False), nn.BatchNorm2D(width), nn.ReLU()
+            )
+            self.conv_bn_block3 = nn.Sequential(nn.Conv2D(width, cout, 1, bias_attr=False), nn.BatchNorm2D(cout))
+            self.down_sample_block = None
+            if stride != 1 or cin != cout:
+                self.down_sample_block = nn.Sequential(
+                    nn.Conv2D(cin, cout, 1, stride, bias_attr=False), nn.BatchNorm2D(cout)
+                )
+            self.relu = nn.ReLU()
+
+        def forward(self, x: Any) -> Any:
+            identity = x if self.down_sample_block is None else self.down_sample_block(x)
+            out = self.conv_bn_block3(self.conv_bn_block2(self.conv_bn_block1(x)))
+            return self.relu(out + identity)
+
+    class ResNet50(nn.Layer):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2D(3, 64, 7, 2, 3, bias_attr=False)
+            self.bn = nn.BatchNorm2D(64)
+            self.relu = nn.ReLU()
+            self.pool = nn.MaxPool2D(3, 2, 1)
+            blocks, cin = [], 64
+            for i, (n, width) in enumerate(zip((3, 4, 6, 3), (64, 128, 256, 512), strict=True)):
+                for j in range(n):
+                    blocks.append(Bottleneck(cin, width, 2 if j == 0 and i > 0 else 1))
+                    cin = width * 4
+            self.residual_block = nn.Sequential(*blocks)
+            self.avgpool = nn.AdaptiveAvgPool2D(1)
+            self.fc = nn.Linear(2048, num_classes)
+
+        def forward(self, x: Any) -> Any:
+            x = self.pool(self.relu(self.bn(self.conv(x))))
+            return self.fc(paddle.flatten(self.avgpool(self.residual_block(x)), 1))
+
+    return randomize_paddle(ResNet50(), 4)

@@ -1,0 +1,156 @@
+"""Your own ResNet: checkpoints of hand-written ResNets (parity_tests/handwritten.py: tutorial names, opaque
+names, a V2 in keras.applications' layout, a CIFAR ResNet; random weights, BN statistics and biases) convert
+by structure to every framework with the logits of the user's own model; wrappers and prefixes of training
+scripts are read; ambiguous files are refused in one line, never converted wrongly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from parity_tests import handwritten
+from parity_tests.conftest import LOADED
+from resnet_spec.tolerances import tolerance
+from resnet_tools.checkpoints.convert import convert, resolve_spec
+from resnet_tools.checkpoints.formats import format_for, read_checkpoint
+from resnet_tools.cli import main
+from resnet_tools.core.diffs import tensor_diff
+
+TOL = tolerance("float32", "cpu", "eval").rel
+EXT = {"torch": ".pth", "paddle": ".pdparams", "keras": ".weights.h5"}
+
+pytestmark = pytest.mark.skipif(len(LOADED) < 3, reason="needs torch, paddle and keras")
+
+
+def _x(size: tuple[int, int] = (64, 96)) -> np.ndarray:
+    return np.random.default_rng(0).standard_normal((2, 3, *size)).astype("float32")
+
+
+def _torch_out(model: Any, x: np.ndarray) -> np.ndarray:
+    import torch
+
+    with torch.no_grad():
+        return model(torch.from_numpy(x)).numpy()
+
+
+def _paddle_out(model: Any, x: np.ndarray) -> np.ndarray:
+    import paddle
+
+    with paddle.no_grad():
+        return model(paddle.to_tensor(x)).numpy()
+
+
+def _everywhere(src: Path, expected: np.ndarray, x: np.ndarray, tmp_path: Path, name: str) -> None:
+    """Convert ``src`` to each framework's file and run it there: the user's logits within the tolerance."""
+    for fw, ext in EXT.items():
+        dst = tmp_path / f"out-{fw}{ext}"
+        result = convert(src, dst)
+        assert result.spec.name == name, fw
+        ckpt = read_checkpoint(dst, format_for(dst))
+        mod = LOADED[fw]
+        model = mod.import_weights(mod.create_model(resolve_spec(ckpt, None)), ckpt.weights)
+        got = mod.forward_numpy(model, x)["logits"]
+        assert tensor_diff(expected, got).max_rel <= TOL, fw
+
+
+def test_cifar_resnet_under_net_with_accuracy_converts(tmp_path: Path) -> None:
+    import torch
+
+    model = handwritten.torch_cifar_resnet18()
+    x = _x((32, 40))
+    src = tmp_path / "ckpt.pth"
+    torch.save({"net": model.state_dict(), "acc": 93.1, "epoch": 7}, src)
+    _everywhere(src, _torch_out(model, x), x, tmp_path, "resnet18")
+    assert resolve_spec(read_checkpoint(src, format_for(src)), None).stem.kind == "cifar"
+
+
+def test_paddle_tutorial_resnet50_converts(tmp_path: Path) -> None:
+    import paddle
+
+    model = handwritten.paddle_tutorial_resnet50()
+    x = _x()
+    src = tmp_path / "tutorial.pdparams"
+    paddle.save(model.state_dict(), str(src))
+    _everywhere(src, _paddle_out(model, x), x, tmp_path, "resnet50")
+
+
+def test_keras_layout_v2_in_torch_converts_with_zero_biases(tmp_path: Path) -> None:
+    import torch
+
+    model = handwritten.torch_keras_style_resnet50v2()
+    x = _x()
+    src = tmp_path / "v2.pt"
+    torch.save(model.state_dict(), src)
+    _everywhere(src, _torch_out(model, x), x, tmp_path, "resnet50v2")
+
+
+def test_opaque_names_learn_stage1_from_later_blocks(tmp_path: Path) -> None:
+    """Single-letter names, shortcut registered before the last conv: stage 1's shortcut and last conv have
+    the same shape; the blocks where shapes decide say which name is which."""
+    import torch
+
+    model = handwritten.torch_opaque_resnet50()
+    x = _x()
+    src = tmp_path / "opaque.bin"  # a torch file by its content, whatever the extension
+    torch.save(model.state_dict(), src)
+    ckpt = read_checkpoint(src, format_for(src))
+    assert any("roles taken from the blocks where the shapes decide" in n for n in ckpt.notes)
+    _everywhere(src, _torch_out(model, x), x, tmp_path, "resnet50")
+
+
+def test_ambiguous_names_are_refused_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    model = handwritten.torch_opaque_resnet50(per_block_names=True)
+    src = tmp_path / "ambiguous.pth"
+    torch.save(model.state_dict(), src)
+    dst = tmp_path / "out.pdparams"
+    assert main(["convert", str(src), str(dst)]) == 2
+    err = capsys.readouterr().err
+    assert "ambiguous" in err and "r.0" in err and "--reference" in err and err.count("\n") == 1, err
+    assert not dst.exists()
+
+
+@pytest.mark.parametrize("wrapper", ["lightning", "compile", "ema", "ddp_in_model_state_dict"])
+def test_training_wrappers_are_read(wrapper: str, tmp_path: Path) -> None:
+    import torch
+
+    rt = LOADED["torch"]
+    model = handwritten.randomize_torch(rt.create_model("resnet18", num_classes=4), 5)
+    state = model.state_dict()
+    if wrapper == "lightning":
+        obj: Any = {"epoch": 3, "global_step": 90, "state_dict": {f"model.{k}": v for k, v in state.items()},
+                    "optimizer_states": [], "lr_schedulers": [], "pytorch-lightning_version": "2.5.0"}  # fmt: skip
+        src = tmp_path / "epoch=3.ckpt"
+    elif wrapper == "compile":
+        obj = torch.compile(model).state_dict()
+        assert all(k.startswith("_orig_mod.") for k in obj)
+        src = tmp_path / "compiled.pt"
+    elif wrapper == "ema":
+        obj = {"state_dict_ema": state, "epoch": 1}
+        src = tmp_path / "ema.pth.tar"
+    else:
+        obj = {"model_state_dict": {f"module.{k}": v for k, v in state.items()}, "optimizer_state_dict": {}}
+        src = tmp_path / "ddp.tar"
+    torch.save(obj, src)
+    x = _x()
+    expected = _torch_out(model, x)
+    dst = tmp_path / "out.pdparams"
+    assert convert(src, dst).spec.name == "resnet18"
+    rp = LOADED["paddle"]
+    ckpt = read_checkpoint(dst, format_for(dst))
+    got = rp.forward_numpy(rp.import_weights(rp.create_model("resnet18", num_classes=4), ckpt.weights), x)["logits"]
+    assert tensor_diff(expected, got).max_rel <= TOL
+
+
+def test_pickled_whole_model_says_save_the_state_dict(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    src = tmp_path / "whole.pth"
+    torch.save(LOADED["torch"].create_model("resnet18"), src)  # the whole model, pickled
+    assert main(["inspect", str(src)]) == 2
+    err = capsys.readouterr().err
+    assert "state_dict()" in err and err.count("\n") == 1, err

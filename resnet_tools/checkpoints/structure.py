@@ -1,0 +1,401 @@
+"""Map a hand-written ResNet's checkpoint onto the zoo by its structure, not its names.
+
+A state dict in any naming (``residual_block.3.conv_bn_block1.0.weight``, ``layer1.0.shortcut.0.weight``,
+``a.b.c.weight``) is grouped into units (a conv, a BN, a Linear) by module path, in the file's order,
+which is the order the model registered its modules. Then:
+
+1. the zoo model: the one whose units have the same kinds and shapes (head size, input channels and the
+   CIFAR stem read off them; a conv without bias fits a conv with one, as a zero bias);
+2. the blocks: the units are cut into the stem, one run per residual block and the head, by the zoo
+   model's unit counts; each block's run must be exactly the units under one module path (else the file
+   does not group its blocks and nothing is assumed);
+3. each block's units get their roles (``conv1`` ... ``downsample.1``, ``preact_bn``) among the
+   assignments that fit every shape, keep the main path's convs and BNs in the file's order, pair each
+   BN with the conv it belongs to (the two share a container, or the file interleaves every conv with
+   its BN), and honour name hints (down, short, proj, skip, identity); a block that still fits several
+   ways takes the roles its unit names have in the blocks where only one way fits.
+
+Where two assignments still fit (a bottleneck's shortcut conv and last conv have the same shape in
+stage 1, and opaque names say nothing), the mapping is refused, naming the units and how to settle it
+(``--reference`` runs your code; a map file from ``resnet map --save`` can be edited). Nothing is
+ever assigned because its shape happens to fit.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from resnet_spec import ModelSpec
+from resnet_spec.errors import CheckpointError
+from resnet_spec.naming import TORCH_BN_COUNTER
+from resnet_spec.params import ParamEntry, canonical_table
+from resnet_spec.spec import get_spec, list_models
+
+#: The attribute names each framework's state dict uses, per unit kind (canonical attr -> native attr).
+NATIVE_ATTRS: dict[str, dict[str, dict[str, str]]] = {
+    "torch": {
+        "conv": {"weight": "weight", "bias": "bias"},
+        "bn": {"weight": "weight", "bias": "bias", "running_mean": "running_mean", "running_var": "running_var"},
+    },
+    "paddle": {
+        "conv": {"weight": "weight", "bias": "bias"},
+        "bn": {"weight": "weight", "bias": "bias", "running_mean": "_mean", "running_var": "_variance"},
+    },
+}
+#: Words in a module path that mark a block's shortcut branch.
+SHORTCUT_HINTS = re.compile(r"(down|short|proj|skip|identity|(^|[._])sc([._]|$))", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One conv, BN or Linear of the file: its module path, kind, keys and canonical weight shape."""
+
+    path: str
+    kind: str  # conv | bn | fc
+    keys: dict[str, str]  # canonical attr -> the file's key
+    shape: tuple[int, ...]  # conv OIHW, fc [out, in], bn (C,)
+    order: int  # position among the file's units
+
+    @property
+    def has_bias(self) -> bool:
+        return "bias" in self.keys
+
+
+@dataclass(frozen=True)
+class Target:
+    """One canonical module of the zoo model."""
+
+    module: str
+    kind: str
+    shape: tuple[int, ...]
+    has_bias: bool
+
+
+@dataclass
+class StructureMap:
+    """The result: the zoo model, ``{canonical module: unit}`` and notes on how it was found."""
+
+    spec: ModelSpec
+    units: dict[str, Unit]
+    framework: str
+    notes: list[str] = field(default_factory=list)
+
+    def rows(self) -> list[tuple[str, str, tuple[int, ...]]]:
+        """(the file's key, canonical name, canonical shape) for every tensor, in the zoo's order."""
+        shapes = {e.name: e.shape for e in canonical_table(self.spec)}
+        out = []
+        for module, unit in self.units.items():
+            for attr, key in unit.keys.items():
+                out.append((key, f"{module}.{attr}", shapes.get(f"{module}.{attr}", ())))
+        return out
+
+
+# ---- units -------------------------------------------------------------------------------------------------
+
+
+def units_of(native: Mapping[str, Any], framework: str) -> list[Unit]:
+    """Group ``{key: tensor}`` into units by module path, in the file's order. A key that fits no unit is
+    named in one line with what was expected."""
+    groups: dict[str, dict[str, Any]] = {}
+    for key, value in native.items():
+        path, _, attr = key.rpartition(".")
+        if attr == TORCH_BN_COUNTER:
+            continue
+        groups.setdefault(path, {})[attr] = value
+    attrs = NATIVE_ATTRS[framework]
+    bn_native = {v: k for k, v in attrs["bn"].items()}
+    out: list[Unit] = []
+    for path, tensors in groups.items():
+        shapes = {a: tuple(np.shape(v)) for a, v in tensors.items()}
+        weight = shapes.get("weight")
+        if set(tensors) == set(bn_native) and len(set(shapes.values())) == 1 and len(weight or ()) == 1:
+            kind, keys, shape = "bn", {bn_native[a]: f"{path}.{a}" for a in tensors}, tuple(weight or ())
+        elif weight is not None and len(weight) in (2, 4) and set(tensors) <= {"weight", "bias"}:
+            kind = "conv" if len(weight) == 4 else "fc"
+            if kind == "fc" and framework == "paddle":
+                weight = (weight[1], weight[0])  # paddle's Linear weight is [in, out]
+            if "bias" in shapes and shapes["bias"] != (weight[0],):
+                raise CheckpointError(f"{path}.bias has shape {list(shapes['bias'])}, not [{weight[0]}] as its weight")
+            keys, shape = {a: f"{path}.{a}" for a in ("weight", "bias") if a in tensors}, weight
+        else:
+            listing = ", ".join(f"{path}.{a} {list(s)}" for a, s in shapes.items())
+            raise CheckpointError(
+                f"{listing}: not a conv (weight [O,I,kH,kW] + optional bias), a BN "
+                f"({', '.join(attrs['bn'].values())}) or a Linear; a ResNet of this zoo has only those"
+            )
+        out.append(Unit(path, kind, keys, shape, len(out)))
+    return out
+
+
+def targets_of(spec: ModelSpec) -> list[Target]:
+    """The zoo model's canonical modules in canonical order."""
+    by_module: dict[str, list[ParamEntry]] = {}
+    for e in canonical_table(spec):
+        by_module.setdefault(e.module, []).append(e)
+    return [
+        Target(m, es[0].kind, es[0].shape, any(e.attr == "bias" for e in es) and es[0].kind == "conv")
+        for m, es in by_module.items()
+    ]
+
+
+# ---- the zoo model -----------------------------------------------------------------------------------------
+
+
+def _signature(items: Iterable[tuple[str, tuple[int, ...]]]) -> Counter[tuple[str, tuple[int, ...]]]:
+    return Counter(items)
+
+
+def candidates(units: Sequence[Unit], model: str | None = None) -> list[ModelSpec]:
+    """Zoo models (with the options the units imply) whose units have the same kinds and shapes."""
+    fc = [u for u in units if u.kind == "fc"]
+    convs = [u for u in units if u.kind == "conv"]
+    if not convs:
+        raise CheckpointError("no convolution in the checkpoint: not a ResNet")
+    options: dict[str, Any] = {"num_classes": fc[-1].shape[0] if fc else 0, "in_channels": convs[0].shape[1]}
+    given = _signature((u.kind, u.shape) for u in units)
+    out = []
+    for name in [model] if model else list_models():
+        for stem in (None, "cifar"):
+            try:
+                spec = get_spec(name, **options, **({"stem": stem} if stem else {}))
+            except ValueError:
+                continue
+            if _signature((t.kind, t.shape) for t in targets_of(spec)) == given:
+                out.append(spec)
+    return out
+
+
+def _bias_fit(spec: ModelSpec, units: Sequence[Unit]) -> int:
+    """How many convs differ in having a bias (0: the file and the model agree everywhere)."""
+    return abs(
+        sum(t.has_bias for t in targets_of(spec) if t.kind == "conv")
+        - sum(u.has_bias for u in units if u.kind == "conv")
+    )
+
+
+def choose_spec(units: Sequence[Unit], model: str | None, source: str) -> ModelSpec:
+    """The one zoo model the units fit (preferring the one whose conv biases agree), else one clear line."""
+    found = candidates(units, model)
+    if not found:
+        counts = Counter(u.kind for u in units)
+        what = f"{counts['conv']} convs, {counts['bn']} BNs, {counts['fc']} Linear"
+        hint = f"it does not fit {model}" if model else "no zoo model has those kinds and shapes"
+        raise CheckpointError(f"{source}: {what}; {hint} (resnet list shows the zoo)")
+    best = min(_bias_fit(s, units) for s in found)
+    found = [s for s in found if _bias_fit(s, units) == best]
+    if len(found) > 1:
+        names = ", ".join(s.name for s in found)
+        raise CheckpointError(
+            f"{source} fits {names} alike (they differ where weights do not show, e.g. the stride's place): "
+            f"give --model, or --reference to prove it against your code"
+        )
+    return found[0]
+
+
+# ---- the blocks ----------------------------------------------------------------------------------------------
+
+
+def _segments(targets: Sequence[Target]) -> list[tuple[str, list[Target]]]:
+    """The zoo model's modules cut into the stem, each block (``layer1.0``) and the head."""
+    out: list[tuple[str, list[Target]]] = []
+    for t in targets:
+        m = re.match(r"^(layer\d+\.\d+)\.", t.module)
+        key = m[1] if m else ("stem" if not out or out[-1][0] == "stem" else "head")
+        if out and out[-1][0] == key:
+            out[-1][1].append(t)
+        else:
+            out.append((key, [t]))
+    return out
+
+
+def _prefix(paths: Sequence[str]) -> str:
+    parts = [p.split(".") for p in paths]
+    common = []
+    for column in zip(*parts, strict=False):
+        if len(set(column)) != 1:
+            break
+        common.append(column[0])
+    return ".".join(common)
+
+
+def _under(path: str, prefix: str) -> bool:
+    return bool(prefix) and (path == prefix or path.startswith(prefix + "."))
+
+
+def _relative(path: str, prefix: str) -> str:
+    return path[len(prefix) + 1 :] if prefix else path
+
+
+ROLE_ORDER = ("preact_bn", "conv1", "bn1", "conv2", "bn2", "conv3", "bn3")
+
+
+def _partner(bn: Unit, block: Sequence[Unit], prefix: str, interleaved: bool) -> Unit | None:
+    """The conv a BN belongs to: the one conv sharing a container with it alone, or the conv just before it
+    where the file interleaves every conv with its BN."""
+    parent = bn.path.rpartition(".")[0]
+    if parent and _under(parent, prefix) and parent != prefix:
+        inside = [u for u in block if _under(u.path, parent)]
+        convs = [u for u in inside if u.kind == "conv"]
+        if len(inside) == 2 and len(convs) == 1:
+            return convs[0]
+    if interleaved:
+        at = block.index(bn)
+        if at > 0 and block[at - 1].kind == "conv":
+            return block[at - 1]
+    return None
+
+
+def _assignments(block: Sequence[Unit], targets: Sequence[Target], prefix: str) -> list[dict[str, Unit]]:
+    """Every way to give the block's units the zoo block's roles that fits the shapes, the main path's
+    order, the conv/BN pairs and the name hints."""
+    by_kind: dict[str, tuple[list[Unit], list[Target]]] = {}
+    for kind in ("conv", "bn"):
+        by_kind[kind] = ([u for u in block if u.kind == kind], [t for t in targets if t.kind == kind])
+    role = {t.module: _role(t.module) for t in targets}
+    expected_pairs = sum(1 for t in targets if t.kind == "bn" and role[t.module] != "preact_bn")
+    after_conv = sum(1 for i, u in enumerate(block) if u.kind == "bn" and i and block[i - 1].kind == "conv")
+    interleaved = after_conv == expected_pairs
+    hinted = {u.path for u in block if SHORTCUT_HINTS.search(_relative(u.path, prefix))}
+    out = []
+    options = {kind: list(itertools.permutations(units)) for kind, (units, _ts) in by_kind.items()}
+    for conv_perm in options["conv"]:
+        for bn_perm in options["bn"]:
+            assigned = dict(zip(by_kind["conv"][1], conv_perm, strict=True))
+            assigned |= dict(zip(by_kind["bn"][1], bn_perm, strict=True))
+            if not all(_fits(t, u) for t, u in assigned.items()):
+                continue
+            if _consistent(assigned, role, block, prefix, interleaved, hinted):
+                out.append({t.module: u for t, u in assigned.items()})
+    return out
+
+
+def _role(module: str) -> str:
+    """A block module's role: ``layer1.0.conv3`` -> ``conv3``, ``layer1.0.downsample.1`` -> ``downsample.1``."""
+    return module.split(".", 2)[2]
+
+
+def _fits(t: Target, u: Unit) -> bool:
+    return t.kind == u.kind and t.shape == u.shape
+
+
+def _consistent(
+    assigned: dict[Target, Unit], role: dict[str, str], block: Sequence[Unit], prefix: str, interleaved: bool,
+    hinted: set[str],
+) -> bool:  # fmt: skip
+    roles = {role[t.module]: u for t, u in assigned.items()}
+    main = [roles[r].order for r in ROLE_ORDER if r in roles]
+    if main != sorted(main):  # the main path is registered in the order it runs
+        return False
+    if hinted and any((u.path in hinted) != r.startswith("downsample") for r, u in roles.items()):
+        return False
+    for r, u in roles.items():
+        if u.kind != "bn":
+            continue
+        partner = _partner(u, block, prefix, interleaved)
+        wanted = None if r == "preact_bn" else "downsample.0" if r == "downsample.1" else r.replace("bn", "conv")
+        if partner is not None and roles.get(wanted or "") is not partner:
+            return False
+    return True
+
+
+def map_units(units: Sequence[Unit], spec: ModelSpec, source: str) -> tuple[dict[str, Unit], list[str]]:
+    """``{canonical module: unit}`` for ``spec``; refused, naming the units, where it is not unique."""
+    segments = _segments(targets_of(spec))
+    out: dict[str, Unit] = {}
+    notes: list[str] = []
+    at = 0
+    blocks: list[tuple[str, list[Unit], list[Target], str]] = []
+    for key, targets in segments:
+        run = list(units[at : at + len(targets)])
+        at += len(targets)
+        if key in ("stem", "head"):
+            for t in targets:
+                fitting = [u for u in run if _fits(t, u)]
+                if len(fitting) != 1:
+                    raise CheckpointError(f"{source}: the {key} does not fit {spec.name}'s {t.module} {list(t.shape)}")
+                out[t.module] = fitting[0]
+            continue
+        prefix = _prefix([u.path for u in run])
+        outside = [u.path for u in units if u not in run and _under(u.path, prefix)]
+        if not prefix or outside:
+            raise CheckpointError(
+                f"{source}: the units of {spec.name}'s block {key} ({run[0].path} ... {run[-1].path}) are not "
+                f"the contents of one module{f' ({outside[0]} is in it too)' if outside else ''}: the file does "
+                f"not group its blocks as modules; give --reference"
+            )
+        blocks.append((key, run, targets, prefix))
+    found = {key: _assignments(run, targets, prefix) for key, run, targets, prefix in blocks}
+    learned: dict[str, str] = {}
+    conflicts: set[str] = set()
+    for key, _run, _t, prefix in blocks:
+        if len(found[key]) == 1:
+            for module, u in found[key][0].items():
+                rel, r = _relative(u.path, prefix), _role(module)
+                if learned.get(rel, r) != r:
+                    conflicts.add(rel)
+                learned[rel] = r
+    learned = {k: v for k, v in learned.items() if k not in conflicts}
+    for key, run, _t, prefix in blocks:
+        ways = found[key]
+        if len(ways) > 1:
+            ways = [
+                w
+                for w in ways
+                if all(learned.get(_relative(u.path, prefix), _role(m)) == _role(m) for m, u in w.items())
+            ]
+            if len(ways) == 1:
+                notes.append(f"block {key} ({prefix}): roles taken from the blocks where the shapes decide")
+        if not ways:
+            shapes = ", ".join(f"{_relative(u.path, prefix)} {list(u.shape)}" for u in run)
+            raise CheckpointError(f"{source}: block {prefix} ({shapes}) fits no way {spec.name}'s block {key}")
+        if len(ways) > 1:
+            differ = sorted({f"{_relative(w[m].path, prefix)}" for w in ways for m in w if w[m] is not ways[0][m]})
+            roles = sorted({_role(m) for w in ways for m in w if w[m] is not ways[0][m]})
+            raise CheckpointError(
+                f"{source}: ambiguous: in block {prefix}, {' and '.join(differ)} fit {' / '.join(roles)} "
+                f"alike (same shapes, no name or block that decides); give --reference FILE.py:MODEL to map by "
+                f"running your code, or save a map with resnet map --save and edit it"
+            )
+        out.update(ways[0])
+    if at != len(units):
+        raise CheckpointError(f"{source}: {len(units) - at} unit(s) left over after {spec.name}'s head")
+    return out, notes
+
+
+def structural_map(native: Mapping[str, Any], framework: str, model: str | None, source: str) -> StructureMap:
+    """Map a state dict of any naming onto the zoo by structure (see the module docstring)."""
+    units = units_of(native, framework)
+    spec = choose_spec(units, model, source)
+    mapped, notes = map_units(units, spec, source)
+    return StructureMap(spec, mapped, framework, notes)
+
+
+def canonical_weights(m: StructureMap, native: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    """(canonical name, tensor in canonical layout) for every tensor of the mapped file; conv biases the
+    file lacks are zeros, and a bias the model lacks must be exactly zero."""
+    from resnet_spec.naming import from_native
+    from resnet_tools.checkpoints.lazy import apply, dtype_of
+
+    table = {e.name: e for e in canonical_table(m.spec)}
+    for module, unit in m.units.items():
+        for attr, key in unit.keys.items():
+            name = f"{module}.{attr}"
+            if name not in table:
+                if np.any(np.asarray(native[key]) != 0):
+                    raise CheckpointError(f"{key} is a bias {m.spec.name} does not have, and it is not zero")
+                continue
+            entry = table[name]
+            native_entry = ParamEntry(module, entry.kind, attr, tuple(np.shape(native[key])))
+            to_canonical = functools.partial(from_native, native_entry, m.framework)
+            yield name, apply(native[key], to_canonical, entry.shape)
+        zero_bias = f"{module}.bias"
+        if unit.kind == "conv" and zero_bias in table and "bias" not in unit.keys:
+            yield zero_bias, np.zeros(table[zero_bias].shape, dtype=dtype_of(native[unit.keys["weight"]]))
