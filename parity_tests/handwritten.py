@@ -44,7 +44,7 @@ def randomize_paddle(model: Any, seed: int) -> Any:
 
 def torch_cifar_resnet18(num_classes: int = 10) -> Any:
     """A CIFAR ResNet-18 in the style of the popular CIFAR repositories: ``shortcut``, ``linear``."""
-    import torch.nn.functional as F  # noqa: N812
+    import torch.nn.functional as F
     from torch import nn
 
     class BasicBlock(nn.Module):
@@ -145,7 +145,7 @@ def torch_opaque_resnet50(num_classes: int = 5, per_block_names: bool = False) -
 def torch_keras_style_resnet50v2(num_classes: int = 6) -> Any:
     """A ResNet50V2 written in torch in keras.applications' layout (``conv1.conv``, ``conv2.blocks.0.preact``,
     ``short``, ``post.bn``, ``post.fc``), without the last conv's and the shortcut's biases."""
-    import torch.nn.functional as F  # noqa: N812
+    import torch.nn.functional as F
     from torch import nn
 
     class Block(nn.Module):
@@ -164,10 +164,9 @@ def torch_keras_style_resnet50v2(num_classes: int = 6) -> Any:
 
         def forward(self, x: Any) -> Any:
             p = self.preact(x)
+            sc = x if self.stride == 1 else F.max_pool2d(x, 1, self.stride)  # keras: a 1x1 max-pool shortcut
             if self.short is not None:
                 sc = self.short(p)
-            else:
-                sc = F.max_pool2d(x, 1, self.stride) if self.stride > 1 else x
             return self.conv3(self.conv2(self.conv1(p))) + sc
 
     class Stack(nn.Module):
