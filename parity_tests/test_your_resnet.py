@@ -154,3 +154,73 @@ def test_pickled_whole_model_says_save_the_state_dict(tmp_path: Path, capsys: py
     assert main(["inspect", str(src)]) == 2
     err = capsys.readouterr().err
     assert "state_dict()" in err and err.count("\n") == 1, err
+
+
+def test_map_table_and_an_edited_map_file_settle_an_ambiguous_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``resnet map --save`` on an ambiguous file writes a draft (one choice, flagged); the user fixes the flagged
+    block in the YAML, and ``--map`` converts with the user's logits. The unedited draft gives other logits."""
+    import torch
+    import yaml
+
+    model = handwritten.torch_opaque_resnet50(per_block_names=True)
+    src = tmp_path / "ambiguous.pth"
+    torch.save(model.state_dict(), src)
+    draft = tmp_path / "map.yaml"
+    assert main(["map", str(src), "--save", str(draft)]) == 0
+    out = capsys.readouterr().out
+    assert "r.0.a0.weight" in out and "layer1.0.conv1.weight" in out and "AMBIGUOUS" in out
+    x = _x()
+    expected = _torch_out(model, x)
+
+    def logits_with(map_file: Path) -> np.ndarray:
+        dst = tmp_path / f"{map_file.stem}.pdparams"
+        assert main(["convert", str(src), str(dst), "--map", str(map_file)]) == 0
+        ckpt = read_checkpoint(dst, format_for(dst))
+        rp = LOADED["paddle"]
+        return rp.forward_numpy(rp.import_weights(rp.create_model("resnet50", num_classes=5), ckpt.weights), x)[
+            "logits"
+        ]
+
+    data = yaml.safe_load(draft.read_text())
+    fixed = dict(data, modules={**data["modules"], "r.0.s0": "layer1.0.downsample.0", "r.0.t0": "layer1.0.downsample.1",
+                                "r.0.e0": "layer1.0.conv3", "r.0.f0": "layer1.0.bn3"})  # fmt: skip
+    edited = tmp_path / "fixed.yaml"
+    edited.write_text(yaml.safe_dump(fixed))
+    assert tensor_diff(expected, logits_with(edited)).max_rel <= TOL
+    assert tensor_diff(expected, logits_with(draft)).max_rel > 100 * TOL  # the draft's arbitrary choice is wrong here
+
+
+def test_bad_map_files_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+    import yaml
+
+    src = tmp_path / "cifar.pth"
+    torch.save(handwritten.torch_cifar_resnet18().state_dict(), src)
+    good = tmp_path / "good.yaml"
+    assert main(["map", str(src), "--save", str(good)]) == 0
+    data = yaml.safe_load(good.read_text())
+    swapped = dict(data["modules"], **{"layer1.0.conv1": "layer1.0.conv2", "layer1.0.conv2": "layer1.0.conv1"})
+    cases = {
+        "not yaml": ("modules: [", "not YAML"),
+        "no modules": ("framework: torch\nmodel: resnet18\n", "no 'modules:'"),
+        "wrong framework": (yaml.safe_dump(dict(data, framework="paddle")), "the map is for a paddle checkpoint"),
+        "missing module": (
+            yaml.safe_dump(dict(data, modules={k: v for k, v in data["modules"].items() if k != "linear"})),
+            "linear is in the file but not the map",
+        ),
+        "twice": (yaml.safe_dump(dict(data, modules=dict(data["modules"], bn1="layer1.0.bn1"))), "sends both"),
+        "kind": (yaml.safe_dump(dict(data, modules=dict(data["modules"], conv1="bn1"))), "sends conv1 (conv"),
+    }
+    capsys.readouterr()
+    for case, (text, expected) in cases.items():
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(text)
+        assert main(["inspect", str(src), "--map", str(bad)]) == 2, case
+        err = capsys.readouterr().err
+        assert expected in err and err.count("\n") == 1, (case, err)
+    # a swap of two same-shape units is accepted by the map (the user said so) and changes the logits
+    ok = tmp_path / "swapped.yaml"
+    ok.write_text(yaml.safe_dump(dict(data, modules=swapped)))
+    assert main(["inspect", str(src), "--map", str(ok)]) == 0

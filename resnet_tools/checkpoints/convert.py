@@ -18,6 +18,7 @@ from resnet_spec.naming import FRAMEWORKS
 from resnet_spec.params import canonical_table
 from resnet_spec.tolerances import tolerance
 from resnet_spec.weights import validate_weights
+from resnet_tools.checkpoints import mapfile
 from resnet_tools.checkpoints.formats import (
     Checkpoint,
     Format,
@@ -29,6 +30,7 @@ from resnet_tools.checkpoints.formats import (
     write_checkpoint,
 )
 from resnet_tools.checkpoints.lazy import counting_nonfinite, dtype_of
+from resnet_tools.checkpoints.structure import StructureMap
 from resnet_tools.core.backends import installed_backends, load_backends
 from resnet_tools.core.diffs import TensorDiff, tensor_diff, within
 from resnet_tools.core.files import commit, temp_path
@@ -161,6 +163,29 @@ def convert(
     t4 = time.perf_counter()
     result.seconds = {"imports": t1 - t0, "read": t2 - t1, "write": t3 - t2, "verify": t4 - t3 if verify else 0.0}
     return result
+
+
+def map_checkpoint(path: Path | str, *, model: str | None = None, fmt: str | None = None) -> StructureMap:
+    """How a torch or paddle checkpoint's modules map onto the zoo (``resnet map``): by a map file given
+    with ``--map``, the zoo's names, or the file's structure; the model identified (or ``model``)."""
+    path = Path(path)
+    f = format_for(path, fmt)
+    if f.name not in ("torch", "paddle"):
+        raise CheckpointError(
+            f"{path} is a {f.name} file: resnet map reads torch and paddle state dicts (Keras files map by their "
+            f"layer names or Keras' layer order; see resnet inspect)"
+        )
+    if f.imports:
+        load_backends([f.imports])
+    token = mapfile.DRAFT.set(True)  # an ambiguous file gives a map to check by hand, not an error
+    try:
+        ckpt = read_checkpoint(path, f, model, lazy=True)
+    finally:
+        mapfile.DRAFT.reset(token)
+    mapping: StructureMap = ckpt.mapping
+    if mapping.spec is None:  # the zoo's own names: module paths are canonical modules
+        mapping = StructureMap(resolve_spec(ckpt, model), mapping.units, mapping.framework, mapping.notes)
+    return mapping
 
 
 @dataclass

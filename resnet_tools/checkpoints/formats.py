@@ -47,6 +47,7 @@ class Checkpoint:
     spec: ModelSpec | None = None  # known when the format needs it to be read (Keras .weights.h5)
     notes: list[str] = field(default_factory=list)  # what reading changed, e.g. bfloat16 widened to float32
     optimizer: dict[str, Any] = field(default_factory=dict)  # a training checkpoint's optimizer state
+    mapping: Any = None  # torch/paddle: how the file's modules map onto the zoo (structure.StructureMap)
 
 
 @dataclass(frozen=True)
@@ -326,8 +327,8 @@ def read_torch(path: Path, model: str | None) -> Checkpoint:
     if widened:
         notes.append(f"{widened} bfloat16 tensor(s) read as float32 (exact: numpy has no bfloat16)")
     meta = {"source_framework": "torch", "source_version": torch.__version__}
-    weights, spec, more = _canonical(native, "torch", path, model)
-    return Checkpoint(weights, meta, spec, notes=notes + more)
+    weights, spec, more, mapping = _canonical(native, "torch", path, model)
+    return Checkpoint(weights, meta, spec, notes=notes + more, mapping=mapping)
 
 
 def _torch_load_whole(path: Path) -> Any:
@@ -422,8 +423,8 @@ def read_paddle(path: Path, model: str | None) -> Checkpoint:
     if isinstance(obj, dict):
         obj = {k: v for k, v in obj.items() if k != _PADDLE_NAME_TABLE}
     obj, notes = unwrap_state(obj, lambda v: isinstance(v, np.ndarray), path)
-    weights, spec, more = _canonical(obj, "paddle", path, model)
-    return Checkpoint(weights, {"source_framework": "paddle"}, spec, notes=notes + more)
+    weights, spec, more, mapping = _canonical(obj, "paddle", path, model)
+    return Checkpoint(weights, {"source_framework": "paddle"}, spec, notes=notes + more, mapping=mapping)
 
 
 def write_paddle(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
@@ -513,21 +514,29 @@ def read_keras_legacy(path: Path, _model: str | None) -> Checkpoint:
 
 def _canonical(
     native: dict[str, Any], framework: str, path: Path, model: str | None
-) -> tuple[dict[str, Any], ModelSpec | None, list[str]]:
-    """Canonical weights of a torch or paddle state dict: by the zoo's naming rules where every key follows
-    them, else by the checkpoint's structure (a hand-written ResNet: ``structure``)."""
+) -> tuple[dict[str, Any], ModelSpec | None, list[str], Any]:
+    """Canonical weights of a torch or paddle state dict, with the spec when known, notes and the module
+    mapping: by the map file given with ``--map``; by the zoo's naming rules where every key follows them;
+    else by the checkpoint's structure (a hand-written ResNet: ``structure``)."""
+    from resnet_tools.checkpoints import mapfile, structure
+
+    given = mapfile.ACTIVE.get()
+    if given is not None:
+        mapping = mapfile.apply(given, native, framework, str(path))
+        return dict(structure.canonical_weights(mapping, native)), mapping.spec, mapping.notes, mapping
     try:
         for key, value in native.items():
             if not key.endswith(TORCH_BN_COUNTER):
                 canonical_entry_from_native(key, framework, tuple(np.shape(value)))
     except ValueError as exc:
-        from resnet_tools.checkpoints import structure
-
-        mapping = structure.structural_map(native, framework, model, str(path))
+        mapping = structure.structural_map(native, framework, model, str(path), draft=mapfile.DRAFT.get())
+        spec = mapping.spec
+        assert spec is not None
         note = f"a ResNet of its own naming (first unknown: {str(exc).split(': ', 1)[-1]}) mapped by structure"
         weights = dict(structure.canonical_weights(mapping, native))
-        return weights, mapping.spec, [note + f" onto {mapping.spec.name}", *mapping.notes]
-    return _from_native(native, framework, path), None, []
+        return weights, spec, [f"{note} onto {spec.name}", *mapping.notes], mapping
+    units = structure.units_of(native, framework)
+    return _from_native(native, framework, path), None, [], structure.by_name(units, framework)
 
 
 def _from_native(native: dict[str, Any], framework: str, path: Path) -> dict[str, Any]:

@@ -81,16 +81,17 @@ class Target:
 
 @dataclass
 class StructureMap:
-    """The result: the zoo model, ``{canonical module: unit}`` and notes on how it was found."""
+    """The result: the zoo model, ``{canonical module: unit}`` and notes on how it was found. ``spec`` is
+    None until known for a file in the zoo's own names (its spec is identified from the canonical tensors)."""
 
-    spec: ModelSpec
+    spec: ModelSpec | None
     units: dict[str, Unit]
     framework: str
     notes: list[str] = field(default_factory=list)
 
     def rows(self) -> list[tuple[str, str, tuple[int, ...]]]:
         """(the file's key, canonical name, canonical shape) for every tensor, in the zoo's order."""
-        shapes = {e.name: e.shape for e in canonical_table(self.spec)}
+        shapes = {e.name: e.shape for e in canonical_table(self.spec)} if self.spec else {}
         out = []
         for module, unit in self.units.items():
             for attr, key in unit.keys.items():
@@ -306,8 +307,11 @@ def _consistent(
     return True
 
 
-def map_units(units: Sequence[Unit], spec: ModelSpec, source: str) -> tuple[dict[str, Unit], list[str]]:
-    """``{canonical module: unit}`` for ``spec``; refused, naming the units, where it is not unique."""
+def map_units(
+    units: Sequence[Unit], spec: ModelSpec, source: str, *, draft: bool = False
+) -> tuple[dict[str, Unit], list[str]]:
+    """``{canonical module: unit}`` for ``spec``; refused, naming the units, where it is not unique
+    (``draft``: one choice is kept and flagged in the notes, for a map file the user then checks)."""
     segments = _segments(targets_of(spec))
     out: dict[str, Unit] = {}
     notes: list[str] = []
@@ -359,6 +363,13 @@ def map_units(units: Sequence[Unit], spec: ModelSpec, source: str) -> tuple[dict
         if len(ways) > 1:
             differ = sorted({f"{_relative(w[m].path, prefix)}" for w in ways for m in w if w[m] is not ways[0][m]})
             roles = sorted({_role(m) for w in ways for m in w if w[m] is not ways[0][m]})
+            if draft:
+                notes.append(
+                    f"AMBIGUOUS in block {prefix}: {' and '.join(differ)} fit {' / '.join(roles)} alike; the map "
+                    f"shows one choice: check it against your code before using the map"
+                )
+                out.update(ways[0])
+                continue
             raise CheckpointError(
                 f"{source}: ambiguous: in block {prefix}, {' and '.join(differ)} fit {' / '.join(roles)} "
                 f"alike (same shapes, no name or block that decides); give --reference FILE.py:MODEL to map by "
@@ -367,15 +378,25 @@ def map_units(units: Sequence[Unit], spec: ModelSpec, source: str) -> tuple[dict
         out.update(ways[0])
     if at != len(units):
         raise CheckpointError(f"{source}: {len(units) - at} unit(s) left over after {spec.name}'s head")
-    return out, notes
+    return {t.module: out[t.module] for t in targets_of(spec)}, notes
 
 
-def structural_map(native: Mapping[str, Any], framework: str, model: str | None, source: str) -> StructureMap:
+def structural_map(
+    native: Mapping[str, Any], framework: str, model: str | None, source: str, *, draft: bool = False
+) -> StructureMap:
     """Map a state dict of any naming onto the zoo by structure (see the module docstring)."""
     units = units_of(native, framework)
     spec = choose_spec(units, model, source)
-    mapped, notes = map_units(units, spec, source)
+    mapped, notes = map_units(units, spec, source, draft=draft)
     return StructureMap(spec, mapped, framework, notes)
+
+
+def by_name(units: Sequence[Unit], framework: str) -> StructureMap | None:
+    """The mapping of a file in the zoo's own names (module path = canonical module), once its spec is known:
+    a partial map whose spec is filled in by :func:`with_spec`. None for an empty file."""
+    if not units:
+        return None
+    return StructureMap(None, {u.path: u for u in units}, framework, ["mapped by the zoo's names"])
 
 
 def canonical_weights(m: StructureMap, native: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
@@ -384,13 +405,15 @@ def canonical_weights(m: StructureMap, native: Mapping[str, Any]) -> Iterator[tu
     from resnet_spec.naming import from_native
     from resnet_tools.checkpoints.lazy import apply, dtype_of
 
-    table = {e.name: e for e in canonical_table(m.spec)}
+    assert m.spec is not None, "a structural map knows its model"
+    spec = m.spec
+    table = {e.name: e for e in canonical_table(spec)}
     for module, unit in m.units.items():
         for attr, key in unit.keys.items():
             name = f"{module}.{attr}"
             if name not in table:
                 if np.any(np.asarray(native[key]) != 0):
-                    raise CheckpointError(f"{key} is a bias {m.spec.name} does not have, and it is not zero")
+                    raise CheckpointError(f"{key} is a bias {spec.name} does not have, and it is not zero")
                 continue
             entry = table[name]
             native_entry = ParamEntry(module, entry.kind, attr, tuple(np.shape(native[key])))

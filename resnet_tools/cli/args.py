@@ -20,6 +20,18 @@ WEIGHTS_HELP = (
 Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
+MAP_HELP = "a map file from `resnet map --save` (your own ResNet's module paths -> the zoo's)"
+
+
+def add_checkpoint_options(p: argparse.ArgumentParser, *, fmt: bool = True) -> None:
+    """``--format`` (the checkpoint's format, when its extension does not say) and ``--map`` (a map file)."""
+    from resnet_tools.checkpoints.formats import FORMATS
+
+    if fmt:
+        p.add_argument("--format", choices=list(FORMATS), default=None, help="the checkpoint's format")
+    p.add_argument("--map", default=None, metavar="MAP.yaml", help=MAP_HELP)
+
+
 def parse_models(text: str) -> list[str]:
     """``"resnet18,resnet50"`` or ``"all"`` -> zoo names; an unknown one names the closest."""
     if text == "all":

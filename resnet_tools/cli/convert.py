@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from resnet_tools.checkpoints.formats import FORMATS
-from resnet_tools.cli.args import WEIGHTS_HELP, Subcommands
+from resnet_tools.cli.args import WEIGHTS_HELP, Subcommands, add_checkpoint_options
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
@@ -89,7 +89,7 @@ def register(sub: Subcommands) -> None:
     p.add_argument("dst")
     p.add_argument("--sha256", default=None, help="the SHA-256 of a URL source's file (64 hex digits)")
     p.add_argument("--model", default=None, help="architecture (inferred from the checkpoint when omitted)")
-    p.add_argument("--from", dest="from_format", choices=list(FORMATS), default=None)
+    p.add_argument("--from", "--format", dest="from_format", choices=list(FORMATS), default=None)
     p.add_argument("--to", dest="to_format", choices=list(FORMATS), default=None)
     p.add_argument(
         "--verify",
@@ -100,10 +100,11 @@ def register(sub: Subcommands) -> None:
     p.add_argument(
         "--allow-nonfinite", action="store_true", help="convert a source holding NaN/inf values (refused by default)"
     )
+    add_checkpoint_options(p, fmt=False)
     p.set_defaults(func=cmd_convert)
     q = sub.add_parser("inspect", help="print a checkpoint's format, model, parameter count and dtype")
     q.add_argument("ckpt", help=WEIGHTS_HELP)
     q.add_argument("--sha256", default=None, help="the SHA-256 of a URL's file (64 hex digits)")
     q.add_argument("--model", default=None)
-    q.add_argument("--format", choices=list(FORMATS), default=None)
+    add_checkpoint_options(q)
     q.set_defaults(func=cmd_inspect)

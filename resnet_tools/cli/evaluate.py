@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from resnet_tools.cli.args import WEIGHTS_HELP, Subcommands
+from resnet_tools.cli.args import WEIGHTS_HELP, Subcommands, add_checkpoint_options
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -33,7 +33,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 tasks[backend] = progress.add_task(f"{backend}: images", total=total)
             progress.update(tasks[backend], completed=done)
 
-        result = evaluate(modules, src.path, args.data, size=args.size, fmt=src.format,
+        result = evaluate(modules, src.path, args.data, size=args.size, fmt=args.format or src.format,
                           model=args.model or src.model, preprocessing=args.preprocessing or src.preprocessing,
                           on_images=on_images)  # fmt: skip
     table = Table(title=f"{result.model} on {result.data}")
@@ -59,6 +59,7 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--model", default=None, help="architecture (inferred from the checkpoint when omitted)")
     p.add_argument("--size", type=int, default=None, help="digits: image side (default: what the run trained at)")
     p.add_argument("--preprocessing", default=None, help="a folder's recipe (default: the checkpoint's)")
+    add_checkpoint_options(p)
     p.add_argument("--json", default=None, help="write the figures as JSON")
     p.add_argument("--force", action="store_true", help="overwrite an existing --json file")
     p.set_defaults(func=cmd_evaluate)

@@ -65,11 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _registrars() -> list[Callable[[Subcommands], None]]:
     """Subcommand modules; each imports its backends lazily, inside the command."""
-    from resnet_tools.cli import bench, convert, evaluate, export, hub, parity, predict, summary, train
+    from resnet_tools.cli import bench, convert, evaluate, export, hub, mapping, parity, predict, summary, train
 
     return [
         parity.register,
         convert.register,
+        mapping.register,
         export.register,
         hub.register,
         train.register,
@@ -92,7 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if not args.verbose:
             quiet_frameworks()
-        return int(args.func(args) or 0)
+        from resnet_tools.checkpoints.mapfile import using
+
+        with using(getattr(args, "map", None)):  # --map: checkpoints are read through the user's map file
+            return int(args.func(args) or 0)
     except ResNetError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         return getattr(exc, "exit_code", 2)

@@ -12,7 +12,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from resnet_spec.spec import AMP_DTYPES, DTYPES
-from resnet_tools.cli.args import DEVICES, Subcommands, parse_input_shape, parse_models, resolve_device
+from resnet_tools.cli.args import (
+    DEVICES,
+    Subcommands,
+    add_checkpoint_options,
+    parse_input_shape,
+    parse_models,
+    resolve_device,
+)
 from resnet_tools.core.backends import DISTRIBUTIONS, PATHS, Backend, load_backends, parse_backends
 from resnet_tools.core.errors import UsageError
 from resnet_tools.parity.engine import (
@@ -112,7 +119,8 @@ def _given_weights(args: argparse.Namespace, input_shape: tuple[int, int, int, i
     from resnet_tools.hub.resolve import resolve_weights
 
     local = resolve_weights(args.weights, sha256=args.sha256)
-    fmt = FORMATS[local.format] if local.format else format_for(local.path)
+    given = args.format or local.format
+    fmt = FORMATS[given] if given else format_for(local.path)
     if fmt.imports:
         load_backends([fmt.imports])
     ckpt = read_checkpoint(local.path, fmt, local.model)
@@ -321,6 +329,7 @@ def register(sub: Subcommands) -> None:
         "by every selected backend that writes it and run in its runtime: onnx (onnxruntime), torch-export, "
         "paddle-inference, saved-model, tflite; e.g. --targets frameworks,onnx,tflite",
     )
+    add_checkpoint_options(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, help="write the records as JSON")
     p.add_argument("--report", default=None, help="write DIR/parity.md and DIR/divergence.png")

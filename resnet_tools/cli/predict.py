@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from resnet_tools.cli.args import WEIGHTS_HELP, Subcommands
+from resnet_tools.cli.args import WEIGHTS_HELP, Subcommands, add_checkpoint_options
 from resnet_tools.core.backends import BACKENDS, PATHS
 
 
@@ -25,7 +25,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         labels=args.labels,
         path=args.path,
         preprocessing=args.preprocessing or src.preprocessing,
-        fmt=src.format,
+        fmt=args.format or src.format,
     )
     spec, results = run.spec, run.predictions
     console.print(
@@ -73,6 +73,7 @@ def register(sub: Subcommands) -> None:
         help="'fast': torch channels_last, Paddle Inference, Keras XLA (within the parity tolerance "
         "of eager; one-off build time printed); 'eager': the plain forward",
     )
+    add_checkpoint_options(p)
     p.add_argument("--grid", default=None, help="save a PNG of the images with their predictions")
     p.add_argument("--force", action="store_true", help="overwrite an existing --grid file")
     p.set_defaults(func=cmd_predict)

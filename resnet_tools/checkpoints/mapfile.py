@@ -1,0 +1,113 @@
+"""Map files: how a checkpoint's modules map onto the zoo, as editable YAML (``resnet map --save``), and the
+map a command was given with ``--map`` (read by the torch and paddle readers instead of the naming rules).
+
+```yaml
+framework: torch          # the checkpoint's framework
+model: resnet50           # the zoo model, with the options its shapes imply
+options: {num_classes: 5, in_channels: 3}
+modules:                  # the checkpoint's module path -> the zoo's canonical module
+  s.0: conv1
+  r.0.a: layer1.0.conv1
+```
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from resnet_spec.errors import CheckpointError
+from resnet_spec.naming import FRAMEWORKS
+from resnet_spec.spec import get_spec
+from resnet_tools.checkpoints.structure import StructureMap, Unit, targets_of, units_of
+
+#: The map given to this command (``--map``), if any.
+ACTIVE: ContextVar[dict[str, Any] | None] = ContextVar("resnet_module_map", default=None)
+#: ``resnet map``: an ambiguous structure gives a draft map (one choice, flagged) instead of an error.
+DRAFT: ContextVar[bool] = ContextVar("resnet_map_draft", default=False)
+
+
+def load(path: Path | str) -> dict[str, Any]:
+    """A map file, checked for its fields (one line on what is wrong)."""
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"cannot read map file {path}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise CheckpointError(f"map file {path} is not YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("modules"), dict) or not data["modules"]:
+        raise CheckpointError(f"map file {path} has no 'modules:' mapping (write one with resnet map --save)")
+    if data.get("framework") not in FRAMEWORKS or not isinstance(data.get("model"), str):
+        raise CheckpointError(f"map file {path} needs 'framework:' ({', '.join(FRAMEWORKS)}) and 'model:'")
+    if not isinstance(data.get("options", {}), dict):
+        raise CheckpointError(f"map file {path}: 'options:' must be a mapping")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in data["modules"].items()):
+        raise CheckpointError(f"map file {path}: 'modules:' must map module paths to canonical modules (strings)")
+    return data
+
+
+@contextmanager
+def using(path: Path | str | None) -> Iterator[None]:
+    """Read checkpoints with the map file at ``path`` (nothing changes when None)."""
+    token = ACTIVE.set(load(path) if path else None)
+    try:
+        yield
+    finally:
+        ACTIVE.reset(token)
+
+
+def apply(data: Mapping[str, Any], native: Mapping[str, Any], framework: str, source: str) -> StructureMap:
+    """The mapping a map file describes, checked against the checkpoint: every module mapped once, onto
+    a module of the same kind and shape."""
+    if data["framework"] != framework:
+        raise CheckpointError(f"the map is for a {data['framework']} checkpoint; {source} is {framework}")
+    try:
+        spec = get_spec(data["model"], **data.get("options", {}))
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(f"the map's model: {exc}") from None
+    units = {u.path: u for u in units_of(native, framework)}
+    targets = {t.module: t for t in targets_of(spec)}
+    modules: dict[str, str] = dict(data["modules"])
+    unmapped = [p for p in units if p not in modules]
+    unknown = [p for p in modules if p not in units]
+    if unmapped or unknown:
+        what = f"{unmapped[0]} is in the file but not the map" if unmapped else f"{unknown[0]} is not in the file"
+        raise CheckpointError(f"the map does not fit {source}: {what}")
+    mapped: dict[str, Unit] = {}
+    for path, module in modules.items():
+        unit, target = units[path], targets.get(module)
+        if target is None:
+            raise CheckpointError(f"the map sends {path} to {module}, which {spec.name} does not have")
+        if (unit.kind, unit.shape) != (target.kind, target.shape):
+            got, want = f"{unit.kind} {list(unit.shape)}", f"{target.kind} {list(target.shape)}"
+            raise CheckpointError(f"the map sends {path} ({got}) to {module} ({want})")
+        if module in mapped:
+            raise CheckpointError(f"the map sends both {mapped[module].path} and {path} to {module}")
+        mapped[module] = unit
+    missing = [m for m in targets if m not in mapped]
+    if missing:
+        raise CheckpointError(f"the map leaves {spec.name}'s {missing[0]} unfilled")
+    return StructureMap(spec, {m: mapped[m] for m in targets}, framework, [f"mapped by the map file onto {spec.name}"])
+
+
+def dump(m: StructureMap) -> str:
+    """A map file's text for a mapping (``resnet map --save``)."""
+    assert m.spec is not None
+    options = {k: getattr(m.spec, k) for k in ("num_classes", "in_channels")}
+    if m.spec.stem.kind != "imagenet":
+        options["stem"] = m.spec.stem.kind
+    data = {
+        "framework": m.framework,
+        "model": m.spec.name,
+        "options": options,
+        "modules": {unit.path: module for module, unit in m.units.items()},
+    }
+    head = "# resnet map: the checkpoint's module paths -> the zoo's canonical modules. Edit, then pass --map.\n"
+    flagged = [n for n in m.notes if n.startswith("AMBIGUOUS")]
+    head += "".join(f"# {n}\n" for n in flagged)
+    return head + yaml.safe_dump(data, sort_keys=False)
