@@ -224,3 +224,63 @@ def test_bad_map_files_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixtur
     ok = tmp_path / "swapped.yaml"
     ok.write_text(yaml.safe_dump(dict(data, modules=swapped)))
     assert main(["inspect", str(src), "--map", str(ok)]) == 0
+
+
+def test_cifar_to_paddle_and_back_like_the_users_file(tmp_path: Path) -> None:
+    """CIFAR ResNet (under 'net', with BN counters) -> paddle -> back with --like: the user's own model loads the
+    file with strict=True and computes the same logits; float64 templates keep float64."""
+    import torch
+
+    model = handwritten.torch_cifar_resnet18()
+    x = _x((32, 40))
+    src = tmp_path / "ckpt.pth"
+    torch.save({"net": model.state_dict(), "acc": 93.1, "epoch": 7}, src)
+    paddle_file, back = tmp_path / "cifar.pdparams", tmp_path / "back.pth"
+    convert(src, paddle_file, verify=True)
+    result = convert(paddle_file, back, like=src, verify=True)
+    assert result.verify is not None and any("naming and wrapper" in n for n in result.notes)
+    loaded = torch.load(back, weights_only=True)
+    assert list(loaded) == ["net"] and list(loaded["net"]) == list(model.state_dict())
+    fresh = handwritten.torch_cifar_resnet18()
+    fresh.load_state_dict(loaded["net"], strict=True)
+    assert tensor_diff(_torch_out(model, x), _torch_out(fresh.eval(), x)).max_rel <= TOL
+
+    double = tmp_path / "f64.pth"
+    torch.save({"net": model.double().state_dict()}, double)
+    out64 = tmp_path / "out64.pth"
+    convert(paddle_file, out64, like=double)
+    assert all(v.dtype == torch.float64 for k, v in torch.load(out64)["net"].items() if v.is_floating_point())
+
+
+def test_torch_to_paddle_tutorial_layout_with_like(tmp_path: Path) -> None:
+    """A torchvision-named resnet50 written in the paddle tutorial's names: the tutorial model loads it."""
+    import paddle
+    import torch
+
+    tutorial = handwritten.paddle_tutorial_resnet50(num_classes=102)
+    template = tmp_path / "tutorial.pdparams"
+    paddle.save(tutorial.state_dict(), str(template))
+    rt = LOADED["torch"]
+    ours = handwritten.randomize_torch(rt.create_model("resnet50", num_classes=102), 9)
+    src = tmp_path / "tv.pth"
+    torch.save(ours.state_dict(), src)
+    out = tmp_path / "for_tutorial.pdparams"
+    convert(src, out, like=template)
+    fresh = handwritten.paddle_tutorial_resnet50(num_classes=102)
+    missing, unexpected = fresh.set_state_dict(paddle.load(str(out)))
+    assert not missing and not unexpected
+    x = _x()
+    assert tensor_diff(_torch_out(ours, x), _paddle_out(fresh, x)).max_rel <= TOL
+
+
+def test_like_refuses_another_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    src = tmp_path / "cifar.pth"
+    torch.save(handwritten.torch_cifar_resnet18().state_dict(), src)
+    other = tmp_path / "opaque.pth"
+    torch.save(handwritten.torch_opaque_resnet50().state_dict(), other)
+    dst = tmp_path / "out.pth"
+    assert main(["convert", str(src), str(dst), "--like", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert "opaque.pth" in err and err.count("\n") == 1 and not dst.exists(), err

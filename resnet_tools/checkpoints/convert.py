@@ -30,6 +30,7 @@ from resnet_tools.checkpoints.formats import (
     write_checkpoint,
 )
 from resnet_tools.checkpoints.lazy import counting_nonfinite, dtype_of
+from resnet_tools.checkpoints.like import write_like
 from resnet_tools.checkpoints.structure import StructureMap
 from resnet_tools.core.backends import installed_backends, load_backends
 from resnet_tools.core.diffs import TensorDiff, tensor_diff, within
@@ -91,6 +92,17 @@ def verify_conversion(
     return tensor_diff(outputs[0], outputs[1])
 
 
+def _template(like: Path | str, fmt: Format, spec: ModelSpec) -> Checkpoint:
+    """The ``--like`` checkpoint, read (lazily) and checked to be the same model as the weights."""
+    if fmt.name not in ("torch", "paddle"):
+        raise CheckpointError(f"--like {like}: a {fmt.name} file; the template must be a torch or paddle checkpoint")
+    template = read_checkpoint(like, fmt, spec.name, lazy=True)
+    theirs = resolve_spec(template, spec.name)
+    if (theirs.name, canonical_table(theirs), theirs.stem) != (spec.name, canonical_table(spec), spec.stem):
+        raise CheckpointError(f"--like {like} is not the same model as the weights ({spec.name} with these options)")
+    return template
+
+
 def compute_dtype(weights: dict[str, np.ndarray]) -> str:
     """The precision a model runs these weights in: float64 for float64 weights, else float32."""
     return "float64" if weights_dtype(weights) == "float64" else "float32"
@@ -107,12 +119,15 @@ def convert(
     force: bool = False,
     allow_nonfinite: bool = False,
     metadata: Mapping[str, str] | None = None,
+    like: Path | str | None = None,
 ) -> ConvertResult:
     """Convert a checkpoint between formats; nothing is written unless everything (and --verify) passes.
     NaN/inf in the source is refused unless ``allow_nonfinite`` (then noted). ``metadata``: provenance
-    (``weights_id``, ``preprocessing``) recorded by formats that keep metadata."""
+    (``weights_id``, ``preprocessing``) recorded by formats that keep metadata. ``like``: a torch or paddle
+    checkpoint whose naming, layouts, dtypes and wrapper the output takes (your own model loads it strictly)."""
     src, dst = Path(src), Path(dst)
-    sf, df = format_for(src, from_format), format_for(dst, to_format)
+    sf = format_for(src, from_format)
+    df = format_for(like, to_format) if like is not None else format_for(dst, to_format)
     if dst.is_dir():
         raise CheckpointError(f"cannot write {dst}: it is a folder")
     if os.path.lexists(dst) and not force:  # lexists: a dangling symlink is an existing name too
@@ -137,8 +152,13 @@ def convert(
     result = ConvertResult(spec, sf.name, df.name, needed, verify_frameworks=verify_fws, notes=list(ckpt.notes))
     bad: dict[str, int] = {}
     ckpt.weights = counting_nonfinite(ckpt.weights, bad)  # checked on the one read each tensor gets
+    template = _template(like, df, spec) if like is not None else None
     with temp_path(dst) as tmp:
-        write_checkpoint(ckpt, spec, tmp, df)
+        if template is not None:
+            write_like(ckpt.weights, spec, template, tmp)
+            result.notes.append(f"written in the naming and wrapper of {like}")
+        else:
+            write_checkpoint(ckpt, spec, tmp, df)
         if bad:  # the temp file is removed on the way out: nothing is written
             order = list(ckpt.weights)
             shown = sorted(bad, key=order.index)

@@ -48,6 +48,7 @@ class Checkpoint:
     notes: list[str] = field(default_factory=list)  # what reading changed, e.g. bfloat16 widened to float32
     optimizer: dict[str, Any] = field(default_factory=dict)  # a training checkpoint's optimizer state
     mapping: Any = None  # torch/paddle: how the file's modules map onto the zoo (structure.StructureMap)
+    container: Any = None  # torch/paddle: how the file wraps its state dict (Container)
 
 
 @dataclass(frozen=True)
@@ -267,7 +268,17 @@ TORCH_WRAPPERS = ("state_dict", "model_state_dict", "model", "net", "state_dict_
 KEY_PREFIXES = ("module.", "model.", "_orig_mod.")
 
 
-def unwrap_state(obj: Any, is_tensor: Callable[[Any], bool], path: Path) -> tuple[dict[str, Any], list[str]]:
+@dataclass(frozen=True)
+class Container:
+    """How a torch/paddle file holds its state dict: the wrapper keys above it, the prefix on every key, and
+    whether each BN carries torch's batch counter (``--like`` writes a file the same way)."""
+
+    trail: tuple[str, ...] = ()
+    prefix: str = ""
+    counters: bool = False
+
+
+def unwrap_state(obj: Any, is_tensor: Callable[[Any], bool], path: Path) -> tuple[dict[str, Any], list[str], Container]:
     """The ``{key: tensor}`` inside a training checkpoint's wrappers, with wrapper prefixes stripped."""
     notes: list[str] = []
     trail: list[str] = []
@@ -297,7 +308,8 @@ def unwrap_state(obj: Any, is_tensor: Callable[[Any], bool], path: Path) -> tupl
         stripped.append(prefix)
     if stripped:
         notes.append(f"key prefix {''.join(stripped)!r} removed")
-    return obj, notes
+    counters = any(k.endswith(TORCH_BN_COUNTER) for k in obj)
+    return obj, notes, Container(tuple(trail), "".join(stripped), counters)
 
 
 def read_torch(path: Path, model: str | None) -> Checkpoint:
@@ -312,7 +324,7 @@ def read_torch(path: Path, model: str | None) -> Checkpoint:
         obj = _torch_load_whole(path)  # the legacy (pre-zip) format cannot be memory-mapped
     except Exception as exc:
         raise CheckpointError(f"cannot read {path} as a torch checkpoint: {_why(exc)}") from None
-    obj, notes = unwrap_state(obj, lambda v: isinstance(v, torch.Tensor), path)
+    obj, notes, container = unwrap_state(obj, lambda v: isinstance(v, torch.Tensor), path)
     widened = sum(1 for v in obj.values() if v.dtype == torch.bfloat16)
     native = {}
     for k in list(obj):  # popped: each tensor is let go once its canonical copy exists (_from_native)
@@ -328,7 +340,7 @@ def read_torch(path: Path, model: str | None) -> Checkpoint:
         notes.append(f"{widened} bfloat16 tensor(s) read as float32 (exact: numpy has no bfloat16)")
     meta = {"source_framework": "torch", "source_version": torch.__version__}
     weights, spec, more, mapping = _canonical(native, "torch", path, model)
-    return Checkpoint(weights, meta, spec, notes=notes + more, mapping=mapping)
+    return Checkpoint(weights, meta, spec, notes=notes + more, mapping=mapping, container=container)
 
 
 def _torch_load_whole(path: Path) -> Any:
@@ -422,9 +434,10 @@ def read_paddle(path: Path, model: str | None) -> Checkpoint:
         ) from None
     if isinstance(obj, dict):
         obj = {k: v for k, v in obj.items() if k != _PADDLE_NAME_TABLE}
-    obj, notes = unwrap_state(obj, lambda v: isinstance(v, np.ndarray), path)
+    obj, notes, container = unwrap_state(obj, lambda v: isinstance(v, np.ndarray), path)
     weights, spec, more, mapping = _canonical(obj, "paddle", path, model)
-    return Checkpoint(weights, {"source_framework": "paddle"}, spec, notes=notes + more, mapping=mapping)
+    meta = {"source_framework": "paddle"}
+    return Checkpoint(weights, meta, spec, notes=notes + more, mapping=mapping, container=container)
 
 
 def write_paddle(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
@@ -432,7 +445,11 @@ def write_paddle(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
     ``{native key: numpy array}`` in paddle.vision's key order (``paddle.load`` + ``set_state_dict`` read
     it; so does :class:`_ArraysOnlyUnpickler`). paddle's own file adds a table of its internal parameter
     names (``conv2d_0.w_0``), which loading by key does not use."""
-    state = _native_state(ckpt, spec, "paddle")
+    write_pickled_state(_native_state(ckpt, spec, "paddle"), path)
+
+
+def write_pickled_state(state: Any, path: Path) -> None:
+    """A protocol-4 pickle of numpy arrays (lazy ones read one at a time) in plain dicts, as paddle.save."""
     with open(path, "wb") as fh:
         pickler = _StreamingPickler(fh, protocol=4)
         pickler.fast = True  # no memo: it would keep every array's pickled bytes until the end (2x memory)

@@ -28,6 +28,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         force=args.force,
         allow_nonfinite=args.allow_nonfinite,
         metadata=src.metadata(),
+        like=args.like,
     )
     trainable = r.spec.expected_trainable if r.spec.is_zoo_default else None
     console.print(
@@ -99,6 +100,12 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--force", action="store_true", help="overwrite DST")
     p.add_argument(
         "--allow-nonfinite", action="store_true", help="convert a source holding NaN/inf values (refused by default)"
+    )
+    p.add_argument(
+        "--like",
+        default=None,
+        metavar="TEMPLATE",
+        help="write DST in the key names, layouts, dtypes and wrapper of this torch/paddle checkpoint of yours",
     )
     add_checkpoint_options(p, fmt=False)
     p.set_defaults(func=cmd_convert)
