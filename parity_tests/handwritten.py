@@ -142,9 +142,10 @@ def torch_opaque_resnet50(num_classes: int = 5, per_block_names: bool = False) -
     return randomize_torch(Net(), 2)
 
 
-def torch_keras_style_resnet50v2(num_classes: int = 6) -> Any:
+def torch_keras_style_resnet50v2(num_classes: int = 6, neg_inf_pool: bool = False) -> Any:
     """A ResNet50V2 written in torch in keras.applications' layout (``conv1.conv``, ``conv2.blocks.0.preact``,
-    ``short``, ``post.bn``, ``post.fc``), without the last conv's and the shortcut's biases."""
+    ``short``, ``post.bn``, ``post.fc``), without the last conv's and the shortcut's biases. ``neg_inf_pool``:
+    the stem max-pool pads with -inf (torch's own padding), where keras.applications pads with zeros."""
     import torch.nn.functional as F
     from torch import nn
 
@@ -198,6 +199,8 @@ def torch_keras_style_resnet50v2(num_classes: int = 6) -> Any:
             self.conv = nn.Conv2d(3, 64, 7, 2, 3)
 
         def forward(self, x: Any) -> Any:
+            if neg_inf_pool:
+                return F.max_pool2d(self.conv(x), 3, 2, padding=1)
             return F.max_pool2d(F.pad(self.conv(x), (1, 1, 1, 1)), 3, 2)  # keras pads with zeros
 
     class Net(nn.Module):

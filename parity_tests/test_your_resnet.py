@@ -284,3 +284,99 @@ def test_like_refuses_another_model(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["convert", str(src), str(dst), "--like", str(other)]) == 2
     err = capsys.readouterr().err
     assert "opaque.pth" in err and err.count("\n") == 1 and not dst.exists(), err
+
+
+# ---- --reference: map by running the user's code, prove it ----------------------------------------------
+
+
+def _reference_file(tmp_path: Path, body: str) -> str:
+    path = tmp_path / "my_model.py"
+    path.write_text(f"from parity_tests import handwritten\n\n\ndef build():\n    return {body}\n")
+    return f"{path}:build"
+
+
+def test_reference_maps_an_ambiguous_file_by_running_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    model = handwritten.torch_opaque_resnet50(per_block_names=True)
+    src = tmp_path / "ambiguous.pth"
+    torch.save(model.state_dict(), src)
+    ref = _reference_file(tmp_path, "handwritten.torch_opaque_resnet50(per_block_names=True)")
+    dst = tmp_path / "out.pdparams"
+    assert main(["convert", str(src), str(dst), "--reference", ref]) == 0
+    assert "proved against your model" in capsys.readouterr().out
+    x = _x()
+    ckpt = read_checkpoint(dst, format_for(dst))
+    rp = LOADED["paddle"]
+    got = rp.forward_numpy(rp.import_weights(rp.create_model("resnet50", num_classes=5), ckpt.weights), x)["logits"]
+    assert tensor_diff(_torch_out(model, x), got).max_rel <= TOL
+
+
+def test_reference_in_paddle_proves_the_tutorial_model(tmp_path: Path) -> None:
+    import paddle
+
+    src = tmp_path / "tutorial.pdparams"
+    paddle.save(handwritten.paddle_tutorial_resnet50().state_dict(), str(src))
+    ref = _reference_file(tmp_path, "handwritten.paddle_tutorial_resnet50()")
+    from resnet_tools.checkpoints.reference import using
+
+    with using(ref):
+        result = convert(src, tmp_path / "out.pth")
+    assert any("proved against your model" in n for n in result.notes)
+
+
+def test_reference_reports_an_architectural_difference(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A stem max-pool padding with -inf where resnet50v2 (keras.applications) pads with zeros: the weights map,
+    but the models compute differently from the stem on; exit 1, nothing written."""
+    import torch
+
+    src = tmp_path / "v2.pth"
+    torch.save(handwritten.torch_keras_style_resnet50v2(neg_inf_pool=True).state_dict(), src)
+    ref = _reference_file(tmp_path, "handwritten.torch_keras_style_resnet50v2(neg_inf_pool=True)")
+    dst = tmp_path / "out.pdparams"
+    assert main(["convert", str(src), str(dst), "--reference", ref]) == 1
+    err = capsys.readouterr().err
+    assert "part at the stem" in err and "architectural difference" in err and not dst.exists(), err
+    assert main(["convert", str(src), str(dst)]) == 0  # without the proof, only the weights are compared
+
+
+def test_a_swap_of_two_same_shape_units_fails_the_proof(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Break the mapper on purpose: swap stage 1's shortcut and last conv (same shape): the proof names the block."""
+    import torch
+
+    from resnet_tools.checkpoints import reference
+
+    honest = reference.map_units
+
+    def swapped(*args: Any, **kwargs: Any) -> Any:
+        mapped, notes = honest(*args, **kwargs)
+        for a, b in (("layer1.0.conv3", "layer1.0.downsample.0"), ("layer1.0.bn3", "layer1.0.downsample.1")):
+            mapped[a], mapped[b] = mapped[b], mapped[a]
+        return mapped, notes
+
+    monkeypatch.setattr(reference, "map_units", swapped)
+    src = tmp_path / "opaque.pth"
+    torch.save(handwritten.torch_opaque_resnet50().state_dict(), src)
+    ref = _reference_file(tmp_path, "handwritten.torch_opaque_resnet50()")
+    assert main(["convert", str(src), str(tmp_path / "out.pth"), "--reference", ref]) == 1
+    assert "part at block layer1.0" in capsys.readouterr().err
+
+
+def test_bad_references_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    src = tmp_path / "cifar.pth"
+    torch.save(handwritten.torch_cifar_resnet18().state_dict(), src)
+    (tmp_path / "broken.py").write_text("raise RuntimeError('boom')\n")
+    cases = {
+        "no colon": (str(tmp_path / "x.py"), "give FILE.py:CALLABLE"),
+        "no file": (f"{tmp_path / 'nope.py'}:build", "no such file"),
+        "import fails": (f"{tmp_path / 'broken.py'}:build", "importing"),
+        "other model": (_reference_file(tmp_path, "handwritten.torch_opaque_resnet50()"), "does not load into it"),
+    }
+    for case, (ref, expected) in cases.items():
+        assert main(["convert", str(src), str(tmp_path / "o.pdparams"), "--reference", ref]) == 2, case
+        err = capsys.readouterr().err
+        assert expected in err and err.count("\n") == 1, (case, err)

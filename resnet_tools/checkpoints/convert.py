@@ -152,6 +152,10 @@ def convert(
     result = ConvertResult(spec, sf.name, df.name, needed, verify_frameworks=verify_fws, notes=list(ckpt.notes))
     bad: dict[str, int] = {}
     ckpt.weights = counting_nonfinite(ckpt.weights, bad)  # checked on the one read each tensor gets
+    if ckpt.mapping is not None and ckpt.mapping.trace is not None:  # --reference: prove it before writing
+        from resnet_tools.checkpoints.reference import prove
+
+        result.notes.append(f"proved against your model: logits within {prove(ckpt.mapping, ckpt.weights):.1e}")
     template = _template(like, df, spec) if like is not None else None
     with temp_path(dst) as tmp:
         if template is not None:

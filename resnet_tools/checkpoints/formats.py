@@ -535,8 +535,12 @@ def _canonical(
     """Canonical weights of a torch or paddle state dict, with the spec when known, notes and the module
     mapping: by the map file given with ``--map``; by the zoo's naming rules where every key follows them;
     else by the checkpoint's structure (a hand-written ResNet: ``structure``)."""
-    from resnet_tools.checkpoints import mapfile, structure
+    from resnet_tools.checkpoints import mapfile, reference, structure
 
+    ref = reference.ACTIVE.get()
+    if ref is not None:  # the user's own model decides, by running it
+        mapping = reference.reference_map(native, framework, model, ref, str(path))
+        return dict(structure.canonical_weights(mapping, native)), mapping.spec, mapping.notes, mapping
     given = mapfile.ACTIVE.get()
     if given is not None:
         mapping = mapfile.apply(given, native, framework, str(path))

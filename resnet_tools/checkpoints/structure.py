@@ -88,6 +88,7 @@ class StructureMap:
     units: dict[str, Unit]
     framework: str
     notes: list[str] = field(default_factory=list)
+    trace: Any = None  # --reference: the run of the user's model the map came from (reference.Trace)
 
     def rows(self) -> list[tuple[str, str, tuple[int, ...]]]:
         """(the file's key, canonical name, canonical shape) for every tensor, in the zoo's order."""
@@ -97,6 +98,15 @@ class StructureMap:
             for attr, key in unit.keys.items():
                 out.append((key, f"{module}.{attr}", shapes.get(f"{module}.{attr}", ())))
         return out
+
+
+@dataclass(frozen=True)
+class Flow:
+    """What running the user's model showed (``--reference``): the conv each BN reads from, and the id of the
+    tensor each layer reads. It replaces the name-based clues: the mapping then follows the execution."""
+
+    partner: dict[str, str]
+    reads: dict[str, int]
 
 
 # ---- units -------------------------------------------------------------------------------------------------
@@ -254,7 +264,9 @@ def _partner(bn: Unit, block: Sequence[Unit], prefix: str, interleaved: bool) ->
     return None
 
 
-def _assignments(block: Sequence[Unit], targets: Sequence[Target], prefix: str) -> list[dict[str, Unit]]:
+def _assignments(
+    block: Sequence[Unit], targets: Sequence[Target], prefix: str, flow: Flow | None = None
+) -> list[dict[str, Unit]]:
     """Every way to give the block's units the zoo block's roles that fits the shapes, the main path's
     order, the conv/BN pairs and the name hints."""
     by_kind: dict[str, tuple[list[Unit], list[Target]]] = {}
@@ -273,7 +285,7 @@ def _assignments(block: Sequence[Unit], targets: Sequence[Target], prefix: str) 
             assigned |= dict(zip(by_kind["bn"][1], bn_perm, strict=True))
             if not all(_fits(t, u) for t, u in assigned.items()):
                 continue
-            if _consistent(assigned, role, block, prefix, interleaved, hinted):
+            if _consistent(assigned, role, block, prefix, interleaved, hinted, flow):
                 out.append({t.module: u for t, u in assigned.items()})
     return out
 
@@ -288,27 +300,46 @@ def _fits(t: Target, u: Unit) -> bool:
 
 
 def _consistent(
-    assigned: dict[Target, Unit], role: dict[str, str], block: Sequence[Unit], prefix: str, interleaved: bool,
+    assigned: dict[Target, Unit],
+    role: dict[str, str],
+    block: Sequence[Unit],
+    prefix: str,
+    interleaved: bool,
     hinted: set[str],
-) -> bool:  # fmt: skip
+    flow: Flow | None = None,
+) -> bool:
     roles = {role[t.module]: u for t, u in assigned.items()}
     main = [roles[r].order for r in ROLE_ORDER if r in roles]
-    if main != sorted(main):  # the main path is registered in the order it runs
+    if main != sorted(main):  # the main path is registered (or, with a flow, runs) in the order it runs
         return False
+    if flow is not None:  # the run decides: BN after its conv, the shortcut conv reads what conv1 reads
+        short, first = roles.get("downsample.0"), roles.get("conv1")
+        if short is not None and first is not None and flow.reads[short.path] != flow.reads[first.path]:
+            return False
+        return all(
+            flow.partner.get(u.path) == roles[_conv_of(r)].path
+            for r, u in roles.items()
+            if u.kind == "bn" and r != "preact_bn" and _conv_of(r) in roles
+        )
     if hinted and any((u.path in hinted) != r.startswith("downsample") for r, u in roles.items()):
         return False
     for r, u in roles.items():
         if u.kind != "bn":
             continue
         partner = _partner(u, block, prefix, interleaved)
-        wanted = None if r == "preact_bn" else "downsample.0" if r == "downsample.1" else r.replace("bn", "conv")
+        wanted = None if r == "preact_bn" else _conv_of(r)
         if partner is not None and roles.get(wanted or "") is not partner:
             return False
     return True
 
 
+def _conv_of(bn_role: str) -> str:
+    """The conv a BN role follows: ``bn2`` -> ``conv2``, ``downsample.1`` -> ``downsample.0``."""
+    return "downsample.0" if bn_role == "downsample.1" else bn_role.replace("bn", "conv")
+
+
 def map_units(
-    units: Sequence[Unit], spec: ModelSpec, source: str, *, draft: bool = False
+    units: Sequence[Unit], spec: ModelSpec, source: str, *, draft: bool = False, flow: Flow | None = None
 ) -> tuple[dict[str, Unit], list[str]]:
     """``{canonical module: unit}`` for ``spec``; refused, naming the units, where it is not unique
     (``draft``: one choice is kept and flagged in the notes, for a map file the user then checks)."""
@@ -329,14 +360,14 @@ def map_units(
             continue
         prefix = _prefix([u.path for u in run])
         outside = [u.path for u in units if u not in run and _under(u.path, prefix)]
-        if not prefix or outside:
+        if flow is None and (not prefix or outside):
             raise CheckpointError(
                 f"{source}: the units of {spec.name}'s block {key} ({run[0].path} ... {run[-1].path}) are not "
                 f"the contents of one module{f' ({outside[0]} is in it too)' if outside else ''}: the file does "
                 f"not group its blocks as modules; give --reference"
             )
         blocks.append((key, run, targets, prefix))
-    found = {key: _assignments(run, targets, prefix) for key, run, targets, prefix in blocks}
+    found = {key: _assignments(run, targets, prefix, flow) for key, run, targets, prefix in blocks}
     learned: dict[str, str] = {}
     conflicts: set[str] = set()
     for key, _run, _t, prefix in blocks:

@@ -21,6 +21,10 @@ Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 MAP_HELP = "a map file from `resnet map --save` (your own ResNet's module paths -> the zoo's)"
+REFERENCE_HELP = (
+    "your model's code, FILE.py:CALLABLE (torch nn.Module or paddle Layer, built with no arguments): the "
+    "checkpoint is mapped by running it, and the conversion proved against it (this runs your file)"
+)
 
 
 def add_checkpoint_options(p: argparse.ArgumentParser, *, fmt: bool = True) -> None:

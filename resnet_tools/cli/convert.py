@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from resnet_tools.checkpoints.formats import FORMATS
-from resnet_tools.cli.args import WEIGHTS_HELP, Subcommands, add_checkpoint_options
+from resnet_tools.cli.args import REFERENCE_HELP, WEIGHTS_HELP, Subcommands, add_checkpoint_options
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
@@ -108,6 +108,7 @@ def register(sub: Subcommands) -> None:
         help="write DST in the key names, layouts, dtypes and wrapper of this torch/paddle checkpoint of yours",
     )
     add_checkpoint_options(p, fmt=False)
+    p.add_argument("--reference", default=None, metavar="FILE.py:CALLABLE", help=REFERENCE_HELP)
     p.set_defaults(func=cmd_convert)
     q = sub.add_parser("inspect", help="print a checkpoint's format, model, parameter count and dtype")
     q.add_argument("ckpt", help=WEIGHTS_HELP)

@@ -93,9 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if not args.verbose:
             quiet_frameworks()
-        from resnet_tools.checkpoints.mapfile import using
+        from resnet_tools.checkpoints import mapfile, reference
 
-        with using(getattr(args, "map", None)):  # --map: checkpoints are read through the user's map file
+        # --map / --reference: checkpoints are read through the user's map file, or by running the user's model
+        with mapfile.using(getattr(args, "map", None)), reference.using(getattr(args, "reference", None)):
             return int(args.func(args) or 0)
     except ResNetError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)

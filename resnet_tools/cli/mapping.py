@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from resnet_tools.cli.args import WEIGHTS_HELP, Subcommands
+from resnet_tools.cli.args import REFERENCE_HELP, WEIGHTS_HELP, Subcommands
 
 
 def cmd_map(args: argparse.Namespace) -> int:
@@ -48,6 +48,6 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--model", default=None, help="the zoo model (identified from the structure when omitted)")
     p.add_argument("--format", choices=list(FORMATS), default=None, help="the checkpoint's format")
     p.add_argument("--save", default=None, metavar="MAP.yaml", help="write the mapping as an editable map file")
-    p.add_argument("--map", default=None, metavar="MAP.yaml", help="start from a map file")
+    p.add_argument("--reference", default=None, metavar="FILE.py:CALLABLE", help=REFERENCE_HELP)
     p.add_argument("--force", action="store_true", help="overwrite an existing --save file")
     p.set_defaults(func=cmd_map)

@@ -1,0 +1,266 @@
+"""``--reference FILE.py:CALLABLE``: map a checkpoint by running the user's own model, then prove the conversion.
+
+The callable (a class or a factory taking no arguments) builds the user's torch ``nn.Module`` or paddle
+``nn.Layer``; this imports and runs the user's file, which they named (a checkpoint is never executed). The
+checkpoint is loaded into it, and one forward pass on a seeded batch (H != W) records, through hooks, the
+order in which its convs, BNs and Linear layers run and which tensor each reads. The mapping then follows
+the execution: a BN belongs to the conv whose output it reads, the shortcut conv reads what the block's first
+conv reads, the main path runs in order. Nothing depends on names.
+
+The proof: the zoo model with the converted weights runs the same batch; its stem, every block's output and
+the logits are compared with the user's model's. Above the parity tolerance the conversion fails (exit 1,
+nothing written), naming the first block that differs: an architectural difference (a max-pool padding with
+-inf where the zoo's pads with zeros, a head that pools otherwise) is reported as such, never passed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from resnet_spec.errors import CheckpointError, VerificationError
+from resnet_spec.tolerances import tolerance
+from resnet_tools.checkpoints.structure import Flow, StructureMap, choose_spec, map_units, units_of
+from resnet_tools.core.diffs import tensor_diff, within
+
+#: The ``--reference`` given to this command, if any.
+ACTIVE: ContextVar[str | None] = ContextVar("resnet_reference", default=None)
+LAYERS = {
+    "torch": ("Conv2d", "BatchNorm2d", "Linear"),
+    "paddle": ("Conv2D", "BatchNorm2D", "BatchNorm", "Linear"),
+}
+
+
+@contextmanager
+def using(reference: str | None) -> Iterator[None]:
+    token = ACTIVE.set(reference)
+    try:
+        yield
+    finally:
+        ACTIVE.reset(token)
+
+
+def load_callable(text: str) -> Any:
+    """``path/to/file.py:Name`` -> the object ``Name`` of that file (the file is run as a module)."""
+    file, sep, name = text.rpartition(":")
+    if not sep or not file.endswith(".py") or not name.isidentifier():
+        raise CheckpointError(f"--reference {text!r}: give FILE.py:CALLABLE (a class or function of your model file)")
+    path = Path(file)
+    if not path.is_file():
+        raise CheckpointError(f"--reference: no such file {path}")
+    module_name = f"resnet_reference_{abs(hash(path.resolve()))}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise CheckpointError(f"--reference: cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(path.parent.resolve()))  # its own imports of files beside it
+    try:
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise CheckpointError(f"--reference: importing {path} failed: {type(exc).__name__}: {exc}") from None
+    finally:
+        sys.path.remove(str(path.parent.resolve()))
+    if not callable(getattr(module, name, None)):
+        raise CheckpointError(f"--reference: {path} has no callable {name!r}")
+    return getattr(module, name)
+
+
+@dataclass
+class Trace:
+    """One forward pass of the user's model: the layers in the order they ran, what each read and wrote."""
+
+    order: list[str] = field(default_factory=list)
+    reads: dict[str, int] = field(default_factory=dict)  # layer path -> id of the tensor it read
+    writes: dict[str, int] = field(default_factory=dict)  # layer path -> id of the tensor it wrote
+    module_out: dict[str, np.ndarray] = field(default_factory=dict)  # every module's output (last call)
+    module_in: dict[str, np.ndarray] = field(default_factory=dict)  # every module's input (first call)
+    logits: np.ndarray | None = None
+    x: np.ndarray | None = None
+
+
+def _build(ref: str, framework: str) -> Any:
+    factory = load_callable(ref)
+    try:
+        model = factory()
+    except Exception as exc:
+        raise CheckpointError(f"--reference {ref}: calling it failed: {type(exc).__name__}: {exc}") from None
+    kind = type(model).__mro__
+    expected = "torch.nn.Module" if framework == "torch" else "paddle.nn.Layer"
+    if not any(f"{c.__module__}.{c.__name__}".startswith(("torch.nn.", "paddle.nn.")) for c in kind):
+        raise CheckpointError(f"--reference {ref} returned a {type(model).__name__}, not a {expected}")
+    return model
+
+
+def _load_torch(model: Any, native: Mapping[str, Any], ref: str) -> None:
+    import torch
+
+    state = {k: torch.from_numpy(np.array(v)) for k, v in native.items()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
+    if missing or unexpected:
+        raise CheckpointError(
+            f"--reference {ref}: the checkpoint does not load into it: missing {missing[:3]}, unexpected "
+            f"{list(unexpected)[:3]} (is it the model the checkpoint was saved from?)"
+        )
+    model.eval()
+
+
+def _load_paddle(model: Any, native: Mapping[str, Any], ref: str) -> None:
+    missing, unexpected = model.set_state_dict({k: np.array(v) for k, v in native.items()})
+    if missing or unexpected:
+        raise CheckpointError(
+            f"--reference {ref}: the checkpoint does not load into it: missing {list(missing)[:3]}, unexpected "
+            f"{list(unexpected)[:3]} (is it the model the checkpoint was saved from?)"
+        )
+    model.eval()
+
+
+def trace(model: Any, framework: str, x: np.ndarray) -> Trace:
+    """Run ``model`` once on ``x`` with hooks on every module."""
+    t = Trace(x=x)
+    keep: list[Any] = []  # every recorded tensor stays alive, so no id is reused during the pass
+    named = dict(model.named_sublayers() if framework == "paddle" else model.named_modules())
+    named.pop("", None)
+
+    def record(path: str, inputs: Any, output: Any) -> None:
+        first = inputs[0] if isinstance(inputs, tuple) and inputs else inputs
+        keep.extend([first, output])
+        if type(named[path]).__name__ in LAYERS[framework]:
+            if path in t.reads:
+                raise CheckpointError(f"--reference: layer {path} runs twice in one pass; the zoo runs each once")
+            t.order.append(path)
+            t.reads[path], t.writes[path] = id(first), id(output)
+        if hasattr(output, "shape"):
+            t.module_out[path] = _numpy(output)
+        if hasattr(first, "shape") and path not in t.module_in:
+            t.module_in[path] = _numpy(first)
+
+    hooks = []
+    for path, module in named.items():
+        hook = lambda _m, i, o, p=path: record(p, i, o)  # noqa: E731
+        reg = module.register_forward_post_hook if framework == "paddle" else module.register_forward_hook
+        hooks.append(reg(hook))
+    try:
+        t.logits = _run(model, framework, x)
+    except CheckpointError:
+        raise
+    except Exception as exc:
+        raise CheckpointError(f"--reference: your model failed on a {list(x.shape)} batch: {exc}") from None
+    finally:
+        for h in hooks:
+            h.remove()
+    return t
+
+
+def _numpy(tensor: Any) -> np.ndarray:
+    if hasattr(tensor, "detach"):
+        return np.asarray(tensor.detach().cpu().numpy())
+    return np.asarray(tensor.numpy())
+
+
+def _run(model: Any, framework: str, x: np.ndarray) -> np.ndarray:
+    if framework == "torch":
+        import torch
+
+        with torch.no_grad():
+            return _numpy(model(torch.from_numpy(x)))
+    import paddle
+
+    with paddle.no_grad():
+        return _numpy(model(paddle.to_tensor(x)))
+
+
+def reference_map(native: Mapping[str, Any], framework: str, model: str | None, ref: str, source: str) -> StructureMap:
+    """Map ``native`` by running the user's model (see the module docstring); the trace rides on the map."""
+    if framework not in LAYERS:
+        raise CheckpointError(f"--reference runs torch or paddle models; {source} is a {framework} file")
+    units = units_of(native, framework)
+    spec = choose_spec(units, model, source)
+    user = _build(ref, framework)
+    (_load_torch if framework == "torch" else _load_paddle)(user, native, ref)
+    size = (32, 40) if spec.stem.kind == "cifar" else (64, 96)
+    x = np.random.default_rng(0).standard_normal((2, spec.in_channels, *size)).astype("float32")
+    t = trace(user, framework, x)
+    never = [u.path for u in units if u.path not in t.reads]
+    if never:
+        raise CheckpointError(f"--reference: {never[0]} never runs in your model's forward pass")
+    position = {p: i for i, p in enumerate(t.order)}
+    by_run = sorted(units, key=lambda u: position[u.path])
+    by_run = [type(u)(u.path, u.kind, u.keys, u.shape, position[u.path]) for u in by_run]
+    writer = {v: k for k, v in t.writes.items()}
+    flow = Flow(
+        partner={u.path: writer[t.reads[u.path]] for u in by_run if u.kind == "bn" and t.reads[u.path] in writer},
+        reads=dict(t.reads),
+    )
+    mapped, notes = map_units(by_run, spec, source, flow=flow)
+    result = StructureMap(spec, mapped, framework, [f"mapped by running {ref}", *notes])
+    result.trace = t
+    return result
+
+
+def prove(m: StructureMap, weights: Mapping[str, Any]) -> float:
+    """The zoo model with ``weights`` vs the user's model on the traced batch: every block and the logits.
+    Returns the logits' relative difference; raises VerificationError naming the first block off."""
+    from resnet_tools.core.backends import load_backend
+
+    t: Trace | None = getattr(m, "trace", None)
+    assert t is not None and t.x is not None and t.logits is not None and m.spec is not None
+    mod = load_backend(m.framework)
+    zoo = mod.import_weights(mod.create_model(m.spec), {k: np.asarray(v) for k, v in weights.items()})
+    ours = mod.forward_blocks(zoo, t.x)
+    tol = tolerance("float32", "cpu", "eval").rel
+    for name, theirs in _user_blocks(m, t):
+        if name in ours and (theirs.shape != ours[name].shape or not within(tensor_diff(theirs, ours[name]), tol)):
+            what = "the stem" if name == "stem" else f"block {name}"
+            why = (
+                f"shape {list(theirs.shape)} vs the zoo's {list(ours[name].shape)}"
+                if theirs.shape != ours[name].shape
+                else f"differs by {tensor_diff(theirs, ours[name]).max_rel:.2e} relative"
+            )
+            raise VerificationError(
+                f"your model and {m.spec.name} with the converted weights part at {what} ({why}; tolerance {tol:g}): "
+                f"an architectural difference (padding, pooling, stride placement), not a conversion; nothing written"
+            )
+    diff = tensor_diff(t.logits, ours["logits"])
+    if t.logits.shape != ours["logits"].shape or not within(diff, tol):
+        raise VerificationError(
+            f"your model and {m.spec.name} agree up to the last block but not in the logits "
+            f"({diff.max_rel:.2e} relative): the head differs (pooling, dropout left on?); nothing written"
+        )
+    return diff.max_rel
+
+
+def _user_blocks(m: StructureMap, t: Trace) -> Iterator[tuple[str, np.ndarray]]:
+    """The user's stem output (the first block's input) and each block's output, where the block is a module."""
+    blocks: dict[str, list[str]] = {}
+    for module, unit in m.units.items():
+        parts = module.split(".")
+        if parts[0].startswith("layer") and len(parts) > 2:
+            blocks.setdefault(".".join(parts[:2]), []).append(unit.path)
+    first = True
+    for name, paths in blocks.items():
+        prefix = _common(paths)
+        if prefix and prefix in t.module_out:
+            if first and prefix in t.module_in:
+                yield "stem", t.module_in[prefix]
+            yield name, t.module_out[prefix]
+        first = False
+
+
+def _common(paths: list[str]) -> str:
+    parts = [p.split(".") for p in paths]
+    out = []
+    for column in zip(*parts, strict=False):
+        if len(set(column)) != 1:
+            break
+        out.append(column[0])
+    return ".".join(out)
