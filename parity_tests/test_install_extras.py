@@ -35,3 +35,13 @@ def test_cuda_extras_pin_the_tested_versions() -> None:
             assert tested == version, f"extra [{name}] pins {dist}=={version}; constraints.txt has {tested}"
     assert "tensorflow[and-cuda]==2.21.0" in extras["keras-cuda"]
     assert "jax[cuda13]==0.10.2" in extras["jax-cuda"]
+
+
+def test_license_is_an_spdx_string_setuptools_reads_without_warning() -> None:
+    """setuptools >= 77 deprecates ``license = {text = ...}`` and prints a warning on every install; PEP 639's
+    SPDX string is the current form, and the build requires a setuptools that reads it."""
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert data["project"]["license"] == "Apache-2.0"
+    (requirement,) = data["build-system"]["requires"]
+    version = re.fullmatch(r"setuptools>=(\d+)", requirement)
+    assert version is not None and int(version[1]) >= 77
