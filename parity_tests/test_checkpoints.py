@@ -298,13 +298,15 @@ class _Payload:
 
 
 @pytest.mark.parametrize(
-    ("ext", "fragment"), [(".pdparams", "refusing to load: it asks to run"), (".pth", "cannot read")]
+    ("ext", "fragment"),
+    [(".pdparams", "refusing to load: it asks to run"), (".pth", "cannot read"), (".legacy.pth", "cannot read")],
 )
 @pytest.mark.parametrize("command", ["inspect", "convert"])
 def test_malicious_pickle_runs_nothing(
     ext: str, fragment: str, command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """paddle.load / torch.load(weights_only=False) would run the payload; ours refuse it, one line, exit 2."""
+    """paddle.load / torch.load(weights_only=False) would run the payload (checked last: the marker appears);
+    ours refuse it, one line, exit 2, and the marker file is never created."""
     import pickle
 
     import torch
@@ -312,8 +314,8 @@ def test_malicious_pickle_runs_nothing(
     marker = tmp_path / "pwned"
     src = tmp_path / f"evil{ext}"
     weights = {"conv1.weight": np.zeros((64, 3, 7, 7), "float32"), "evil": _Payload(marker)}
-    if ext == ".pth":
-        torch.save(weights, src)
+    if ext.endswith(".pth"):  # the zip format, and the legacy (pre-1.6) pickle stream
+        torch.save(weights, src, _use_new_zipfile_serialization=ext == ".pth")
     else:
         src.write_bytes(pickle.dumps(weights, protocol=4))
     argv = ["inspect", str(src)] if command == "inspect" else ["convert", str(src), str(tmp_path / "o.npz")]
@@ -321,6 +323,12 @@ def test_malicious_pickle_runs_nothing(
     err = capsys.readouterr().err
     assert fragment in err and "Traceback" not in err, err
     assert not marker.exists() and not (tmp_path / "o.npz").exists()
+    if ext.endswith(".pth"):  # the payload is live: an unrestricted load runs it
+        torch.load(src, weights_only=False)
+    else:
+        with open(src, "rb") as fh:
+            pickle.load(fh)
+    assert marker.exists()
 
 
 def test_paddle_checkpoint_read_without_unpickling_code(tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ from resnet_tools.checkpoints.like import write_like
 from resnet_tools.checkpoints.structure import StructureMap
 from resnet_tools.core.backends import installed_backends, load_backends
 from resnet_tools.core.diffs import TensorDiff, tensor_diff, within
-from resnet_tools.core.files import commit, temp_path
+from resnet_tools.core.files import commit, refuse_special, temp_path
 
 VERIFY_INPUT = (2, 97, 131)  # batch, H, W: non-square, odd
 
@@ -130,6 +130,7 @@ def convert(
     df = format_for(like, to_format) if like is not None else format_for(dst, to_format)
     if dst.is_dir():
         raise CheckpointError(f"cannot write {dst}: it is a folder")
+    refuse_special(dst)
     if os.path.lexists(dst) and not force:  # lexists: a dangling symlink is an existing name too
         raise CheckpointError(f"{dst} exists; pass --force to overwrite")
     if not dst.parent.is_dir():

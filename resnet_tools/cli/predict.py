@@ -9,7 +9,7 @@ from resnet_tools.core.backends import BACKENDS, PATHS
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from resnet_tools.cli.console import console
+    from resnet_tools.cli.console import console, err_console
     from resnet_tools.core.files import check_outputs
     from resnet_tools.hub.resolve import resolve_weights
     from resnet_tools.predict.run import predict, save_grid
@@ -35,7 +35,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     done = [r for r in results if r.top]
     for r in results:
         if not r.top:
-            console.print(f"[yellow]{r.image.path}: {r.image.note}[/]")
+            err_console.print(f"[yellow]{r.image.path}: {r.image.note}[/]", highlight=False)  # errors: stderr
             continue
         note = f" ({r.image.note})" if r.image.note else ""
         console.print(f"{r.image.path}{note}: {r.seconds * 1000:.1f} ms")
@@ -45,7 +45,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         total = sum(r.seconds for r in done)
         console.print(f"{len(done)} image(s) in {total:.3f}s, mean {total / len(done) * 1000:.1f} ms")
     if len(done) < len(results):
-        console.print(f"[yellow]{len(results) - len(done)} of {len(results)} image(s) skipped[/]")
+        err_console.print(f"[yellow]{len(results) - len(done)} of {len(results)} image(s) skipped[/]")
     if args.grid:
         console.print(f"wrote {save_grid(results, args.grid)}")
     return 0 if done else 2

@@ -67,10 +67,18 @@ def temp_path(path: Path) -> Iterator[Path]:
         Path(tmp).unlink(missing_ok=True)
 
 
+def refuse_special(path: Path) -> None:
+    """An existing output that is not a regular file (a device such as /dev/full, a FIFO, a socket) is never
+    replaced: renaming onto it would turn the node into a file."""
+    if path.exists() and not path.is_dir() and not path.is_file():
+        raise OutputError(f"cannot write {path}: it exists and is not a regular file (a device or a pipe?)")
+
+
 def commit(tmp: Path, path: Path, *, exclusive: bool = False) -> None:
     """Give ``tmp`` the permissions of a normally created file (mkstemp and some writers use 0600) and
     rename it onto ``path`` atomically. ``exclusive``: fail if ``path`` appeared meanwhile (another run
     writing the same new file) instead of replacing it: a hard link creates the name only if it is free."""
+    refuse_special(path)
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)
@@ -109,12 +117,18 @@ def atomic_write(path: Path | str, write: Callable[[IO[bytes]], Any]) -> Path:
 def check_outputs(files: Sequence[str | None], *, force: bool, report_dir: str | None = None) -> None:
     """Before a run: every output's folder exists, and nothing is overwritten without ``--force`` (a report
     folder counts as taken when it holds a parity.md). Fails in one line, not after minutes of work."""
+    named = [Path(n) for n in files if n]
+    resolved = [p.resolve() for p in named]
+    for i, path in enumerate(resolved):
+        if path in resolved[:i]:
+            raise OutputError(f"two outputs name the same file {named[i]}: give each output its own name")
     for name in files:
         if not name:
             continue
         path = Path(name)
         if path.is_dir():
             raise OutputError(f"cannot write {path}: it is a folder")
+        refuse_special(path)
         if not path.parent.is_dir():
             raise OutputError(f"cannot write {path}: folder {path.parent} does not exist")
         if path.exists() and not force:
