@@ -91,3 +91,39 @@ def test_every_conv_is_valid_with_explicit_padding() -> None:
     model = get_backend("keras").create_model("resnext50_32x4d")
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     assert convs and all(layer.padding == "valid" for layer in convs)
+
+
+_ONEDNN_OFF = """
+import numpy as np
+import resnet_keras
+from resnet_keras.model import nchw_conv_supported
+from resnet_spec import get_spec
+from resnet_spec.random_weights import random_weights
+
+assert not nchw_conv_supported()  # what an AVX2-only CPU gives: TF's CPU has no NCHW conv without oneDNN
+weights = random_weights(get_spec("resnet18"), seed=3)
+nhwc = resnet_keras.import_weights(resnet_keras.create_model("resnet18"), weights)
+nchw = resnet_keras.import_weights(resnet_keras.create_model("resnet18", data_format="channels_first"), weights)
+x = np.random.default_rng(0).standard_normal((2, 3, 45, 61)).astype("float32")
+a = resnet_keras.forward_numpy(nhwc, x, features=True)
+b = resnet_keras.forward_numpy(nchw, x, features=True)
+for key in a:
+    np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-5 * np.abs(a[key]).max())
+stage4 = nchw.features_model()(x)["stage4"]
+assert tuple(stage4.shape)[1] == 512, stage4.shape  # features come out NCHW, as the model's data_format says
+print("ok")
+"""
+
+
+def test_channels_first_works_with_onednn_off() -> None:
+    """TensorFlow turns oneDNN off on CPUs without AVX-512 (and with TF_ENABLE_ONEDNN_OPTS=0); its CPU then has
+    no NCHW conv. A channels_first model computes in NHWC there and gives the same numbers, on any runner."""
+    import os
+    import subprocess
+    import sys
+
+    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        pytest.skip("the TensorFlow backend's CPU path")
+    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    res = subprocess.run([sys.executable, "-c", _ONEDNN_OFF], env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0 and res.stdout.strip().endswith("ok"), res.stderr[-2000:]

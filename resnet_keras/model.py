@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import keras
@@ -15,6 +16,23 @@ from resnet_spec.plan import feature_channels, plan_stages, stem_conv
 from resnet_spec.spec import AMP_DTYPES, DTYPES, FEATURE_NAMES, ModelSpec, get_spec
 
 DATA_FORMATS = ("channels_last", "channels_first")
+
+
+@functools.cache
+def nchw_conv_supported() -> bool:
+    """Whether this backend runs an NCHW conv here. TensorFlow on CPU does only through oneDNN, which it turns
+    off on CPUs without AVX-512 and with ``TF_ENABLE_ONEDNN_OPTS=0`` ("Conv2D only supports NHWC on CPU")."""
+    if keras.backend.backend() != "tensorflow":
+        return True
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        return True
+    try:
+        tf.nn.conv2d(tf.zeros((1, 1, 3, 3)), tf.zeros((1, 1, 1, 1)), 1, "VALID", data_format="NCHW")
+    except (tf.errors.OpError, ValueError):
+        return False
+    return True
 
 
 class NegInfPadding2D(layers.Layer):
@@ -91,31 +109,39 @@ class ResNet(keras.Model):
                 )
             shape = tuple(input_shape)
         inputs = keras.Input(shape, dtype=keras.config.dtype_policy().compute_dtype, name="input")
-        x = conv(stem_conv(spec), "conv1", data_format)(inputs)
+        # TF on a CPU without oneDNN has no NCHW conv: take NCHW in, compute in NHWC (same weights, same math).
+        compute = data_format if data_format == "channels_last" or nchw_conv_supported() else "channels_last"
+        x = inputs if compute == data_format else layers.Permute((2, 3, 1), name="nchw_to_nhwc")(inputs)
+        x = conv(stem_conv(spec), "conv1", compute)(x)
         if spec.stem.norm:
-            x = norm(spec.stem.width, spec, "bn1", data_format)(x)
+            x = norm(spec.stem.width, spec, "bn1", compute)(x)
             x = layers.Activation("relu", name="conv1_relu")(x)
-        x = stem_pool(spec, data_format)(x)
+        x = stem_pool(spec, compute)(x)
         block_cls = BLOCKS[(spec.block, spec.preact)]
         for blocks in plan_stages(spec):
             for plan in blocks:
-                x = block_cls(plan, spec, data_format)(x)
+                x = block_cls(plan, spec, compute)(x)
         if spec.post_norm:
-            x = norm(feature_channels(spec), spec, "post_bn", data_format)(x)
+            x = norm(feature_channels(spec), spec, "post_bn", compute)(x)
             x = layers.Activation("relu", name="post_relu")(x)
-        x = layers.GlobalAveragePooling2D(data_format=data_format, name="avg_pool")(x)
+        x = layers.GlobalAveragePooling2D(data_format=compute, name="avg_pool")(x)
         if spec.num_classes > 0:
             bound = linear_init_bound(feature_channels(spec))
             init = keras.initializers.RandomUniform(-bound, bound)
             x = layers.Dense(spec.num_classes, kernel_initializer=init, bias_initializer=init, name="predictions")(x)
         super().__init__(inputs=inputs, outputs=x, name=spec.name)
         self.spec = spec
-        self.data_format = data_format
+        self.data_format = data_format  # the layout of the input and of the feature maps a user gets
+        self.compute_format = compute  # the layout the layers compute in (NHWC where TF's CPU lacks NCHW)
 
     def features_model(self) -> keras.Model:
-        """A model sharing these layers that returns the stem and stage outputs by feature name."""
+        """A model sharing these layers that returns the stem and stage outputs by feature name, in
+        ``data_format``."""
         names = feature_layer_names(self.spec)
-        return keras.Model(self.input, {k: self.get_layer(v).output for k, v in names.items()})
+        outputs = {k: self.get_layer(v).output for k, v in names.items()}
+        if self.compute_format != self.data_format:
+            outputs = {k: layers.Permute((3, 1, 2), name=f"{k}_nchw")(v) for k, v in outputs.items()}
+        return keras.Model(self.input, outputs)
 
 
 # --8<-- [end:model]

@@ -50,11 +50,12 @@ def forward_blocks(model: ResNet, x: np.ndarray, *, device: str = "cpu") -> dict
     """Eval-mode forward of an NCHW batch: the stem, every residual block's output (``layer1.0`` ...) and the
     logits, in forward order, NCHW (the ``conv{s}_block{i}_out`` layers of keras.applications' naming)."""
     channels_last = model.data_format == "channels_last"
+    computes_last = model.compute_format == "channels_last"  # feature maps come out in it
     inp = nchw_to_nhwc(x) if channels_last else np.ascontiguousarray(x)
     names = [FEATURE_NAMES[0], *block_names(model.spec), "logits"]
     with keras.device(keras_device(device)):
         out = {k: _to_numpy(v) for k, v in _block_probe(model)(inp, training=False).items()}
-    return {k: (nhwc_to_nchw(out[k]) if channels_last and out[k].ndim == 4 else out[k]) for k in names}
+    return {k: (nhwc_to_nchw(out[k]) if computes_last and out[k].ndim == 4 else out[k]) for k in names}
 
 
 # --8<-- [start:amp]
@@ -91,12 +92,13 @@ def forward_numpy(
     if amp is not None:
         model = mixed_twin(model, amp)
     channels_last = model.data_format == "channels_last"
+    computes_last = model.compute_format == "channels_last"  # feature maps come out in it
     inp = nchw_to_nhwc(x) if channels_last else np.ascontiguousarray(x)
     with keras.device(keras_device(device)):
         if not features:
             return {"logits": _to_numpy(model(inp, training=False))}
         out = {k: _to_numpy(v) for k, v in _probe(model)(inp, training=False).items()}
-    return {k: (nhwc_to_nchw(v) if channels_last and v.ndim == 4 else v) for k, v in out.items()}
+    return {k: (nhwc_to_nchw(v) if computes_last and v.ndim == 4 else v) for k, v in out.items()}
 
 
 # --8<-- [start:fast]
@@ -114,12 +116,13 @@ def fast_forward(
     runner = keras.Model(model.input, _all_outputs(model) if features else {"logits": model.outputs[0]})
     runner.compile(jit_compile=backend != "torch")
     channels_last = model.data_format == "channels_last"
+    computes_last = model.compute_format == "channels_last"  # feature maps come out in it
     where = keras_device(device)
 
     def run(x: np.ndarray) -> dict[str, np.ndarray]:
         with keras.device(where):
             out = runner.predict_on_batch(nchw_to_nhwc(x) if channels_last else np.ascontiguousarray(x))
-        return {k: (nhwc_to_nchw(v) if channels_last and v.ndim == 4 else np.asarray(v)) for k, v in out.items()}
+        return {k: (nhwc_to_nchw(v) if computes_last and v.ndim == 4 else np.asarray(v)) for k, v in out.items()}
 
     name = {"tensorflow": "XLA (jit_compile) predict_on_batch", "jax": "jax.jit predict_on_batch"}
     return name.get(backend, f"predict_on_batch ({backend}, eager)"), run
