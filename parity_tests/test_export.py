@@ -66,8 +66,9 @@ def _checkpoint(tmp_path: Path, name: str = "resnet18", **overrides: object) -> 
 
 @pytest.mark.parametrize(("backend", "dynamic"), [("torch", False), ("keras", True), ("paddle", True)])
 def test_resnet_export_writes_a_verified_onnx_file(backend: str, dynamic: bool, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    """The command: the file's input is NCHW (NHWC from Keras, recorded in its metadata), static unless
-    --dynamic-batch, and it computes the checkpoint's logits in onnxruntime."""
+    """The command: the file's input is NCHW (NHWC from Keras, recorded in its metadata), with a free batch by
+    default (a batch of 3 runs) and a fixed one with --static-batch, and it computes the checkpoint's logits
+    in onnxruntime."""
     import onnx
 
     from resnet_tools.cli import main
@@ -77,7 +78,7 @@ def test_resnet_export_writes_a_verified_onnx_file(backend: str, dynamic: bool, 
         pytest.skip(f"{backend} not installed")
     ckpt, out = _checkpoint(tmp_path), tmp_path / "r18.onnx"
     argv = ["export", str(ckpt), str(out), "--format", "onnx", "--backend", backend, "--input", "1x3x40x56"]
-    assert main(argv + (["--dynamic-batch"] if dynamic else [])) == 0
+    assert main(argv + ([] if dynamic else ["--static-batch"])) == 0
     assert "within the tolerance" in capsys.readouterr().out
     proto = onnx.load(str(out))
     dims = [d.dim_value or d.dim_param for d in proto.graph.input[0].type.tensor_type.shape.dim]

@@ -46,21 +46,23 @@ def cmd_export(args: argparse.Namespace) -> int:
     shape = parse_input_shape(args.input or f"1x{spec.in_channels}x224x224")
     if shape[1] != spec.in_channels:
         raise UsageError(f"{spec.name} takes {spec.in_channels} input channels; --input has {shape[1]}")
+    # a free batch by default, as the ONNX model zoo and optimum export ResNets; TFLite's interpreter keeps it fixed
+    dynamic = not args.static_batch and fmt.name != "tflite"
     mod = modules[backend]
     model = mod.import_weights(mod.create_model(spec), ckpt.weights)
     layout = input_layout(model)
     exporter = load_submodule(backend, "export")
     console.print(f"exporting {spec.name} from {backend} as {fmt.name}: {exporter.ARTIFACTS[fmt.name]}")
-    write_artifact(exporter, model, fmt, out, input_shape=shape, dynamic_batch=args.dynamic_batch,
+    write_artifact(exporter, model, fmt, out, input_shape=shape, dynamic_batch=dynamic,
                    opset=args.opset, layout=layout, force=args.force, verbose=args.verbose)  # fmt: skip
-    batch = (3 if shape[0] == 1 else shape[0] + 1) if args.dynamic_batch else shape[0]
+    batch = (3 if shape[0] == 1 else shape[0] + 1) if dynamic else shape[0]
     x = np.random.default_rng(0).standard_normal((batch, *shape[1:])).astype("float32")
     ref = mod.forward_numpy(model, x)["logits"]
     with quiet_stderr():  # runtimes announce their delegates (TFLite's XNNPACK line); replayed on failure
         got = artifact_runner(fmt.name, out, exporter)(x)
     diff = tensor_diff(ref, got)
     tol = tolerance("float32", "cpu", "export").rel
-    dims = f"{'N' if args.dynamic_batch else shape[0]}x" + "x".join(map(str, shape[1:]))
+    dims = f"{'N' if dynamic else shape[0]}x" + "x".join(map(str, shape[1:]))
     console.print(f"wrote {out} ({fmt.name} from {backend}: {spec.name}, input {dims} {layout}, float32)")
     ok = within(diff, tol)
     console.print(
@@ -81,7 +83,10 @@ def register(sub: Subcommands) -> None:
         "--backend", default=None, help="the framework whose exporter writes it (default: the checkpoint's, if it can)"
     )
     p.add_argument("--input", default=None, help="NxCxHxW the artifact takes (default 1xCx224x224)")
-    p.add_argument("--dynamic-batch", action="store_true", help="leave the batch dimension free")
+    p.add_argument(
+        "--dynamic-batch", action="store_true", help="leave the batch dimension free (the default; kept for scripts)"
+    )
+    p.add_argument("--static-batch", action="store_true", help="fix the batch at --input's N (TFLite always is)")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: the exporter's)")
     p.add_argument("--model", default=None, help="the zoo model, where the checkpoint does not say")
     p.add_argument("--sha256", default=None, help="the SHA-256 of an https:// checkpoint")
