@@ -227,12 +227,20 @@ def test_train_resume_in_another_framework_continues_the_curve(tmp_path) -> None
         (["--resume", "{plain}"], "no training state"),
         (["--steps", "2", "--epochs", "1"], "not both"),
         (["--batch", "5000"], "larger than the training set"),
+        (["--lr", "nan"], "--lr must be a positive number, got nan"),
+        (["--lr", "-1"], "--lr must be a positive number"),
+        (["--momentum", "inf"], "--momentum must be in [0, 1)"),
+        (["--gamma", "nan"], "--gamma must be in (0, 1]"),
+        (["--weight-decay", "-1"], "--weight-decay must be zero or positive"),
+        (["--steps", "0"], "--steps must be at least 1, got 0"),
+        (["--json", "{out}"], "two outputs name the same file"),
     ],
 )
 def test_train_bad_input_is_one_line(extra: list[str], message: str, bad_inputs: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     tmp_path = bad_inputs
     places = {k: str(tmp_path / v) for k, v in (("empty", "empty"), ("imageless", "imageless"), ("two", "two"),
-              ("ckpt", "run.safetensors"), ("cut", "cut.safetensors"), ("plain", "plain.safetensors"))}  # fmt: skip
+              ("ckpt", "run.safetensors"), ("cut", "cut.safetensors"), ("plain", "plain.safetensors"),
+              ("out", "out.safetensors"))}  # fmt: skip
     out = tmp_path / "out.safetensors"
     capsys.readouterr()
     assert _cli("--backend", "torch", "--steps", "1", "--save", str(out), *[e.format(**places) for e in extra]) == 2

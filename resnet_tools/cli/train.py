@@ -49,10 +49,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise UsageError(
             f"--sync-bn needs GPUs ({backends[0]}'s SyncBatchNorm); on the CPU each replica keeps its BN statistics"
         )
-    for flag, value in (("--batch", args.batch), ("--size", args.size), ("--steps", args.steps or 1),
-                        ("--epochs", args.epochs or 1)):  # fmt: skip
-        if value < 1:
+    for flag, value in (("--batch", args.batch), ("--size", args.size), ("--steps", args.steps),
+                        ("--epochs", args.epochs)):  # fmt: skip
+        if value is not None and value < 1:
             raise UsageError(f"{flag} must be at least 1, got {value}")
+    check_hyperparameters(args)
     data = datasets.load_dataset(args.data, size=args.size)
     resumed = load_training_checkpoint(args.resume) if args.resume else None
     spec, weights, start, optimizer_state = _start(args, data, resumed)
@@ -242,6 +243,24 @@ def _plot(records: list[Any], backends: list[str], path: str) -> None:
     fig.tight_layout()
     atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=110))
     plt.close(fig)
+
+
+def check_hyperparameters(args: argparse.Namespace) -> None:
+    """Finite, in range: a NaN rate would write a NaN checkpoint, a negative one fails deep in a framework."""
+    import math
+
+    rules: list[tuple[str, float, bool, str]] = [
+        ("--lr", args.lr, args.lr > 0, "a positive number"),
+        ("--momentum", args.momentum, 0 <= args.momentum < 1, "in [0, 1)"),
+        ("--weight-decay", args.weight_decay, args.weight_decay >= 0, "zero or positive"),
+        ("--eps", args.eps, args.eps > 0, "a positive number"),
+        ("--gamma", args.gamma, 0 < args.gamma <= 1, "in (0, 1]"),
+    ]
+    for flag, value, ok, what in rules:
+        if not math.isfinite(value) or not ok:
+            raise UsageError(f"{flag} must be {what}, got {value}")
+    if args.step_size is not None and args.step_size < 1:
+        raise UsageError(f"--step-size must be at least 1, got {args.step_size}")
 
 
 def register(sub: Subcommands) -> None:

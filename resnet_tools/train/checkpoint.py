@@ -59,7 +59,9 @@ def load_training_checkpoint(path: Path | str) -> TrainingState:
     ckpt = read_checkpoint(path, FORMATS["safetensors"])
     text = ckpt.metadata.get(TRAINING_KEY)
     if not text:
-        raise CheckpointError(f"{path} holds weights but no training state (optimizer, step): pass it as --init")
+        raise CheckpointError(
+            f"{path} holds weights but no training state (optimizer, step): --resume continues a run that --save wrote"
+        )
     try:
         info = json.loads(text)
         options = info["optimizer"]
