@@ -479,3 +479,13 @@ def test_sha256_only_with_urls(zoo: dict, tmp_path: Path, capsys: pytest.Capture
     assert main(["inspect", "torchvision:resnet18", "--sha256", "0" * 64]) == 2
     assert "carries its published hash" in capsys.readouterr().err
     assert zoo["files"].hits["/tv/resnet18-x.pth"] == 0
+
+
+@pytest.mark.parametrize("tail", ["..", "%2e%2e", ".hidden", ""])
+def test_url_file_names_stay_plain_names_in_the_cache(tail: str) -> None:
+    """A URL ending in ``..`` (or a hidden or empty name) gets a plain name inside its cache folder: the rename
+    after a download cannot leave the folder or fail on it."""
+    from resnet_tools.hub.cache import url_cached_path
+
+    path = url_cached_path(f"https://example.org/weights/{tail}", "ab" * 32)
+    assert path.name == "download" and path.parent.name == "ab" * 8

@@ -28,8 +28,10 @@ def cached_path(w: OfficialWeights) -> Path:
 
 
 def url_file_name(url: str) -> str:
+    """The URL's last path part as a plain file name (``..``, ``.``, hidden or empty parts become ``download``:
+    a name never leaves, or hides in, the cache folder)."""
     name = Path(unquote(urlparse(url).path)).name
-    return name or "download"
+    return name if name and not name.startswith(".") and "/" not in name and "\\" not in name else "download"
 
 
 def url_cached_path(url: str, sha256: str) -> Path:
