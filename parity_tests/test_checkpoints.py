@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -756,6 +757,68 @@ def test_safetensors_header_that_lies_is_one_line(tmp_path: Path, capsys: pytest
     assert main(["inspect", str(lying)]) == 2
     err = capsys.readouterr().err
     assert "fc.weight's byte range does not fit" in err and len(err.strip().splitlines()) == 1
+
+
+def _rewritten_header(tmp_path: Path, edit: Any, name: str) -> Path:
+    """A copy of a good safetensors file of ours with its JSON header changed by ``edit(header) -> header``."""
+    import json
+
+    src = _npz(tmp_path, "ok.npz")
+    good = tmp_path / "good.safetensors"
+    if not good.exists():
+        convert(src, good)
+    raw = good.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    text = edit(json.loads(raw[8 : 8 + n]))
+    text = text if isinstance(text, bytes) else json.dumps(text).encode()
+    out = tmp_path / name
+    out.write_bytes(len(text).to_bytes(8, "little") + text + raw[8 + n :])
+    return out
+
+
+def _overlap(h: dict) -> dict:
+    """The second tensor (by offset) made a copy of the first's entry: two tensors on one byte range."""
+    a, b = sorted((k for k in h if k != "__metadata__"), key=lambda k: h[k]["data_offsets"])[:2]
+    h[b]["shape"], h[b]["dtype"] = h[a]["shape"], h[a]["dtype"]
+    h[b]["data_offsets"] = list(h[a]["data_offsets"])
+    return h
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("overlap", "overlaps another"),
+        ("float shape", "a bad header entry"),
+        ("overflow", "does not fit"),
+        ("nested", "cannot read"),
+    ],
+)
+def test_safetensors_headers_the_library_rejects_are_one_line(
+    case: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What the safetensors library refuses is refused here too: ranges that overlap, shapes that are not
+    integers, element counts past int64, a header of absurdly nested JSON; and the library agrees."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    def float_shape(h: dict) -> dict:
+        h["fc.bias"]["shape"] = [float(h["fc.bias"]["shape"][0])]
+        return h
+
+    def overflow(h: dict) -> dict:
+        h["fc.bias"]["shape"] = [2**40, 2**40, 2**40]
+        return h
+
+    edits = {"overlap": _overlap, "float shape": float_shape, "overflow": overflow,
+             "nested": lambda h: b"[" * 100000 + b"]" * 100000}  # fmt: skip
+    path = _rewritten_header(tmp_path, edits[case], f"{case.replace(' ', '_')}.safetensors")
+    capsys.readouterr()
+    assert main(["convert", str(path), str(tmp_path / "out.npz")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert not (tmp_path / "out.npz").exists()
+    with pytest.raises((SafetensorError, ValueError, OverflowError, RecursionError)):
+        load_file(str(path))
 
 
 def test_a_source_cut_short_after_opening_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

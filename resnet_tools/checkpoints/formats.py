@@ -135,15 +135,28 @@ def read_safetensors(path: Path, _model: str | None) -> Checkpoint:
             if not 2 <= n <= min(size - 8, 100 << 20):
                 raise CheckpointError(f"cannot read {path} as safetensors: header size {n} does not fit the file")
             header = json.loads(fh.read(n))
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
         raise CheckpointError(f"cannot read {path} as safetensors: {_why(exc)}") from None
     if not isinstance(header, dict):
         raise CheckpointError(f"cannot read {path} as safetensors: its header is not a JSON object")
     meta = header.pop("__metadata__", None) or {}
     start = 8 + n
     weights: dict[str, Any] = {}
+    ranges = []
     for key, info in header.items():
         weights[key] = _safetensors_tensor(path, key, info, start, size)
+        ranges.append((*info["data_offsets"], key))
+    # as the safetensors library: the tensors' byte ranges tile the data from 0 to its end, no gap, no overlap
+    end = 0
+    for begin, stop, key in sorted(ranges):
+        if begin != end:
+            what = "overlaps another" if begin < end else "leaves a gap before it"
+            raise CheckpointError(f"cannot read {path} as safetensors: {key}'s byte range {what}")
+        end = stop
+    if start + end != size:
+        raise CheckpointError(
+            f"cannot read {path} as safetensors: the data is {size - start} bytes, the header says {end}"
+        )
     if not isinstance(meta, dict):
         raise CheckpointError(f"cannot read {path} as safetensors: __metadata__ is not an object")
     return Checkpoint(weights, {str(k): str(v) for k, v in meta.items()})
@@ -153,15 +166,20 @@ def _safetensors_tensor(path: Path, key: str, info: Any, start: int, size: int) 
     """One header entry as a LazyArray over its byte range, after checking dtype, shape and offsets."""
     try:
         dtype = np.dtype(SAFETENSORS_DTYPES[info["dtype"]]).newbyteorder("<")
-        shape = tuple(int(d) for d in info["shape"])
-        begin, end = (int(o) for o in info["data_offsets"])
+        numbers = [*info["shape"], *info["data_offsets"]]
+        if len(info["data_offsets"]) != 2 or not all(type(d) is int for d in numbers):
+            raise ValueError("shape and offsets are not integers")
+        shape = tuple(info["shape"])
+        begin, end = info["data_offsets"]
     except KeyError as exc:
         name = info.get("dtype") if isinstance(info, dict) else None
         why = f"{name}, which numpy cannot hold (convert it with torch to .pth)" if name else f"no {exc}"
         raise CheckpointError(f"{path}: tensor {key}: {why}") from None
     except (TypeError, ValueError):
         raise CheckpointError(f"cannot read {path} as safetensors: a bad header entry for {key}") from None
-    count = int(np.prod(shape, dtype=np.int64))
+    count = 1
+    for d in shape:  # Python integers: a count that would overflow int64 is only a number that does not fit
+        count *= d
     if min(shape, default=0) < 0 or end - begin != count * dtype.itemsize or begin < 0 or start + end > size:
         raise CheckpointError(
             f"cannot read {path} as safetensors: {key}'s byte range does not fit its shape or the file"
