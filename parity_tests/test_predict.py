@@ -144,6 +144,18 @@ def test_predict_says_how_many_were_skipped(tmp_path: Path, capsys: pytest.Captu
     write_checkpoint(Checkpoint(random_weights(spec, seed=1)), spec, ckpt, FORMATS["npz"])
     images = _images(tmp_path)  # 5 readable, 3 bad
     assert main(["predict", *map(str, images), "--weights", str(ckpt), "--path", "eager"]) == 0
-    assert "3 of 8 image(s) skipped" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "3 of 8 image(s) skipped" in err and "skipped" not in out  # errors go to stderr
     bad = [str(p) for p in images[-3:]]
     assert main(["predict", *bad, "--weights", str(ckpt), "--path", "eager"]) == 2
+
+
+def test_a_cifar_stem_model_predicts_at_32(tmp_path: Path) -> None:
+    """A model built with the CIFAR stem sees 32x32 images (the YAML's cifar recipe), not 224x224."""
+    from resnet_tools.predict.run import predict
+
+    spec = get_spec("resnet18", num_classes=4, stem="cifar")
+    ckpt = tmp_path / "w.npz"
+    write_checkpoint(Checkpoint(random_weights(spec, seed=1)), spec, ckpt, FORMATS["npz"])
+    run = predict([str(_images(tmp_path)[0])], str(ckpt), path="eager")
+    assert run.preprocessing == "cifar" and run.predictions[0].image.array.shape == (3, 32, 32)

@@ -277,6 +277,10 @@ def get_preprocessing(name: str) -> Preprocessing:
     )
 
 
+#: The YAML's preprocessing recipe for models built with the CIFAR stem.
+CIFAR_PREPROCESSING = "cifar"
+
+
 def cifar_stem_fields() -> dict[str, Any]:
     """The CIFAR stem's fields from the YAML defaults."""
     _zoo()  # the active spec, validated
@@ -333,6 +337,7 @@ def apply_overrides(spec: ModelSpec, **overrides: Any) -> ModelSpec:
             raise SpecError(f"{spec.name}: stem must be 'imagenet' or 'cifar', got {kind!r}")
         if kind == "cifar":
             changes["stem"] = dataclasses.replace(spec.stem, **cifar_stem_fields())
+            changes["preprocessing"] = CIFAR_PREPROCESSING  # 32x32 images, not the ImageNet family's 224
     changed = {k for k, v in changes.items() if getattr(spec, k) != v}
     changes["overridden"] = tuple(sorted(set(spec.overridden) | changed))
     return dataclasses.replace(spec, **changes)
