@@ -13,6 +13,7 @@ from resnet_tools.core.errors import UsageError
 def cmd_export(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from resnet_spec.spec import get_preprocessing
     from resnet_spec.tolerances import tolerance
     from resnet_tools.checkpoints.convert import resolve_spec
     from resnet_tools.checkpoints.formats import FORMATS as CHECKPOINT_FORMATS
@@ -43,7 +44,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     modules = load_backends(list(dict.fromkeys([*modules, backend])))  # paddle first, or refused in one line
     if note:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
-    shape = parse_input_shape(args.input or f"1x{spec.in_channels}x224x224")
+    side = get_preprocessing(spec.preprocessing).crop  # 224, or 32 for a CIFAR-stem model
+    shape = parse_input_shape(args.input or f"1x{spec.in_channels}x{side}x{side}")
     if shape[1] != spec.in_channels:
         raise UsageError(f"{spec.name} takes {spec.in_channels} input channels; --input has {shape[1]}")
     # a free batch by default, as the ONNX model zoo and optimum export ResNets; TFLite's interpreter keeps it fixed
@@ -82,7 +84,11 @@ def register(sub: Subcommands) -> None:
     p.add_argument(
         "--backend", default=None, help="the framework whose exporter writes it (default: the checkpoint's, if it can)"
     )
-    p.add_argument("--input", default=None, help="NxCxHxW the artifact takes (default 1xCx224x224)")
+    p.add_argument(
+        "--input",
+        default=None,
+        help="NxCxHxW the artifact takes (default 1xCx224x224; 1xCx32x32 for a CIFAR-stem model)",
+    )
     p.add_argument(
         "--dynamic-batch", action="store_true", help="leave the batch dimension free (the default; kept for scripts)"
     )
