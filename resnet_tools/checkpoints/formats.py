@@ -73,9 +73,9 @@ def _why(exc: BaseException) -> str:
         where = re.search(r"GLOBAL ([\w.]+)", text)
         what = f" ({where[1]})" if where else ""
         return (
-            f"it pickles Python objects{what}, not only tensors: a whole model saved with torch.save(model)? "
-            "Save model.state_dict() instead (paddle: paddle.save(model.state_dict())); loading this file "
-            "could run code, so it is refused"
+            f"not a plain tensor file: it is corrupt, or it pickles Python objects{what} (a whole model saved "
+            "with torch.save(model)? save model.state_dict() instead; paddle: paddle.save(model.state_dict())); "
+            "loading it could run code, so it is refused"
         )
     return text.splitlines()[0]
 
