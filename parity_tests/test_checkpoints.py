@@ -182,10 +182,24 @@ def _legacy_h5(tmp_path: Path, break_it: str) -> Path:
     import h5py
 
     path = tmp_path / "legacy.h5"
+    if break_it in ("external", "keras3 external"):  # another file a link could read
+        with h5py.File(tmp_path / "other.h5", "w") as other:
+            other.create_dataset("data", data=np.ones((7, 7, 3, 64), "float32"))
+    if break_it == "keras3 external":
+        path = tmp_path / "linked.weights.h5"
+        with h5py.File(path, "w") as f:
+            f.create_group("layers").create_group("conv2d")["vars"] = h5py.ExternalLink("other.h5", "/")
+        return path
     with h5py.File(path, "w") as f:
         f.attrs["layer_names"] = [b"conv1_conv", b"probs"]
         g = f.create_group("conv1_conv")
         g.attrs["weight_names"] = [b"conv1_conv/kernel:0"]
+        if break_it == "external":
+            g["conv1_conv/kernel:0"] = h5py.ExternalLink("other.h5", "/data")
+            return path
+        if break_it == "group":
+            g.create_group("conv1_conv/kernel:0")
+            return path
         g.create_dataset("conv1_conv/kernel:0", data=np.zeros((7, 7, 3, 64), "float32"))
         if break_it == "layer":
             return path  # "probs" is listed but absent
@@ -234,6 +248,9 @@ BAD_INPUTS = {
     "pth named npz": (_pth_named_npz, [], "is a torch checkpoint (a zip with data.pkl), not an npz"),
     "legacy h5 missing layer": (lambda p: _legacy_h5(p, "layer"), [], "layer_names lists 'probs', which the file"),
     "legacy h5 without weight_names": (lambda p: _legacy_h5(p, "weight_names"), [], "has no weight_names attribute"),
+    "legacy h5 external link": (lambda p: _legacy_h5(p, "external"), [], "links are never followed"),
+    "legacy h5 weight is a group": (lambda p: _legacy_h5(p, "group"), [], "is a group, not an array"),
+    "keras 3 h5 external link": (lambda p: _legacy_h5(p, "keras3 external"), [], "links are never followed"),
 }
 
 

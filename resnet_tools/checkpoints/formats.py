@@ -528,14 +528,19 @@ def read_keras_legacy(path: Path, _model: str | None) -> Checkpoint:
             raise CheckpointError(f"{path} is not a legacy Keras weights file (no layer_names attribute)")
         native: dict[str, Any] = {}
         for layer in (n.decode() if isinstance(n, bytes) else n for n in root.attrs["layer_names"]):
-            if layer not in root:
+            if not _inside_file(root, layer):
                 raise CheckpointError(f"{path}: layer_names lists {layer!r}, which the file does not hold")
             group = root[layer]
             if "weight_names" not in group.attrs:
                 raise CheckpointError(f"{path}: layer {layer!r} has no weight_names attribute (not Keras weights)")
             for wname in (n.decode() if isinstance(n, bytes) else n for n in group.attrs["weight_names"]):
-                if wname not in group:
-                    raise CheckpointError(f"{path}: layer {layer!r} names weight {wname!r}, which it does not hold")
+                if not _inside_file(group, wname):
+                    raise CheckpointError(
+                        f"{path}: layer {layer!r} names weight {wname!r}, which it does not hold (or which links "
+                        f"outside the file: links are never followed)"
+                    )
+                if not isinstance(group[wname], h5py.Dataset):
+                    raise CheckpointError(f"{path}: layer {layer!r}'s weight {wname!r} is a group, not an array")
                 attr = wname.split("/")[-1].split(":")[0]  # "conv1_conv/kernel:0" -> "kernel"
                 native[f"{layer}/{attr}"] = keras_h5.lazy_dataset(path, group[wname])
     except OSError as exc:
@@ -576,6 +581,21 @@ def _canonical(
         return weights, spec, [f"{note} onto {spec.name}", *mapping.notes], mapping
     units = structure.units_of(native, framework)
     return _from_native(native, framework, path), None, [], structure.by_name(units, framework)
+
+
+def _inside_file(group: Any, name: str) -> bool:
+    """``name`` exists under ``group`` through hard links only: an external link (into another file) or a soft
+    link on the way is refused, never followed."""
+    import h5py
+
+    node = group
+    for part in name.split("/"):
+        if not part:
+            continue
+        if part not in node or not isinstance(node.get(part, getlink=True), h5py.HardLink):
+            return False
+        node = node[part]
+    return True
 
 
 def _from_native(native: dict[str, Any], framework: str, path: Path) -> dict[str, Any]:

@@ -119,12 +119,19 @@ def walk(f: Any) -> tuple[list[H5Layer], list[str]]:
     found: list[H5Layer] = []
     others: list[str] = []
 
+    def hard(group: Any, name: str) -> bool:
+        return isinstance(group.get(name, getlink=True), h5py.HardLink)
+
     def visit(group: Any, prefix: str) -> None:
+        if "layers" in group and not hard(group, "layers"):
+            raise CheckpointError(f"{prefix}layers is a link: links are never followed (not a file Keras wrote)")
         layers = group.get("layers")
         if isinstance(layers, h5py.Group):
             for key in layers:
-                item = layers[key]
                 path = f"{prefix}layers/{key}"
+                if not hard(layers, key) or ("vars" in layers[key] and not hard(layers[key], "vars")):
+                    raise CheckpointError(f"{path} is a link: links are never followed (not a file Keras wrote)")
+                item = layers[key]
                 if not isinstance(item, h5py.Group):
                     continue
                 if "layers" in item:  # a nested model
@@ -133,7 +140,11 @@ def walk(f: Any) -> tuple[list[H5Layer], list[str]]:
                 if isinstance(vars_, h5py.Group) and len(vars_):
                     m = _LAYER_KEY_RE.match(key)
                     assert m is not None  # the pattern matches any non-empty key
-                    datasets = [vars_[str(i)] for i in range(len(vars_)) if isinstance(vars_.get(str(i)), h5py.Dataset)]
+                    datasets = [
+                        vars_[str(i)]
+                        for i in range(len(vars_))
+                        if hard(vars_, str(i)) and isinstance(vars_.get(str(i)), h5py.Dataset)
+                    ]
                     if len(datasets) != len(vars_):
                         raise CheckpointError(f"layer {path} holds variables Keras does not number 0..{len(vars_) - 1}")
                     raw = vars_.attrs.get("name")
@@ -250,7 +261,10 @@ def _keras_position(names: list[str]) -> Callable[[str], tuple[int, int, int]]:
 def read_layers(f: Any, source: str, model: str | None) -> tuple[ModelSpec | None, dict[str, LazyArray], list[str]]:
     """The ResNet in an open ``.weights.h5``: (the spec when Keras' order had to decide, else None: the
     names identify it), ``{keras.applications key: tensor}`` and notes. Tensors are read when asked for."""
-    layers, others = walk(f)
+    try:
+        layers, others = walk(f)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{source}: {exc}") from None
     s = structure(layers, source)
     notes = list(s.notes)
     if others:
