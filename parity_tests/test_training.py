@@ -354,3 +354,25 @@ def test_evaluate_cli_and_its_errors(trained: Path, tmp_path: Path, capsys: pyte
         assert main(["evaluate", "--weights", str(trained), "--backends", "torch", *argv]) == 2
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_resume_continues_the_recorded_run(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """--resume without flags trains on with the run's batch, size, seed and dtype, for the steps it has left;
+    a flag that differs from the record is printed as an override; a finished run says so in one line."""
+    from resnet_tools.cli import main
+    from resnet_tools.train.checkpoint import load_training_checkpoint
+
+    first, second = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
+    assert main(["train", "--model", "resnet18", "--backend", "torch", "--steps", "2", "--batch", "16", "--size", "8",
+                 "--seed", "3", "--save", str(first)]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["train", "--resume", str(first), "--backend", "torch"]) == 2
+    assert "that run is complete (2 of 2 steps); give --steps N" in capsys.readouterr().err
+    assert main(["train", "--resume", str(first), "--backend", "torch", "--steps", "1", "--save", str(second)]) == 0
+    out = capsys.readouterr().out
+    assert "batch 16" in out and "seed 3" in out and "steps 3-3" in out and "resuming with" not in out
+    run = load_training_checkpoint(second).run
+    assert (run["batch"], run["size"], run["seed"]) == (16, 8, 3)
+    assert main(["train", "--resume", str(second), "--backend", "torch", "--steps", "1", "--batch", "8", "--force",
+                 "--save", str(second)]) == 0  # fmt: skip
+    assert "resuming with --batch 8 (the run had 16)" in capsys.readouterr().out

@@ -29,6 +29,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from resnet_tools.train.lockstep import StepRecord, run_lockstep
 
     check_outputs([args.save, args.json, args.plot], force=args.force)
+    resumed = load_training_checkpoint(args.resume) if args.resume else None
+    overridden = continue_run(args, resumed)  # a resumed run keeps its batch, size, dtype, seed, data, length
     backends = parse_backends(args.backends or args.backend or "torch")
     if args.steps is not None and args.epochs is not None:
         raise UsageError("give --steps or --epochs, not both")
@@ -55,8 +57,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise UsageError(f"{flag} must be at least 1, got {value}")
     check_hyperparameters(args)
     data = datasets.load_dataset(args.data, size=args.size)
-    resumed = load_training_checkpoint(args.resume) if args.resume else None
     spec, weights, start, optimizer_state = _start(args, data, resumed)
+    if overridden:
+        console.print(f"[yellow]note:[/] resuming with {', '.join(overridden)}", highlight=False)
     per_epoch = len(data.y_train) // args.batch
     steps = args.steps if args.steps is not None else (args.epochs or 1) * per_epoch
     if resumed is not None:
@@ -245,6 +248,32 @@ def _plot(records: list[Any], backends: list[str], path: str) -> None:
     plt.close(fig)
 
 
+#: A new run's defaults for what a training checkpoint records; a resumed run takes the recorded values.
+RUN_DEFAULTS: dict[str, Any] = {"data": "digits", "size": 32, "batch": 64, "dtype": "float32", "seed": 0}
+
+
+def continue_run(args: argparse.Namespace, resumed: Any) -> list[str]:
+    """Fill what the user did not give: the resumed run's recorded values (a new run: the defaults), and the
+    steps the resumed run has left. Returns the flags that override the record, to be printed."""
+    record = resumed.run if resumed is not None else {}
+    overridden = []
+    for key, default in RUN_DEFAULTS.items():
+        given, recorded = getattr(args, key), record.get(key)
+        if given is None:
+            setattr(args, key, recorded if recorded is not None else default)
+        elif recorded is not None and given != recorded:
+            overridden.append(f"--{key} {given} (the run had {recorded})")
+    if resumed is not None and args.steps is None and args.epochs is None:
+        left = resumed.config.total_steps - resumed.step
+        if left < 1:
+            raise UsageError(
+                f"--resume {args.resume}: that run is complete ({resumed.step} of {resumed.config.total_steps} "
+                f"steps); give --steps N to train on"
+            )
+        args.steps = left
+    return overridden
+
+
 def check_hyperparameters(args: argparse.Namespace) -> None:
     """Finite, in range: a NaN rate would write a NaN checkpoint, a negative one fails deep in a framework."""
     import math
@@ -268,12 +297,14 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--model", default=None, help="a zoo model (built with the CIFAR stem unless --stem imagenet)")
     p.add_argument("--backend", choices=BACKENDS, default=None, help="one framework (default torch)")
     p.add_argument("--backends", default=None, help="several, in lockstep: torch,paddle,keras")
-    p.add_argument("--data", default="digits", help="'digits' (scikit-learn's scans) or a folder of class folders")
-    p.add_argument("--size", type=int, default=32, help="image side (default 32)")
+    p.add_argument(
+        "--data", default=None, help="'digits' (scikit-learn's scans) or a folder of class folders (default digits)"
+    )
+    p.add_argument("--size", type=int, default=None, help="image side (default 32; --resume: the run's)")
     p.add_argument("--stem", choices=["cifar", "imagenet"], default="cifar")
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--epochs", type=int, default=None, help="default: 1 epoch when --steps is not given")
-    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--batch", type=int, default=None, help="default 64 (--resume: the run's)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="default sgd (a resumed run keeps its own)")
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--momentum", type=float, default=0.9)
@@ -282,8 +313,10 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--schedule", choices=SCHEDULES, default="cosine")
     p.add_argument("--step-size", type=int, default=None, help="step schedule: steps between decays (default 1/3)")
     p.add_argument("--gamma", type=float, default=0.1, help="step schedule: decay factor")
-    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    p.add_argument("--seed", type=int, default=0, help="the batch order")
+    p.add_argument(
+        "--dtype", choices=["float32", "float64"], default=None, help="default float32 (--resume: the run's)"
+    )
+    p.add_argument("--seed", type=int, default=None, help="the batch order (default 0; --resume: the run's)")
     p.add_argument("--save", default=None, help="training checkpoint (.safetensors): weights, optimizer state, step")
     p.add_argument("--save-every", type=int, default=0, help="also save every N steps (Ctrl-C keeps the last one)")
     p.add_argument("--resume", default=None, help="a checkpoint --save wrote, by any backend")
