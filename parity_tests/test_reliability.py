@@ -109,3 +109,34 @@ def test_predict_errors_go_to_stderr(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["predict", str(good), str(tmp_path / "not-an-image.jpg"), "--weights", str(src)]) == 0
     out, err = capsys.readouterr()
     assert "not-an-image.jpg" in err and "not-an-image.jpg" not in out
+
+
+_WRITE_LIMITED = """
+import resource, signal, sys
+from resnet_tools.cli import main
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the limit, a write fails with EFBIG instead of killing us
+resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))  # a disk that fills up 200 kB into a file
+sys.exit(main(["convert", sys.argv[1], sys.argv[2]]))
+"""
+
+
+@pytest.mark.parametrize("ext", [".pth", ".pdparams", ".weights.h5", ".safetensors", ".npz"])
+def test_a_write_that_fails_midway_is_one_line_and_leaves_nothing(ext: str, tmp_path: Path) -> None:
+    """Every writer failing half-way (a full disk, a file size limit): one line, exit 2, no file, no temp file."""
+    from resnet_spec import get_spec
+    from resnet_spec.random_weights import random_weights
+    from resnet_tools.checkpoints.formats import Checkpoint, format_for, write_checkpoint
+
+    spec = get_spec("resnet18")
+    src = tmp_path / "w.safetensors"
+    write_checkpoint(Checkpoint(random_weights(spec, seed=0)), spec, src, format_for(src))
+    out = tmp_path / "out" / f"w{ext}"
+    out.parent.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    res = subprocess.run([sys.executable, "-c", _WRITE_LIMITED, str(src), str(out)], env=env, capture_output=True,
+                         text=True, timeout=300)  # fmt: skip
+    assert res.returncode == 2, res.stderr[-2000:]
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: cannot write {out}"), res.stderr[-2000:]
+    assert list(out.parent.iterdir()) == []

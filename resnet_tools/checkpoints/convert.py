@@ -34,7 +34,7 @@ from resnet_tools.checkpoints.like import write_like
 from resnet_tools.checkpoints.structure import StructureMap
 from resnet_tools.core.backends import installed_backends, load_backends
 from resnet_tools.core.diffs import TensorDiff, tensor_diff, within
-from resnet_tools.core.files import commit, refuse_special, temp_path
+from resnet_tools.core.files import commit, refuse_special, temp_path, write_errors
 
 VERIFY_INPUT = (2, 97, 131)  # batch, H, W: non-square, odd
 
@@ -160,7 +160,8 @@ def convert(
     template = _template(like, df, spec) if like is not None else None
     with temp_path(dst) as tmp:
         if template is not None:
-            write_like(ckpt.weights, spec, template, tmp)
+            with write_errors(tmp):
+                write_like(ckpt.weights, spec, template, tmp)
             result.notes.append(f"written in the naming and wrapper of {like}")
         else:
             write_checkpoint(ckpt, spec, tmp, df)

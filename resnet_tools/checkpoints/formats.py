@@ -26,6 +26,7 @@ from resnet_spec.weights import validate_weights
 from resnet_tools.checkpoints import keras_archive, keras_h5
 from resnet_tools.checkpoints.lazy import LazyArray, apply, dtype_of, materialize
 from resnet_tools.core.backends import load_backend
+from resnet_tools.core.files import write_errors
 
 FORMAT_VERSION = "1"
 PRODUCER = "resnet-xf"
@@ -766,12 +767,8 @@ def write_checkpoint(ckpt: Checkpoint, spec: ModelSpec, path: Path, fmt: Format)
     """Write ``ckpt`` to exactly ``path`` (the caller gives a temp path and renames)."""
     if fmt.write is None:
         raise CheckpointError(f"writing {fmt.name} ({fmt.description}) is not supported; use .weights.h5")
-    try:
+    with write_errors(path):
         fmt.write(ckpt, spec, path)
-    except ResNetError:
-        raise
-    except OSError as exc:
-        raise CheckpointError(f"cannot write {path}: {exc}") from None
 
 
 def shapes_of(weights: dict[str, Any]) -> dict[str, tuple[int, ...]]:

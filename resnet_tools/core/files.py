@@ -3,7 +3,9 @@ half-written file; outputs checked before a long run; stale temp files of ours c
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -11,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from resnet_spec.errors import ResNetError
 from resnet_tools.core.errors import OutputError
 
 #: Our temp files: ``.{stem}.resnet-tmp-{pid}-{random}{suffixes}`` beside the target.
@@ -47,6 +50,36 @@ def clean_stale_temps(folder: Path) -> list[Path]:
         except (ValueError, IndexError, OSError):
             continue
     return removed
+
+
+def shown_name(path: Path) -> Path:
+    """The file a temp file of ours stands for (``.w.resnet-tmp-12-ab.pth`` -> ``w.pth``), for messages."""
+    name = path.name
+    if name.startswith(".") and TEMP_MARK in name:
+        stem, _, rest = name[1:].partition(TEMP_MARK)
+        suffixes = "".join(Path(rest).suffixes) if "." in rest else ""
+        return path.with_name(stem + suffixes)
+    return path
+
+
+@contextmanager
+def write_errors(path: Path) -> Iterator[None]:
+    """A writer's failure as one line naming the output (not our temp file): a full disk says so, whatever
+    the library raised (torch's zip writer raises RuntimeError, h5py a long OSError)."""
+    try:
+        yield
+    except (OSError, RuntimeError, ValueError) as exc:
+        if isinstance(exc, ResNetError):
+            raise
+        shown = shown_name(path)
+        try:
+            full = shutil.disk_usage(path.parent).free < (1 << 20)
+        except OSError:
+            full = False
+        if full or getattr(exc, "errno", None) == errno.ENOSPC:
+            raise OutputError(f"cannot write {shown}: no space left on the device of {path.parent}") from None
+        text = str(exc).strip().splitlines()
+        raise OutputError(f"cannot write {shown}: {text[0] if text else type(exc).__name__}") from None
 
 
 @contextmanager
