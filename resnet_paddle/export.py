@@ -65,6 +65,41 @@ def export_artifact(
         if done.returncode != 0 or not os.path.exists(path):
             lines = [ln for ln in (done.stderr + done.stdout).splitlines() if ln.strip()]
             raise ResNetError(f"paddle2onnx failed: {lines[-1] if lines else f'exit status {done.returncode}'}")
+    _zero_pad_values(path, model)
+
+
+def _zero_pad_values(path: str | Path, model: ResNet) -> int:
+    """paddle2onnx 2.1.0 writes the value of a constant ``Pad`` (paddle's ``Pad2D``, exported through pad3d)
+    from uninitialized memory: resnet50v2's stem zero-pad came out as 0.0787 in one export and 0.0293 in the
+    next, which moved the logits 1e-4 to 4e-4 (found by comparing every node's output with paddle's blocks:
+    the stem's max-pool was the first to differ). The only constant Pad of our models is the V2 stem's zero
+    padding before its max-pool (convs pad inside Conv), so each gets 0.0 back; a graph with another count of
+    them is refused, not patched. Returns how many were set."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path))
+    initializers = {t.name: t for t in graph.graph.initializer}
+    pads = [
+        n
+        for n in graph.graph.node
+        if n.op_type == "Pad"
+        and all(a.s in (b"constant", b"") for a in n.attribute if a.name == "mode")
+        and len(n.input) > 2
+        and n.input[2] in initializers
+    ]
+    expected = int(model.spec.stem.pool and model.spec.stem.pool_pad == "zero")
+    if len(pads) != expected:
+        raise ResNetError(
+            f"paddle2onnx wrote {len(pads)} constant Pad node(s) where {model.spec.name} has {expected}: "
+            f"not the graph whose pad value is known to need repair"
+        )
+    for node in pads:
+        value = initializers[node.input[2]]
+        value.CopyFrom(numpy_helper.from_array(np.zeros_like(numpy_helper.to_array(value)), value.name))
+    if pads:
+        onnx.save(graph, str(path))
+    return len(pads)
 
 
 def artifact_runner(path: str | Path, fmt: str) -> Callable[[np.ndarray], np.ndarray]:

@@ -55,9 +55,6 @@ class Defect:
 
 
 DEFECTS = (
-    Defect("paddle", "onnx", lambda spec: spec.variant == "v2",
-           "paddle2onnx 2.1.0 writes pre-activation (v2) models wrong: resnet50v2's logits are 1.4e-4 to 2.8e-4 "
-           "off in onnxruntime, while Paddle Inference on the same saved graph is within 6e-7"),
     Defect("keras", "onnx", lambda spec: spec.groups > 1,
            "tf2onnx 1.17 leaves Keras' grouped convolutions as StatefulPartitionedCall nodes, which onnxruntime "
            "refuses to load (INVALID_GRAPH)"),
