@@ -380,3 +380,17 @@ def test_bad_references_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixtu
         assert main(["convert", str(src), str(tmp_path / "o.pdparams"), "--reference", ref]) == 2, case
         err = capsys.readouterr().err
         assert expected in err and err.count("\n") == 1, (case, err)
+
+
+def test_a_structure_no_zoo_model_has_names_the_closest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A CIFAR ResNet-18 with a second Linear head: refused in one line naming the closest model and the layer
+    that differs, never converted with the extra layer dropped or guessed."""
+    import torch
+
+    state = handwritten.torch_cifar_resnet18().state_dict()
+    state["aux.weight"], state["aux.bias"] = torch.zeros(10, 512), torch.zeros(10)
+    src = tmp_path / "two_heads.pth"
+    torch.save(state, src)
+    assert main(["convert", str(src), str(tmp_path / "o.pdparams")]) == 2
+    err = capsys.readouterr().err
+    assert "closest is resnet18 (CIFAR stem)" in err and "fc [10, 512]" in err and err.count("\n") == 1, err

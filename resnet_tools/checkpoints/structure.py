@@ -184,6 +184,31 @@ def candidates(units: Sequence[Unit], model: str | None = None) -> list[ModelSpe
     return out
 
 
+def closest_model(units: Sequence[Unit], model: str | None = None) -> str:
+    """The zoo model sharing the most (kind, shape) layers with the file, and what differs first."""
+    given = _signature((u.kind, u.shape) for u in units)
+    fc = [u for u in units if u.kind == "fc"]
+    convs = [u for u in units if u.kind == "conv"]
+    options = {"num_classes": fc[-1].shape[0] if fc else 0, "in_channels": convs[0].shape[1] if convs else 3}
+    best: tuple[float, str, str] = (-1.0, "", "")
+    for name in [model] if model else list_models():
+        for stem in (None, "cifar"):
+            try:
+                spec = get_spec(name, **options, **({"stem": stem} if stem else {}))
+            except ValueError:
+                continue
+            wanted = _signature((t.kind, t.shape) for t in targets_of(spec))
+            share = sum((given & wanted).values()) / max(sum((given | wanted).values()), 1)
+            extra, missing = given - wanted, wanted - given
+            first = next(iter(extra), None) or next(iter(missing), None)
+            side = "the file has" if first in extra else f"{spec.name} has"
+            diff = f"{side} a {first[0]} {list(first[1])} the other lacks" if first else ""
+            if share > best[0]:
+                best = (share, spec.name + (" (CIFAR stem)" if stem else ""), diff)
+    share, name, diff = best
+    return f"closest is {name} ({share:.0%} of layers agree; {diff})" if name else "no zoo model is close"
+
+
 def _bias_fit(spec: ModelSpec, units: Sequence[Unit]) -> int:
     """How many convs differ in having a bias (0: the file and the model agree everywhere)."""
     return abs(
@@ -199,7 +224,7 @@ def choose_spec(units: Sequence[Unit], model: str | None, source: str) -> ModelS
         counts = Counter(u.kind for u in units)
         what = f"{counts['conv']} convs, {counts['bn']} BNs, {counts['fc']} Linear"
         hint = f"it does not fit {model}" if model else "no zoo model has those kinds and shapes"
-        raise CheckpointError(f"{source}: {what}; {hint} (resnet list shows the zoo)")
+        raise CheckpointError(f"{source}: {what}; {hint}; {closest_model(units, model)} (resnet list shows the zoo)")
     best = min(_bias_fit(s, units) for s in found)
     found = [s for s in found if _bias_fit(s, units) == best]
     if len(found) > 1:
