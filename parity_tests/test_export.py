@@ -128,6 +128,8 @@ def test_a_changed_weight_fails_export_parity(tmp_path: Path) -> None:
         (["--format", "tflite", "--backend", "torch"], "torch does not write tflite; tflite comes from keras"),
         (["--format", "onnx", "--opset", "3"], "--opset goes with --format onnx and lies in 7..23"),
         (["--format", "onnx", "--input", "1x1x32x32"], "takes 3 input channels; --input has 1"),
+        (["--format", "onnx", "--input", "1x3x100000x100000"], "is beyond what export builds"),
+        (["--format", "onnx", "--input", "100000x3x32x32"], "is beyond what export builds"),
     ],
 )
 def test_bad_export_arguments_are_one_line(extra: list[str], message: str, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

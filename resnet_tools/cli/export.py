@@ -46,6 +46,11 @@ def cmd_export(args: argparse.Namespace) -> int:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
     side = get_preprocessing(spec.preprocessing).crop  # 224, or 32 for a CIFAR-stem model
     shape = parse_input_shape(args.input or f"1x{spec.in_channels}x{side}x{side}")
+    if shape[0] > MAX_BATCH or shape[2] * shape[3] > MAX_SIDE**2:
+        raise UsageError(
+            f"--input {'x'.join(map(str, shape))} is beyond what export builds (batch <= {MAX_BATCH}, "
+            f"H x W <= {MAX_SIDE}x{MAX_SIDE}); the artifact's batch is free anyway"
+        )
     if shape[1] != spec.in_channels:
         raise UsageError(f"{spec.name} takes {spec.in_channels} input channels; --input has {shape[1]}")
     # a free batch by default, as the ONNX model zoo and optimum export ResNets; TFLite's interpreter keeps it fixed
@@ -72,6 +77,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         f"max rel {diff.max_rel:.1e} ({'within' if ok else '[bold red]ABOVE[/]'} the tolerance {tol:g})"
     )
     return 0 if ok else 1
+
+
+#: The largest --input export builds and verifies: beyond it a model's activations take tens of GB.
+MAX_BATCH, MAX_SIDE = 1024, 4096
 
 
 def register(sub: Subcommands) -> None:
