@@ -308,3 +308,22 @@ def test_bad_keras_files_are_one_line_and_write_nothing(tmp_path: Path, capsys: 
         err = capsys.readouterr().err
         assert expected in err and err.count("\n") <= 2 and "Traceback" not in err, (case, err)
         assert not dst.exists() and not list(tmp_path.glob(f".{case}*")), case
+
+
+def test_a_read_keras_file_is_closed_without_waiting_for_the_garbage_collector(tmp_path: Path) -> None:
+    """Once its tensors are read, a .weights.h5 can be opened for writing again at once (a reference cycle in the
+    reader used to keep it open until Python's cycle collector ran: a flaky 'file is already open')."""
+    import gc
+
+    import h5py
+
+    spec = get_spec("resnet18")
+    path = tmp_path / "w.weights.h5"
+    write_checkpoint(Checkpoint(random_weights(spec, seed=1)), spec, path, format_for(path))
+    gc.disable()
+    try:
+        read_checkpoint(path, format_for(path))
+        with h5py.File(path, "r+"):
+            pass
+    finally:
+        gc.enable()

@@ -122,36 +122,39 @@ def walk(f: Any) -> tuple[list[H5Layer], list[str]]:
     def hard(group: Any, name: str) -> bool:
         return isinstance(group.get(name, getlink=True), h5py.HardLink)
 
-    def visit(group: Any, prefix: str) -> None:
+    # a stack, not a recursive closure: a closure that refers to itself is a reference cycle, which would keep
+    # the file open (through the datasets it holds) until Python's cycle collector runs
+    stack: list[tuple[Any, str]] = [(f, "")]
+    while stack:
+        group, prefix = stack.pop()
         if "layers" in group and not hard(group, "layers"):
             raise CheckpointError(f"{prefix}layers is a link: links are never followed (not a file Keras wrote)")
         layers = group.get("layers")
-        if isinstance(layers, h5py.Group):
-            for key in layers:
-                path = f"{prefix}layers/{key}"
-                if not hard(layers, key) or ("vars" in layers[key] and not hard(layers[key], "vars")):
-                    raise CheckpointError(f"{path} is a link: links are never followed (not a file Keras wrote)")
-                item = layers[key]
-                if not isinstance(item, h5py.Group):
-                    continue
-                if "layers" in item:  # a nested model
-                    visit(item, f"{path}/")
-                vars_ = item.get("vars")
-                if isinstance(vars_, h5py.Group) and len(vars_):
-                    m = _LAYER_KEY_RE.match(key)
-                    assert m is not None  # the pattern matches any non-empty key
-                    datasets = [
-                        vars_[str(i)]
-                        for i in range(len(vars_))
-                        if hard(vars_, str(i)) and isinstance(vars_.get(str(i)), h5py.Dataset)
-                    ]
-                    if len(datasets) != len(vars_):
-                        raise CheckpointError(f"layer {path} holds variables Keras does not number 0..{len(vars_) - 1}")
-                    raw = vars_.attrs.get("name")
-                    name = raw.decode() if isinstance(raw, bytes) else raw if isinstance(raw, str) else None
-                    found.append(H5Layer(path, prefix.rstrip("/"), m["cls"], int(m["n"] or 0), name, tuple(datasets)))
-
-    visit(f, "")
+        if not isinstance(layers, h5py.Group):
+            continue
+        for key in layers:
+            path = f"{prefix}layers/{key}"
+            if not hard(layers, key) or ("vars" in layers[key] and not hard(layers[key], "vars")):
+                raise CheckpointError(f"{path} is a link: links are never followed (not a file Keras wrote)")
+            item = layers[key]
+            if not isinstance(item, h5py.Group):
+                continue
+            if "layers" in item:  # a nested model
+                stack.append((item, f"{path}/"))
+            vars_ = item.get("vars")
+            if isinstance(vars_, h5py.Group) and len(vars_):
+                m = _LAYER_KEY_RE.match(key)
+                assert m is not None  # the pattern matches any non-empty key
+                datasets = [
+                    vars_[str(i)]
+                    for i in range(len(vars_))
+                    if hard(vars_, str(i)) and isinstance(vars_.get(str(i)), h5py.Dataset)
+                ]
+                if len(datasets) != len(vars_):
+                    raise CheckpointError(f"layer {path} holds variables Keras does not number 0..{len(vars_) - 1}")
+                raw = vars_.attrs.get("name")
+                name = raw.decode() if isinstance(raw, bytes) else raw if isinstance(raw, str) else None
+                found.append(H5Layer(path, prefix.rstrip("/"), m["cls"], int(m["n"] or 0), name, tuple(datasets)))
     mapped = {v.name for layer in found for v in layer.variables}
     f.visititems(lambda n, o: others.append(n) if isinstance(o, h5py.Dataset) and f"/{n}" not in mapped else None)
     found.sort(key=lambda layer: (layer.parent, layer.cls, layer.index))

@@ -28,7 +28,7 @@ import numpy as np
 
 from resnet_spec.errors import CheckpointError, VerificationError
 from resnet_spec.tolerances import tolerance
-from resnet_tools.checkpoints.structure import Flow, StructureMap, choose_spec, map_units, units_of
+from resnet_tools.checkpoints.structure import Flow, StructureMap, choose_spec, common_prefix, map_units, units_of
 from resnet_tools.core.diffs import tensor_diff, within
 
 #: The ``--reference`` given to this command, if any.
@@ -248,19 +248,9 @@ def _user_blocks(m: StructureMap, t: Trace) -> Iterator[tuple[str, np.ndarray]]:
             blocks.setdefault(".".join(parts[:2]), []).append(unit.path)
     first = True
     for name, paths in blocks.items():
-        prefix = _common(paths)
+        prefix = common_prefix(paths)
         if prefix and prefix in t.module_out:
             if first and prefix in t.module_in:
                 yield "stem", t.module_in[prefix]
             yield name, t.module_out[prefix]
         first = False
-
-
-def _common(paths: list[str]) -> str:
-    parts = [p.split(".") for p in paths]
-    out = []
-    for column in zip(*parts, strict=False):
-        if len(set(column)) != 1:
-            break
-        out.append(column[0])
-    return ".".join(out)

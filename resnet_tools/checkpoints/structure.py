@@ -164,47 +164,41 @@ def _signature(items: Iterable[tuple[str, tuple[int, ...]]]) -> Counter[tuple[st
     return Counter(items)
 
 
-def candidates(units: Sequence[Unit], model: str | None = None) -> list[ModelSpec]:
-    """Zoo models (with the options the units imply) whose units have the same kinds and shapes."""
+def _zoo_options(units: Sequence[Unit], model: str | None) -> Iterator[ModelSpec]:
+    """Every zoo model (or ``model``), with and without the CIFAR stem, built with the head size and input
+    channels the units imply."""
     fc = [u for u in units if u.kind == "fc"]
     convs = [u for u in units if u.kind == "conv"]
     if not convs:
         raise CheckpointError("no convolution in the checkpoint: not a ResNet")
     options: dict[str, Any] = {"num_classes": fc[-1].shape[0] if fc else 0, "in_channels": convs[0].shape[1]}
-    given = _signature((u.kind, u.shape) for u in units)
-    out = []
     for name in [model] if model else list_models():
         for stem in (None, "cifar"):
             try:
-                spec = get_spec(name, **options, **({"stem": stem} if stem else {}))
+                yield get_spec(name, **options, **({"stem": stem} if stem else {}))
             except ValueError:
                 continue
-            if _signature((t.kind, t.shape) for t in targets_of(spec)) == given:
-                out.append(spec)
-    return out
+
+
+def candidates(units: Sequence[Unit], model: str | None = None) -> list[ModelSpec]:
+    """Zoo models (with the options the units imply) whose units have the same kinds and shapes."""
+    given = _signature((u.kind, u.shape) for u in units)
+    return [s for s in _zoo_options(units, model) if _signature((t.kind, t.shape) for t in targets_of(s)) == given]
 
 
 def closest_model(units: Sequence[Unit], model: str | None = None) -> str:
     """The zoo model sharing the most (kind, shape) layers with the file, and what differs first."""
     given = _signature((u.kind, u.shape) for u in units)
-    fc = [u for u in units if u.kind == "fc"]
-    convs = [u for u in units if u.kind == "conv"]
-    options = {"num_classes": fc[-1].shape[0] if fc else 0, "in_channels": convs[0].shape[1] if convs else 3}
     best: tuple[float, str, str] = (-1.0, "", "")
-    for name in [model] if model else list_models():
-        for stem in (None, "cifar"):
-            try:
-                spec = get_spec(name, **options, **({"stem": stem} if stem else {}))
-            except ValueError:
-                continue
-            wanted = _signature((t.kind, t.shape) for t in targets_of(spec))
-            share = sum((given & wanted).values()) / max(sum((given | wanted).values()), 1)
-            extra, missing = given - wanted, wanted - given
-            first = next(iter(extra), None) or next(iter(missing), None)
-            side = "the file has" if first in extra else f"{spec.name} has"
-            diff = f"{side} a {first[0]} {list(first[1])} the other lacks" if first else ""
-            if share > best[0]:
-                best = (share, spec.name + (" (CIFAR stem)" if stem else ""), diff)
+    for spec in _zoo_options(units, model):
+        wanted = _signature((t.kind, t.shape) for t in targets_of(spec))
+        share = sum((given & wanted).values()) / max(sum((given | wanted).values()), 1)
+        extra, missing = given - wanted, wanted - given
+        first = next(iter(extra), None) or next(iter(missing), None)
+        side = "the file has" if first in extra else f"{spec.name} has"
+        diff = f"{side} a {first[0]} {list(first[1])} the other lacks" if first else ""
+        if share > best[0]:
+            best = (share, spec.name + (" (CIFAR stem)" if spec.stem.kind == "cifar" else ""), diff)
     share, name, diff = best
     return f"closest is {name} ({share:.0%} of layers agree; {diff})" if name else "no zoo model is close"
 
@@ -252,7 +246,8 @@ def _segments(targets: Sequence[Target]) -> list[tuple[str, list[Target]]]:
     return out
 
 
-def _prefix(paths: Sequence[str]) -> str:
+def common_prefix(paths: Sequence[str]) -> str:
+    """The module path all ``paths`` share (``layer1.0`` of ``layer1.0.conv1`` and ``layer1.0.bn1``)."""
     parts = [p.split(".") for p in paths]
     common = []
     for column in zip(*parts, strict=False):
@@ -383,7 +378,7 @@ def map_units(
                     raise CheckpointError(f"{source}: the {key} does not fit {spec.name}'s {t.module} {list(t.shape)}")
                 out[t.module] = fitting[0]
             continue
-        prefix = _prefix([u.path for u in run])
+        prefix = common_prefix([u.path for u in run])
         outside = [u.path for u in units if u not in run and _under(u.path, prefix)]
         if flow is None and (not prefix or outside):
             raise CheckpointError(
