@@ -64,6 +64,12 @@ _BLOCK_RE = re.compile(r"^layer(\d+)\.(\d+)\.(conv\d+|bn\d+|downsample\.[01]|pre
 _KERAS_BLOCK_RE = re.compile(r"^conv(\d+)_block(\d+)_(\d+_conv|\d+_bn|preact_bn)$")
 
 
+def native_attrs(framework: str, kind: str) -> dict[str, str]:
+    """Canonical attribute -> the framework's attribute name for a conv, bn or fc, in the order the framework
+    holds them (Keras' variable order: kernel, bias; gamma, beta, moving mean, moving variance)."""
+    return dict(_ATTRS[framework][kind])
+
+
 def keras_block_name(stage: int, index: int) -> str:
     """keras.applications prefix of block ``index`` (0-based) of stage ``stage`` (1-based): ``conv2_block1``."""
     return f"conv{stage + 1}_block{index + 1}"

@@ -27,7 +27,15 @@ import numpy as np
 
 from resnet_spec import ModelSpec
 from resnet_spec.errors import CheckpointError
-from resnet_spec.naming import NativeEntry, canonical_module, keras_order, module_kind, native_key, native_shape
+from resnet_spec.naming import (
+    NativeEntry,
+    canonical_module,
+    keras_order,
+    module_kind,
+    native_attrs,
+    native_key,
+    native_shape,
+)
 from resnet_spec.spec import get_spec, list_models
 from resnet_tools.checkpoints.lazy import LazyArray
 
@@ -36,12 +44,6 @@ STAMP_ATTR = "resnet_xf_model"
 #: Keras' snake_case class name of the layer holding each kind of canonical module.
 KERAS_CLASS = {"conv": "conv2d", "bn": "batch_normalization", "fc": "dense"}
 _KIND_OF_CLASS = {v: k for k, v in KERAS_CLASS.items()}
-#: Keras' variable order per layer class (BatchNormalization: gamma, beta, moving mean, moving variance).
-_VARIABLE_ATTRS = {
-    "conv": ("kernel", "bias"),
-    "fc": ("kernel", "bias"),
-    "bn": ("gamma", "beta", "moving_mean", "moving_variance"),
-}
 _LAYER_KEY_RE = re.compile(r"^(?P<cls>.+?)(?:_(?P<n>\d+))?$")
 
 
@@ -219,7 +221,7 @@ def _names_map(s: Structure) -> dict[str, H5Layer] | None:
 
 def _variables(layer: H5Layer, keras_name: str, source: str) -> dict[str, Any]:
     kind = _KIND_OF_CLASS[layer.cls]
-    attrs = _VARIABLE_ATTRS[kind]
+    attrs = tuple(native_attrs("keras", kind).values())  # Keras' variable order
     n = len(layer.variables)
     if n not in ((4,) if kind == "bn" else (1, 2)):
         raise CheckpointError(

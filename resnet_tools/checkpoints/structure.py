@@ -35,21 +35,10 @@ import numpy as np
 
 from resnet_spec import ModelSpec
 from resnet_spec.errors import CheckpointError
-from resnet_spec.naming import TORCH_BN_COUNTER
+from resnet_spec.naming import TORCH_BN_COUNTER, native_attrs
 from resnet_spec.params import ParamEntry, canonical_table
 from resnet_spec.spec import get_spec, list_models
 
-#: The attribute names each framework's state dict uses, per unit kind (canonical attr -> native attr).
-NATIVE_ATTRS: dict[str, dict[str, dict[str, str]]] = {
-    "torch": {
-        "conv": {"weight": "weight", "bias": "bias"},
-        "bn": {"weight": "weight", "bias": "bias", "running_mean": "running_mean", "running_var": "running_var"},
-    },
-    "paddle": {
-        "conv": {"weight": "weight", "bias": "bias"},
-        "bn": {"weight": "weight", "bias": "bias", "running_mean": "_mean", "running_var": "_variance"},
-    },
-}
 #: Words in a module path that mark a block's shortcut branch.
 SHORTCUT_HINTS = re.compile(r"(down|short|proj|skip|identity|(^|[._])sc([._]|$))", re.IGNORECASE)
 
@@ -121,8 +110,7 @@ def units_of(native: Mapping[str, Any], framework: str) -> list[Unit]:
         if attr == TORCH_BN_COUNTER:
             continue
         groups.setdefault(path, {})[attr] = value
-    attrs = NATIVE_ATTRS[framework]
-    bn_native = {v: k for k, v in attrs["bn"].items()}
+    bn_native = {v: k for k, v in native_attrs(framework, "bn").items()}
     out: list[Unit] = []
     for path, tensors in groups.items():
         shapes = {a: tuple(np.shape(v)) for a, v in tensors.items()}
@@ -140,7 +128,7 @@ def units_of(native: Mapping[str, Any], framework: str) -> list[Unit]:
             listing = ", ".join(f"{path}.{a} {list(s)}" for a, s in shapes.items())
             raise CheckpointError(
                 f"{listing}: not a conv (weight [O,I,kH,kW] + optional bias), a BN "
-                f"({', '.join(attrs['bn'].values())}) or a Linear; a ResNet of this zoo has only those"
+                f"({', '.join(bn_native)}) or a Linear; a ResNet of this zoo has only those"
             )
         out.append(Unit(path, kind, keys, shape, len(out)))
     return out
