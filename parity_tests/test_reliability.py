@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,17 @@ def test_predict_errors_go_to_stderr(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "not-an-image.jpg" in err and "not-an-image.jpg" not in out
 
 
+def _random_resnet18(path: Path) -> Path:
+    """A resnet18 checkpoint with random weights, in the format ``path``'s name says."""
+    from resnet_spec import get_spec
+    from resnet_spec.random_weights import random_weights
+    from resnet_tools.checkpoints.formats import Checkpoint, format_for, write_checkpoint
+
+    spec = get_spec("resnet18")
+    write_checkpoint(Checkpoint(random_weights(spec, seed=0)), spec, path, format_for(path))
+    return path
+
+
 _WRITE_LIMITED = """
 import resource, signal, sys
 from resnet_tools.cli import main
@@ -124,14 +136,7 @@ sys.exit(main(["convert", sys.argv[1], sys.argv[2]]))
 @pytest.mark.parametrize("ext", [".pth", ".pdparams", ".weights.h5", ".safetensors", ".npz"])
 def test_a_write_that_fails_midway_is_one_line_and_leaves_nothing(ext: str, tmp_path: Path) -> None:
     """Every writer failing half-way (a full disk, a file size limit): one line, exit 2, no file, no temp file."""
-    from resnet_spec import get_spec
-    from resnet_spec.random_weights import random_weights
-    from resnet_tools.checkpoints.formats import Checkpoint, format_for, write_checkpoint
-
-    spec = get_spec("resnet18")
-    src = tmp_path / "w.safetensors"
-    write_checkpoint(Checkpoint(random_weights(spec, seed=0)), spec, src, format_for(src))
-    out = tmp_path / "out" / f"w{ext}"
+    src, out = _random_resnet18(tmp_path / "w.safetensors"), tmp_path / "out" / f"w{ext}"
     out.parent.mkdir()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
     res = subprocess.run([sys.executable, "-c", _WRITE_LIMITED, str(src), str(out)], env=env, capture_output=True,
@@ -140,3 +145,88 @@ def test_a_write_that_fails_midway_is_one_line_and_leaves_nothing(ext: str, tmp_
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: cannot write {out}"), res.stderr[-2000:]
     assert list(out.parent.iterdir()) == []
+
+
+_SLOW_DISK = """
+import sys, time
+import resnet_tools.checkpoints.formats as formats
+from resnet_tools.cli import main
+
+
+class SlowFile:  # a slow disk: every write takes 20 ms, so a signal lands in the middle of the writer
+    def __init__(self, fh):
+        self.fh = fh
+
+    def write(self, data):
+        time.sleep(0.02)
+        return self.fh.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.fh, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return self.fh.__exit__(*exc)
+
+
+def slow_open(path, mode="r", *args, **kwargs):
+    fh = open(path, mode, *args, **kwargs)
+    return SlowFile(fh) if "w" in mode else fh
+
+
+formats.open = slow_open
+sys.exit(main(["convert", sys.argv[1], sys.argv[2]]))
+"""
+
+
+@pytest.mark.parametrize(
+    ("ext", "signum"),
+    [(".pth", signal.SIGTERM), (".pth", signal.SIGINT), (".pdparams", signal.SIGTERM), (".npz", signal.SIGINT)],
+)
+def test_a_write_interrupted_half_way_says_so_and_leaves_nothing(ext: str, signum: int, tmp_path: Path) -> None:
+    """SIGTERM or Ctrl-C in the middle of a writer (torch's zip writer turns the interrupt raised in its
+    Python callback into its own RuntimeError): one line "interrupted", exit 130, no file, no temp file."""
+    src, out = _random_resnet18(tmp_path / "w.safetensors"), tmp_path / "out" / f"w{ext}"
+    out.parent.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.Popen([sys.executable, "-c", _SLOW_DISK, str(src), str(out)], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        temps = list(out.parent.glob(f".*{TEMP_MARK}*"))
+        if temps and temps[0].exists() and temps[0].stat().st_size > 1000:  # the writer is half-way
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the writer finished before it could be interrupted"
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    assert err.strip().splitlines() == ["interrupted"], err[-2000:]
+    assert list(out.parent.iterdir()) == []
+
+
+@pytest.mark.parametrize("path", ["fast", "eager"])
+def test_paddle_runs_where_home_cannot_be_written(path: str, tmp_path: Path) -> None:
+    """A HOME that cannot hold ~/.cache/paddle (read-only; here a file, which stops root too): paddle writes there
+    at import and in to_static, so predict on paddle runs with a private HOME that is removed at exit."""
+    if "paddle" not in LOADED:
+        pytest.skip("paddle not installed")
+    weights = _random_resnet18(tmp_path / "w.safetensors")
+    image = tmp_path / "photo.png"
+    from PIL import Image
+    from sklearn.datasets import load_sample_image
+
+    Image.fromarray(load_sample_image("flower.jpg")[:120, :160]).save(image)
+    home = tmp_path / "home"
+    home.write_text("not a folder")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HOME": str(home), "TMPDIR": str(temp)}
+    cmd = [sys.executable, "-m", "resnet_tools.cli.main", "predict", "--backend", "paddle", "--path", path]
+    res = subprocess.run([*cmd, "--weights", str(weights), str(image)], env=env, capture_output=True, text=True,
+                         timeout=300)  # fmt: skip
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr[-2000:]
+    assert "1. class" in res.stdout
+    assert not [p for p in temp.iterdir() if p.name.startswith("resnet-paddle-home-")], "the private HOME was left"

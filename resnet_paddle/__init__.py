@@ -9,8 +9,13 @@ Example:
     >>> model.eval()
 """
 
+import atexit
+import os
+import shutil
 import sys
+import tempfile
 import warnings
+from pathlib import Path
 
 from resnet_spec.errors import ImportOrderError
 
@@ -34,8 +39,23 @@ def guard_paddle_import() -> None:
 # --8<-- [end:paddle-guard]
 
 
+def home_for_paddle() -> str | None:
+    """A HOME for this process when the user's cannot hold ``~/.cache/paddle`` (read-only, or not a folder):
+    paddle writes there at import (its dataset cache) and later (``to_static``'s temp files) and fails with a
+    traceback otherwise. The temp folder is removed at exit. None: the user's HOME is fine."""
+    try:
+        (Path.home() / ".cache" / "paddle" / "dataset").mkdir(parents=True, exist_ok=True)
+        return None
+    except (OSError, RuntimeError):  # RuntimeError: no home folder can be determined at all
+        home = tempfile.mkdtemp(prefix="resnet-paddle-home-")
+        atexit.register(shutil.rmtree, home, ignore_errors=True)
+        return home
+
+
 guard_paddle_import()  # must run before the first `import paddle` below
 
+if (_home := home_for_paddle()) is not None:
+    os.environ["HOME"] = _home  # paddle reads ~ at import and at run time; nothing else of ours writes there
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="No ccache found")  # paddle's import-time build warning
     import paddle  # noqa: F401

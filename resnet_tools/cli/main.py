@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
-from typing import Any
 
 from rich.table import Table
 
@@ -21,10 +18,8 @@ from resnet_spec.errors import ResNetError
 from resnet_spec.spec import SPEC_ENV_VAR, active_spec_path
 from resnet_tools.cli.args import Subcommands
 from resnet_tools.cli.console import console, err_console, quiet_frameworks
+from resnet_tools.core import interrupts
 from resnet_tools.core.errors import UsageError
-
-#: A signal handler as ``signal.signal`` returns it.
-Handler = Callable[[int, FrameType | None], Any] | int | None
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -86,7 +81,6 @@ def main(argv: list[str] | None = None) -> int:
     early.add_argument("--spec", default=None)
     spec_file = early.parse_known_args(argv)[0].spec
     previous_spec = os.environ.get(SPEC_ENV_VAR)
-    previous = _terminate_like_interrupt()
     try:
         if spec_file is not None:
             use_spec_file(spec_file)
@@ -96,7 +90,11 @@ def main(argv: list[str] | None = None) -> int:
         from resnet_tools.checkpoints import mapfile, reference
 
         # --map / --reference: checkpoints are read through the user's map file, or by running the user's model
-        with mapfile.using(getattr(args, "map", None)), reference.using(getattr(args, "reference", None)):
+        with (
+            interrupts.handled(),
+            mapfile.using(getattr(args, "map", None)),
+            reference.using(getattr(args, "reference", None)),
+        ):
             return int(args.func(args) or 0)
     except ResNetError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
@@ -105,8 +103,6 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print("interrupted")
         return 130
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
         if spec_file is not None and previous_spec is None:  # main() in-process (tests, notebooks): restore
             os.environ.pop(SPEC_ENV_VAR, None)
         elif spec_file is not None and previous_spec is not None:
@@ -122,20 +118,6 @@ def use_spec_file(path: str) -> None:
         raise UsageError(f"--spec {path}: {'not a file' if file.exists() else 'no such file'}")
     load_zoo(file)  # schema, references and declared parameter counts
     os.environ[SPEC_ENV_VAR] = str(file.resolve())
-
-
-def _raise_interrupt(_signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
-def _terminate_like_interrupt() -> Handler | None:
-    """SIGTERM (a killed CI job, ``timeout``) unwinds like Ctrl-C, so temp files are removed on the way out.
-    Returns the previous handler (None where handlers cannot be set: not the main thread)."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
 if __name__ == "__main__":

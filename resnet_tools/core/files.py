@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from resnet_spec.errors import ResNetError
+from resnet_tools.core import interrupts
 from resnet_tools.core.errors import OutputError
 
 #: Our temp files: ``.{stem}.resnet-tmp-{pid}-{random}{suffixes}`` beside the target.
@@ -65,12 +66,15 @@ def shown_name(path: Path) -> Path:
 @contextmanager
 def write_errors(path: Path) -> Iterator[None]:
     """A writer's failure as one line naming the output (not our temp file): a full disk says so, whatever
-    the library raised (torch's zip writer raises RuntimeError, h5py a long OSError)."""
+    the library raised (torch's zip writer raises RuntimeError, h5py a long OSError). A failure after Ctrl-C or
+    SIGTERM is the interruption itself, which the writer's C++ code turned into its own error."""
     try:
         yield
     except (OSError, RuntimeError, ValueError) as exc:
         if isinstance(exc, ResNetError):
             raise
+        if interrupts.received():
+            raise KeyboardInterrupt from None
         shown = shown_name(path)
         try:
             full = shutil.disk_usage(path.parent).free < (1 << 20)
