@@ -429,7 +429,7 @@ def test_sigterm_leaves_no_temp_file(tmp_path: Path) -> None:
     script = (
         "import sys, time\n"
         "import resnet_tools.checkpoints.formats as f\n"
-        "real = f.write_npz\n"
+        "real = f.FORMATS['npz'].write\n"
         "def slow(*a, **k):\n"
         "    real(*a, **k)\n"
         "    time.sleep(120)\n"

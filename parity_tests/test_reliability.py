@@ -44,6 +44,17 @@ def test_export_parity_fails_when_the_artifact_computes_something_else(monkeypat
     assert not record.passed and record.first_divergent_stage == "logits"
 
 
+def _random_resnet18(path: Path) -> Path:
+    """A resnet18 checkpoint with random weights, in the format ``path``'s name says."""
+    from resnet_spec import get_spec
+    from resnet_spec.random_weights import random_weights
+    from resnet_tools.checkpoints.formats import Checkpoint, format_for, write_checkpoint
+
+    spec = get_spec("resnet18")
+    write_checkpoint(Checkpoint(random_weights(spec, seed=0)), spec, path, format_for(path))
+    return path
+
+
 _KILLED_WRITER = """
 import sys, time
 from resnet_tools.core.files import atomic_write
@@ -77,21 +88,18 @@ def test_a_write_killed_half_way_leaves_the_old_file(tmp_path: Path) -> None:
     assert clean_stale_temps(tmp_path) == left and not left[0].exists()
 
 
-@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
-def test_force_onto_a_device_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """An output that exists and is not a regular file (a device, a folder) is never replaced, --force or not."""
-    from resnet_spec import get_spec
-    from resnet_spec.random_weights import random_weights
-    from resnet_tools.checkpoints.formats import Checkpoint, format_for, write_checkpoint
-
-    spec = get_spec("resnet18")
-    src = tmp_path / "w.npz"
-    write_checkpoint(Checkpoint(random_weights(spec, seed=0)), spec, src, format_for(src))
-    for dst in ("/dev/full", str(tmp_path)):
+def test_force_onto_a_special_file_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An output that exists and is not a regular file (a device such as /dev/full, a pipe, a folder) is never
+    replaced, --force or not. The test's node is a FIFO of its own: a broken guard (a mutant) must not be able
+    to turn a system device into a file, as one did to /dev/full before this test stopped using it."""
+    src = _random_resnet18(tmp_path / "w.npz")
+    pipe = tmp_path / "pipe.npz"
+    os.mkfifo(pipe)
+    for dst in (str(pipe), str(tmp_path)):
         assert main(["convert", str(src), dst, "--to", "npz", "--force"]) == 2
         err = capsys.readouterr().err
         assert "not a regular file" in err or "is a folder" in err, err
-    assert Path("/dev/full").is_char_device()
+    assert pipe.is_fifo()
 
 
 def test_predict_errors_go_to_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -110,17 +118,6 @@ def test_predict_errors_go_to_stderr(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["predict", str(good), str(tmp_path / "not-an-image.jpg"), "--weights", str(src)]) == 0
     out, err = capsys.readouterr()
     assert "not-an-image.jpg" in err and "not-an-image.jpg" not in out
-
-
-def _random_resnet18(path: Path) -> Path:
-    """A resnet18 checkpoint with random weights, in the format ``path``'s name says."""
-    from resnet_spec import get_spec
-    from resnet_spec.random_weights import random_weights
-    from resnet_tools.checkpoints.formats import Checkpoint, format_for, write_checkpoint
-
-    spec = get_spec("resnet18")
-    write_checkpoint(Checkpoint(random_weights(spec, seed=0)), spec, path, format_for(path))
-    return path
 
 
 _WRITE_LIMITED = """
@@ -149,7 +146,7 @@ def test_a_write_that_fails_midway_is_one_line_and_leaves_nothing(ext: str, tmp_
 
 _SLOW_DISK = """
 import sys, time
-import resnet_tools.checkpoints.formats as formats
+from resnet_tools.checkpoints.formats import canonical, pdparams, pth
 from resnet_tools.cli import main
 
 
@@ -176,7 +173,8 @@ def slow_open(path, mode="r", *args, **kwargs):
     return SlowFile(fh) if "w" in mode else fh
 
 
-formats.open = slow_open
+for module in (canonical, pdparams, pth):
+    module.open = slow_open
 sys.exit(main(["convert", sys.argv[1], sys.argv[2]]))
 """
 

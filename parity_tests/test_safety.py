@@ -1,0 +1,323 @@
+"""Fast, in-process tests of the safety-critical helpers: atomic files, stale temp files, outputs checked before a
+run, writer errors and interrupts, and the tensor comparison every parity verdict rests on. `make mutate` runs
+mutation testing against these (docs/generated/mutation.md): each test pins a value or a behaviour that a
+changed operator, constant or branch would alter."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from resnet_spec.errors import ResNetError
+from resnet_tools.core import interrupts
+from resnet_tools.core.diffs import TensorDiff, tensor_diff, within
+from resnet_tools.core.errors import OutputError
+from resnet_tools.core.files import (
+    STALE_AFTER_S,
+    TEMP_MARK,
+    atomic_write,
+    check_outputs,
+    clean_stale_temps,
+    commit,
+    refuse_special,
+    shown_name,
+    temp_path,
+    write_errors,
+)
+
+# ---- tensor comparison ------------------------------------------------------------------------------------
+
+
+def test_tensor_diff_figures_by_hand() -> None:
+    ref = np.array([[3.0, -4.0], [0.0, 2.0]], dtype=np.float32)
+    out = np.array([[3.0, -3.0], [0.5, 2.0]], dtype=np.float32)
+    d = tensor_diff(ref, out)
+    assert d.max_abs == 1.0  # |-4 - -3|
+    assert d.max_rel == 1.0 / 4.0  # over max |reference|, not max |target| (3) or the mean
+    r, o = ref.astype(np.float64).ravel(), out.astype(np.float64).ravel()
+    assert d.cosine == pytest.approx(r @ o / (np.linalg.norm(r) * np.linalg.norm(o)), rel=1e-15)
+    assert d.rel_l2 == pytest.approx(np.sqrt(1.0 + 0.25) / np.sqrt(9 + 16 + 4), rel=1e-15)
+    assert tensor_diff(out, ref).max_rel == 1.0 / 3.0  # the reference is the first argument
+
+
+def test_tensor_diff_is_computed_in_float64() -> None:
+    ref = np.array([1.0, 1.0 + 2.0**-10], dtype=np.float16)
+    out = np.array([1.0, 1.0], dtype=np.float16)
+    assert tensor_diff(ref, out).max_abs == 2.0**-10
+    big = np.full(4, 60000.0, dtype=np.float16)  # squares overflow float16 (and float32 sums at larger sizes)
+    assert tensor_diff(big, big).cosine == pytest.approx(1.0, abs=1e-12)
+
+
+def test_identical_tensors_are_zero_apart() -> None:
+    a = np.random.default_rng(0).standard_normal((2, 5)).astype(np.float32)
+    d = tensor_diff(a, a.copy())
+    assert (d.max_abs, d.max_rel, d.rel_l2) == (0.0, 0.0, 0.0) and d.cosine == pytest.approx(1.0, abs=1e-12)
+
+
+def test_tensor_diff_of_zero_and_empty_references() -> None:
+    zeros = np.zeros(3)
+    d = tensor_diff(zeros, np.array([0.0, 0.5, 0.0]))
+    assert d.max_abs == 0.5 and d.max_rel == 0.5 and d.rel_l2 == 0.5  # no scale to divide by: absolute figures
+    assert d.cosine == 0.0  # one side has no direction: equal only if both are zero
+    assert tensor_diff(zeros, zeros.copy()).cosine == 1.0
+    empty = tensor_diff(np.zeros((0, 4)), np.zeros((0, 4)))
+    assert (empty.max_abs, empty.max_rel, empty.rel_l2) == (0.0, 0.0, 0.0)
+
+
+def test_tensor_diff_refuses_different_shapes() -> None:
+    with pytest.raises(ResNetError, match=r"shape mismatch: reference \[2, 3\] vs target \[3, 2\]"):
+        tensor_diff(np.zeros((2, 3)), np.zeros((3, 2)))
+
+
+def test_within_passes_at_the_bound_and_never_on_nan_or_inf() -> None:
+    assert within(TensorDiff(0.0, 1e-5, 1.0), 1e-5)
+    assert not within(TensorDiff(0.0, 1.0001e-5, 1.0), 1e-5)
+    assert within(TensorDiff(0.0, 0.0, 1.0), 0.0)
+    for bad in (float("nan"), float("inf")):
+        assert not within(TensorDiff(bad, bad, 1.0), 1.0)
+    nan_out = tensor_diff(np.ones(3), np.array([1.0, np.nan, 1.0]))
+    assert not within(nan_out, 1e9)
+
+
+# ---- temp files and stale ones ------------------------------------------------------------------------------
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def _temp_name(stem: str, pid: int, suffix: str = ".pth") -> str:
+    return f".{stem}{TEMP_MARK}{pid}-abc{suffix}"
+
+
+def test_stale_temp_files_are_removed_and_nothing_else(tmp_path: Path) -> None:
+    dead = _dead_pid()
+    gone = tmp_path / _temp_name("a", dead)
+    alive_young = tmp_path / _temp_name("b", os.getpid())
+    alive_old = tmp_path / _temp_name("c", os.getpid())
+    malformed = tmp_path / f".d{TEMP_MARK}notapid-x.pth"
+    other = tmp_path / f"e{TEMP_MARK}{dead}-x.pth"  # not hidden: not ours
+    plain = tmp_path / "weights.pth"
+    for f in (gone, alive_young, alive_old, malformed, other, plain):
+        f.write_bytes(b"x")
+    old = time.time() - STALE_AFTER_S - 60
+    os.utime(alive_old, (old, old))
+    young = time.time() - STALE_AFTER_S + 600
+    os.utime(alive_young, (young, young))
+    removed = clean_stale_temps(tmp_path)
+    assert sorted(removed) == sorted([gone, alive_old])
+    assert not gone.exists() and not alive_old.exists()
+    assert alive_young.exists() and malformed.exists() and other.exists() and plain.exists()
+
+
+def test_a_malformed_name_does_not_stop_the_cleanup(tmp_path: Path) -> None:
+    dead = _dead_pid()
+    for i in range(5):
+        (tmp_path / f".m{i}{TEMP_MARK}x{i}-bad.pth").write_bytes(b"x")
+        (tmp_path / _temp_name(f"s{i}", dead)).write_bytes(b"x")
+    assert len(clean_stale_temps(tmp_path)) == 5
+    assert len(list(tmp_path.iterdir())) == 5
+
+
+def test_stale_cleanup_never_follows_links_or_removes_folders(tmp_path: Path) -> None:
+    dead = _dead_pid()
+    target = tmp_path / "precious.bin"
+    target.write_bytes(b"keep")
+    link = tmp_path / _temp_name("l", dead)
+    link.symlink_to(target)
+    folder = tmp_path / _temp_name("f", dead)
+    folder.mkdir()
+    assert clean_stale_temps(tmp_path) == []
+    assert link.is_symlink() and folder.is_dir() and target.read_bytes() == b"keep"
+
+
+def test_cleanup_of_a_missing_folder_is_nothing(tmp_path: Path) -> None:
+    assert clean_stale_temps(tmp_path / "absent") == []
+
+
+def test_shown_name_is_the_file_a_temp_file_stands_for(tmp_path: Path) -> None:
+    assert shown_name(tmp_path / _temp_name("w", 12, ".weights.h5")) == tmp_path / "w.weights.h5"
+    assert shown_name(tmp_path / f".w{TEMP_MARK}12-ab") == tmp_path / "w"
+    assert shown_name(tmp_path / "plain.pth") == tmp_path / "plain.pth"
+    assert shown_name(tmp_path / ".hidden.pth") == tmp_path / ".hidden.pth"
+
+
+def test_temp_path_keeps_the_suffixes_and_is_removed(tmp_path: Path) -> None:
+    target = tmp_path / "model.weights.h5"
+    with temp_path(target) as tmp:
+        assert tmp.parent == tmp_path and tmp.name.endswith(".weights.h5")
+        assert tmp.name.startswith(f".model{TEMP_MARK}{os.getpid()}-") and tmp.exists()
+    assert not tmp.exists() and list(tmp_path.iterdir()) == []
+    with temp_path(tmp_path / "noext") as tmp2:
+        assert tmp2.name.endswith(".tmp")
+
+
+def test_temp_path_in_a_missing_folder_is_one_line(tmp_path: Path) -> None:
+    with (
+        pytest.raises(OutputError, match=r"cannot write .*: No such file or directory in"),
+        temp_path(tmp_path / "absent" / "w.pth"),
+    ):
+        pass
+
+
+# ---- outputs ----------------------------------------------------------------------------------------------
+
+
+def test_refuse_special_refuses_only_nodes_that_are_not_files(tmp_path: Path) -> None:
+    refuse_special(tmp_path / "new.pth")  # does not exist yet: fine
+    (tmp_path / "old.pth").write_bytes(b"x")
+    refuse_special(tmp_path / "old.pth")
+    refuse_special(tmp_path)  # folders are refused elsewhere, with their own message
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    with pytest.raises(OutputError, match="not a regular file"):
+        refuse_special(pipe)
+
+
+def test_commit_gives_normal_permissions_and_replaces(tmp_path: Path) -> None:
+    target = tmp_path / "w.pth"
+    target.write_bytes(b"old")
+    tmp = tmp_path / ".w.tmp"
+    tmp.write_bytes(b"new")
+    os.chmod(tmp, 0o600)
+    umask = os.umask(0o027)
+    try:
+        commit(tmp, target)
+    finally:
+        os.umask(umask)
+    assert target.read_bytes() == b"new" and not tmp.exists()
+    assert target.stat().st_mode & 0o777 == 0o640
+
+
+def test_exclusive_commit_never_replaces_a_file_that_appeared(tmp_path: Path) -> None:
+    target = tmp_path / "w.pth"
+    tmp = tmp_path / ".w.tmp"
+    tmp.write_bytes(b"mine")
+    commit(tmp, target, exclusive=True)
+    assert target.read_bytes() == b"mine" and not tmp.exists()
+    tmp.write_bytes(b"second")
+    with pytest.raises(OutputError, match="created by someone else"):
+        commit(tmp, target, exclusive=True)
+    assert target.read_bytes() == b"mine"
+
+
+def test_commit_onto_a_folder_or_a_pipe_is_one_line(tmp_path: Path) -> None:
+    tmp = tmp_path / ".w.tmp"
+    tmp.write_bytes(b"x")
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "f").write_bytes(b"x")
+    with pytest.raises(OutputError, match="it is a folder"):
+        commit(tmp, tmp_path / "dir")
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(OutputError, match="not a regular file"):
+        commit(tmp, tmp_path / "pipe")
+    assert (tmp_path / "pipe").is_fifo()
+
+
+def test_atomic_write_leaves_the_old_file_when_the_writer_fails(tmp_path: Path) -> None:
+    target = tmp_path / "report.md"
+    atomic_write(target, lambda fh: fh.write(b"first"))
+    assert target.read_bytes() == b"first"
+
+    def broken(fh: object) -> None:
+        fh.write(b"half")  # type: ignore[attr-defined]
+        raise ValueError("writer failed")
+
+    with pytest.raises(ValueError, match="writer failed"):
+        atomic_write(target, broken)
+    assert target.read_bytes() == b"first" and sorted(p.name for p in tmp_path.iterdir()) == ["report.md"]
+    with pytest.raises(OutputError, match="does not exist"):
+        atomic_write(tmp_path / "absent" / "x.md", lambda fh: fh.write(b"x"))
+
+
+def test_check_outputs_before_a_run(tmp_path: Path) -> None:
+    existing = tmp_path / "a.json"
+    existing.write_text("{}")
+    check_outputs([str(tmp_path / "new.json"), None, ""], force=False)
+    with pytest.raises(OutputError, match="exists; pass --force"):
+        check_outputs([str(tmp_path / "new.json"), str(existing)], force=False)
+    check_outputs([str(existing)], force=True)
+    with pytest.raises(OutputError, match="two outputs name the same file"):
+        check_outputs([str(existing), str(tmp_path / "." / "a.json")], force=True)
+    with pytest.raises(OutputError, match="it is a folder"):
+        check_outputs([str(tmp_path)], force=True)
+    with pytest.raises(OutputError, match=r"folder .* does not exist"):
+        check_outputs([str(tmp_path / "absent" / "x")], force=True)
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    with pytest.raises(OutputError, match="not a regular file"):
+        check_outputs([str(pipe)], force=True)
+
+
+def test_check_outputs_checks_every_output_not_only_the_first(tmp_path: Path) -> None:
+    existing = tmp_path / "b.png"
+    existing.write_bytes(b"x")
+    with pytest.raises(OutputError, match=r"b\.png exists"):
+        check_outputs([None, str(tmp_path / "a.json"), str(existing)], force=False)
+
+
+def test_check_outputs_of_a_report_folder(tmp_path: Path) -> None:
+    report = tmp_path / "report"
+    check_outputs([], force=False, report_dir=str(report))  # not there yet
+    report.mkdir()
+    check_outputs([], force=False, report_dir=str(report))  # empty folder
+    (report / "parity.md").write_text("old")
+    with pytest.raises(OutputError, match="already holds a report"):
+        check_outputs([], force=False, report_dir=str(report))
+    check_outputs([], force=True, report_dir=str(report))
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputError, match="not a folder"):
+        check_outputs([], force=True, report_dir=str(tmp_path / "file"))
+
+
+# ---- writer errors and interrupts ---------------------------------------------------------------------------
+
+
+def test_write_errors_name_the_output_not_the_temp_file(tmp_path: Path) -> None:
+    tmp = tmp_path / _temp_name("w", 1)
+    with pytest.raises(OutputError, match=r"^cannot write .*/w\.pth: zip writer failed$"), write_errors(tmp):
+        raise RuntimeError("zip writer failed\nsecond line of C++ context")
+    with pytest.raises(OutputError, match="no space left on the device"), write_errors(tmp):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    with pytest.raises(OutputError, match=r"cannot write .*w\.pth: ValueError$"), write_errors(tmp):
+        raise ValueError("")
+    with pytest.raises(ResNetError, match="ours"), write_errors(tmp):  # our own errors pass unchanged
+        raise ResNetError("ours")
+    with pytest.raises(TypeError), write_errors(tmp):  # programming errors are not dressed up as write errors
+        raise TypeError("bug")
+
+
+def test_a_writer_error_after_a_signal_is_the_interrupt(tmp_path: Path) -> None:
+    import signal
+
+    with interrupts.handled():
+        assert not interrupts.received()
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises before this ends
+        assert interrupts.received()
+        with pytest.raises(KeyboardInterrupt), write_errors(tmp_path / "w.pth"):
+            raise RuntimeError("unexpected pos 499392 vs 499280")  # torch's zip writer after the interrupt
+    with interrupts.handled():
+        assert not interrupts.received()  # a new command starts clean
+        with pytest.raises(OutputError), write_errors(tmp_path / "w.pth"):
+            raise RuntimeError("unexpected pos")
+
+
+def test_handlers_are_restored_after_a_command() -> None:
+    import signal
+
+    before = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
+    with interrupts.handled():
+        assert signal.getsignal(signal.SIGTERM) is not before[1]
+        assert signal.getsignal(signal.SIGINT) is not before[0]
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
