@@ -24,14 +24,11 @@ def _module_name(path: Path) -> str:
 
 
 def _imports(path: Path) -> set[str]:
-    """Every module an ``import`` / ``from ... import`` in the file names (function bodies included,
-    ``if TYPE_CHECKING:`` blocks not);
+    """Every module an ``import`` / ``from ... import`` in the file names (function bodies and
+    ``if TYPE_CHECKING:`` blocks included: a circle of types is a circle too);
     ``from pkg import sub`` counts as ``pkg.sub`` when that is one of our modules."""
     found: set[str] = set()
     tree = ast.parse(path.read_text())
-    for guard in ast.walk(tree):  # imports for type checkers only are not runtime edges
-        if isinstance(guard, ast.If) and isinstance(guard.test, ast.Name) and guard.test.id == "TYPE_CHECKING":
-            guard.body = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names)

@@ -13,10 +13,10 @@ from collections.abc import Callable
 import keras
 from keras import layers
 
+from resnet_spec.model_spec import ModelSpec
 from resnet_spec.naming import keras_block_name, keras_layer_name
 from resnet_spec.numerics import conv_init_std, keras_bn_momentum
 from resnet_spec.plan import BlockPlan, ConvPlan
-from resnet_spec.spec import ModelSpec
 
 Tensor = keras.KerasTensor
 Op = Callable[[Tensor], Tensor]

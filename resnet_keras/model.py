@@ -10,10 +10,11 @@ from keras import layers
 
 from resnet_keras.blocks import BLOCKS, Op, conv, norm
 from resnet_spec.errors import SpecError
+from resnet_spec.model_spec import FEATURE_NAMES, ModelSpec
 from resnet_spec.naming import keras_block_name
 from resnet_spec.numerics import linear_init_bound
 from resnet_spec.plan import feature_channels, plan_stages, stem_conv
-from resnet_spec.spec import AMP_DTYPES, DTYPES, FEATURE_NAMES, ModelSpec, get_spec
+from resnet_spec.spec import AMP_DTYPES, DTYPES, get_spec
 
 DATA_FORMATS = ("channels_last", "channels_first")
 

@@ -10,9 +10,10 @@ import numpy as np
 from resnet_keras.model import ResNet, feature_layer_names
 from resnet_keras.weights import native_state
 from resnet_spec.layouts import nchw_to_nhwc, nhwc_to_nchw
+from resnet_spec.model_spec import FEATURE_NAMES
 from resnet_spec.naming import keras_block_name, native_table, to_canonical
 from resnet_spec.plan import block_names, plan_stages
-from resnet_spec.spec import FEATURE_NAMES, check_amp
+from resnet_spec.spec import check_amp
 
 
 def keras_device(device: str) -> str:

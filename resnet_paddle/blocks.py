@@ -5,9 +5,9 @@ from __future__ import annotations
 import paddle
 from paddle import nn
 
+from resnet_spec.model_spec import ModelSpec
 from resnet_spec.numerics import conv_init_std, paddle_bn_momentum
 from resnet_spec.plan import BlockPlan, ConvPlan
-from resnet_spec.spec import ModelSpec
 
 
 # --8<-- [start:helpers]

@@ -8,9 +8,10 @@ import paddle
 from paddle import nn
 
 from resnet_paddle.blocks import BLOCKS, conv, norm
+from resnet_spec.model_spec import FEATURE_NAMES, ModelSpec
 from resnet_spec.numerics import linear_init_bound
 from resnet_spec.plan import feature_channels, plan_stages, stem_conv
-from resnet_spec.spec import FEATURE_NAMES, ModelSpec, check_dtype, get_spec
+from resnet_spec.spec import check_dtype, get_spec
 
 
 # --8<-- [start:paddle-pool]

@@ -11,8 +11,9 @@ import paddle
 
 from resnet_paddle.model import ResNet
 from resnet_paddle.weights import native_state
+from resnet_spec.model_spec import FEATURE_NAMES
 from resnet_spec.naming import to_canonical
-from resnet_spec.spec import FEATURE_NAMES, check_amp
+from resnet_spec.spec import check_amp
 
 
 def paddle_device(device: str) -> str:

@@ -9,18 +9,11 @@ Example:
 """
 
 from resnet_spec.errors import CheckpointError, ImportOrderError, ResNetError, SpecError, WeightsError
+from resnet_spec.model_spec import FEATURE_NAMES, ModelSpec
 from resnet_spec.params import ParamEntry, canonical_table, count_params
 from resnet_spec.plan import BlockPlan, ConvPlan, feature_channels, plan_stages, stem_conv
 from resnet_spec.shapes import count_macs, feature_shapes, logits_shape
-from resnet_spec.spec import (
-    FEATURE_NAMES,
-    OVERRIDES,
-    ModelSpec,
-    apply_overrides,
-    get_spec,
-    list_models,
-    load_zoo,
-)
+from resnet_spec.spec import OVERRIDES, apply_overrides, get_spec, list_models, load_zoo
 
 __all__ = [
     "FEATURE_NAMES",

@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from resnet_spec.errors import CheckpointError
+from resnet_spec.model_spec import ModelSpec
 from resnet_spec.params import canonical_table
-from resnet_spec.spec import ModelSpec, get_spec, list_models, unknown_model_message
+from resnet_spec.spec import get_spec, list_models, unknown_model_message
 
 Shapes = Mapping[str, tuple[int, ...]]
 

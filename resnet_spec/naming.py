@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from resnet_spec import layouts
+from resnet_spec.model_spec import ModelSpec
 from resnet_spec.params import ParamEntry, canonical_table
-from resnet_spec.spec import ModelSpec
 
 FRAMEWORKS = ("torch", "paddle", "keras")
 #: torch BatchNorm's batch counter: in torchvision's state_dict keys, not a weight of any framework.

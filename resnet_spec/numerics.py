@@ -8,8 +8,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from resnet_spec.model_spec import ModelSpec
 from resnet_spec.plan import ConvPlan
-from resnet_spec.spec import ModelSpec
 
 
 # --8<-- [start:bn-momentum]

@@ -24,7 +24,8 @@ import jsonschema
 import yaml
 
 from resnet_spec.errors import SpecError
-from resnet_spec.spec import ModelSpec, get_preprocessing, get_spec, list_models
+from resnet_spec.model_spec import ModelSpec
+from resnet_spec.spec import get_preprocessing, get_spec, list_models
 
 TABLE_PATH = Path(__file__).with_name("official_weights.yaml")
 SCHEMA_PATH = Path(__file__).with_name("official_weights.schema.json")

@@ -7,12 +7,9 @@ lacks, the names ``resnet_torch`` gives them (``preact_bn``, ``post_bn``, conv b
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from resnet_spec.model_spec import ModelSpec
 from resnet_spec.plan import ConvPlan, feature_channels, plan_stages, stem_conv
-
-if TYPE_CHECKING:  # the spec module loads this one lazily (declared-count check)
-    from resnet_spec.spec import ModelSpec
 
 BN_ATTRS = ("weight", "bias", "running_mean", "running_var")
 BN_STAT_ATTRS = ("running_mean", "running_var")

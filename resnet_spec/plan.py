@@ -7,10 +7,8 @@ how dilation replaces stride and when a shortcut needs a projection live here on
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # the spec module loads this one lazily (declared-count check)
-    from resnet_spec.spec import ModelSpec
+from resnet_spec.model_spec import ModelSpec
 
 
 @dataclass(frozen=True)

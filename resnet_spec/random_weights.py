@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from resnet_spec.model_spec import ModelSpec
 from resnet_spec.numerics import conv_init_std, linear_init_bound
 from resnet_spec.params import canonical_table
 from resnet_spec.plan import ConvPlan
-from resnet_spec.spec import ModelSpec
 
 
 def random_weights(spec: ModelSpec, seed: int = 0, dtype: str = "float32") -> dict[str, np.ndarray]:

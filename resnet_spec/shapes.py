@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from resnet_spec.model_spec import FEATURE_NAMES, ModelSpec
 from resnet_spec.plan import ConvPlan, feature_channels, plan_stages, stem_conv
-from resnet_spec.spec import FEATURE_NAMES, ModelSpec
 
 
 def conv_out(size: int, conv: ConvPlan) -> int:

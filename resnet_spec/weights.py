@@ -7,8 +7,8 @@ from collections.abc import Mapping
 import numpy as np
 
 from resnet_spec.errors import WeightsError
+from resnet_spec.model_spec import ModelSpec
 from resnet_spec.naming import NativeEntry, native_table, to_native
-from resnet_spec.spec import ModelSpec
 
 _MAX_LISTED = 12
 

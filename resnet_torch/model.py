@@ -7,9 +7,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from resnet_spec.model_spec import FEATURE_NAMES, ModelSpec
 from resnet_spec.numerics import linear_init_bound
 from resnet_spec.plan import feature_channels, plan_stages, stem_conv
-from resnet_spec.spec import FEATURE_NAMES, ModelSpec, check_dtype, get_spec
+from resnet_spec.spec import check_dtype, get_spec
 from resnet_torch.blocks import BLOCKS, conv, norm
 
 

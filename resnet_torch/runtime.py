@@ -7,8 +7,9 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from resnet_spec.model_spec import FEATURE_NAMES
 from resnet_spec.naming import to_canonical
-from resnet_spec.spec import FEATURE_NAMES, check_amp
+from resnet_spec.spec import check_amp
 from resnet_torch.model import ResNet
 from resnet_torch.weights import native_state
 

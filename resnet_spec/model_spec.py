@@ -1,0 +1,87 @@
+"""The spec's types: what a backend needs to build one model. Framework-free and below everything else in
+resnet_spec (plan, params and the YAML loader in ``spec`` build on it; it imports none of them)."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+#: Names of the feature maps a model exposes, in order (stem output, then each stage's output).
+FEATURE_NAMES = ("stem", "stage1", "stage2", "stage3", "stage4")
+
+
+@dataclass(frozen=True)
+class ConvBias:
+    """Which convolutions carry a bias: the stem, the shortcut, inner block convs, the last one."""
+
+    stem: bool
+    shortcut: bool
+    inner: bool
+    last: bool
+
+
+@dataclass(frozen=True)
+class StemSpec:
+    """The stem: one k x k conv, optional BN+ReLU, optional 3x3/2 max-pool."""
+
+    kind: str
+    width: int
+    kernel: int
+    stride: int
+    norm: bool
+    pool: bool
+    pool_pad: str  # "neg_inf" (torch/paddle MaxPool padding) or "zero" (keras.applications)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything a backend needs to build one model; built only by :func:`get_spec`."""
+
+    name: str
+    variant: str
+    preprocessing: str  # a key of the YAML's preprocessing: (see :func:`get_preprocessing`)
+    block: str
+    expansion: int
+    depths: tuple[int, ...]
+    widths: tuple[int, ...]
+    groups: int
+    width_per_group: int
+    preact: bool
+    stride_on: str
+    stride_block: str
+    stage_strides: tuple[int, ...]
+    conv_bias: ConvBias
+    bn_eps: float
+    bn_momentum: float  # torch convention (weight of the new batch); see resnet_spec.numerics
+    stem: StemSpec
+    shortcut: str
+    post_norm: bool
+    num_classes: int
+    in_channels: int
+    expected_trainable: int
+    expected_bn_stats: int
+    # Build options (overridable through create_model(**overrides)).
+    zero_init_residual: bool = False
+    replace_stride_with_dilation: tuple[bool, bool, bool] = (False, False, False)
+    overridden: tuple[str, ...] = field(default=())
+
+    @property
+    def is_zoo_default(self) -> bool:
+        """True when no override changed the architecture (expected counts then apply)."""
+        return not set(self.overridden) & {"num_classes", "stem", "in_channels"}
+
+    def spec_hash(self) -> str:
+        """A short stable hash of the architecture (stored in checkpoint metadata)."""
+        arch = dataclasses.asdict(self)
+        for key in (
+            "name",
+            "preprocessing",
+            "expected_trainable",
+            "expected_bn_stats",
+            "zero_init_residual",
+            "overridden",
+        ):
+            arch.pop(key)
+        return hashlib.sha256(json.dumps(arch, sort_keys=True).encode()).hexdigest()[:16]
