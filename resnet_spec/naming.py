@@ -8,55 +8,18 @@ keras.applications ``conv2_block1_1_bn/moving_mean``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from resnet_spec import layouts
+from resnet_spec.frameworks import conventions
 from resnet_spec.model_spec import ModelSpec
 from resnet_spec.params import ParamEntry, canonical_table
 
-FRAMEWORKS = ("torch", "paddle", "keras")
 #: torch BatchNorm's batch counter: in torchvision's state_dict keys, not a weight of any framework.
 TORCH_BN_COUNTER = "num_batches_tracked"
 
-# --8<-- [start:naming]
-# Canonical attribute -> native attribute, per framework and module kind.
-_ATTRS: dict[str, dict[str, dict[str, str]]] = {
-    "torch": {
-        "conv": {"weight": "weight", "bias": "bias"},
-        "bn": {"weight": "weight", "bias": "bias", "running_mean": "running_mean", "running_var": "running_var"},
-        "fc": {"weight": "weight", "bias": "bias"},
-    },
-    "paddle": {
-        "conv": {"weight": "weight", "bias": "bias"},
-        "bn": {"weight": "weight", "bias": "bias", "running_mean": "_mean", "running_var": "_variance"},
-        "fc": {"weight": "weight", "bias": "bias"},
-    },
-    "keras": {
-        "conv": {"weight": "kernel", "bias": "bias"},
-        "bn": {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean", "running_var": "moving_variance"},
-        "fc": {"weight": "kernel", "bias": "bias"},
-    },
-}
-
-# Layout transform canonical -> native, and back, per framework and (kind, attr).
-Transform = Callable[[np.ndarray], np.ndarray]
-_TO_NATIVE: dict[str, dict[tuple[str, str], Transform]] = {
-    "torch": {},
-    "paddle": {("fc", "weight"): layouts.linear_out_in_to_in_out},  # paddle nn.Linear is [in, out]
-    "keras": {
-        ("conv", "weight"): layouts.oihw_to_hwio,  # keras Conv2D kernel is HWIO
-        ("fc", "weight"): layouts.linear_out_in_to_in_out,  # keras Dense kernel is [in, out]
-    },
-}
-_FROM_NATIVE: dict[str, dict[tuple[str, str], Transform]] = {
-    "torch": {},
-    "paddle": {("fc", "weight"): layouts.linear_in_out_to_out_in},
-    "keras": {("conv", "weight"): layouts.hwio_to_oihw, ("fc", "weight"): layouts.linear_in_out_to_out_in},
-}
-# --8<-- [end:naming]
 
 _KERAS_TOP = {"conv1": "conv1_conv", "bn1": "conv1_bn", "post_bn": "post_bn", "fc": "predictions"}
 _KERAS_TOP_INV = {v: k for k, v in _KERAS_TOP.items()}
@@ -67,7 +30,7 @@ _KERAS_BLOCK_RE = re.compile(r"^conv(\d+)_block(\d+)_(\d+_conv|\d+_bn|preact_bn)
 def native_attrs(framework: str, kind: str) -> dict[str, str]:
     """Canonical attribute -> the framework's attribute name for a conv, bn or fc, in the order the framework
     holds them (Keras' variable order: kernel, bias; gamma, beta, moving mean, moving variance)."""
-    return dict(_ATTRS[framework][kind])
+    return dict(conventions(framework).attrs[kind])
 
 
 def keras_block_name(stage: int, index: int) -> str:
@@ -116,20 +79,19 @@ def canonical_module(keras_name: str) -> str:
 
 def native_module(module: str, framework: str) -> str:
     """Canonical module path -> the framework's module/layer name."""
-    return keras_layer_name(module) if framework == "keras" else module
+    return keras_layer_name(module) if conventions(framework).layer_names == "keras.applications" else module
 
 
 def native_key(entry: ParamEntry, framework: str) -> str:
     """The framework's key for a tensor: ``module.attr`` (torch/paddle) or ``layer/attr`` (keras)."""
-    attr = _ATTRS[framework][entry.kind][entry.attr]
-    sep = "/" if framework == "keras" else "."
-    return f"{native_module(entry.module, framework)}{sep}{attr}"
+    conv = conventions(framework)
+    return f"{native_module(entry.module, framework)}{conv.key_sep}{conv.native_attr(entry.kind, entry.attr)}"
 
 
 def to_native(entry: ParamEntry, framework: str, array: np.ndarray, *, copy: bool = True) -> np.ndarray:
     """Canonical layout -> the framework's layout for this tensor. ``copy=False``: where the layout is
     unchanged, the array itself (for a writer that does not keep it: no second copy of a checkpoint)."""
-    transform = _TO_NATIVE[framework].get((entry.kind, entry.attr))
+    transform = conventions(framework).to_native.get((entry.kind, entry.attr))
     if transform is None:
         return layouts.identity(array) if copy else np.ascontiguousarray(array)
     return transform(array)
@@ -137,7 +99,13 @@ def to_native(entry: ParamEntry, framework: str, array: np.ndarray, *, copy: boo
 
 def from_native(entry: ParamEntry, framework: str, array: np.ndarray) -> np.ndarray:
     """The framework's layout -> canonical layout for this tensor."""
-    return _FROM_NATIVE[framework].get((entry.kind, entry.attr), layouts.identity)(array)
+    return conventions(framework).from_native.get((entry.kind, entry.attr), layouts.identity)(array)
+
+
+def canonical_shape(framework: str, kind: str, attr: str, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The canonical shape of a tensor of ``shape`` in the framework's layout (paddle's Linear [in, out])."""
+    transform = conventions(framework).from_native.get((kind, attr), layouts.identity)
+    return tuple(transform(np.empty(shape, dtype=np.int8)).shape)
 
 
 def native_shape(entry: ParamEntry, framework: str) -> tuple[int, ...]:
@@ -156,8 +124,7 @@ class NativeEntry:
 
 def native_table(spec: ModelSpec, framework: str) -> list[NativeEntry]:
     """The canonical table annotated with one framework's keys and shapes."""
-    if framework not in FRAMEWORKS:
-        raise ValueError(f"unknown framework {framework!r}; known: {', '.join(FRAMEWORKS)}")
+    conventions(framework)  # an unknown framework is one ValueError naming the known ones
     return [NativeEntry(e, native_key(e, framework), native_shape(e, framework)) for e in canonical_table(spec)]
 
 
@@ -206,13 +173,12 @@ def module_kind(module: str) -> str:
 
 def canonical_entry_from_native(key: str, framework: str, shape: tuple[int, ...]) -> ParamEntry:
     """Parse a native key into a canonical entry (shape given in the framework's layout)."""
-    if framework == "keras":
-        layer, _, attr = key.partition("/")
-        module = canonical_module(layer)
-    else:
-        module, _, attr = key.rpartition(".")
+    conv = conventions(framework)
+    module, _, attr = key.rpartition(conv.key_sep)
+    if conv.layer_names == "keras.applications":
+        module = canonical_module(module)
     kind = module_kind(module)
-    inverse = {v: k for k, v in _ATTRS[framework][kind].items()}
+    inverse = {v: k for k, v in conv.attrs[kind].items()}
     if attr not in inverse:
         raise ValueError(f"unknown attribute {attr!r} for {kind} {module!r} in {framework} key {key!r}")
     entry = ParamEntry(module, kind, inverse[attr], tuple(shape))

@@ -13,8 +13,8 @@ import numpy as np
 
 from resnet_spec import ModelSpec, count_params
 from resnet_spec.errors import CheckpointError, VerificationError
+from resnet_spec.frameworks import FRAMEWORKS
 from resnet_spec.identify import check_architecture, identify
-from resnet_spec.naming import FRAMEWORKS
 from resnet_spec.params import canonical_table
 from resnet_spec.tolerances import tolerance
 from resnet_spec.weights import validate_weights
@@ -94,7 +94,7 @@ def verify_conversion(
 
 def _template(like: Path | str, fmt: Format, spec: ModelSpec) -> Checkpoint:
     """The ``--like`` checkpoint, read (lazily) and checked to be the same model as the weights."""
-    if fmt.name not in ("torch", "paddle"):
+    if fmt.write_state is None:
         raise CheckpointError(f"--like {like}: a {fmt.name} file; the template must be a torch or paddle checkpoint")
     template = read_checkpoint(like, fmt, spec.name, lazy=True)
     theirs = resolve_spec(template, spec.name)
@@ -196,7 +196,7 @@ def map_checkpoint(path: Path | str, *, model: str | None = None, fmt: str | Non
     with ``--map``, the zoo's names, or the file's structure; the model identified (or ``model``)."""
     path = Path(path)
     f = format_for(path, fmt)
-    if f.name not in ("torch", "paddle"):
+    if f.write_state is None:
         raise CheckpointError(
             f"{path} is a {f.name} file: resnet map reads torch and paddle state dicts (Keras files map by their "
             f"layer names or Keras' layer order; see resnet inspect)"

@@ -13,7 +13,7 @@ from resnet_spec import ModelSpec
 from resnet_spec.errors import CheckpointError
 from resnet_spec.naming import TORCH_BN_COUNTER, to_native
 from resnet_spec.params import canonical_table
-from resnet_tools.checkpoints.formats import Checkpoint, Container, write_pickled_state
+from resnet_tools.checkpoints.formats import FORMATS, Checkpoint, Container
 from resnet_tools.checkpoints.lazy import dtype_of
 
 
@@ -37,7 +37,7 @@ def native_like(weights: dict[str, Any], spec: ModelSpec, template: Checkpoint) 
         bias = f"{module}.bias"
         if bias in table and "bias" not in unit.keys and np.any(np.asarray(weights[bias]) != 0):
             raise CheckpointError(f"{bias} is not zero, and the template's {unit.path} has no bias to hold it")
-        if unit.kind == "bn" and container.counters and mapping.framework == "torch":
+        if unit.kind == "bn" and container.counters:  # torch's BN batch counter, where the template has them
             state[f"{container.prefix}{unit.path}.{TORCH_BN_COUNTER}"] = np.zeros((), dtype=np.int64)
     obj: Any = state
     for key in reversed(container.trail):
@@ -48,13 +48,6 @@ def native_like(weights: dict[str, Any], spec: ModelSpec, template: Checkpoint) 
 def write_like(weights: dict[str, Any], spec: ModelSpec, template: Checkpoint, path: Path) -> None:
     """Write ``weights`` to ``path`` the way ``template`` is written (see :func:`native_like`)."""
     framework, obj = native_like(weights, spec, template)
-    if framework == "paddle":
-        write_pickled_state(obj, path)
-        return
-    import torch
-
-    def to_torch(x: Any) -> Any:
-        return {k: to_torch(v) for k, v in x.items()} if isinstance(x, dict) else torch.from_numpy(np.asarray(x))
-
-    with open(path, "wb") as fh:
-        torch.save(to_torch(obj), fh)
+    fmt = next(f for f in FORMATS.values() if f.framework == framework and f.write_state is not None)
+    assert fmt.write_state is not None
+    fmt.write_state(obj, path)

@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from resnet_spec.errors import CheckpointError
-from resnet_spec.naming import FRAMEWORKS
+from resnet_spec.frameworks import FRAMEWORKS
 from resnet_spec.spec import get_spec
 from resnet_tools.checkpoints.structure import StructureMap, Unit, targets_of, units_of
 

@@ -35,7 +35,7 @@ import numpy as np
 
 from resnet_spec import ModelSpec
 from resnet_spec.errors import CheckpointError
-from resnet_spec.naming import TORCH_BN_COUNTER, native_attrs
+from resnet_spec.naming import TORCH_BN_COUNTER, canonical_shape, native_attrs
 from resnet_spec.params import ParamEntry, canonical_table
 from resnet_spec.spec import get_spec, list_models
 
@@ -119,8 +119,7 @@ def units_of(native: Mapping[str, Any], framework: str) -> list[Unit]:
             kind, keys, shape = "bn", {bn_native[a]: f"{path}.{a}" for a in tensors}, tuple(weight or ())
         elif weight is not None and len(weight) in (2, 4) and set(tensors) <= {"weight", "bias"}:
             kind = "conv" if len(weight) == 4 else "fc"
-            if kind == "fc" and framework == "paddle":
-                weight = (weight[1], weight[0])  # paddle's Linear weight is [in, out]
+            weight = canonical_shape(framework, kind, "weight", weight)  # paddle's Linear weight is [in, out]
             if "bias" in shapes and shapes["bias"] != (weight[0],):
                 raise CheckpointError(f"{path}.bias has shape {list(shapes['bias'])}, not [{weight[0]}] as its weight")
             keys, shape = {a: f"{path}.{a}" for a in ("weight", "bias") if a in tensors}, weight

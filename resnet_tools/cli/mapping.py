@@ -10,7 +10,8 @@ from resnet_tools.cli.args import REFERENCE_HELP, WEIGHTS_HELP, Subcommands
 def cmd_map(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from resnet_spec.naming import FRAMEWORKS, native_key
+    from resnet_spec.frameworks import FRAMEWORKS
+    from resnet_spec.naming import native_key
     from resnet_spec.params import canonical_table
     from resnet_tools.checkpoints import mapfile
     from resnet_tools.checkpoints.convert import map_checkpoint

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 import numpy as np
 
 from resnet_spec import ModelSpec
-from resnet_spec.naming import FRAMEWORKS
+from resnet_spec.frameworks import FRAMEWORKS
 from resnet_tools.core.errors import UsageError
 
 #: Backend names, in the order tables show them: the frameworks whose naming the spec knows.

@@ -53,6 +53,9 @@ class Format:
     description: str
     imports: str | None = None  # the backend reading or writing it imports (None: no framework at all)
     write_imports: str | None = None  # the backend its writer alone imports (a .keras is read without Keras)
+    #: A state-dict format (torch, paddle): writes a native ``{key: array}`` object, wrappers kept (``--like``).
+    #: Such files may hold a ResNet of the user's own naming, mapped by structure (``resnet map``).
+    write_state: Callable[[Any, Path], None] | None = None
 
 
 def why(exc: BaseException) -> str:

@@ -67,6 +67,18 @@ def _torch_numpy(tensor: Any) -> np.ndarray:
     return array
 
 
+def write_torch_state(obj: Any, path: Path) -> None:
+    """``torch.save`` of a native state object (nested dicts of arrays), each array as a tensor."""
+    load_backend("torch")
+    import torch
+
+    def tensors(x: Any) -> Any:
+        return {k: tensors(v) for k, v in x.items()} if isinstance(x, dict) else torch.from_numpy(np.asarray(x))
+
+    with open(path, "wb") as fh:  # a file object: the archive's root is "archive", not our temp file's name
+        torch.save(tensors(obj), fh)
+
+
 def write_torch(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
     load_backend("torch")
     import torch

@@ -21,8 +21,8 @@ from resnet_tools.checkpoints.formats.keras import (
     write_keras,
     write_keras_archive,
 )
-from resnet_tools.checkpoints.formats.pdparams import read_paddle, write_paddle
-from resnet_tools.checkpoints.formats.pth import read_torch, write_torch
+from resnet_tools.checkpoints.formats.pdparams import read_paddle, write_paddle, write_pickled_state
+from resnet_tools.checkpoints.formats.pth import read_torch, write_torch, write_torch_state
 from resnet_tools.checkpoints.lazy import dtype_of, materialize
 from resnet_tools.core.files import write_errors
 
@@ -46,8 +46,17 @@ FORMATS: dict[str, Format] = {
             write_torch,
             "torch state dict (torchvision names, or your own; Lightning / EMA / compile wrappers read)",
             "torch",
+            write_state=write_torch_state,
         ),
-        Format("paddle", (".pdparams",), "paddle", read_paddle, write_paddle, "paddle.vision-style state dict"),
+        Format(
+            "paddle",
+            (".pdparams",),
+            "paddle",
+            read_paddle,
+            write_paddle,
+            "paddle.vision-style state dict",
+            write_state=write_pickled_state,
+        ),
         Format(
             "keras",
             (".weights.h5",),

@@ -1,0 +1,96 @@
+"""One record per framework: how its zoo names and lays out a ResNet's tensors, and which numerical conventions
+it follows. ``naming`` and ``numerics`` read these records; no other module needs to know a framework by name.
+Adding a framework (Flax, MLX) starts with one record here (and its backend package)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from resnet_spec import layouts
+
+#: A named layout transform of one tensor (``resnet_spec.layouts``).
+Transform = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Conventions:
+    """How one framework's zoo names, lays out and updates a ResNet's tensors."""
+
+    name: str
+    attrs: Mapping[str, Mapping[str, str]]  # module kind -> canonical attribute -> native attribute, in its order
+    to_native: Mapping[tuple[str, str], Transform]  # (kind, attribute) -> canonical layout to native
+    from_native: Mapping[tuple[str, str], Transform]  # and back
+    key_sep: str  # between the module and the attribute in a state-dict key
+    layer_names: str  # "module paths" (torchvision/paddle.vision: layer1.0.conv1) or "keras.applications"
+    bn_momentum: str  # "new batch" (the weight of the batch statistic) or "running" (the weight of the average)
+    running_var: str  # the variance BN's running average takes in: "unbiased" (n - 1) or "biased" (n)
+    model_class: str  # what a user's model derives from (for messages)
+
+    def native_attr(self, kind: str, attr: str) -> str:
+        return self.attrs[kind][attr]
+
+
+# --8<-- [start:naming]
+TORCH = Conventions(
+    name="torch",
+    attrs={
+        "conv": {"weight": "weight", "bias": "bias"},
+        "bn": {"weight": "weight", "bias": "bias", "running_mean": "running_mean", "running_var": "running_var"},
+        "fc": {"weight": "weight", "bias": "bias"},
+    },
+    to_native={},
+    from_native={},
+    key_sep=".",
+    layer_names="module paths",
+    bn_momentum="new batch",
+    running_var="unbiased",
+    model_class="torch.nn.Module",
+)
+PADDLE = Conventions(
+    name="paddle",
+    attrs={
+        "conv": {"weight": "weight", "bias": "bias"},
+        "bn": {"weight": "weight", "bias": "bias", "running_mean": "_mean", "running_var": "_variance"},
+        "fc": {"weight": "weight", "bias": "bias"},
+    },
+    to_native={("fc", "weight"): layouts.linear_out_in_to_in_out},  # paddle nn.Linear is [in, out]
+    from_native={("fc", "weight"): layouts.linear_in_out_to_out_in},
+    key_sep=".",
+    layer_names="module paths",
+    bn_momentum="running",
+    running_var="biased",
+    model_class="paddle.nn.Layer",
+)
+KERAS = Conventions(
+    name="keras",
+    attrs={
+        "conv": {"weight": "kernel", "bias": "bias"},
+        "bn": {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean", "running_var": "moving_variance"},
+        "fc": {"weight": "kernel", "bias": "bias"},
+    },
+    to_native={
+        ("conv", "weight"): layouts.oihw_to_hwio,  # keras Conv2D kernel is HWIO
+        ("fc", "weight"): layouts.linear_out_in_to_in_out,  # keras Dense kernel is [in, out]
+    },
+    from_native={("conv", "weight"): layouts.hwio_to_oihw, ("fc", "weight"): layouts.linear_in_out_to_out_in},
+    key_sep="/",
+    layer_names="keras.applications",
+    bn_momentum="running",
+    running_var="biased",
+    model_class="keras.Model",
+)
+# --8<-- [end:naming]
+
+CONVENTIONS: dict[str, Conventions] = {c.name: c for c in (TORCH, PADDLE, KERAS)}
+FRAMEWORKS = tuple(CONVENTIONS)
+
+
+def conventions(framework: str) -> Conventions:
+    """The record of ``framework``; an unknown name is a ValueError naming the known ones."""
+    try:
+        return CONVENTIONS[framework]
+    except KeyError:
+        raise ValueError(f"unknown framework {framework!r}; known: {', '.join(FRAMEWORKS)}") from None
