@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -134,12 +135,13 @@ def test_verify_reports_and_passes(tmp_path: Path, capsys: pytest.CaptureFixture
 
 
 def test_verify_failure_keeps_no_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from resnet_spec import naming
+    from resnet_spec import frameworks
 
     src = _torch_checkpoint(tmp_path, "resnet50")
     dst = tmp_path / "broken.pdparams"
     # Sabotage the writer's layout map: paddle's fc.weight written without its transpose.
-    monkeypatch.setitem(naming._TO_NATIVE["paddle"], ("fc", "weight"), lambda a: a.reshape(a.shape[::-1]))
+    to_native = dict(frameworks.PADDLE.to_native) | {("fc", "weight"): lambda a: a.reshape(a.shape[::-1])}
+    monkeypatch.setitem(frameworks.CONVENTIONS, "paddle", dataclasses.replace(frameworks.PADDLE, to_native=to_native))
     assert main(["convert", str(src), str(dst), "--verify"]) == 1
     assert not dst.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
