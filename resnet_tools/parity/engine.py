@@ -282,6 +282,7 @@ def _train_step(
 ) -> dict[str, Any]:
     """Import ``weights``, take one step; return what TRAIN_POINTS compares (running_var in the biased
     convention: torch's unbiased estimator is translated here, the one place that handles it)."""
+    from resnet_spec.frameworks import conventions
     from resnet_spec.numerics import torch_running_var_as_biased
 
     mod.import_weights(model, weights)
@@ -290,7 +291,7 @@ def _train_step(
     trainable = list(step["grads"])
     var_keys = [k for k in after if k.endswith("running_var")]
     running_var = {k: after[k] for k in var_keys}
-    if mod.FRAMEWORK == "torch":
+    if conventions(mod.FRAMEWORK).running_var == "unbiased":  # torch: compared in paddle's and keras' biased form
         m = model.spec.bn_momentum
         running_var = {
             k: torch_running_var_as_biased(after[k], weights[k], m, counts[k.rsplit(".", 1)[0]]) for k in var_keys
