@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -28,7 +28,15 @@ import numpy as np
 
 from resnet_spec.errors import CheckpointError, VerificationError
 from resnet_spec.tolerances import tolerance
-from resnet_tools.checkpoints.structure import Flow, StructureMap, choose_spec, common_prefix, map_units, units_of
+from resnet_tools.checkpoints.structure import (
+    Flow,
+    StructureMap,
+    Unit,
+    choose_spec,
+    common_prefix,
+    map_units,
+    units_of,
+)
 from resnet_tools.core.diffs import tensor_diff, within
 
 #: The ``--reference`` given to this command, if any.
@@ -179,6 +187,21 @@ def _run(model: Any, framework: str, x: np.ndarray) -> np.ndarray:
         return _numpy(model(paddle.to_tensor(x)))
 
 
+def followed(units: Sequence[Unit], t: Trace) -> tuple[list[Unit], Flow]:
+    """The units in the order they ran, and the flow the run showed (which conv each BN reads from); a unit
+    that never ran is one clear error."""
+    never = [u.path for u in units if u.path not in t.reads]
+    if never:
+        raise CheckpointError(f"{never[0]} never runs in your model's forward pass")
+    position = {p: i for i, p in enumerate(t.order)}
+    by_run = [
+        Unit(u.path, u.kind, u.keys, u.shape, position[u.path]) for u in sorted(units, key=lambda u: position[u.path])
+    ]
+    writer = {v: k for k, v in t.writes.items()}
+    partner = {u.path: writer[t.reads[u.path]] for u in by_run if u.kind == "bn" and t.reads[u.path] in writer}
+    return by_run, Flow(partner=partner, reads=dict(t.reads))
+
+
 def reference_map(native: Mapping[str, Any], framework: str, model: str | None, ref: str, source: str) -> StructureMap:
     """Map ``native`` by running the user's model (see the module docstring); the trace rides on the map."""
     if framework not in LAYERS:
@@ -190,17 +213,7 @@ def reference_map(native: Mapping[str, Any], framework: str, model: str | None, 
     size = (32, 40) if spec.stem.kind == "cifar" else (64, 96)
     x = np.random.default_rng(0).standard_normal((2, spec.in_channels, *size)).astype("float32")
     t = trace(user, framework, x)
-    never = [u.path for u in units if u.path not in t.reads]
-    if never:
-        raise CheckpointError(f"--reference: {never[0]} never runs in your model's forward pass")
-    position = {p: i for i, p in enumerate(t.order)}
-    by_run = sorted(units, key=lambda u: position[u.path])
-    by_run = [type(u)(u.path, u.kind, u.keys, u.shape, position[u.path]) for u in by_run]
-    writer = {v: k for k, v in t.writes.items()}
-    flow = Flow(
-        partner={u.path: writer[t.reads[u.path]] for u in by_run if u.kind == "bn" and t.reads[u.path] in writer},
-        reads=dict(t.reads),
-    )
+    by_run, flow = followed(units, t)
     mapped, notes = map_units(by_run, spec, source, flow=flow)
     result = StructureMap(spec, mapped, framework, [f"mapped by running {ref}", *notes])
     result.trace = t
@@ -218,7 +231,7 @@ def prove(m: StructureMap, weights: Mapping[str, Any]) -> float:
     zoo = mod.import_weights(mod.create_model(m.spec), {k: np.asarray(v) for k, v in weights.items()})
     ours = mod.forward_blocks(zoo, t.x)
     tol = tolerance("float32", "cpu", "eval").rel
-    for name, theirs in _user_blocks(m, t):
+    for name, theirs in user_blocks(m, t):
         if name in ours and (theirs.shape != ours[name].shape or not within(tensor_diff(theirs, ours[name]), tol)):
             what = "the stem" if name == "stem" else f"block {name}"
             why = (
@@ -239,7 +252,7 @@ def prove(m: StructureMap, weights: Mapping[str, Any]) -> float:
     return diff.max_rel
 
 
-def _user_blocks(m: StructureMap, t: Trace) -> Iterator[tuple[str, np.ndarray]]:
+def user_blocks(m: StructureMap, t: Trace) -> Iterator[tuple[str, np.ndarray]]:
     """The user's stem output (the first block's input) and each block's output, where the block is a module."""
     blocks: dict[str, list[str]] = {}
     for module, unit in m.units.items():

@@ -151,7 +151,7 @@ def _signature(items: Iterable[tuple[str, tuple[int, ...]]]) -> Counter[tuple[st
     return Counter(items)
 
 
-def _zoo_options(units: Sequence[Unit], model: str | None) -> Iterator[ModelSpec]:
+def zoo_options(units: Sequence[Unit], model: str | None) -> Iterator[ModelSpec]:
     """Every zoo model (or ``model``), with and without the CIFAR stem, built with the head size and input
     channels the units imply."""
     fc = [u for u in units if u.kind == "fc"]
@@ -170,14 +170,14 @@ def _zoo_options(units: Sequence[Unit], model: str | None) -> Iterator[ModelSpec
 def candidates(units: Sequence[Unit], model: str | None = None) -> list[ModelSpec]:
     """Zoo models (with the options the units imply) whose units have the same kinds and shapes."""
     given = _signature((u.kind, u.shape) for u in units)
-    return [s for s in _zoo_options(units, model) if _signature((t.kind, t.shape) for t in targets_of(s)) == given]
+    return [s for s in zoo_options(units, model) if _signature((t.kind, t.shape) for t in targets_of(s)) == given]
 
 
 def closest_model(units: Sequence[Unit], model: str | None = None) -> str:
     """The zoo model sharing the most (kind, shape) layers with the file, and what differs first."""
     given = _signature((u.kind, u.shape) for u in units)
     best: tuple[float, str, str] = (-1.0, "", "")
-    for spec in _zoo_options(units, model):
+    for spec in zoo_options(units, model):
         wanted = _signature((t.kind, t.shape) for t in targets_of(spec))
         share = sum((given & wanted).values()) / max(sum((given | wanted).values()), 1)
         extra, missing = given - wanted, wanted - given
@@ -220,7 +220,7 @@ def choose_spec(units: Sequence[Unit], model: str | None, source: str) -> ModelS
 # ---- the blocks ----------------------------------------------------------------------------------------------
 
 
-def _segments(targets: Sequence[Target]) -> list[tuple[str, list[Target]]]:
+def block_segments(targets: Sequence[Target]) -> list[tuple[str, list[Target]]]:
     """The zoo model's modules cut into the stem, each block (``layer1.0``) and the head."""
     out: list[tuple[str, list[Target]]] = []
     for t in targets:
@@ -350,7 +350,7 @@ def map_units(
 ) -> tuple[dict[str, Unit], list[str]]:
     """``{canonical module: unit}`` for ``spec``; refused, naming the units, where it is not unique
     (``draft``: one choice is kept and flagged in the notes, for a map file the user then checks)."""
-    segments = _segments(targets_of(spec))
+    segments = block_segments(targets_of(spec))
     out: dict[str, Unit] = {}
     notes: list[str] = []
     at = 0

@@ -1,0 +1,111 @@
+"""The course's checker (resnet_tools.course.check_model): a correct hand-written ResNet passes, and each typical
+mistake is named at the right stage with its cause. The course's own solution files are the models under test."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from parity_tests.conftest import LOADED
+from parity_tests.handwritten import torch_cifar_resnet18, torch_opaque_resnet50
+from resnet_spec.errors import ResNetError
+from resnet_tools.course import check_model, stage_name
+
+SOLUTIONS = Path(__file__).resolve().parents[1] / "course" / "solutions"
+
+
+def _solution(module: str) -> Any:
+    sys.path.insert(0, str(SOLUTIONS))
+    try:
+        return importlib.import_module(module)
+    finally:
+        sys.path.remove(str(SOLUTIONS))
+
+
+needs_paddle = pytest.mark.skipif("paddle" not in LOADED, reason="paddle not installed")
+needs_torch = pytest.mark.skipif("torch" not in LOADED, reason="torch not installed")
+
+
+def test_stage_names_follow_the_paper() -> None:
+    assert stage_name("layer2.0") == "stage2 block0" and stage_name("stem") == "stem"
+
+
+@needs_paddle
+def test_the_worked_solution_passes_at_every_stage() -> None:
+    report = check_model(_solution("resnet50_paddle").ResNet50(), "resnet50")
+    assert report.passed, str(report)
+    assert [f.where for f in report.findings][:3] == ["stem", "stage1 block0", "stage1 block1"]
+    assert len(report.findings) == 1 + 16 + 1  # stem, 3+4+6+3 blocks, logits
+    assert report.verdict == "PASS: your paddle model computes resnet50"
+
+
+@needs_paddle
+def test_a_shortcut_without_its_bn_is_named() -> None:
+    report = check_model(_solution("wrong_shortcut").build(), "resnet50")
+    assert not report.passed
+    bad = report.first_problem
+    assert bad is not None and bad.where == "stage1 block0"
+    assert "your shortcut is missing its BN" in bad.detail and "stages.0.0.shortcut" in bad.detail
+
+
+@needs_paddle
+def test_a_relu_before_the_addition_is_named() -> None:
+    report = check_model(_solution("wrong_relu").build(), "resnet50")
+    bad = report.first_problem
+    assert bad is not None and bad.where == "stage1 block0", str(report)
+    assert "the ReLU after the addition" in bad.detail
+    assert [f.ok for f in report.findings] == [True, False]  # the stem agreed; the first block did not
+
+
+@needs_paddle
+def test_the_stride_on_the_1x1_conv_is_named() -> None:
+    from paddle import nn
+
+    base = _solution("resnet50_paddle")
+
+    class StrideOn1x1(base.Bottleneck):  # type: ignore[misc,name-defined]
+        def __init__(self, in_ch: int, mid: int, stride: int = 1) -> None:
+            super().__init__(in_ch, mid, stride)
+            self.reduce = nn.Conv2D(in_ch, mid, 1, stride=stride, bias_attr=False)
+            self.spatial = nn.Conv2D(mid, mid, 3, padding=1, bias_attr=False)
+
+    bad = check_model(base.ResNet50(block=StrideOn1x1), "resnet50").first_problem
+    assert bad is not None and bad.where == "stage2 block0"  # stage 1 has no stride: it agrees
+    assert "the stride sits on the first 1x1 conv" in bad.detail
+
+
+@needs_torch
+def test_hand_written_torch_resnets_pass() -> None:
+    report = check_model(torch_cifar_resnet18(), "resnet18")  # the CIFAR stem is read from the model
+    assert report.passed, str(report)
+    assert check_model(torch_opaque_resnet50(), "resnet50").passed
+
+
+@needs_torch
+def test_a_torch_block_without_its_last_relu_is_named() -> None:
+    import torch
+
+    model = torch_cifar_resnet18()
+    block = model.layer3[1]  # the mistake in one block: out = bn2(conv2(...)) + shortcut, no ReLU after it
+    block.forward = lambda x: block.bn2(block.conv2(torch.relu(block.bn1(block.conv1(x))))) + block.shortcut(x)
+    report = check_model(model, "resnet18")
+    bad = report.first_problem
+    assert bad is not None and bad.where == "stage3 block1", str(report)
+    assert "ReLU after the addition" in bad.detail
+    assert all(f.ok for f in report.findings[:-1])  # stem and every block before it agreed
+
+
+@needs_torch
+def test_the_wrong_model_name_says_what_differs() -> None:
+    report = check_model(torch_cifar_resnet18(), "resnet34")
+    bad = report.first_problem
+    assert bad is not None and bad.where == "structure" and "8 residual blocks where resnet34 has 16" in bad.detail
+
+
+def test_a_model_of_another_kind_is_one_clear_error() -> None:
+    with pytest.raises(ResNetError, match=r"takes a torch nn\.Module or a paddle nn\.Layer; got a dict"):
+        check_model({}, "resnet50")

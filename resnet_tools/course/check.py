@@ -1,0 +1,348 @@
+"""Check a ResNet someone wrote (a student's, a tutorial's) against a zoo model, stage by stage.
+
+The model is followed by running it (hooks record which conv, BN and Linear layer runs when, and what each
+reads), never by its names. Its structure is compared block by block with the zoo model's; where it fits, the
+zoo's reference weights (random, with random BN statistics) are copied into it, and both run one seeded batch
+(H != W): the stem, every block and the logits are compared, and the first difference is named with what
+usually causes it ("stage2 block0 differs: ... the ReLU after the addition is missing").
+
+    >>> from resnet_tools.course import check_model
+    >>> report = check_model(MyResNet50(), "resnet50")
+    >>> print(report)          # one line per stage, then the verdict
+    >>> assert report.passed   # an autograder's test
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from resnet_spec import ModelSpec
+from resnet_spec.errors import ResNetError
+from resnet_spec.naming import to_native
+from resnet_spec.params import canonical_table
+from resnet_spec.random_weights import random_weights
+from resnet_spec.tolerances import tolerance
+from resnet_tools.checkpoints import reference
+from resnet_tools.checkpoints.structure import (
+    Flow,
+    StructureMap,
+    Target,
+    Unit,
+    block_segments,
+    candidates,
+    map_units,
+    targets_of,
+    units_of,
+    zoo_options,
+)
+from resnet_tools.core.backends import load_backend
+from resnet_tools.core.diffs import tensor_diff, within
+
+#: The base class of a model in each framework the checker runs (found in the model's class hierarchy).
+MODEL_BASES = {"torch": "torch.nn.modules.module.Module", "paddle": "paddle.nn.layer.layers.Layer"}
+
+
+@dataclass
+class Finding:
+    """One checked point: the stem, a block (``stage2 block0``), the logits, or the structure."""
+
+    where: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class CheckReport:
+    """What :func:`check_model` found: one finding per checked point, in forward order, and the verdict."""
+
+    model: str
+    framework: str
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.findings) and all(f.ok for f in self.findings)
+
+    @property
+    def first_problem(self) -> Finding | None:
+        return next((f for f in self.findings if not f.ok), None)
+
+    @property
+    def verdict(self) -> str:
+        bad = self.first_problem
+        if bad is None:
+            return f"PASS: your {self.framework} model computes {self.model}"
+        return f"FAIL: {bad.where} differs: {bad.detail}"
+
+    def __str__(self) -> str:
+        width = max((len(f.where) for f in self.findings), default=5)
+        lines = [f"{'ok' if f.ok else 'XX'}  {f.where:<{width}}  {f.detail}" for f in self.findings]
+        return "\n".join([*lines, self.verdict])
+
+
+def stage_name(block: str) -> str:
+    """``layer2.0`` -> ``stage2 block0`` (the words of the paper's table and of the course)."""
+    m = re.fullmatch(r"layer(\d+)\.(\d+)", block)
+    return f"stage{m[1]} block{m[2]}" if m else block
+
+
+def framework_of(model: Any) -> str:
+    """``torch`` or ``paddle`` from the model's class hierarchy; anything else is one clear error."""
+    names = {f"{c.__module__}.{c.__name__}" for c in type(model).__mro__}
+    for framework, base in MODEL_BASES.items():
+        if base in names:
+            return framework
+    raise ResNetError(
+        f"check_model takes a torch nn.Module or a paddle nn.Layer; got a {type(model).__name__} "
+        f"(a Keras model: save it with model.save_weights and run resnet convert --verify)"
+    )
+
+
+def _state(model: Any, framework: str) -> dict[str, np.ndarray]:
+    state = model.state_dict()
+    if framework == "torch":
+        return {k: v.detach().cpu().numpy() for k, v in state.items()}
+    return {k: np.asarray(v.numpy()) for k, v in state.items()}
+
+
+def _load(model: Any, framework: str, native: Mapping[str, np.ndarray]) -> None:
+    if framework == "torch":
+        import torch
+
+        model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in native.items()}, strict=False)
+    else:
+        model.set_state_dict({k: np.ascontiguousarray(v) for k, v in native.items()})
+    model.eval()
+
+
+# ---- structure, block by block ---------------------------------------------------------------------------------
+
+
+def _blocks_of(units: Sequence[Unit]) -> list[tuple[str, list[Unit]]]:
+    """The model's residual blocks as (module path, units in the order they run): the modules, at one depth,
+    that each hold 2 to 4 convs (a block's 2 or 3 and its projection). Stem and head units are left out."""
+    for depth in range(1, 6):
+        groups: dict[str, list[Unit]] = {}
+        for u in units:
+            parts = u.path.split(".")
+            if len(parts) > depth and parts[depth - 1].isdigit():
+                groups.setdefault(".".join(parts[:depth]), []).append(u)
+        convs = [sum(u.kind == "conv" for u in g) for g in groups.values()]
+        if len(groups) >= 2 and all(2 <= c <= 4 for c in convs):
+            return list(groups.items())
+    return []
+
+
+def _describe(units: Sequence[Unit | Target]) -> str:
+    return ", ".join(f"{u.kind} {list(u.shape)}" for u in units)
+
+
+def _block_problem(ours: Sequence[Target], theirs: Sequence[Unit], flow: Flow | None) -> str | None:
+    """Why a student's block does not fit the zoo's, in the words of the lesson (None: it fits)."""
+    zoo_kinds, their_kinds = Counter(t.kind for t in ours), Counter(u.kind for u in theirs)
+    projection = [t for t in ours if ".downsample." in t.module]
+    if Counter((t.kind, t.shape) for t in ours) == Counter((u.kind, u.shape) for u in theirs):
+        return None
+    if projection and their_kinds["conv"] == zoo_kinds["conv"] and their_kinds["bn"] == zoo_kinds["bn"] - 1:
+        partnered = set(flow.partner.values()) if flow else set()
+        lonely = [u for u in theirs if u.kind == "conv" and u.path not in partnered]
+        where = f" ({lonely[0].path} has no BN after it)" if lonely else ""
+        return f"your shortcut is missing its BN{where}: the projection is a 1x1 conv followed by a BatchNorm"
+    if projection and their_kinds["conv"] == zoo_kinds["conv"] - 1:
+        return (
+            "your block has no projection shortcut: where the shape changes (stride or channels), the shortcut is a "
+            "1x1 conv with the block's stride, then a BatchNorm"
+        )
+    if not projection and their_kinds["conv"] > zoo_kinds["conv"]:
+        return "your block has a projection shortcut where the reference adds its input unchanged (same shape)"
+    if their_kinds["bn"] < zoo_kinds["bn"]:
+        return f"a BatchNorm is missing: the reference has {_describe(ours)}; yours {_describe(theirs)}"
+    return f"the layers differ: the reference has {_describe(ours)}; yours {_describe(theirs)}"
+
+
+def _structure(units: Sequence[Unit], spec: ModelSpec, flow: Flow | None) -> Finding | None:
+    """The first place the model's layers differ from ``spec``'s, as a finding (None: every block fits)."""
+    segments = block_segments(targets_of(spec))
+    zoo_blocks = [(k, t) for k, t in segments if k not in ("stem", "head")]
+    theirs = _blocks_of(units)
+    if not theirs:
+        return Finding("structure", False, "no residual blocks found: write each block as a module (a class)")
+    per_stage = Counter(k.split(".")[0] for k, _ in zoo_blocks)
+    if len(theirs) != len(zoo_blocks):
+        return Finding(
+            "structure",
+            False,
+            f"{len(theirs)} residual blocks where {spec.name} has {len(zoo_blocks)} "
+            f"({' + '.join(str(n) for n in per_stage.values())} per stage)",
+        )
+    for (key, targets), (path, run) in zip(zoo_blocks, theirs, strict=True):
+        problem = _block_problem(targets, run, flow)
+        if problem is not None:
+            return Finding(stage_name(key), False, f"{problem} (your {path})")
+    stem = [t for k, ts in segments if k == "stem" for t in ts]
+    inside = {u.path for _, run in theirs for u in run}
+    their_stem = [u for u in units if u.path not in inside and u.kind != "fc"][: len(stem)]
+    if Counter((t.kind, t.shape) for t in stem) != Counter((u.kind, u.shape) for u in their_stem):
+        return Finding("stem", False, f"the reference's stem is {_describe(stem)}; yours {_describe(their_stem)}")
+    return None
+
+
+# ---- the numbers, stage by stage ------------------------------------------------------------------------------
+
+
+def _reference_native(m: StructureMap, spec: ModelSpec, weights: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The zoo's weights under the model's own keys and layouts (a conv bias the zoo lacks: zero)."""
+    table = {e.name: e for e in canonical_table(spec)}
+    native: dict[str, np.ndarray] = {}
+    for module, unit in m.units.items():
+        for attr, key in unit.keys.items():
+            name = f"{module}.{attr}"
+            native[key] = (
+                to_native(table[name], m.framework, weights[name])
+                if name in table
+                else np.zeros(unit.shape[:1], dtype=np.float32)
+            )
+    return native
+
+
+def _hint(theirs: np.ndarray, ours: np.ndarray) -> str:
+    """What usually makes a block's output differ from the reference's."""
+    if theirs.shape != ours.shape:
+        return (
+            f"its output is {list(theirs.shape)}, the reference's {list(ours.shape)}: check the stride "
+            f"(on the 3x3 conv in ResNet v1.5) and the padding"
+        )
+    if (theirs < 0).any() and not (ours < 0).any():
+        return "its output has negative values: the ReLU after the addition (relu(out + shortcut)) is missing"
+    if not (theirs < 0).any() and (ours < 0).any():
+        return "its output has no negative values where the reference's has: a ReLU too many (pre-activation?)"
+    return "check the order conv -> BN -> ReLU in the block, and that the shortcut is added before the last ReLU"
+
+
+def _stride_hint(m: StructureMap, t: reference.Trace, block: str) -> str | None:
+    """Where a bottleneck's stride sits, when it is not where the zoo model puts it (v1 vs v1.5)."""
+    assert m.spec is not None
+    unit = m.units.get(f"{block}.conv1")
+    if m.spec.block != "bottleneck" or unit is None or unit.path not in t.module_in or unit.path not in t.module_out:
+        return None
+    halves = t.module_out[unit.path].shape[-1] < t.module_in[unit.path].shape[-1]
+    if halves and m.spec.stride_on == "conv3x3":
+        return (
+            "the stride sits on the first 1x1 conv (ResNet v1, the paper's Caffe model); in ResNet v1.5 "
+            "(torchvision, paddle.vision) it is on the 3x3 conv"
+        )
+    if not halves and m.spec.stride_on == "conv1x1" and ".downsample." in " ".join(m.units):
+        return "the stride sits on the 3x3 conv (v1.5); in this model (v1) it is on the first 1x1 conv"
+    return None
+
+
+def _other_model(
+    units: Sequence[Unit],
+    spec: ModelSpec,
+    framework: str,
+    weights: Mapping[str, np.ndarray],
+    x: np.ndarray,
+    theirs: np.ndarray,
+) -> str:
+    """A zoo model with the same layers that does compute the student's logits (e.g. v1 vs v1.5), named."""
+    for other in candidates(units):
+        if other.name == spec.name or other.stem.kind != spec.stem.kind:
+            continue
+        mod = load_backend(framework)
+        try:
+            zoo = mod.import_weights(mod.create_model(other), weights)
+        except (ResNetError, ValueError, KeyError):
+            continue
+        logits = mod.forward_numpy(zoo, x)["logits"]
+        if logits.shape == theirs.shape and within(tensor_diff(logits, theirs), 1e-4):
+            return f"; your model computes {other.name} instead (the two differ in where the stride sits)"
+    return ""
+
+
+def check_model(model: Any, zoo: str, *, input_size: tuple[int, int] | None = None, seed: int = 0) -> CheckReport:
+    """Check ``model`` (a torch ``nn.Module`` or paddle ``nn.Layer``) against the zoo model ``zoo``.
+
+    The head size and input channels are read from the model. Its weights are replaced by the reference's
+    (a student's model needs no training). Returns a :class:`CheckReport`: ``passed``, ``verdict``, and one
+    finding per stage; ``print(report)`` shows them."""
+    framework = framework_of(model)
+    report = CheckReport(zoo, framework)
+    native = _state(model, framework)
+    try:
+        units = units_of(native, framework)
+        spec = next(iter(zoo_options(units, zoo)))
+    except ResNetError as exc:
+        report.findings.append(Finding("structure", False, str(exc)))
+        return report
+    fitting = [s for s in candidates(units, zoo)]
+    if fitting:
+        spec = fitting[0]
+    elif next(u for u in units if u.kind == "conv").shape[2:] == (3, 3):  # a 3x3 first conv: the CIFAR stem
+        spec = next((s for s in zoo_options(units, zoo) if s.stem.kind == "cifar"), spec)
+    size = input_size or ((32, 40) if spec.stem.kind == "cifar" else (64, 96))
+    x = np.random.default_rng(seed).standard_normal((2, spec.in_channels, *size)).astype("float32")
+    model.eval()
+    try:
+        first = reference.trace(model, framework, x)
+    except ResNetError as exc:
+        report.findings.append(Finding("structure", False, str(exc)))
+        return report
+    try:
+        by_run, flow = reference.followed(units, first)
+    except ResNetError as exc:
+        report.findings.append(Finding("structure", False, str(exc)))
+        return report
+    problem = _structure(by_run, spec, flow)
+    if problem is not None:
+        report.findings.append(problem)
+        return report
+    try:
+        mapped, notes = map_units(by_run, spec, f"your {framework} model", flow=flow)
+    except ResNetError as exc:
+        report.findings.append(Finding("structure", False, str(exc)))
+        return report
+    m = StructureMap(spec, mapped, framework, notes)
+    weights = random_weights(spec, seed=seed)
+    _load(model, framework, _reference_native(m, spec, weights))
+    t = reference.trace(model, framework, x)
+    m.trace = t
+    mod = load_backend(framework)
+    ours = mod.forward_blocks(mod.import_weights(mod.create_model(spec), weights), x)
+    tol = tolerance("float32", "cpu", "eval").rel
+    assert t.logits is not None
+    for name, theirs in reference.user_blocks(m, t):
+        where = "stem" if name == "stem" else stage_name(name)
+        ok = theirs.shape == ours[name].shape and within(tensor_diff(theirs, ours[name]), tol)
+        if ok:
+            report.findings.append(Finding(where, True, f"within {tensor_diff(theirs, ours[name]).max_rel:.1e}"))
+            continue
+        other = _other_model(by_run, spec, framework, weights, x, t.logits)
+        hint = (_stride_hint(m, t, name) if name != "stem" else None) or _hint(theirs, ours[name])
+        report.findings.append(Finding(where, False, hint + other))
+        return report
+    diff = tensor_diff(t.logits, ours["logits"]) if t.logits.shape == ours["logits"].shape else None
+    if diff is not None and within(diff, tol):
+        report.findings.append(Finding("logits", True, f"within {diff.max_rel:.1e} (tolerance {tol:g})"))
+    else:
+        what = f"differ by {diff.max_rel:.2e}" if diff else f"are {list(t.logits.shape)}"
+        report.findings.append(
+            Finding("logits", False, f"the logits {what} (every block agreed): the head (pooling, flatten, fc)")
+        )
+    return report
+    assert t.logits is not None
+    diff = tensor_diff(t.logits, ours["logits"]) if t.logits.shape == ours["logits"].shape else None
+    if diff is not None and within(diff, tol):
+        report.findings.append(Finding("logits", True, f"within {diff.max_rel:.1e} (tolerance {tol:g})"))
+    else:
+        what = f"differ by {diff.max_rel:.2e}" if diff else f"are {list(t.logits.shape)}"
+        other = _other_model(by_run, spec, m, x, t.logits)
+        report.findings.append(
+            Finding("logits", False, f"the logits {what} (every block agreed): the head (pooling, flatten, fc){other}")
+        )
+    return report
