@@ -10,7 +10,7 @@ DEVICE ?= cpu
 PARITY_ARGS ?=
 PYTEST_ARGS ?= -n 2
 
-.PHONY: venv parity test lint docs docs-check docs-data docs-data-gpu bench mutate clean
+.PHONY: venv parity test lint docs docs-check docs-data docs-data-gpu bench mutate course clean
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
@@ -65,6 +65,10 @@ docs-data-gpu: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/resnet bench
+
+# The course's notebooks from course/src/*.py, each run from a clean kernel, outputs kept (then commit them).
+course: $(STAMP)
+	$(BIN)/python course/build.py
 
 # Mutation testing of the safety-critical modules against their fast tests ([tool.mutmut] in pyproject.toml; about
 # 20 minutes on 2 cores, not in CI). Writes docs/generated/mutation.md; fails on a survivor not explained in

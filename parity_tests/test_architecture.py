@@ -110,7 +110,9 @@ def test_cycle_finder_finds_a_cycle() -> None:
     assert _cycle(edges) == ["a", "b", "c", "a"]
 
 
-@pytest.mark.parametrize("wing", ["cli", "core", "checkpoints", "parity", "bench", "predict", "zoo", "hub", "train", "export", "course"])
+@pytest.mark.parametrize(
+    "wing", ["cli", "core", "checkpoints", "parity", "bench", "predict", "zoo", "hub", "train", "export", "course"]
+)
 def test_wings_exist_with_a_docstring(wing: str) -> None:
     init = ROOT / "resnet_tools" / wing / "__init__.py"
     assert ast.get_docstring(ast.parse(init.read_text())), f"{init} says what the wing holds"
