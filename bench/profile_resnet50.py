@@ -1,7 +1,7 @@
 """Where resnet50's CPU time goes, against the machine's FP32 ceilings (docs/generated/profile.md).
 
 Measured in one run, so the ratios hold on a shared machine whose clock moves between runs:
-  1. FP32 ceilings: register-only AVX-512 FMA throughput (bench/fma_peak.c, when gcc is present)
+  1. FP32 ceilings: register-only FMA throughput (resnet_tools/bench/ceiling.py, AVX-512 or AVX2, when gcc is present)
      and SGEMM 2048^3 in numpy's BLAS and torch's MKL;
   2. every distinct conv shape of resnet50 (from the spec's conv sites) timed alone in oneDNN
      (torch conv2d, channels_last): their sum is what the convolutions cost with these kernels,
@@ -18,17 +18,16 @@ import argparse
 import json
 import os
 import resource
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from resnet_tools.bench.ceiling import fma_ceiling
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "generated"
@@ -43,17 +42,6 @@ def timed(fn: Callable[[], object], repeats: int, warmup: int = 2) -> list[float
         fn()
         out.append(time.perf_counter() - t0)
     return out
-
-
-def fma_peak(threads: int) -> float | None:
-    """GFLOP/s of bench/fma_peak.c with ``threads`` OpenMP threads; None without gcc."""
-    if shutil.which("gcc") is None:
-        return None
-    with tempfile.TemporaryDirectory() as tmp:
-        exe = Path(tmp) / "fma_peak"
-        subprocess.run(["gcc", "-O2", "-fopenmp", str(ROOT / "bench" / "fma_peak.c"), "-o", str(exe)], check=True)
-        env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-        return float(subprocess.run([str(exe)], env=env, check=True, capture_output=True, text=True).stdout)
 
 
 def sgemm(matmul: Callable[[object, object], object], a: object, b: object, n: int) -> float:
@@ -91,8 +79,8 @@ def main() -> int:
         an = np.random.default_rng(0).standard_normal((n, n)).astype("float32")
         at = torch.from_numpy(an)
         return {
-            "fma_gflops": fma_peak(args.threads),
-            "fma_1thread_gflops": fma_peak(1),
+            "fma_gflops": fma_ceiling(args.threads),
+            "fma_1thread_gflops": fma_ceiling(1),
             "numpy_sgemm_gflops": sgemm(np.matmul, an, an, n),
             "torch_sgemm_gflops": sgemm(torch.mm, at, at, n),
         }
@@ -213,10 +201,10 @@ def render(r: dict) -> str:
         "",
         "| FP32 ceiling | GFLOP/s |",
         "|---|---:|",
-        f"| AVX-512 FMA, registers only, {r['threads']} threads (bench/fma_peak.c) | {both('fma_gflops')} |",
+        f"| FMA, registers only, {r['threads']} threads (resnet_tools/bench/ceiling.py) | {both('fma_gflops')} |",
         f"| same, 1 thread | {both('fma_1thread_gflops')} |",
         f"| SGEMM 2048³, torch (MKL) | {both('torch_sgemm_gflops')} |",
-        f'| SGEMM 2048³, numpy (OpenBLAS; the bench\'s "% peak" reference) | {both("numpy_sgemm_gflops")} |',
+        f"| SGEMM 2048³, numpy (OpenBLAS) | {both('numpy_sgemm_gflops')} |",
         "",
         "| resnet50 forward | ms (median) | spread | page faults | GFLOP/s | % of FMA peak | % of best SGEMM |",
         "|---|---:|---:|---:|---:|---:|---:|",

@@ -459,15 +459,6 @@ def gpu_memory(backend: str) -> object:
     return TorchMemory() if backend == "torch" else NoMemory()
 
 
-def peak_gflops(threads: int, n: int = 2048, tries: int = 7) -> float:
-    """Measured FP32 matmul throughput of numpy's BLAS with this thread count (best of ``tries``)."""
-    a = np.random.default_rng(0).standard_normal((n, n)).astype("float32")
-    b = np.random.default_rng(1).standard_normal((n, n)).astype("float32")
-    a @ b
-    best = min(_timed(lambda: a @ b) for _ in range(tries))
-    return 2 * n**3 / best / 1e9
-
-
 def _timed(fn: Callable[[], object]) -> float:
     t0 = time.perf_counter()
     fn()
@@ -501,7 +492,9 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
             return 0
-        print(json.dumps({"peak_gflops": peak_gflops(args.threads), "threads": args.threads}), flush=True)
+        from resnet_tools.bench.ceiling import cpu_ceiling
+
+        print(json.dumps({**cpu_ceiling(args.threads), "threads": args.threads}), flush=True)
         return 0
     from resnet_spec import count_macs, get_spec
 

@@ -1,0 +1,101 @@
+"""The CPU's FP32 ceiling, measured in the run that reports against it: register-only FMA throughput (a small C
+probe, AVX-512 or AVX2, compiled for this machine with gcc), with SGEMM rates beside it. "% of peak" on CPU is
+against the FMA ceiling, which no program can pass; SGEMM (numpy's OpenBLAS: ~45-55% of it here) was the old
+reference and made good paths read over 100%."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+#: 12 independent FMA chains per iteration (enough to cover the FMA latency on 2 ports), in zmm (16 floats) with
+#: AVX-512, else ymm (8 floats). Prints the best GFLOP/s of 5 runs with OMP_NUM_THREADS threads.
+FMA_PROBE = r"""
+#include <omp.h>
+#include <stdio.h>
+#include <time.h>
+#if defined(__AVX512F__)
+#define LANES 16
+#define FMA(r) "vfmadd231ps %%zmm30, %%zmm31, %%zmm" #r "\n\t"
+#elif defined(__AVX2__) && defined(__FMA__)
+#define LANES 8
+#define FMA(r) "vfmadd231ps %%ymm14, %%ymm15, %%ymm" #r "\n\t"
+#else
+#error "no AVX2 FMA on this CPU"
+#endif
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
+int main(void) {
+    const long iters = 20000000L;
+    double best = 0.0;
+    for (int rep = 0; rep < 5; rep++) {
+        double t0 = now();
+#pragma omp parallel
+        for (long i = 0; i < iters; i++) {
+            __asm__ volatile(FMA(0) FMA(1) FMA(2) FMA(3) FMA(4) FMA(5) FMA(6) FMA(7) FMA(8) FMA(9) FMA(10) FMA(11)
+                             ::: "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+                             "xmm10", "xmm11");
+        }
+        double rate = (double)iters * omp_get_max_threads() * 12 * LANES * 2 / (now() - t0);
+        if (rate > best) best = rate;
+    }
+    printf("%.1f\n", best / 1e9);
+    return 0;
+}
+"""
+
+
+def fma_ceiling(threads: int) -> float | None:
+    """GFLOP/s of the FMA probe on ``threads`` threads; None where it cannot run (no gcc, no AVX2 FMA, not x86)."""
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="resnet-fma-") as tmp:
+        source, exe = Path(tmp) / "fma_peak.c", Path(tmp) / "fma_peak"
+        source.write_text(FMA_PROBE)
+        built = subprocess.run(
+            [gcc, "-O2", "-fopenmp", "-march=native", str(source), "-o", str(exe)], capture_output=True, check=False
+        )
+        if built.returncode != 0:
+            return None
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+        ran = subprocess.run([str(exe)], env=env, capture_output=True, text=True, check=False, timeout=120)
+        try:
+            return float(ran.stdout) if ran.returncode == 0 else None
+        except ValueError:
+            return None
+
+
+def _best(fn: Callable[[], object], tries: int) -> float:
+    fn()
+    times = []
+    for _ in range(tries):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def sgemm_rate(n: int = 2048, tries: int = 7) -> float:
+    """GFLOP/s of numpy's float32 n x n matmul (its BLAS, the thread count already set), best of ``tries``."""
+    a = np.random.default_rng(0).standard_normal((n, n)).astype("float32")
+    b = np.random.default_rng(1).standard_normal((n, n)).astype("float32")
+    return 2 * n**3 / _best(lambda: a @ b, tries) / 1e9
+
+
+def cpu_ceiling(threads: int) -> dict[str, float | str]:
+    """``peak_gflops`` (the FMA ceiling; numpy's SGEMM only where the probe cannot run, then said so in
+    ``peak_method``) and ``sgemm_gflops`` beside it."""
+    sgemm = sgemm_rate()
+    fma = fma_ceiling(threads)
+    if fma is None or fma < sgemm:  # a probe slower than a matmul measured nothing: never a ceiling below a rate
+        return {"peak_gflops": sgemm, "sgemm_gflops": sgemm, "peak_method": "numpy float32 2048^3 SGEMM, best of 7 "
+                "(the FMA probe could not run here: no gcc or no AVX2 FMA)"}  # fmt: skip
+    return {"peak_gflops": fma, "sgemm_gflops": sgemm, "peak_method": "register-only FP32 FMA throughput "
+            f"(resnet_tools/bench/ceiling.py, {threads} threads); numpy SGEMM 2048^3 beside it"}  # fmt: skip
