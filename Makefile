@@ -10,7 +10,7 @@ DEVICE ?= cpu
 PARITY_ARGS ?=
 PYTEST_ARGS ?= -n 2
 
-.PHONY: venv parity test lint docs docs-check docs-data docs-data-gpu bench mutate course clean
+.PHONY: venv parity test lint docs docs-check docs-data docs-data-gpu gpu-check bench mutate course clean
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
@@ -62,6 +62,13 @@ docs-data: $(STAMP)
 docs-data-gpu: $(STAMP)
 	for phase in parity rest bench keras train; do PYTHON=$(BIN)/python bash bench/gpu_docs_data.sh $$phase docs/generated/gpu; done
 	$(BIN)/python bench/render_gpu.py
+
+# The GPU figures in one call that fits a 10-minute lease (bench/gpu_check.py; --budget trims and says what it left
+# out). DRY_RUN=1 runs the same plan on CPU with tiny sizes into a temp folder (CI runs it through the tests).
+DRY_RUN ?=
+GPU_BUDGET ?= 480
+gpu-check: $(STAMP)
+	$(BIN)/python bench/gpu_check.py --budget $(GPU_BUDGET) $(if $(DRY_RUN),--dry-run --out $$(mktemp -d),)
 
 bench: $(STAMP)
 	$(BIN)/resnet bench

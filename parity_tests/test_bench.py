@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import platform
+import shutil
 from pathlib import Path
 
 import pytest
@@ -65,6 +67,9 @@ def test_bench_json_and_plot(tmp_path: Path) -> None:
     data = json.loads(out.read_text())
     assert data["threads"] == 1 and data["peak_gflops"] > 0 and data["machine"]["versions"]
     assert data["malloc"] == "kept"
+    if shutil.which("gcc") and platform.machine() == "x86_64":  # the FMA probe runs here: it is the reference
+        assert "FMA" in data["peak_method"] and data["peak_gflops"] > data["sgemm_gflops"] > 0
+    assert all(0 <= r["peak_share"] <= 1 for r in data["rows"])
     rows = data["rows"]
     assert {r["backend"] for r in rows} == set(backends.split(","))
     for r in rows:
@@ -131,6 +136,26 @@ def test_bench_train_mode_times_the_trainer_of_resnet_train(tmp_path: Path) -> N
         mine = {r["path"]: r for r in rows if r["backend"] == b}
         assert "Trainer" in mine and len(mine) == 2, mine.keys()
         assert all(r["mode"] == "train" and not r["error"] and r["images_per_s"] > 0 for r in mine.values())
+
+
+def test_no_committed_figure_reads_over_100_percent_of_its_peak() -> None:
+    """Every "% peak" in the docs' benchmark figures is at most 100% of the ceiling measured in the same run."""
+    files = sorted((Path(__file__).resolve().parents[1] / "docs" / "generated").rglob("bench*.json"))
+    assert len(files) >= 4
+    for file in files:
+        data = json.loads(file.read_text())
+        over = [r for r in data.get("rows", []) if (r.get("peak_share") or 0) > 1]
+        assert not over, f"{file.name}: {over[0]['implementation']} {over[0]['path']} at {over[0]['peak_share']:.0%}"
+
+
+def test_a_share_is_against_the_ceiling_of_its_run() -> None:
+    from resnet_tools.bench.rows import Row
+    from resnet_tools.bench.runner import add_derived
+
+    row = Row(backend="torch", model="resnet50", path="eager", implementation="ours", batch=16, mode="eval", threads=2)
+    row.gflops = 230.0
+    add_derived([row], 460.0)
+    assert row.peak_share == 0.5
 
 
 def test_bench_bad_arguments(capsys) -> None:

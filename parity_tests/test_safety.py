@@ -321,3 +321,97 @@ def test_handlers_are_restored_after_a_command() -> None:
         assert signal.getsignal(signal.SIGTERM) is not before[1]
         assert signal.getsignal(signal.SIGINT) is not before[0]
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+
+
+# ---- restricted unpickling (.pdparams) ----------------------------------------------------------------------
+
+
+class _RunsCode:
+    """A pickle payload that, if unpickled without restriction, creates ``marker`` (a real attack would do worse)."""
+
+    def __init__(self, marker: Path, via: str = "exec") -> None:
+        self.marker, self.via = marker, via
+
+    def __reduce__(self) -> tuple[object, tuple[str, ...]]:
+        code = f"open({str(self.marker)!r}, 'w').write('ran')"
+        if self.via == "system":
+            return (os.system, (f"touch {self.marker}",))
+        return (exec, (code,))
+
+
+@pytest.mark.parametrize("via", ["exec", "system"])
+def test_a_pdparams_pickle_that_runs_code_is_refused_before_it_runs(via: str, tmp_path: Path) -> None:
+    import pickle
+
+    from resnet_tools.checkpoints.formats import pdparams
+
+    marker = tmp_path / "payload-ran"
+    evil = tmp_path / "evil.pdparams"
+    evil.write_bytes(pickle.dumps({"conv1.weight": np.zeros((2, 3, 3, 3), "float32"), "x": _RunsCode(marker, via)}))
+    with pytest.raises(
+        ResNetError, match=r"evil\.pdparams: refusing to load: it asks to run (builtins\.exec|posix\.system)"
+    ):
+        pdparams.read_paddle(evil, None)
+    assert not marker.exists()
+
+
+def test_the_unpickler_reads_what_paddle_save_writes_and_nothing_else() -> None:
+    import collections
+    import io
+    import pickle
+
+    from resnet_tools.checkpoints.formats import pdparams
+
+    state = collections.OrderedDict(w=np.arange(6, dtype="float32").reshape(2, 3), s=np.float32(2.5), n=np.int64(3))
+    back = pdparams._ArraysOnlyUnpickler(io.BytesIO(pickle.dumps(state, protocol=4))).load()
+    assert list(back) == ["w", "s", "n"] and np.array_equal(back["w"], state["w"]) and back["s"] == 2.5
+    for payload in (pickle.dumps(np.load), pickle.dumps(collections.Counter("ab")), pickle.dumps(Path("x"))):
+        with pytest.raises(ResNetError, match="refusing to load: it asks to run"):
+            pdparams._ArraysOnlyUnpickler(io.BytesIO(payload)).load()
+
+
+def test_a_truncated_pdparams_is_one_line(tmp_path: Path) -> None:
+    import pickle
+
+    from resnet_tools.checkpoints.formats import pdparams
+
+    cut = tmp_path / "cut.pdparams"
+    cut.write_bytes(pickle.dumps({"w": np.zeros(100, "float32")}, protocol=4)[:50])
+    with pytest.raises(ResNetError, match=r"^cannot read .*cut\.pdparams as a paddle checkpoint: \w+"):
+        pdparams.read_paddle(cut, None)
+    empty = tmp_path / "empty.pdparams"
+    empty.write_bytes(b"")
+    with pytest.raises(ResNetError, match=r"EOFError: (empty or truncated|Ran out of input)"):
+        pdparams.read_paddle(empty, None)
+
+
+def test_lazy_tensors_pickle_to_the_bytes_of_their_arrays(tmp_path: Path) -> None:
+    from resnet_tools.checkpoints.formats import write_pickled_state
+    from resnet_tools.checkpoints.lazy import LazyArray
+
+    arrays = {"a": np.arange(12, dtype="float32").reshape(3, 4), "b": np.ones(5, dtype="float64")}
+    lazy = {k: LazyArray(v.shape, v.dtype, lambda v=v: v) for k, v in arrays.items()}
+    write_pickled_state(arrays, tmp_path / "plain.pdparams")
+    write_pickled_state(lazy, tmp_path / "lazy.pdparams")
+    assert (tmp_path / "plain.pdparams").read_bytes() == (tmp_path / "lazy.pdparams").read_bytes()
+
+
+def test_paddles_name_table_is_left_out(tmp_path: Path) -> None:
+    from resnet_spec import get_spec
+    from resnet_spec.random_weights import random_weights
+    from resnet_tools.checkpoints.formats import Checkpoint, format_for, read_checkpoint, write_checkpoint
+    from resnet_tools.checkpoints.formats.pdparams import _PADDLE_NAME_TABLE
+    from resnet_tools.checkpoints.formats.pdparams import write_pickled_state as write_state
+
+    spec = get_spec("resnet18")
+    plain = tmp_path / "w.pdparams"
+    write_checkpoint(Checkpoint(random_weights(spec, seed=0)), spec, plain, format_for(plain))
+    import pickle
+
+    with open(plain, "rb") as fh:
+        state = pickle.load(fh)
+    state[_PADDLE_NAME_TABLE] = {"conv1.weight": "conv2d_0.w_0"}  # what paddle.save adds
+    with_table = tmp_path / "paddle_saved.pdparams"
+    write_state(state, with_table)
+    ckpt = read_checkpoint(with_table, format_for(with_table))
+    assert len(ckpt.weights) == len(random_weights(spec, seed=0))
