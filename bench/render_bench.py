@@ -6,7 +6,8 @@ Run: .venv/bin/python bench/render_bench.py docs/generated/bench.json docs/gener
 
 The chart (default docs/generated/bench_overview.png) puts the CPU run of the first file beside the GPU
 runs committed under docs/generated/gpu: images/s per backend and path, ours beside the official model,
-labelled with the share of the machine's measured peak (CPU above, GPU below).
+labelled with the share of the ceiling measured in the same run: the FP32 FMA ceiling on CPU (above), the dense
+matmul rate of the row's precision on GPU (below).
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def _panel(ax: Any, rows: list[dict[str, Any]], title: str) -> None:
     ax.set_yticklabels([f"{b} {m}\n{p}" for b, m, p in groups], fontsize=7)
     ax.invert_yaxis()
     ax.set_xlim(0, max(r["images_per_s"] for r in rows) * 1.6)
-    ax.set_xlabel("images/s  (label: share of the measured peak of the row's precision)", fontsize=8)
+    ax.set_xlabel("images/s  (label: share of the ceiling measured in the same run)", fontsize=8)
     ax.set_title(title, fontsize=9)
 
 
