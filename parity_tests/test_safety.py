@@ -61,6 +61,14 @@ def test_identical_tensors_are_zero_apart() -> None:
     assert (d.max_abs, d.max_rel, d.rel_l2) == (0.0, 0.0, 0.0) and d.cosine == pytest.approx(1.0, abs=1e-12)
 
 
+def test_tensor_diff_of_small_tensors_is_relative_too() -> None:
+    """Magnitudes under 1 (logits of a small model, a BN's shift) are divided by their scale like any other."""
+    ref, out = np.array([0.5, -0.25]), np.array([0.4, -0.25])
+    d = tensor_diff(ref, out)
+    assert d.max_rel == pytest.approx(0.1 / 0.5) and d.rel_l2 == pytest.approx(0.1 / np.linalg.norm(ref))
+    assert d.cosine == pytest.approx(ref @ out / (np.linalg.norm(ref) * np.linalg.norm(out)))
+
+
 def test_tensor_diff_of_zero_and_empty_references() -> None:
     zeros = np.zeros(3)
     d = tensor_diff(zeros, np.array([0.0, 0.5, 0.0]))
@@ -196,6 +204,13 @@ def test_commit_gives_normal_permissions_and_replaces(tmp_path: Path) -> None:
         os.umask(umask)
     assert target.read_bytes() == b"new" and not tmp.exists()
     assert target.stat().st_mode & 0o777 == 0o640
+    tmp.write_bytes(b"again")
+    umask = os.umask(0o022)
+    try:
+        commit(tmp, target)
+    finally:
+        os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o644  # rw for the owner, r for the others: never x
 
 
 def test_exclusive_commit_never_replaces_a_file_that_appeared(tmp_path: Path) -> None:
@@ -381,8 +396,70 @@ def test_a_truncated_pdparams_is_one_line(tmp_path: Path) -> None:
         pdparams.read_paddle(cut, None)
     empty = tmp_path / "empty.pdparams"
     empty.write_bytes(b"")
-    with pytest.raises(ResNetError, match=r"EOFError: (empty or truncated|Ran out of input)"):
+    with pytest.raises(ResNetError, match=r"empty\.pdparams as a paddle checkpoint: EOFError: Ran out of input$"):
         pdparams.read_paddle(empty, None)
+
+
+def test_pdparams_are_written_as_paddle_saves_them(tmp_path: Path) -> None:
+    """Protocol 4 (paddle.save's), and no memo: each array's bytes are written and let go (fast mode)."""
+    import pickletools
+
+    from resnet_tools.checkpoints.formats import write_pickled_state
+
+    path = tmp_path / "w.pdparams"
+    write_pickled_state({"a": np.ones(3, "float32"), "b": np.zeros(2, "float32")}, path)
+    data = path.read_bytes()
+    assert data[:2] == b"\x80\x04"
+    assert not [op for op, _, _ in pickletools.genops(data) if op.name in ("MEMOIZE", "PUT", "BINPUT", "LONG_BINPUT")]
+
+
+def _paddle_file(path: Path, state: dict[str, np.ndarray], wrap: bool = False) -> Path:
+    from resnet_tools.checkpoints.formats import write_pickled_state
+
+    write_pickled_state({"state_dict": {f"model.{k}": v for k, v in state.items()}} if wrap else state, path)
+    return path
+
+
+def _paddle_resnet18() -> dict[str, np.ndarray]:
+    from resnet_spec import get_spec
+    from resnet_spec.naming import native_table
+    from resnet_spec.random_weights import random_weights
+
+    spec = get_spec("resnet18")
+    weights = random_weights(spec, seed=0)
+    from resnet_spec.naming import to_native
+
+    return {ne.key: to_native(ne.entry, "paddle", weights[ne.entry.name]) for ne in native_table(spec, "paddle")}
+
+
+def test_read_paddle_records_the_wrapper_the_mapping_and_its_source(tmp_path: Path) -> None:
+    from resnet_tools.checkpoints.formats import Container, pdparams
+
+    state = _paddle_resnet18()
+    plain = pdparams.read_paddle(_paddle_file(tmp_path / "plain.pdparams", state), None)
+    assert plain.metadata == {"source_framework": "paddle"} and plain.container == Container()
+    assert plain.mapping is not None and plain.mapping.framework == "paddle" and plain.notes == []
+    wrapped = pdparams.read_paddle(_paddle_file(tmp_path / "wrapped.pdparams", state, wrap=True), None)
+    assert wrapped.container == Container(("state_dict",), "model.", False)
+    assert wrapped.notes == ["state dict found under 'state_dict'", "key prefix 'model.' removed"]
+    assert set(wrapped.weights) == set(plain.weights)
+    own = {k.replace("conv", "cv").replace("bn", "norm"): v for k, v in state.items()}  # a naming of its own
+    mapped = pdparams.read_paddle(_paddle_file(tmp_path / "own.pdparams", own), None)
+    assert mapped.spec is not None and mapped.spec.name == "resnet18" and mapped.notes
+    with pytest.raises(ResNetError, match=r"own\.pdparams: .*does not fit resnet34"):
+        pdparams.read_paddle(tmp_path / "own.pdparams", "resnet34")
+
+
+def test_read_paddle_names_the_file_in_every_refusal(tmp_path: Path) -> None:
+    from resnet_tools.checkpoints.formats import pdparams, write_pickled_state
+
+    listing = tmp_path / "listing.pdparams"
+    write_pickled_state([np.zeros(3, "float32")], listing)
+    with pytest.raises(ResNetError, match=r"listing\.pdparams is not a state dict"):
+        pdparams.read_paddle(listing, None)
+    odd = _paddle_file(tmp_path / "odd.pdparams", {"head.weight": np.zeros((3, 3, 3), "float32")})
+    with pytest.raises(ResNetError, match=r"odd\.pdparams"):
+        pdparams.read_paddle(odd, None)
 
 
 def test_lazy_tensors_pickle_to_the_bytes_of_their_arrays(tmp_path: Path) -> None:

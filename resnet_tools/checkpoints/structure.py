@@ -423,7 +423,10 @@ def structural_map(
     native: Mapping[str, Any], framework: str, model: str | None, source: str, *, draft: bool = False
 ) -> StructureMap:
     """Map a state dict of any naming onto the zoo by structure (see the module docstring)."""
-    units = units_of(native, framework)
+    try:
+        units = units_of(native, framework)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{source}: {exc}") from None
     spec = choose_spec(units, model, source)
     mapped, notes = map_units(units, spec, source, draft=draft)
     return StructureMap(spec, mapped, framework, notes)

@@ -12,7 +12,7 @@ import numpy as np
 
 from resnet_spec import ModelSpec
 from resnet_spec.errors import CheckpointError
-from resnet_tools.checkpoints.formats.base import Checkpoint, canonical_of, native_state, unwrap_state
+from resnet_tools.checkpoints.formats.base import Checkpoint, canonical_of, native_state, unwrap_state, why
 from resnet_tools.checkpoints.lazy import LazyArray
 
 # --8<-- [start:safe-unpickle]
@@ -54,10 +54,7 @@ def read_paddle(path: Path, model: str | None) -> Checkpoint:
     except CheckpointError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
     except Exception as exc:  # truncated or not a pickle at all
-        raise CheckpointError(
-            f"cannot read {path} as a paddle checkpoint: {type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else 'empty or truncated'}"
-        ) from None
+        raise CheckpointError(f"cannot read {path} as a paddle checkpoint: {type(exc).__name__}: {why(exc)}") from None
     if isinstance(obj, dict):
         obj = {k: v for k, v in obj.items() if k != _PADDLE_NAME_TABLE}
     obj, notes, container = unwrap_state(obj, lambda v: isinstance(v, np.ndarray), path)
