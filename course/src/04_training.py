@@ -3,7 +3,7 @@
 #
 # With the same weights and the same batch, PyTorch and Paddle compute the same loss, the same gradients and
 # the same SGD update — up to floating-point rounding. This lesson measures that rounding: in float32 the two
-# frameworks drift apart step after step; in float64 they agree to ~1e-12, which shows the drift is arithmetic,
+# frameworks drift apart step after step; in float64 they agree to ~1e-10, which shows the drift is arithmetic,
 # not a difference in the algorithm.
 
 # %%
@@ -63,12 +63,17 @@ assert abs(loss_t - loss_p) < 1e-5 and grad_off < 1e-3
 # ## Twelve steps of SGD with momentum: float32 drifts, float64 agrees
 #
 # Each framework sums in its own order; float32 keeps ~7 digits, so each step's rounding differs a little, and
-# training amplifies it: after twelve steps the float32 runs have parted. The same twelve steps in
-# float64 start ~1e-11 apart and stay within ~1e-7: the frameworks run the same algorithm. (The BN running
-# statistics are printed apart; they are not trained.)
+# training amplifies it: after twelve steps the float32 runs have parted. The same twelve steps in float64 stay
+# within ~1e-10 of each other: the frameworks run the same algorithm.
+#
+# One trap on the way: paddle hands the optimizer's hyperparameters to its kernels as **float32**. A learning
+# rate of 0.01 is not exact in float32 (0.00999999977...): with it, the float64 runs here were ~1e-8 apart
+# after five steps (measured). Values exact in float32 — powers of two such as lr = 2**-7 and momentum = 0.875 —
+# keep float64 exact. (The BN running statistics are printed apart: they are not trained, and in float64 they
+# agreed to ~1e-7 here, measured.)
 
 # %%
-config = OptimizerConfig(kind="sgd", lr=0.01, momentum=0.9)
+config = OptimizerConfig(kind="sgd", lr=2**-7, momentum=0.875)  # exact in float32 (see above)
 drift = {}
 for dtype in ("float32", "float64"):
     start = {k: v.astype(dtype) for k, v in weights.items()}
@@ -80,7 +85,7 @@ for dtype in ("float32", "float64"):
     for step in range(12):
         batch = slice(16 * step, 16 * step + 16)
         for _mod, _model, trainer in trainers.values():
-            trainer.step(x_all[batch].astype(dtype), y_all[batch], lr=0.01)
+            trainer.step(x_all[batch].astype(dtype), y_all[batch], lr=2**-7)
         (mt, t_model, _), (mp, p_model, _) = trainers["torch"], trainers["paddle"]
         wt, wp = mt.export_weights(t_model), mp.export_weights(p_model)
         trained = [k for k in wt if not k.endswith(("running_mean", "running_var"))]  # the parameters
@@ -89,5 +94,5 @@ for dtype in ("float32", "float64"):
     print(f"» {dtype}: BN running means after 12 steps within {stats:.1e}")
 for dtype, values in drift.items():
     print(f"» {dtype}: weights apart after steps 1, 4, 8, 12: " + ", ".join(f"{values[i]:.1e}" for i in (0, 3, 7, 11)))
-assert drift["float64"][0] < 1e-9 and drift["float64"][-1] < 1e-5
+assert drift["float64"][-1] < 1e-9
 assert drift["float32"][-1] > 1000 * drift["float64"][-1]
