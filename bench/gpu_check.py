@@ -38,7 +38,8 @@ def _parity(name: str, *args: str) -> tuple[list[str], list[str]]:
     """A parity step on the GPU, and its dry run: the same mode and dtype on CPU, resnet18 on a small input."""
     keep = [v for k, v2 in itertools.pairwise(args) if k in ("--mode", "--dtype") for v in (k, v2)]
     real = ["-m", "resnet_tools.cli", "parity", "--device", "gpu", "--backends", "torch,keras", *args]
-    dry = ["-m", "resnet_tools.cli", "parity", "--device", "cpu", "--backends", "torch,paddle", "--models",
+    pair = "torch,keras" if "--dtype" in args and "float64" not in args else "torch,paddle"  # paddle: no CPU AMP
+    dry = ["-m", "resnet_tools.cli", "parity", "--device", "cpu", "--backends", pair, "--models",
            "resnet18", "--input", "2x3x32x48", *keep]  # fmt: skip
     report = ["--force", "--report", f"{{out}}/parity-gpu-{name}"]
     return [*real, *report], [*dry, *report]
