@@ -251,10 +251,10 @@ def _other_model(
     theirs: np.ndarray,
 ) -> str:
     """A zoo model with the same layers that does compute the student's logits (e.g. v1 vs v1.5), named."""
+    mod = load_backend(framework)
     for other in candidates(units):
         if other.name == spec.name or other.stem.kind != spec.stem.kind:
             continue
-        mod = load_backend(framework)
         try:
             zoo = mod.import_weights(mod.create_model(other), weights)
         except (ResNetError, ValueError, KeyError):
@@ -280,7 +280,7 @@ def check_model(model: Any, zoo: str, *, input_size: tuple[int, int] | None = No
     except ResNetError as exc:
         report.findings.append(Finding("structure", False, str(exc)))
         return report
-    fitting = [s for s in candidates(units, zoo)]
+    fitting = candidates(units, zoo)
     if fitting:
         spec = fitting[0]
     elif next(u for u in units if u.kind == "conv").shape[2:] == (3, 3):  # a 3x3 first conv: the CIFAR stem
@@ -318,9 +318,9 @@ def check_model(model: Any, zoo: str, *, input_size: tuple[int, int] | None = No
     assert t.logits is not None
     for name, theirs in reference.user_blocks(m, t):
         where = "stem" if name == "stem" else stage_name(name)
-        ok = theirs.shape == ours[name].shape and within(tensor_diff(theirs, ours[name]), tol)
-        if ok:
-            report.findings.append(Finding(where, True, f"within {tensor_diff(theirs, ours[name]).max_rel:.1e}"))
+        diff = tensor_diff(theirs, ours[name]) if theirs.shape == ours[name].shape else None
+        if diff is not None and within(diff, tol):
+            report.findings.append(Finding(where, True, f"within {diff.max_rel:.1e}"))
             continue
         other = _other_model(by_run, spec, framework, weights, x, t.logits)
         hint = (_stride_hint(m, t, name) if name != "stem" else None) or _hint(theirs, ours[name])
