@@ -29,7 +29,7 @@ from resnet_spec import get_spec  # noqa: E402
 from resnet_spec.optim import OptimizerConfig  # noqa: E402
 from resnet_spec.random_weights import initial_weights  # noqa: E402
 from resnet_tools.train.checkpoint import TrainingState, save_training_checkpoint  # noqa: E402
-from resnet_tools.train.parallel import ENGINES, launch, make_job, processes  # noqa: E402
+from resnet_tools.train.parallel import engine_of, launch, make_job, processes  # noqa: E402
 
 
 def main() -> int:
@@ -61,7 +61,7 @@ def main() -> int:
                 wall = time.perf_counter() - began
                 times = [r["seconds"] for r in report["records"][args.warmup :]]
                 median = statistics.median(times)
-                rows.append({"backend": backend, "replicas": nproc, "engine": ENGINES[backend],
+                rows.append({"backend": backend, "replicas": nproc, "engine": engine_of(backend).name,
                              "processes": processes(backend, nproc),
                              "threads per process": max(1, cores // processes(backend, nproc)),
                              "step s (median)": median,

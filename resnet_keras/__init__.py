@@ -22,6 +22,7 @@ from resnet_keras.runtime import (
     param_counts,
     set_tf32,
     train_step_numpy,
+    use_all_cores,
 )
 from resnet_keras.training import Trainer
 from resnet_keras.weights import FRAMEWORK, export_weights, import_weights
@@ -47,5 +48,6 @@ __all__ = [
     "param_counts",
     "set_tf32",
     "train_step_numpy",
+    "use_all_cores",
 ]
 __all__ += builders.__all__

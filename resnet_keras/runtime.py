@@ -167,6 +167,10 @@ def amp_supported(device: str) -> bool:
     return device == "cpu" or (device in ("gpu", "cuda") and gpu_available())
 
 
+def use_all_cores() -> None:
+    """Every core for long CPU runs: TensorFlow, JAX and torch take them by default (nothing to do)."""
+
+
 def set_tf32(enabled: bool) -> None:
     """TF32 in Keras' backend: TF enables it by default, JAX uses it unless precision is 'highest'."""
     backend = keras.backend.backend()

@@ -74,6 +74,7 @@ from resnet_paddle.runtime import (
     param_counts,
     set_tf32,
     train_step_numpy,
+    use_all_cores,
 )
 from resnet_paddle.training import Trainer
 from resnet_paddle.weights import FRAMEWORK, export_weights, import_weights
@@ -99,5 +100,6 @@ __all__ = [
     "param_counts",
     "set_tf32",
     "train_step_numpy",
+    "use_all_cores",
 ]
 __all__ += builders.__all__

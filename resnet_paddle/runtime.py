@@ -204,6 +204,12 @@ def amp_supported(device: str) -> bool:
     return device in ("gpu", "cuda") and gpu_available()
 
 
+def use_all_cores() -> None:
+    """Every core for long CPU runs (training, evaluation): paddle's dygraph alone defaults to one thread
+    (a resnet18 step on 2 cores: 4.0 s on one thread, 3.3 s on two; measured)."""
+    cpu_threads()
+
+
 def set_tf32(enabled: bool) -> None:
     """paddle 3.x: FLAGS_cudnn_allow_tf32 (default on for Ampere+)."""
     if gpu_available():

@@ -4,7 +4,7 @@ Adding a framework (Flax, MLX) starts with one record here (and its backend pack
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,3 +94,48 @@ def conventions(framework: str) -> Conventions:
         return CONVENTIONS[framework]
     except KeyError:
         raise ValueError(f"unknown framework {framework!r}; known: {', '.join(FRAMEWORKS)}") from None
+
+
+# ---- what the tools need from a backend package, besides naming: its descriptor ---------------------------------
+
+#: The environment a framework's own launcher gives one process: (rank, world size, ports); ``ports[0]`` is the
+#: rendezvous, the rest one per rank where the framework wants an endpoint each.
+RankEnv = Callable[[int, int, Sequence[int]], dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Engine:
+    """A backend's data-parallel engine, as ``resnet train --nproc`` drives it."""
+
+    name: str  # what it is, for the run's first line ("DistributedDataParallel over gloo (CPU) / NCCL (GPU)")
+    batch_norm: str  # how it computes BN batch statistics without --sync-bn
+    one_process: bool  # one process holds every replica (JAX devices), not one process per replica
+    global_bn: bool  # BN statistics over the global batch already (--sync-bn changes nothing)
+    cpu_sync_bn: bool  # a synchronised BN runs on the CPU (torch's SyncBatchNorm and paddle's do not)
+    needs: tuple[str, str] | None  # (a module besides the framework, what to install), or None
+    rank_env: RankEnv
+    launcher: str  # the framework's own launcher for N processes, as a user types it ({n}: processes)
+
+    def processes(self, nproc: int) -> int:
+        """How many processes ``nproc`` replicas take."""
+        return 1 if self.one_process else nproc
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """One backend package's operational facts, read without importing its framework
+    (``resnet_<name>/descriptor.py``; ``resnet_tools.core.backends.descriptor`` reads it)."""
+
+    framework: str  # the key of its Conventions record
+    package: str  # the backend package (resnet_torch)
+    module: str  # the framework's import name (installed or not: checked without importing it)
+    distribution: str  # its PyPI distribution (versions in reports)
+    import_before: tuple[str, ...]  # modules that must not be imported before the framework (a segfault)
+    engine: Engine | None  # its data-parallel engine, if it has one
+    exports: Mapping[str, tuple[str, ...]]  # artifact format -> modules its exporter needs besides the framework
+    extra: str  # the pip extra that installs it: pip install 'resnet-xf[extra]'
+
+
+#: The facts a descriptor must give (a missing one is named by the completeness test).
+DESCRIPTOR_FACTS = tuple(Descriptor.__dataclass_fields__)
+ENGINE_FACTS = tuple(Engine.__dataclass_fields__)

@@ -19,6 +19,7 @@ from resnet_torch.runtime import (
     param_counts,
     set_tf32,
     train_step_numpy,
+    use_all_cores,
 )
 from resnet_torch.training import Trainer
 from resnet_torch.weights import FRAMEWORK, export_weights, import_weights
@@ -44,5 +45,6 @@ __all__ = [
     "param_counts",
     "set_tf32",
     "train_step_numpy",
+    "use_all_cores",
 ]
 __all__ += builders.__all__

@@ -126,6 +126,10 @@ def amp_supported(device: str) -> bool:
     return device == "cpu" or (device in ("gpu", "cuda") and gpu_available())
 
 
+def use_all_cores() -> None:
+    """Every core for long CPU runs: torch takes them by default (nothing to do)."""
+
+
 # --8<-- [start:tf32]
 def set_tf32(enabled: bool) -> None:
     """TF32 matmuls/convs on Ampere+ (torch's cuDNN default is ON; it moves logits by ~1e-3 relative)."""

@@ -20,7 +20,7 @@ from resnet_tools.cli.args import (
     parse_models,
     resolve_device,
 )
-from resnet_tools.core.backends import DISTRIBUTIONS, PATHS, Backend, load_backends, parse_backends
+from resnet_tools.core.backends import PATHS, Backend, descriptor, load_backends, parse_backends
 from resnet_tools.core.errors import UsageError
 from resnet_tools.parity.engine import (
     DEFAULT_MODELS,
@@ -271,7 +271,7 @@ def _paths_used(records: list[ParityRecord]) -> str:
 def _version(backend: str) -> str:
     import importlib.metadata as md
 
-    dist = DISTRIBUTIONS[backend]
+    dist = descriptor(backend).distribution
     try:
         return md.version(dist)
     except md.PackageNotFoundError:

@@ -11,6 +11,7 @@ needs several backends loads them through :func:`load_backends`, which imports p
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import os
@@ -18,20 +19,55 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 
 from resnet_spec import ModelSpec
-from resnet_spec.frameworks import FRAMEWORKS
+from resnet_spec.frameworks import CONVENTIONS, FRAMEWORKS, Descriptor
+from resnet_spec.optim import OptimizerConfig
 from resnet_tools.core.errors import UsageError
 
 #: Backend names, in the order tables show them: the frameworks whose naming the spec knows.
 BACKENDS = FRAMEWORKS
-#: The PyPI distribution of each backend's framework (versions in reports).
-DISTRIBUTIONS = {"torch": "torch", "paddle": "paddlepaddle", "keras": "keras"}
-_LOAD_ORDER = ("paddle", "torch", "keras")  # paddle must come before TensorFlow (keras' TF backend)
-_PACKAGES = {"torch": "resnet_torch", "paddle": "resnet_paddle", "keras": "resnet_keras"}
+
+
+def known_backends() -> tuple[str, ...]:
+    """The backends now (a framework record added at run time, as the fourth-framework test does, counts)."""
+    return tuple(CONVENTIONS)
+
+
+@functools.cache
+def descriptor(name: str) -> Descriptor:
+    """``resnet_<name>/descriptor.py``'s record, read without importing the backend package (whose
+    ``__init__`` imports the framework): tools check installs, engines and exporters before any import."""
+    if name not in CONVENTIONS:
+        raise UsageError(f"unknown backend {name!r}; known: {', '.join(known_backends())}")
+    package = f"resnet_{name}"
+    found = importlib.util.find_spec(package)
+    if found is None or not found.submodule_search_locations:
+        raise UsageError(f"backend {name} has no package {package} (is resnet-xf installed?)")
+    path = Path(next(iter(found.submodule_search_locations))) / "descriptor.py"
+    loader = importlib.util.spec_from_file_location(f"_resnet_descriptor_{name}", path)
+    if loader is None or loader.loader is None or not path.is_file():
+        raise UsageError(f"backend {name}: {path} is missing (every backend package declares its descriptor)")
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+    record: Descriptor = module.DESCRIPTOR
+    return record
+
+
+def descriptors() -> dict[str, Descriptor]:
+    """Every backend's descriptor, in table order."""
+    return {n: descriptor(n) for n in known_backends()}
+
+
+def load_order(names: Sequence[str]) -> list[str]:
+    """``names`` in the one import order that never segfaults: a framework that must come before others
+    (paddle before TensorFlow) first, the rest in table order."""
+    return sorted(names, key=lambda n: not descriptor(n).import_before)
+
 
 #: Execution paths of eval parity and predict: each backend's ``fast_forward``, or its eager forward.
 PATHS = ("fast", "eager")
@@ -40,13 +76,27 @@ Arrays = dict[str, np.ndarray]
 Runner = Callable[[np.ndarray], Arrays]
 
 
+class Trainer(Protocol):
+    """A backend's ``Trainer``: the framework's own optimizer on one model, its state in canonical names."""
+
+    model: Any
+
+    def step(self, x: np.ndarray, labels: np.ndarray, lr: float) -> dict[str, float]: ...
+    def export_state(self) -> dict[str, np.ndarray]: ...
+    def import_state(self, state: Mapping[str, np.ndarray], steps: int) -> None: ...
+
+
+class MakeTrainer(Protocol):
+    def __call__(self, model: Any, config: OptimizerConfig, *, device: str = ...) -> Trainer: ...
+
+
 class Backend(Protocol):
     """What every backend package exports (models are the framework's own objects: ``Any`` here)."""
 
     FRAMEWORK: str
 
     @property
-    def Trainer(self) -> Callable[..., Any]:  # noqa: N802 (the backends' class)
+    def Trainer(self) -> MakeTrainer:  # noqa: N802 (the backends' class)
         """``Trainer(model, OptimizerConfig, device=...)``: the framework's own optimizer, canonical state."""
         ...
 
@@ -69,11 +119,12 @@ class Backend(Protocol):
     def gpu_available(self) -> bool: ...
     def amp_supported(self, device: str) -> bool: ...
     def set_tf32(self, enabled: bool) -> None: ...
+    def use_all_cores(self) -> None: ...
 
 
 def installed_backends() -> list[str]:
     """Backends whose framework is installed (checked without importing it)."""
-    return [b for b in BACKENDS if importlib.util.find_spec(b) is not None]
+    return [b for b in known_backends() if importlib.util.find_spec(descriptor(b).module) is not None]
 
 
 #: Set (to "1") by the CLI unless --verbose: framework imports print nothing of their own.
@@ -124,17 +175,13 @@ def _quiet_fds(fds: tuple[int, ...]) -> Iterator[None]:
 
 def load_submodule(backend: str, module: str) -> Any:
     """``resnet_<backend>.<module>`` (``distributed``, ``export``): the same names in every backend."""
-    if backend not in _PACKAGES:
-        raise UsageError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
-    return importlib.import_module(f"{_PACKAGES[backend]}.{module}")
+    return importlib.import_module(f"{descriptor(backend).package}.{module}")
 
 
 def load_backend(name: str) -> Backend:
     """Import one backend package by framework name (``resnet_paddle`` refuses with ImportOrderError
     instead of segfaulting when TensorFlow is already loaded)."""
-    if name not in _PACKAGES:
-        raise UsageError(f"unknown backend {name!r}; known: {', '.join(BACKENDS)}")
-    package = _PACKAGES[name]
+    package = descriptor(name).package
     if os.environ.get(QUIET_ENV_VAR) == "1" and package not in sys.modules:
         with quiet_stderr():
             return cast(Backend, importlib.import_module(package))
@@ -143,20 +190,18 @@ def load_backend(name: str) -> Backend:
 
 def load_backends(names: Sequence[str]) -> dict[str, Backend]:
     """Import several backends in the one order that never segfaults (paddle first)."""
-    unknown = [n for n in names if n not in _PACKAGES]
+    unknown = [n for n in names if n not in CONVENTIONS]
     if unknown:
-        raise UsageError(f"unknown backend(s) {', '.join(unknown)}; known: {', '.join(BACKENDS)}")
-    loaded = {n: load_backend(n) for n in _LOAD_ORDER if n in names}
+        raise UsageError(f"unknown backend(s) {', '.join(unknown)}; known: {', '.join(known_backends())}")
+    loaded = {n: load_backend(n) for n in load_order(names)}
     return {n: loaded[n] for n in names}
 
 
 def use_cpu_cores(modules: Mapping[str, Backend]) -> None:
     """Every core for long CPU runs (training, evaluation): paddle's dygraph alone defaults to one thread
     (a resnet18 step on 2 cores: 4.0 s on one thread, 3.3 s on two; measured)."""
-    if "paddle" in modules:
-        from resnet_paddle.runtime import cpu_threads
-
-        cpu_threads()
+    for mod in modules.values():
+        mod.use_all_cores()
 
 
 def parse_backends(text: str | None, *, at_least: int = 1) -> list[str]:
@@ -166,12 +211,13 @@ def parse_backends(text: str | None, *, at_least: int = 1) -> list[str]:
         names = installed_backends()
     else:
         names = list(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
-        bad = [n for n in names if n not in BACKENDS]
+        bad = [n for n in names if n not in CONVENTIONS]
         if bad:
-            raise UsageError(f"unknown backend(s) {', '.join(bad)}; known: {', '.join(BACKENDS)}")
+            raise UsageError(f"unknown backend(s) {', '.join(bad)}; known: {', '.join(known_backends())}")
         missing = [n for n in names if n not in installed_backends()]
         if missing:
-            raise UsageError(f"backend(s) not installed: {', '.join(missing)} (pip install -e '.[{missing[0]}]')")
+            extra = descriptor(missing[0]).extra
+            raise UsageError(f"backend(s) not installed: {', '.join(missing)} (pip install -e '.[{extra}]')")
     if len(names) < at_least:
         raise UsageError(
             f"needs at least {at_least} backend(s); installed: {', '.join(installed_backends()) or 'none'}"

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from resnet_spec import ModelSpec
+from resnet_tools.core.backends import descriptors
 from resnet_tools.core.errors import UsageError
 
 
@@ -24,20 +25,27 @@ class ArtifactFormat:
     needs: dict[str, tuple[str, ...]]
 
 
-FORMATS = {
-    f.name: f
-    for f in (
-        ArtifactFormat("onnx", ("torch", "paddle", "keras"), False, ".onnx", "onnxruntime (CPU)",
-                       {"torch": ("onnx", "onnxscript", "onnxruntime"),
-                        "paddle": ("onnx", "paddle2onnx", "onnxruntime"),
-                        "keras": ("onnx", "tf2onnx", "tensorflow", "onnxruntime")}),
-        ArtifactFormat("torch-export", ("torch",), False, ".pt2", "torch.export.load", {}),
-        ArtifactFormat("paddle-inference", ("paddle",), True, "", "Paddle Inference (oneDNN)", {}),
-        ArtifactFormat("saved-model", ("keras",), True, "", "tf.saved_model.load", {"keras": ("tensorflow",)}),
-        ArtifactFormat("tflite", ("keras",), False, ".tflite", "TFLite interpreter (XNNPACK)",
-                       {"keras": ("tensorflow",)}),
-    )
-}  # fmt: skip
+#: (name, folder, suffix, runtime): the artifact formats; which backends write each comes from their descriptors.
+_KINDS = (
+    ("onnx", False, ".onnx", "onnxruntime (CPU)"),
+    ("torch-export", False, ".pt2", "torch.export.load"),
+    ("paddle-inference", True, "", "Paddle Inference (oneDNN)"),
+    ("saved-model", True, "", "tf.saved_model.load"),
+    ("tflite", False, ".tflite", "TFLite interpreter (XNNPACK)"),
+)
+
+
+def formats() -> dict[str, ArtifactFormat]:
+    """Every artifact format with the backends whose descriptor lists an exporter for it (table order)."""
+    table = descriptors()
+    return {
+        name: ArtifactFormat(name, tuple(b for b, d in table.items() if name in d.exports), folder, suffix, runtime,
+                             {b: tuple(d.exports[name]) for b, d in table.items() if d.exports.get(name)})
+        for name, folder, suffix, runtime in _KINDS
+    }  # fmt: skip
+
+
+FORMATS = formats()
 #: Module -> the pip requirement that provides it (resnet-xf[export] installs them all).
 PIP = {"onnx": "onnx", "onnxscript": "onnxscript", "onnxruntime": "onnxruntime", "paddle2onnx": "paddle2onnx",
        "tf2onnx": "tf2onnx", "tensorflow": "tensorflow-cpu"}  # fmt: skip

@@ -13,7 +13,7 @@ import numpy as np
 
 from resnet_spec import ModelSpec
 from resnet_spec.optim import OptimizerConfig
-from resnet_tools.core.backends import Backend
+from resnet_tools.core.backends import Backend, Trainer
 
 
 @dataclass
@@ -35,7 +35,7 @@ class StepRecord:
 @dataclass
 class Lockstep:
     records: list[StepRecord] = field(default_factory=list)
-    trainers: dict[str, Any] = field(default_factory=dict)
+    trainers: dict[str, Trainer] = field(default_factory=dict)
 
 
 def trainable_weights(mod: Backend, model: Any) -> dict[str, np.ndarray]:

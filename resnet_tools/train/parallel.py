@@ -32,53 +32,38 @@ from typing import Any
 import numpy as np
 
 from resnet_spec.errors import ResNetError
+from resnet_spec.frameworks import Engine
+from resnet_tools.core.backends import descriptor, descriptors
 from resnet_tools.core.errors import UsageError
 from resnet_tools.core.threads import threads_env
 
-#: Each framework's data-parallel engine.
-ENGINES = {
-    "torch": "DistributedDataParallel over gloo (CPU) / NCCL (GPU)",
-    "paddle": "paddle.DataParallel over gloo (CPU) / NCCL (GPU)",
-    "keras": "keras.distribution.DataParallel on JAX, one process with N devices",
-}
-#: How each engine computes BN batch statistics without --sync-bn.
-BATCH_NORM = {
-    "torch": "per-replica BN statistics",
-    "paddle": "per-replica BN statistics",
-    "keras": "BN statistics over the global batch (JAX computes them on the sharded batch)",
-}
-#: Engines that need more than the backend's framework: (module, why).
-_NEEDS = {"keras": ("jax", "Keras' data-parallel engine here runs on JAX: pip install 'resnet-xf[jax]'")}
 #: Test-only fault injection: "RANK:STEP" makes that rank die (exit 9) before that step.
 FAULT_ENV = "RESNET_PARALLEL_FAULT"
 
 
+def engine_of(backend: str) -> Engine:
+    """The backend's data-parallel engine (its descriptor's), checked to be usable here: one line otherwise."""
+    found = descriptor(backend).engine
+    if found is None:
+        with_engine = [b for b, d in descriptors().items() if d.engine is not None]
+        raise UsageError(f"--nproc needs a data-parallel engine; {backend} has none (known: {', '.join(with_engine)})")
+    if found.needs and importlib.util.find_spec(found.needs[0]) is None:
+        raise UsageError(f"--nproc with {backend}: {found.needs[0]} is not installed; {found.needs[1]}")
+    return found
+
+
 def check_engine(backend: str) -> None:
-    if backend not in ENGINES:
-        raise UsageError(f"--nproc needs a data-parallel engine; {backend} has none (known: {', '.join(ENGINES)})")
-    module, why = _NEEDS.get(backend, ("", ""))
-    if module and importlib.util.find_spec(module) is None:
-        raise UsageError(f"--nproc with {backend}: {module} is not installed; {why}")
+    engine_of(backend)
 
 
 def processes(backend: str, nproc: int) -> int:
     """How many processes N replicas take: one per replica, or one with N devices (Keras on JAX)."""
-    return 1 if backend == "keras" else nproc
+    return engine_of(backend).processes(nproc)
 
 
 def rank_env(backend: str, rank: int, nproc: int, ports: list[int]) -> dict[str, str]:
     """The environment the framework's own launcher gives process ``rank`` (``ports[0]``: the rendezvous)."""
-    if backend == "torch":
-        return {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(ports[0]), "RANK": str(rank),
-                "WORLD_SIZE": str(nproc), "LOCAL_RANK": str(rank)}  # fmt: skip
-    if backend == "paddle":
-        endpoints = [f"127.0.0.1:{p}" for p in ports[1:]]
-        return {"PADDLE_TRAINER_ID": str(rank), "PADDLE_TRAINERS_NUM": str(nproc),
-                "PADDLE_MASTER": f"127.0.0.1:{ports[0]}", "PADDLE_TRAINER_ENDPOINTS": ",".join(endpoints),
-                "PADDLE_CURRENT_ENDPOINT": endpoints[rank],
-                "PADDLE_DISTRI_BACKEND": "gloo", "GLOG_minloglevel": "2"}  # fmt: skip
-    # Keras: N host devices in one process (GPUs are the devices JAX finds; the flag only splits the host)
-    return {"KERAS_BACKEND": "jax", "XLA_FLAGS": f"--xla_force_host_platform_device_count={nproc}"}
+    return engine_of(backend).rank_env(rank, nproc, ports)
 
 
 def check_port(port: int) -> None:

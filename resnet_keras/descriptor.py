@@ -1,0 +1,39 @@
+"""What the tools need to know about this backend, read without importing keras
+(``resnet_tools.core.backends.descriptor``): its framework, engine, exporters."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from resnet_spec.frameworks import Descriptor, Engine
+
+
+def rank_env(rank: int, nproc: int, ports: Sequence[int]) -> dict[str, str]:
+    """One process with ``nproc`` devices on JAX: on the CPU they are host devices (GPUs are the devices JAX
+    finds; the flag only splits the host)."""
+    return {"KERAS_BACKEND": "jax", "XLA_FLAGS": f"--xla_force_host_platform_device_count={nproc}"}
+
+
+DESCRIPTOR = Descriptor(
+    framework="keras",
+    package="resnet_keras",
+    module="keras",
+    distribution="keras",
+    import_before=(),
+    engine=Engine(
+        name="keras.distribution.DataParallel on JAX, one process with N devices",
+        batch_norm="BN statistics over the global batch (JAX computes them on the sharded batch)",
+        one_process=True,
+        global_bn=True,
+        cpu_sync_bn=True,
+        needs=("jax", "Keras' data-parallel engine here runs on JAX: pip install 'resnet-xf[jax]'"),
+        rank_env=rank_env,
+        launcher="KERAS_BACKEND=jax python -m resnet_tools.train.parallel JOB.json",
+    ),
+    exports={
+        "onnx": ("onnx", "tf2onnx", "tensorflow", "onnxruntime"),
+        "saved-model": ("tensorflow",),
+        "tflite": ("tensorflow",),
+    },
+    extra="keras",
+)

@@ -1,0 +1,304 @@
+"""``train`` as a library call: one model trained in one framework, in several in lockstep, or on N replicas
+of a framework's own engine; resumable from a training checkpoint any backend wrote. ``resnet train`` is
+a thin layer over :func:`prepare` and :func:`run`, and the tests call them too."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from resnet_spec import ModelSpec
+from resnet_spec.optim import OptimizerConfig
+from resnet_tools.core.errors import UsageError
+from resnet_tools.train.checkpoint import TrainingState, load_training_checkpoint, save_training_checkpoint
+
+EVAL_CHUNK = 256
+#: A new run's defaults for what a training checkpoint records; a resumed run takes the recorded values.
+RUN_DEFAULTS: dict[str, Any] = {"data": "digits", "size": 32, "batch": 64, "dtype": "float32", "seed": 0}
+
+
+@dataclass
+class TrainRequest:
+    """What to train, as ``resnet train``'s flags say it (None: the default, or the resumed run's value)."""
+
+    model: str | None = None
+    backends: list[str] = field(default_factory=lambda: ["torch"])
+    data: str | None = None
+    size: int | None = None
+    stem: str = "cifar"
+    steps: int | None = None
+    epochs: int | None = None
+    batch: int | None = None
+    optimizer: str | None = None
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    eps: float = 1e-8
+    schedule: str = "cosine"
+    step_size: int | None = None
+    gamma: float = 0.1
+    dtype: str | None = None
+    seed: int | None = None
+    save: str | None = None
+    save_every: int = 0
+    resume: str | None = None
+    nproc: int = 1
+    sync_bn: bool = False
+    port: int | None = None
+    timeout: float = 120.0
+
+
+@dataclass
+class Plan:
+    """A checked request with everything resolved: the run :func:`run` carries out."""
+
+    request: TrainRequest
+    data: Any  # train.data.Dataset
+    spec: ModelSpec
+    weights: dict[str, np.ndarray]
+    start: int  # steps already taken (a resumed run)
+    optimizer_state: dict[str, np.ndarray] | None
+    config: OptimizerConfig
+    steps: int
+    notes: list[str] = field(default_factory=list)  # flags that override the resumed run's record
+
+    @property
+    def summary(self) -> str:
+        r, d = self.request, self.data
+        if r.nproc > 1:
+            from resnet_tools.train.parallel import engine_of
+
+            engine = engine_of(r.backends[0])
+            bn = "synchronised BN statistics" if r.sync_bn else engine.batch_norm
+            return (
+                f"train {self.spec.name} on {d.name} with {r.backends[0]} on {r.nproc} replicas ({engine.name}): "
+                f"global batch {r.batch} = {r.nproc} x {self.batch // r.nproc}, steps {self.start + 1}-"
+                f"{self.start + self.steps}, {bn}, {r.dtype}"
+            )
+        c = self.config
+        return (
+            f"train {self.spec.name} on {d.name} ({len(d.y_train)} train / {len(d.y_test)} test, {len(d.classes)} "
+            f"classes) with {', '.join(r.backends)}: {c.kind}, lr {c.lr:g} ({c.schedule}), steps "
+            f"{self.start + 1}-{self.start + self.steps}, batch {r.batch}, {r.dtype}, seed {r.seed}"
+        )
+
+    @property
+    def batch(self) -> int:
+        assert self.request.batch is not None
+        return self.request.batch
+
+
+@dataclass
+class TrainResult:
+    plan: Plan
+    records: list[Any]  # StepRecord per step (lockstep), or rank 0's dicts (--nproc)
+    accuracy: dict[str, tuple[float, np.ndarray]]  # backend -> (test top-1, predicted classes)
+    replicas: int = 1
+
+    def as_json(self) -> dict[str, Any]:
+        p, r = self.plan, self.plan.request
+        top1 = {b: a[0] for b, a in self.accuracy.items()}
+        if r.nproc > 1:
+            return {"model": p.spec.name, "data": p.data.name, "backend": r.backends[0], "nproc": r.nproc,
+                    "dtype": r.dtype, "records": self.records, "test_top1": top1}  # fmt: skip
+        return {"model": p.spec.name, "data": p.data.name, "backends": r.backends, "optimizer": p.config.kind,
+                "dtype": r.dtype, "seed": r.seed, "records": [s.as_dict() for s in self.records],
+                "test_top1": top1}  # fmt: skip
+
+
+def prepare(request: TrainRequest) -> Plan:
+    """Check ``request`` (one line per problem, before anything runs) and resolve it: the resumed run's
+    record, the data, the spec, the initial weights, the optimizer settings and the number of steps."""
+    from resnet_tools.train import data as datasets
+
+    r = dataclasses.replace(request, backends=list(request.backends))
+    resumed = load_training_checkpoint(r.resume) if r.resume else None
+    notes = continue_run(r, resumed)
+    check_request(r)
+    data = datasets.load_dataset(r.data or RUN_DEFAULTS["data"], size=r.size or RUN_DEFAULTS["size"])
+    spec, weights, start, optimizer_state = _start(r, data, resumed)
+    assert r.batch is not None
+    steps = r.steps if r.steps is not None else (r.epochs or 1) * (len(data.y_train) // r.batch)
+    if resumed is not None:
+        config = resumed.config
+    else:
+        config = OptimizerConfig(
+            r.optimizer or "sgd", lr=r.lr, momentum=r.momentum, weight_decay=r.weight_decay, schedule=r.schedule,
+            total_steps=steps, step_size=r.step_size or max(1, steps // 3), gamma=r.gamma, eps=r.eps,
+        )  # fmt: skip
+    return Plan(r, data, spec, weights, start, optimizer_state, config, steps, notes)
+
+
+def run(plan: Plan, on_step: Callable[[Any], None] | None = None) -> TrainResult:
+    """Train as planned; ``on_step`` sees each StepRecord (lockstep runs). Writes ``--save`` (and every
+    ``--save-every`` steps) atomically; the test accuracy of every trained model is in the result."""
+    if plan.request.nproc > 1:
+        return _run_parallel(plan)
+    from resnet_tools.core.backends import load_backends, use_cpu_cores
+    from resnet_tools.train import data as datasets
+    from resnet_tools.train.lockstep import Lockstep, StepRecord, run_lockstep
+
+    r, data = plan.request, plan.data
+    modules = load_backends(r.backends)
+    use_cpu_cores(modules)
+    order = datasets.batches(len(data.y_train), plan.batch, r.seed or 0, start=plan.start)
+    chosen = [next(order) for _ in range(plan.steps)]
+
+    def save(lockstep: Lockstep, step: int) -> None:
+        assert r.save is not None
+        first = r.backends[0]
+        trainer = lockstep.trainers[first]
+        state = TrainingState(plan.spec, modules[first].export_weights(trainer.model), trainer.export_state(), step,
+                              plan.config, {"backend": first, "dtype": r.dtype, "data": data.name, "seed": r.seed,
+                                            "batch": r.batch, "size": r.size})  # fmt: skip
+        save_training_checkpoint(r.save, state)
+
+    def each(record: StepRecord, lockstep: Lockstep) -> None:
+        if on_step:
+            on_step(record)
+        if r.save_every and r.save and (record.step + 1) % r.save_every == 0:
+            save(lockstep, record.step + 1)
+
+    batches = ((data.x_train[i], data.y_train[i]) for i in chosen)
+    done = run_lockstep(modules, plan.spec, plan.config, plan.weights, batches, dtype=r.dtype or "float32",
+                        start=plan.start, optimizer_state=plan.optimizer_state, on_step=each)  # fmt: skip
+    if r.save:
+        save(done, plan.start + plan.steps)
+    accuracy = {b: accuracy_of(modules[b], t.model, data, r.dtype or "float32") for b, t in done.trainers.items()}
+    return TrainResult(plan, done.records, accuracy)
+
+
+def _run_parallel(plan: Plan) -> TrainResult:
+    """``--nproc N``: N replicas on the framework's own engine; rank 0 writes --save and the records."""
+    import tempfile
+    from pathlib import Path
+
+    from resnet_spec.errors import ResNetError
+    from resnet_tools.core.backends import load_backends
+    from resnet_tools.train.parallel import launch, make_job
+
+    r = plan.request
+    backend = r.backends[0]
+    with tempfile.TemporaryDirectory(prefix="resnet-train-") as tmp_name:
+        tmp = Path(tmp_name)
+        first = tmp / "start.safetensors"
+        save_training_checkpoint(first, TrainingState(plan.spec, dict(plan.weights), dict(plan.optimizer_state or {}),
+                                                      plan.start, plan.config, {"backend": backend,
+                                                                                "dtype": r.dtype}))  # fmt: skip
+        out = Path(r.save) if r.save else tmp / "end.safetensors"
+        job = make_job(backend, first, out, plan.config, data=r.data or "digits", size=r.size or 32, batch=plan.batch,
+                       steps=plan.steps, step=plan.start, seed=r.seed or 0, dtype=r.dtype or "float32",
+                       sync_bn=r.sync_bn, timeout=r.timeout)  # fmt: skip
+        report = launch(job, r.nproc, port=r.port, timeout_s=r.timeout * max(1, plan.steps))
+        if report["replicas"] != r.nproc:  # measured by the engine: Keras counts the devices a batch spans
+            raise ResNetError(f"the engine ran {report['replicas']} replicas, not --nproc {r.nproc}")
+        final = load_training_checkpoint(out)
+        mod = load_backends([backend])[backend]
+        model = mod.import_weights(mod.create_model(final.spec, dtype=r.dtype or "float32"), final.weights)
+        accuracy = {backend: accuracy_of(mod, model, plan.data, r.dtype or "float32")}
+    return TrainResult(plan, report["records"], accuracy, replicas=report["replicas"])
+
+
+def accuracy_of(mod: Any, model: Any, data: Any, dtype: str) -> tuple[float, np.ndarray]:
+    """Test top-1 (eval mode: running statistics) and the predicted classes."""
+    preds = []
+    for i in range(0, len(data.y_test), EVAL_CHUNK):
+        logits = mod.forward_numpy(model, data.x_test[i : i + EVAL_CHUNK].astype(dtype))["logits"]
+        preds.append(logits.argmax(1))
+    pred = np.concatenate(preds)
+    return float((pred == data.y_test).mean()), pred
+
+
+def _start(r: TrainRequest, data: Any, resumed: TrainingState | None) -> tuple[ModelSpec, Any, int, Any]:
+    """The spec, the initial weights, the step to start from and the optimizer state (None: a new run)."""
+    from resnet_spec import get_spec
+    from resnet_spec.random_weights import initial_weights
+
+    if resumed is not None:
+        spec = resumed.spec
+        if r.model and r.model != spec.name:
+            raise UsageError(f"--resume {r.resume} is a {spec.name} run; --model says {r.model}")
+        if r.optimizer and r.optimizer != resumed.config.kind:
+            raise UsageError(f"--resume {r.resume} holds {resumed.config.kind} state; --optimizer says {r.optimizer}")
+        if spec.num_classes != len(data.classes) or spec.in_channels != data.in_channels:
+            raise UsageError(
+                f"--resume {r.resume} has {spec.num_classes} classes and {spec.in_channels} input channels; "
+                f"{data.name} has {len(data.classes)} and {data.in_channels}"
+            )
+        return spec, resumed.weights, resumed.step, resumed.optimizer
+    if not r.model:
+        raise UsageError("--model is required (or --resume a checkpoint)")
+    spec = get_spec(r.model, stem=r.stem, in_channels=data.in_channels, num_classes=len(data.classes))
+    # one seeded initialisation (torchvision's scheme, drawn with numpy), imported into every backend
+    return spec, initial_weights(spec, seed=r.seed or 0, dtype=r.dtype or "float32"), 0, None
+
+
+def continue_run(r: TrainRequest, resumed: TrainingState | None) -> list[str]:
+    """Fill what the user did not give: the resumed run's recorded values (a new run: the defaults), and the
+    steps the resumed run has left. Returns the flags that override the record, to be printed."""
+    record = resumed.run if resumed is not None else {}
+    overridden = []
+    for key, default in RUN_DEFAULTS.items():
+        given, recorded = getattr(r, key), record.get(key)
+        if given is None:
+            setattr(r, key, recorded if recorded is not None else default)
+        elif recorded is not None and given != recorded:
+            overridden.append(f"--{key} {given} (the run had {recorded})")
+    if resumed is not None and r.steps is None and r.epochs is None:
+        left = resumed.config.total_steps - resumed.step
+        if left < 1:
+            raise UsageError(
+                f"--resume {r.resume}: that run is complete ({resumed.step} of {resumed.config.total_steps} "
+                f"steps); give --steps N to train on"
+            )
+        r.steps = left
+    return overridden
+
+
+def check_request(r: TrainRequest) -> None:
+    """One line per problem, before any data is read or any framework imported."""
+    if r.steps is not None and r.epochs is not None:
+        raise UsageError("give --steps or --epochs, not both")
+    if r.nproc < 1:
+        raise UsageError(f"--nproc must be at least 1, got {r.nproc}")
+    assert r.batch is not None
+    if r.nproc > 1:
+        from resnet_tools.train.parallel import check_port, engine_of
+
+        if len(r.backends) != 1:
+            raise UsageError("--nproc trains one framework: give --backend, not --backends")
+        engine = engine_of(r.backends[0])
+        if r.nproc > r.batch or r.batch % r.nproc:
+            raise UsageError(f"--batch {r.batch} does not split into {r.nproc} equal shards (--nproc)")
+        if r.port is not None:
+            check_port(r.port)
+        if r.sync_bn and not engine.cpu_sync_bn:  # --nproc runs on the CPU
+            raise UsageError(
+                f"--sync-bn needs GPUs ({r.backends[0]}'s SyncBatchNorm); on the CPU each replica keeps its BN "
+                f"statistics"
+            )
+    for flag, value in (("--batch", r.batch), ("--size", r.size), ("--steps", r.steps), ("--epochs", r.epochs)):
+        if value is not None and value < 1:
+            raise UsageError(f"{flag} must be at least 1, got {value}")
+    check_hyperparameters(r)
+
+
+def check_hyperparameters(r: TrainRequest) -> None:
+    """Finite, in range: a NaN rate would write a NaN checkpoint, a negative one fails deep in a framework."""
+    rules: list[tuple[str, float, bool, str]] = [
+        ("--lr", r.lr, r.lr > 0, "a positive number"),
+        ("--momentum", r.momentum, 0 <= r.momentum < 1, "in [0, 1)"),
+        ("--weight-decay", r.weight_decay, r.weight_decay >= 0, "zero or positive"),
+        ("--eps", r.eps, r.eps > 0, "a positive number"),
+        ("--gamma", r.gamma, 0 < r.gamma <= 1, "in (0, 1]"),
+    ]
+    for flag, value, ok, what in rules:
+        if not math.isfinite(value) or not ok:
+            raise UsageError(f"{flag} must be {what}, got {value}")
+    if r.step_size is not None and r.step_size < 1:
+        raise UsageError(f"--step-size must be at least 1, got {r.step_size}")
