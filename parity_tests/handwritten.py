@@ -272,3 +272,42 @@ def paddle_tutorial_resnet50(num_classes: int = 102) -> Any:
             return self.fc(paddle.flatten(self.avgpool(self.residual_block(x)), 1))
 
     return randomize_paddle(ResNet50(), 4)
+
+
+def keras_cifar_resnet18(
+    num_classes: int = 10, relu_after_add: bool = True, shortcut_bn: bool = True, same_padding: bool = False
+) -> Any:
+    """A CIFAR ResNet-18 with Keras' functional API, as Keras tutorials write it: a ``residual_block``
+    function, layers named by Keras (``conv2d_7``, ``batch_normalization_3``). The switches plant the
+    classroom's mistakes: no ReLU after the addition, a projection without its BN, and ``padding="same"`` on
+    the strided convs (TF's 'same' pads a stride-2 3x3 conv on the bottom/right only; the zoo pads 1 all round)."""
+    import keras
+    from keras import layers
+
+    def conv_bn(x: Any, filters: int, kernel: int, stride: int, bn: bool = True) -> Any:
+        if stride > 1 and kernel > 1 and not same_padding:
+            x = layers.ZeroPadding2D(kernel // 2)(x)
+            x = layers.Conv2D(filters, kernel, stride, padding="valid", use_bias=False)(x)
+        else:
+            x = layers.Conv2D(filters, kernel, stride, padding="same", use_bias=False)(x)
+        return layers.BatchNormalization(epsilon=1e-5, momentum=0.9)(x) if bn else x
+
+    def residual_block(x: Any, filters: int, stride: int) -> Any:
+        shortcut = x
+        y = layers.ReLU()(conv_bn(x, filters, 3, stride))
+        y = conv_bn(y, filters, 3, 1)
+        if stride != 1 or x.shape[-1] != filters:
+            shortcut = conv_bn(x, filters, 1, stride, bn=shortcut_bn)
+        y = layers.Add()([y, shortcut])
+        return layers.ReLU()(y) if relu_after_add else y
+
+    inputs = keras.Input((None, None, 3))
+    x = layers.ReLU()(conv_bn(inputs, 64, 3, 1))
+    for i, filters in enumerate((64, 128, 256, 512)):
+        x = residual_block(x, filters, 1 if i == 0 else 2)
+        x = residual_block(x, filters, 1)
+    x = layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, layers.Dense(num_classes)(x))
+    rng = np.random.default_rng(3)
+    model.set_weights([rng.uniform(0.5, 1.5, w.shape).astype("float32") for w in model.get_weights()])
+    return model

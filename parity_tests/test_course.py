@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from parity_tests.conftest import LOADED
-from parity_tests.handwritten import torch_cifar_resnet18, torch_opaque_resnet50
+from parity_tests.handwritten import keras_cifar_resnet18, torch_cifar_resnet18, torch_opaque_resnet50
 from resnet_spec.errors import ResNetError
 from resnet_tools.course import check_model, stage_name
 
@@ -27,6 +27,7 @@ def _solution(module: str) -> Any:
 
 
 needs_paddle = pytest.mark.skipif("paddle" not in LOADED, reason="paddle not installed")
+needs_keras = pytest.mark.skipif("keras" not in LOADED, reason="keras not installed")
 needs_torch = pytest.mark.skipif("torch" not in LOADED, reason="torch not installed")
 
 
@@ -107,5 +108,51 @@ def test_the_wrong_model_name_says_what_differs() -> None:
 
 
 def test_a_model_of_another_kind_is_one_clear_error() -> None:
-    with pytest.raises(ResNetError, match=r"takes a torch nn\.Module or a paddle nn\.Layer; got a dict"):
+    with pytest.raises(
+        ResNetError, match=r"takes a torch nn\.Module, a paddle nn\.Layer or a functional keras\.Model; got a dict"
+    ):
         check_model({}, "resnet50")
+
+
+# ---- Keras: functional models, followed through their graph ----------------------------------------------------
+
+
+@needs_keras
+def test_a_keras_functional_resnet_passes_at_every_stage() -> None:
+    report = check_model(keras_cifar_resnet18(), "resnet18")
+    assert report.passed, str(report)
+    assert [f.where for f in report.findings] == [
+        "stem",
+        *(f"stage{s} block{b}" for s in range(1, 5) for b in range(2)),
+        "logits",
+    ]
+    assert report.verdict == "PASS: your keras model computes resnet18"
+
+
+@needs_keras
+def test_keras_mistakes_are_named_at_their_stage() -> None:
+    no_relu = check_model(keras_cifar_resnet18(relu_after_add=False), "resnet18").first_problem
+    assert no_relu is not None and no_relu.where == "stage1 block0"
+    assert "the ReLU after the addition (relu(out + shortcut)) is missing" in no_relu.detail
+    no_bn = check_model(keras_cifar_resnet18(shortcut_bn=False), "resnet18").first_problem
+    assert no_bn is not None and no_bn.where == "stage2 block0" and "your shortcut is missing its BN" in no_bn.detail
+    same = check_model(keras_cifar_resnet18(same_padding=True), "resnet18").first_problem
+    assert same is not None and same.where == "stage2 block0", same  # the first strided conv
+    assert "uses padding='same' with stride 2" in same.detail and "ZeroPadding2D(1)" in same.detail
+
+
+@needs_keras
+def test_a_subclassed_keras_model_is_refused_with_what_to_do() -> None:
+    import keras
+
+    class Net(keras.Model):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = keras.layers.Conv2D(8, 3)
+
+        def call(self, x: Any) -> Any:
+            return self.conv(x)
+
+    report = check_model(Net(), "resnet18")
+    bad = report.first_problem
+    assert bad is not None and bad.where == "structure" and "Build it with the functional API" in bad.detail

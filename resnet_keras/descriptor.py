@@ -36,4 +36,5 @@ DESCRIPTOR = Descriptor(
         "tflite": ("tensorflow",),
     },
     extra="keras",
+    model_base="keras.src.models.model.Model",
 )

@@ -36,4 +36,5 @@ DESCRIPTOR = Descriptor(
     ),
     exports={"onnx": ("onnx", "paddle2onnx", "onnxruntime"), "paddle-inference": ()},
     extra="paddle",
+    model_base="paddle.nn.layer.layers.Layer",
 )

@@ -134,6 +134,7 @@ class Descriptor:
     engine: Engine | None  # its data-parallel engine, if it has one
     exports: Mapping[str, tuple[str, ...]]  # artifact format -> modules its exporter needs besides the framework
     extra: str  # the pip extra that installs it: pip install 'resnet-xf[extra]'
+    model_base: str  # the class in a user's model's hierarchy that says it is this framework's (module.Class)
 
 
 #: The facts a descriptor must give (a missing one is named by the completeness test).

@@ -32,4 +32,5 @@ DESCRIPTOR = Descriptor(
     ),
     exports={"onnx": ("onnx", "onnxscript", "onnxruntime"), "torch-export": ()},
     extra="torch",
+    model_base="torch.nn.modules.module.Module",
 )

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from resnet_spec.errors import CheckpointError, VerificationError
+from resnet_spec.frameworks import conventions
 from resnet_spec.tolerances import tolerance
 from resnet_tools.checkpoints.structure import (
     Flow,
@@ -37,14 +38,13 @@ from resnet_tools.checkpoints.structure import (
     map_units,
     units_of,
 )
+from resnet_tools.core.backends import load_submodule
 from resnet_tools.core.diffs import tensor_diff, within
 
 #: The ``--reference`` given to this command, if any.
 ACTIVE: ContextVar[str | None] = ContextVar("resnet_reference", default=None)
-LAYERS = {
-    "torch": ("Conv2d", "BatchNorm2d", "Linear"),
-    "paddle": ("Conv2D", "BatchNorm2D", "BatchNorm", "Linear"),
-}
+#: The frameworks whose models ``--reference`` runs (their backends' ``foreign`` module watches them run).
+RUNS = ("torch", "paddle")
 
 
 @contextmanager
@@ -101,90 +101,47 @@ def _build(ref: str, framework: str) -> Any:
         model = factory()
     except Exception as exc:
         raise CheckpointError(f"--reference {ref}: calling it failed: {type(exc).__name__}: {exc}") from None
-    kind = type(model).__mro__
-    expected = "torch.nn.Module" if framework == "torch" else "paddle.nn.Layer"
-    if not any(f"{c.__module__}.{c.__name__}".startswith(("torch.nn.", "paddle.nn.")) for c in kind):
+    if not load_submodule(framework, "foreign").is_model(model):
+        expected = conventions(framework).model_class
         raise CheckpointError(f"--reference {ref} returned a {type(model).__name__}, not a {expected}")
     return model
 
 
-def _load_torch(model: Any, native: Mapping[str, Any], ref: str) -> None:
-    import torch
-
-    state = {k: torch.from_numpy(np.array(v)) for k, v in native.items()}
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
+def _load(model: Any, framework: str, native: Mapping[str, Any], ref: str) -> None:
+    missing, unexpected = load_submodule(framework, "foreign").load_state(model, native)
     if missing or unexpected:
         raise CheckpointError(
             f"--reference {ref}: the checkpoint does not load into it: missing {missing[:3]}, unexpected "
-            f"{list(unexpected)[:3]} (is it the model the checkpoint was saved from?)"
+            f"{unexpected[:3]} (is it the model the checkpoint was saved from?)"
         )
-    model.eval()
-
-
-def _load_paddle(model: Any, native: Mapping[str, Any], ref: str) -> None:
-    missing, unexpected = model.set_state_dict({k: np.array(v) for k, v in native.items()})
-    if missing or unexpected:
-        raise CheckpointError(
-            f"--reference {ref}: the checkpoint does not load into it: missing {list(missing)[:3]}, unexpected "
-            f"{list(unexpected)[:3]} (is it the model the checkpoint was saved from?)"
-        )
-    model.eval()
 
 
 def trace(model: Any, framework: str, x: np.ndarray) -> Trace:
-    """Run ``model`` once on ``x`` with hooks on every module."""
+    """Run ``model`` once on ``x``, watching every layer."""
+    foreign = load_submodule(framework, "foreign")
     t = Trace(x=x)
     keep: list[Any] = []  # every recorded tensor stays alive, so no id is reused during the pass
-    named = dict(model.named_sublayers() if framework == "paddle" else model.named_modules())
-    named.pop("", None)
+    named = foreign.named_layers(model)
 
-    def record(path: str, inputs: Any, output: Any) -> None:
-        first = inputs[0] if isinstance(inputs, tuple) and inputs else inputs
+    def record(path: str, first: Any, output: Any) -> None:
         keep.extend([first, output])
-        if type(named[path]).__name__ in LAYERS[framework]:
+        if type(named[path]).__name__ in foreign.LAYER_TYPES:
             if path in t.reads:
                 raise CheckpointError(f"--reference: layer {path} runs twice in one pass; the zoo runs each once")
             t.order.append(path)
             t.reads[path], t.writes[path] = id(first), id(output)
         if hasattr(output, "shape"):
-            t.module_out[path] = _numpy(output)
+            t.module_out[path] = foreign.to_numpy(output)
         if hasattr(first, "shape") and path not in t.module_in:
-            t.module_in[path] = _numpy(first)
+            t.module_in[path] = foreign.to_numpy(first)
 
-    hooks = []
-    for path, module in named.items():
-        hook = lambda _m, i, o, p=path: record(p, i, o)  # noqa: E731
-        reg = module.register_forward_post_hook if framework == "paddle" else module.register_forward_hook
-        hooks.append(reg(hook))
     try:
-        t.logits = _run(model, framework, x)
+        t.logits = foreign.run_watched(model, x, record)
     except CheckpointError:
         raise
     except Exception as exc:
         raise CheckpointError(f"--reference: your model failed on a {list(x.shape)} batch: {exc}") from None
-    finally:
-        for h in hooks:
-            h.remove()
     return t
-
-
-def _numpy(tensor: Any) -> np.ndarray:
-    if hasattr(tensor, "detach"):
-        return np.asarray(tensor.detach().cpu().numpy())
-    return np.asarray(tensor.numpy())
-
-
-def _run(model: Any, framework: str, x: np.ndarray) -> np.ndarray:
-    if framework == "torch":
-        import torch
-
-        with torch.no_grad():
-            return _numpy(model(torch.from_numpy(x)))
-    import paddle
-
-    with paddle.no_grad():
-        return _numpy(model(paddle.to_tensor(x)))
 
 
 def followed(units: Sequence[Unit], t: Trace) -> tuple[list[Unit], Flow]:
@@ -204,12 +161,12 @@ def followed(units: Sequence[Unit], t: Trace) -> tuple[list[Unit], Flow]:
 
 def reference_map(native: Mapping[str, Any], framework: str, model: str | None, ref: str, source: str) -> StructureMap:
     """Map ``native`` by running the user's model (see the module docstring); the trace rides on the map."""
-    if framework not in LAYERS:
+    if framework not in RUNS:
         raise CheckpointError(f"--reference runs torch or paddle models; {source} is a {framework} file")
     units = units_of(native, framework)
     spec = choose_spec(units, model, source)
     user = _build(ref, framework)
-    (_load_torch if framework == "torch" else _load_paddle)(user, native, ref)
+    _load(user, framework, native, ref)
     size = (32, 40) if spec.stem.kind == "cifar" else (64, 96)
     x = np.random.default_rng(0).standard_normal((2, spec.in_channels, *size)).astype("float32")
     t = trace(user, framework, x)

@@ -1,7 +1,7 @@
 """Check a ResNet someone wrote (a student's, a tutorial's) against a zoo model, stage by stage.
 
-The model is followed by running it (hooks record which conv, BN and Linear layer runs when, and what each
-reads), never by its names. Its structure is compared block by block with the zoo model's; where it fits, the
+The model is followed by running it (hooks, or a Keras functional model's graph, record which conv, BN and Linear
+layer runs when, and what each reads), never by its names; each backend's ``foreign`` module does the watching. Its structure is compared block by block with the zoo model's; where it fits, the
 zoo's reference weights (random, with random BN statistics) are copied into it, and both run one seeded batch
 (H != W): the stem, every block and the logits are compared, and the first difference is named with what
 usually causes it ("stage2 block0 differs: ... the ReLU after the addition is missing").
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,11 +41,11 @@ from resnet_tools.checkpoints.structure import (
     units_of,
     zoo_options,
 )
-from resnet_tools.core.backends import load_backend
+from resnet_tools.core.backends import descriptor, load_backend, load_submodule
 from resnet_tools.core.diffs import tensor_diff, within
 
-#: The base class of a model in each framework the checker runs (found in the model's class hierarchy).
-MODEL_BASES = {"torch": "torch.nn.modules.module.Module", "paddle": "paddle.nn.layer.layers.Layer"}
+#: The frameworks whose models the checker runs (each backend's ``foreign`` module watches them run).
+CHECKS = ("torch", "paddle", "keras")
 
 
 @dataclass
@@ -93,32 +93,16 @@ def stage_name(block: str) -> str:
 
 
 def framework_of(model: Any) -> str:
-    """``torch`` or ``paddle`` from the model's class hierarchy; anything else is one clear error."""
+    """The framework of ``model`` from its class hierarchy (each backend's descriptor names its model base class);
+    anything else is one clear error."""
     names = {f"{c.__module__}.{c.__name__}" for c in type(model).__mro__}
-    for framework, base in MODEL_BASES.items():
-        if base in names:
+    for framework in CHECKS:
+        if descriptor(framework).model_base in names:
             return framework
     raise ResNetError(
-        f"check_model takes a torch nn.Module or a paddle nn.Layer; got a {type(model).__name__} "
-        f"(a Keras model: save it with model.save_weights and run resnet convert --verify)"
+        f"check_model takes a torch nn.Module, a paddle nn.Layer or a functional keras.Model; got a "
+        f"{type(model).__name__}"
     )
-
-
-def _state(model: Any, framework: str) -> dict[str, np.ndarray]:
-    state = model.state_dict()
-    if framework == "torch":
-        return {k: v.detach().cpu().numpy() for k, v in state.items()}
-    return {k: np.asarray(v.numpy()) for k, v in state.items()}
-
-
-def _load(model: Any, framework: str, native: Mapping[str, np.ndarray]) -> None:
-    if framework == "torch":
-        import torch
-
-        model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in native.items()}, strict=False)
-    else:
-        model.set_state_dict({k: np.ascontiguousarray(v) for k, v in native.items()})
-    model.eval()
 
 
 # ---- structure, block by block ---------------------------------------------------------------------------------
@@ -166,11 +150,13 @@ def _block_problem(ours: Sequence[Target], theirs: Sequence[Unit], flow: Flow | 
     return f"the layers differ: the reference has {_describe(ours)}; yours {_describe(theirs)}"
 
 
-def _structure(units: Sequence[Unit], spec: ModelSpec, flow: Flow | None) -> Finding | None:
-    """The first place the model's layers differ from ``spec``'s, as a finding (None: every block fits)."""
+def _structure(
+    units: Sequence[Unit], spec: ModelSpec, flow: Flow | None, theirs: list[tuple[str, list[Unit]]]
+) -> Finding | None:
+    """The first place the model's layers (its residual blocks: ``theirs``) differ from ``spec``'s, as a finding
+    (None: every block fits)."""
     segments = block_segments(targets_of(spec))
     zoo_blocks = [(k, t) for k, t in segments if k not in ("stem", "head")]
-    theirs = _blocks_of(units)
     if not theirs:
         return Finding("structure", False, "no residual blocks found: write each block as a module (a class)")
     per_stage = Counter(k.split(".")[0] for k, _ in zoo_blocks)
@@ -265,19 +251,53 @@ def _other_model(
     return ""
 
 
+def _their_blocks(model: Any, foreign: Any, by_run: Sequence[Unit]) -> list[tuple[str, list[Unit]]]:
+    """The model's residual blocks as (the path whose output is the block's, its units in run order): modules
+    holding them (torch, paddle), or the additions of the graph (Keras' functional models)."""
+    if not hasattr(foreign, "residual_blocks"):
+        return _blocks_of(by_run)
+    unit = {u.path: u for u in by_run}
+    return [(end, [unit[p] for p in paths if p in unit]) for end, paths in foreign.residual_blocks(model)]
+
+
+def _block_outputs(
+    blocks: Sequence[tuple[str, list[Unit]]], names: Sequence[str], t: reference.Trace
+) -> Iterator[tuple[str, np.ndarray]]:
+    """The stem's output (what the first block's first layer reads) and each block's output, under the zoo's
+    block names."""
+    first = min(blocks[0][1], key=lambda u: u.order)
+    yield "stem", t.module_in[first.path]
+    for name, (path, _) in zip(names, blocks, strict=True):
+        yield name, t.module_out[path]
+
+
+def _layer_hint(
+    foreign: Any, model: Any, blocks: Sequence[tuple[str, list[Unit]]], names: Sequence[str], name: str
+) -> str | None:
+    """A layer setting of the block (or the stem) that is known to compute otherwise than the zoo's."""
+    layers = foreign.named_layers(model)
+    inside = {u.path for _, units in blocks for u in units}
+    units = dict(zip(names, (u for _, u in blocks), strict=True)).get(name)
+    paths = [u.path for u in units] if units is not None else [p for p in layers if p not in inside]
+    return next((h for p in paths if p in layers and (h := foreign.layer_hint(layers[p]))), None)
+
+
 def check_model(model: Any, zoo: str, *, input_size: tuple[int, int] | None = None, seed: int = 0) -> CheckReport:
-    """Check ``model`` (a torch ``nn.Module`` or paddle ``nn.Layer``) against the zoo model ``zoo``.
+    """Check ``model`` (a torch ``nn.Module``, a paddle ``nn.Layer`` or a functional ``keras.Model``) against
+    the zoo model ``zoo``.
 
     The head size and input channels are read from the model. Its weights are replaced by the reference's
     (a student's model needs no training). Returns a :class:`CheckReport`: ``passed``, ``verdict``, and one
     finding per stage; ``print(report)`` shows them."""
     framework = framework_of(model)
     report = CheckReport(zoo, framework)
-    native = _state(model, framework)
+    foreign = load_submodule(framework, "foreign")
+    view = foreign.VIEW  # the naming and layouts its weights are presented in (Keras: torch's)
     try:
-        units = units_of(native, framework)
+        native = foreign.state_numpy(model)
+        units = units_of(native, view)
         spec = next(iter(zoo_options(units, zoo)))
-    except ResNetError as exc:
+    except (ResNetError, ValueError) as exc:
         report.findings.append(Finding("structure", False, str(exc)))
         return report
     fitting = candidates(units, zoo)
@@ -287,43 +307,40 @@ def check_model(model: Any, zoo: str, *, input_size: tuple[int, int] | None = No
         spec = next((s for s in zoo_options(units, zoo) if s.stem.kind == "cifar"), spec)
     size = input_size or ((32, 40) if spec.stem.kind == "cifar" else (64, 96))
     x = np.random.default_rng(seed).standard_normal((2, spec.in_channels, *size)).astype("float32")
-    model.eval()
     try:
         first = reference.trace(model, framework, x)
-    except ResNetError as exc:
-        report.findings.append(Finding("structure", False, str(exc)))
-        return report
-    try:
         by_run, flow = reference.followed(units, first)
-    except ResNetError as exc:
-        report.findings.append(Finding("structure", False, str(exc)))
-        return report
-    problem = _structure(by_run, spec, flow)
-    if problem is not None:
-        report.findings.append(problem)
-        return report
-    try:
+        blocks = _their_blocks(model, foreign, by_run)
+        problem = _structure(by_run, spec, flow, blocks)
+        if problem is not None:
+            report.findings.append(problem)
+            return report
         mapped, notes = map_units(by_run, spec, f"your {framework} model", flow=flow)
     except ResNetError as exc:
         report.findings.append(Finding("structure", False, str(exc)))
         return report
-    m = StructureMap(spec, mapped, framework, notes)
+    m = StructureMap(spec, mapped, view, notes)
     weights = random_weights(spec, seed=seed)
-    _load(model, framework, _reference_native(m, spec, weights))
+    foreign.load_state(model, _reference_native(m, spec, weights))
     t = reference.trace(model, framework, x)
     m.trace = t
     mod = load_backend(framework)
     ours = mod.forward_blocks(mod.import_weights(mod.create_model(spec), weights), x)
     tol = tolerance("float32", "cpu", "eval").rel
     assert t.logits is not None
-    for name, theirs in reference.user_blocks(m, t):
+    names = [k for k in ours if k not in ("stem", "logits")]
+    for name, theirs in _block_outputs(blocks, names, t):
         where = "stem" if name == "stem" else stage_name(name)
         diff = tensor_diff(theirs, ours[name]) if theirs.shape == ours[name].shape else None
         if diff is not None and within(diff, tol):
             report.findings.append(Finding(where, True, f"within {diff.max_rel:.1e}"))
             continue
         other = _other_model(by_run, spec, framework, weights, x, t.logits)
-        hint = (_stride_hint(m, t, name) if name != "stem" else None) or _hint(theirs, ours[name])
+        hint = (
+            _layer_hint(foreign, model, blocks, names, name)
+            or (_stride_hint(m, t, name) if name != "stem" else None)
+            or _hint(theirs, ours[name])
+        )
         report.findings.append(Finding(where, False, hint + other))
         return report
     diff = tensor_diff(t.logits, ours["logits"]) if t.logits.shape == ours["logits"].shape else None
@@ -333,16 +350,5 @@ def check_model(model: Any, zoo: str, *, input_size: tuple[int, int] | None = No
         what = f"differ by {diff.max_rel:.2e}" if diff else f"are {list(t.logits.shape)}"
         report.findings.append(
             Finding("logits", False, f"the logits {what} (every block agreed): the head (pooling, flatten, fc)")
-        )
-    return report
-    assert t.logits is not None
-    diff = tensor_diff(t.logits, ours["logits"]) if t.logits.shape == ours["logits"].shape else None
-    if diff is not None and within(diff, tol):
-        report.findings.append(Finding("logits", True, f"within {diff.max_rel:.1e} (tolerance {tol:g})"))
-    else:
-        what = f"differ by {diff.max_rel:.2e}" if diff else f"are {list(t.logits.shape)}"
-        other = _other_model(by_run, spec, m, x, t.logits)
-        report.findings.append(
-            Finding("logits", False, f"the logits {what} (every block agreed): the head (pooling, flatten, fc){other}")
         )
     return report
