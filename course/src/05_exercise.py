@@ -72,6 +72,26 @@ for name, build in (("wrong_shortcut", wrong_shortcut.build), ("wrong_relu", wro
     assert verdict.startswith("FAIL: stage1 block0 differs")
 
 # %% [markdown]
+# ## The same exercise in Keras
+#
+# The checker takes a Keras model built with the functional API too. Keras has no forward hooks, so it follows the
+# model's graph instead: a residual block is what feeds an `Add`. `solutions/resnet18_keras.py` is a CIFAR
+# ResNet-18 written as Keras tutorials write it (layers named by Keras: `conv2d_5`, `batch_normalization_3`).
+# Its classic mistake is `padding="same"` on a strided convolution: Keras then pads only the bottom and the right
+# of the image, where PyTorch and Paddle (and the zoo) pad one pixel on every side.
+
+# %%
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "jax")  # no TensorFlow needed here
+import resnet18_keras
+
+for name, model in (("resnet18_keras", resnet18_keras.build()),
+                    ("with padding='same'", resnet18_keras.build(same_padding=True))):  # fmt: skip
+    verdict = check_model(model, "resnet18").verdict
+    print(f"» {name}: {verdict[:110]}")
+
+# %% [markdown]
 # ## In an autograder
 #
 # `check_model` is a plain function: a course's test file can grade a submission with it.

@@ -1,10 +1,11 @@
 """Check a ResNet someone wrote (a student's, a tutorial's) against a zoo model, stage by stage.
 
 The model is followed by running it (hooks, or a Keras functional model's graph, record which conv, BN and Linear
-layer runs when, and what each reads), never by its names; each backend's ``foreign`` module does the watching. Its structure is compared block by block with the zoo model's; where it fits, the
-zoo's reference weights (random, with random BN statistics) are copied into it, and both run one seeded batch
-(H != W): the stem, every block and the logits are compared, and the first difference is named with what
-usually causes it ("stage2 block0 differs: ... the ReLU after the addition is missing").
+layer runs when, and what each reads), never by its names; each backend's ``foreign`` module does the watching. Its
+structure is compared block by block with the zoo model's; where it fits, the zoo's reference weights (random, with
+random BN statistics) are copied into it, and both run one seeded batch (H != W): the stem, every block and the
+logits are compared, and the first difference is named with what usually causes it ("stage2 block0 differs: ... the
+ReLU after the addition is missing").
 
     >>> from resnet_tools.course import check_model
     >>> report = check_model(MyResNet50(), "resnet50")
