@@ -25,9 +25,10 @@ import numpy as np
 import resnet_keras
 import resnet_keras.blocks as blocks
 from resnet_spec.naming import keras_layer_name
-from resnet_tools.bench import gpu as bench_gpu
+from resnet_tools.bench.paths import keras as bench_gpu
+from resnet_tools.bench.paths.keras import KERAS_OFFICIAL
 from resnet_tools.bench.rows import Row
-from resnet_tools.bench.worker import KERAS_OFFICIAL, measure_group
+from resnet_tools.bench.worker import measure_group
 
 explicit_conv = blocks.conv
 

@@ -141,7 +141,7 @@ def _hf_model(name: str, *, downsample_in_bottleneck: bool = False):
     """transformers' ResNet configured as ``resnet bench`` configures its torch stand-in."""
     from transformers import ResNetConfig, ResNetForImageClassification
 
-    from resnet_tools.bench.worker import hf_resnet_config
+    from resnet_tools.bench.paths.torch import hf_resnet_config
 
     config = hf_resnet_config(name)
     assert config is not None, name

@@ -37,4 +37,6 @@ DESCRIPTOR = Descriptor(
     },
     extra="keras",
     model_base="keras.src.models.model.Model",
+    runs_on=("tensorflow", "jax", "torch"),
+    engine_env="KERAS_BACKEND",
 )

@@ -37,4 +37,6 @@ DESCRIPTOR = Descriptor(
     exports={"onnx": ("onnx", "paddle2onnx", "onnxruntime"), "paddle-inference": ()},
     extra="paddle",
     model_base="paddle.nn.layer.layers.Layer",
+    runs_on=(),
+    engine_env="",
 )

@@ -135,6 +135,8 @@ class Descriptor:
     exports: Mapping[str, tuple[str, ...]]  # artifact format -> modules its exporter needs besides the framework
     extra: str  # the pip extra that installs it: pip install 'resnet-xf[extra]'
     model_base: str  # the class in a user's model's hierarchy that says it is this framework's (module.Class)
+    runs_on: tuple[str, ...]  # compute engines it runs on (Keras: TF, JAX, torch), the CPU default first; () if one
+    engine_env: str  # the variable that picks the compute engine ("" if it runs on one)
 
 
 #: The facts a descriptor must give (a missing one is named by the completeness test).

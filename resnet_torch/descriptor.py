@@ -33,4 +33,6 @@ DESCRIPTOR = Descriptor(
     exports={"onnx": ("onnx", "onnxscript", "onnxruntime"), "torch-export": ()},
     extra="torch",
     model_base="torch.nn.modules.module.Module",
+    runs_on=(),
+    engine_env="",
 )

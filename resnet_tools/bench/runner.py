@@ -18,6 +18,7 @@ from typing import Any
 
 from resnet_spec.errors import ResNetError
 from resnet_tools.bench.rows import Row
+from resnet_tools.core.backends import descriptor
 
 NOISY_SPREAD = 1.2
 
@@ -179,23 +180,26 @@ def run_bench(
         "--device",
         device,
     ]
-    first_keras = "tensorflow" if device == "cpu" or not keras_backends else keras_backends[0]
 
-    def run(backend: str, keras_backend: str, label: str) -> list[Row]:
-        """One worker's rows; Keras rows labelled with their Keras backend where it is not TF on CPU."""
+    def run(backend: str, env: dict[str, str], label: str) -> list[Row]:
+        """One worker's rows, labelled with the compute engine where the backend runs on several."""
 
         def each(data: dict[str, Any]) -> None:
             if on_row:
                 on_row(Row.from_dict({**data, "backend": label}))
 
-        got = _worker(["--backend", backend, *common], each, env_extra={"KERAS_BACKEND": keras_backend})
+        got = _worker(["--backend", backend, *common], each, env_extra=env)
         return [Row.from_dict({**data, "backend": label}) for data in got]
 
     for backend in backends:
-        label = f"keras[{first_keras}]" if backend == "keras" and device == "gpu" else backend
-        rows += run(backend, first_keras, label)
-        for other in [k for k in keras_backends if k != first_keras] if backend == "keras" else []:
-            rows += run("keras", other, f"keras[{other}]")  # the same model file on another Keras backend
+        d = descriptor(backend)
+        if not d.runs_on:
+            rows += run(backend, {}, backend)
+            continue
+        first = d.runs_on[0] if device == "cpu" or not keras_backends else keras_backends[0]
+        rows += run(backend, {d.engine_env: first}, f"{backend}[{first}]" if device == "gpu" else backend)
+        for other in [k for k in keras_backends if k != first]:
+            rows += run(backend, {d.engine_env: other}, f"{backend}[{other}]")  # the same model on another engine
     add_derived(rows, peak, probe.get("peaks"))
     machine = machine_info()
     if device == "gpu":

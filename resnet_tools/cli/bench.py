@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+from typing import Any
 
 from resnet_spec.errors import ResNetError
 from resnet_tools.cli.args import DEVICES, Subcommands
@@ -12,7 +13,6 @@ from resnet_tools.cli.args import DEVICES, Subcommands
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from rich.markup import escape
-    from rich.table import Table
 
     from resnet_tools.bench.runner import plot, run_bench
     from resnet_tools.cli.args import parse_ints, parse_models
@@ -32,31 +32,53 @@ def cmd_bench(args: argparse.Namespace) -> int:
         f"bench: {', '.join(models)} x {', '.join(backends)} x batch {args.batch}, {args.threads} threads, "
         f"{args.size}x{args.size}, mode {args.mode}, malloc {args.malloc} ({device})"
     )
-    if device == "gpu":
-        keras_backends = tuple(b for b in ("tensorflow", "jax") if importlib.util.find_spec(b) is not None)
-    else:
-        keras_backends = tuple(
-            b for b in ("torch", "jax") if importlib.util.find_spec(b) is not None and not args.no_keras_others
-        )
     result = run_bench(
-        models,
-        backends,
-        batches,
-        threads=args.threads,
-        mode=args.mode,
-        size=args.size,
-        repeats=args.repeats,
-        min_time=args.min_time,
-        paths=args.paths or "",
-        malloc=args.malloc,
-        keras_backends=keras_backends if "keras" in backends else (),
-        device=device,
+        models, backends, batches, threads=args.threads, mode=args.mode, size=args.size, repeats=args.repeats,
+        min_time=args.min_time, paths=args.paths or "", malloc=args.malloc, device=device,
+        keras_backends=_other_engines(backends, device, args.no_keras_others),
         on_row=lambda r: console.print(
-            f"  {escape(r.backend):6s} {r.model:10s} b{r.batch:<3d} {r.path:18s} "
-            f"{r.implementation:18s} " + (f"{r.images_per_s:7.2f} img/s" if not r.error else f"error: {r.error[:80]}"),
-            highlight=False,
+            f"  {escape(r.backend):6s} {r.model:10s} b{r.batch:<3d} {r.path:18s} {r.implementation:18s} "
+            + (f"{r.images_per_s:7.2f} img/s" if not r.error else f"error: {r.error[:80]}"), highlight=False,
         ),
-    )
+    )  # fmt: skip
+    if not result.rows:
+        raise ResNetError(
+            f"no execution path matched --paths {args.paths!r} on {device} for "
+            f"{', '.join(backends)} (path names are those of the table, e.g. 'eager NCHW')"
+        )
+    console.print(_table(result, device))
+    if noisy := sum(1 for r in result.rows if r.noisy):
+        console.print(
+            f"[yellow]{noisy} row(s) with p90/median > 1.2: the machine was busy; compare ratios, not figures[/]"
+        )
+    if args.json:
+        atomic_write(args.json, lambda fh: fh.write(json.dumps(result.as_dict(), indent=2).encode()))
+        console.print(f"wrote {args.json}")
+    if args.plot:
+        plot(result, args.plot)
+        console.print(f"wrote {args.plot}")
+    if all(r.error for r in result.rows):
+        console.print("[red]every row failed[/]")
+        return 1
+    return 0
+
+
+def _other_engines(backends: list[str], device: str, skip: bool) -> tuple[str, ...]:
+    """The compute engines a multi-engine backend (Keras) also runs on here: GPU, TF and JAX; CPU, torch and JAX
+    besides TF (unless --no-keras-others)."""
+    from resnet_tools.core.backends import descriptor
+
+    if not any(descriptor(b).runs_on for b in backends) or (skip and device == "cpu"):
+        return ()
+    wanted = ("tensorflow", "jax") if device == "gpu" else ("torch", "jax")
+    return tuple(b for b in wanted if importlib.util.find_spec(b) is not None)
+
+
+def _table(result: Any, device: str) -> Any:
+    """The rows as a rich table (errors in red, noisy spreads in yellow)."""
+    from rich.markup import escape
+    from rich.table import Table
+
     if device == "gpu":
         peaks = ", ".join(f"{k} {v / 1000:.0f}" for k, v in result.peaks.items())
         title = f"resnet bench: {result.machine.get('gpu', 'GPU')}, dense peaks (TFLOP/s) {peaks}"
@@ -66,76 +88,23 @@ def cmd_bench(args: argparse.Namespace) -> int:
             f"({result.machine['cpu']})"
         )
     table = Table(title=title)
-    for col in (
-        "backend",
-        "model",
-        "batch",
-        "path",
-        "impl",
-        "img/s",
-        "median ms",
-        "p90 ms",
-        "spread",
-        "one-off s",
-        "peak MB",
-        "GFLOP/s",
-        "% peak",
-        "ours/official",
-    ):
+    columns = ("backend", "model", "batch", "path", "impl", "img/s", "median ms", "p90 ms", "spread", "one-off s",
+               "peak MB", "GFLOP/s", "% peak", "ours/official")  # fmt: skip
+    for col in columns:
         table.add_column(col, justify="left" if col in ("backend", "model", "path", "impl") else "right")
     for r in result.rows:
+        head = (escape(r.backend), r.model, str(r.batch), r.path, r.implementation)
         if r.error:
-            table.add_row(
-                escape(r.backend),
-                r.model,
-                str(r.batch),
-                r.path,
-                r.implementation,
-                f"[red]{r.error[:60]}[/]",
-                *[""] * 8,
-            )
+            table.add_row(*head, f"[red]{r.error[:60]}[/]", *[""] * 8)
             continue
         ratio = r.ours_over_official
         table.add_row(
-            escape(r.backend),
-            r.model,
-            str(r.batch),
-            r.path,
-            r.implementation,
-            f"{r.images_per_s:.2f}",
-            f"{r.latency_ms_median:.1f}",
-            f"{r.latency_ms_p90:.1f}",
-            f"[yellow]{r.spread:.2f}[/]" if r.noisy else f"{r.spread:.2f}",
-            f"{r.one_off_s:.1f}",
-            f"{r.peak_gpu_mb if device == 'gpu' else r.peak_rss_mb:.0f}",
-            f"{r.gflops:.1f}",
-            f"{r.peak_share:.0%}",
+            *head, f"{r.images_per_s:.2f}", f"{r.latency_ms_median:.1f}", f"{r.latency_ms_p90:.1f}",
+            f"[yellow]{r.spread:.2f}[/]" if r.noisy else f"{r.spread:.2f}", f"{r.one_off_s:.1f}",
+            f"{r.peak_gpu_mb if device == 'gpu' else r.peak_rss_mb:.0f}", f"{r.gflops:.1f}", f"{r.peak_share:.0%}",
             "" if ratio is None else f"{ratio:.2f}",
-        )
-    if not result.rows:
-        raise ResNetError(
-            f"no execution path matched --paths {args.paths!r} on {device} for "
-            f"{', '.join(backends)} (path names are those of the table, e.g. 'eager NCHW')"
-        )
-    console.print(table)
-    failed = [r for r in result.rows if r.error]
-    noisy = sum(1 for r in result.rows if r.noisy)
-    if noisy:
-        console.print(
-            f"[yellow]{noisy} row(s) with p90/median > 1.2: the machine was busy; compare ratios, "
-            f"not absolute figures[/]"
-        )
-    if args.json:
-        data = json.dumps(result.as_dict(), indent=2).encode()
-        atomic_write(args.json, lambda fh: fh.write(data))
-        console.print(f"wrote {args.json}")
-    if args.plot:
-        plot(result, args.plot)
-        console.print(f"wrote {args.plot}")
-    if len(failed) == len(result.rows):
-        console.print("[red]every row failed[/]")
-        return 1
-    return 0
+        )  # fmt: skip
+    return table
 
 
 def _device(requested: str) -> str:
