@@ -26,195 +26,47 @@ from __future__ import annotations
 import functools
 import itertools
 import re
-from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from resnet_spec import ModelSpec
 from resnet_spec.errors import CheckpointError
-from resnet_spec.naming import TORCH_BN_COUNTER, canonical_shape, native_attrs
 from resnet_spec.params import ParamEntry, canonical_table
-from resnet_spec.spec import get_spec, list_models
+from resnet_tools.checkpoints.units import (
+    SHORTCUT_HINTS,
+    Flow,
+    StructureMap,
+    Target,
+    Unit,
+    candidates,
+    choose_spec,
+    closest_model,
+    targets_of,
+    units_of,
+    zoo_options,
+)
 
-#: Words in a module path that mark a block's shortcut branch.
-SHORTCUT_HINTS = re.compile(r"(down|short|proj|skip|identity|(^|[._])sc([._]|$))", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class Unit:
-    """One conv, BN or Linear of the file: its module path, kind, keys and canonical weight shape."""
-
-    path: str
-    kind: str  # conv | bn | fc
-    keys: dict[str, str]  # canonical attr -> the file's key
-    shape: tuple[int, ...]  # conv OIHW, fc [out, in], bn (C,)
-    order: int  # position among the file's units
-
-    @property
-    def has_bias(self) -> bool:
-        return "bias" in self.keys
-
-
-@dataclass(frozen=True)
-class Target:
-    """One canonical module of the zoo model."""
-
-    module: str
-    kind: str
-    shape: tuple[int, ...]
-    has_bias: bool
-
-
-@dataclass
-class StructureMap:
-    """The result: the zoo model, ``{canonical module: unit}`` and notes on how it was found. ``spec`` is
-    None until known for a file in the zoo's own names (its spec is identified from the canonical tensors)."""
-
-    spec: ModelSpec | None
-    units: dict[str, Unit]
-    framework: str
-    notes: list[str] = field(default_factory=list)
-    trace: Any = None  # --reference: the run of the user's model the map came from (reference.Trace)
-
-    def rows(self) -> list[tuple[str, str, tuple[int, ...]]]:
-        """(the file's key, canonical name, canonical shape) for every tensor, in the zoo's order."""
-        shapes = {e.name: e.shape for e in canonical_table(self.spec)} if self.spec else {}
-        out = []
-        for module, unit in self.units.items():
-            for attr, key in unit.keys.items():
-                out.append((key, f"{module}.{attr}", shapes.get(f"{module}.{attr}", ())))
-        return out
-
-
-@dataclass(frozen=True)
-class Flow:
-    """What running the user's model showed (``--reference``): the conv each BN reads from, and the id of the
-    tensor each layer reads. It replaces the name-based clues: the mapping then follows the execution."""
-
-    partner: dict[str, str]
-    reads: dict[str, int]
-
-
-# ---- units -------------------------------------------------------------------------------------------------
-
-
-def units_of(native: Mapping[str, Any], framework: str) -> list[Unit]:
-    """Group ``{key: tensor}`` into units by module path, in the file's order. A key that fits no unit is
-    named in one line with what was expected."""
-    groups: dict[str, dict[str, Any]] = {}
-    for key, value in native.items():
-        path, _, attr = key.rpartition(".")
-        if attr == TORCH_BN_COUNTER:
-            continue
-        groups.setdefault(path, {})[attr] = value
-    bn_native = {v: k for k, v in native_attrs(framework, "bn").items()}
-    out: list[Unit] = []
-    for path, tensors in groups.items():
-        shapes = {a: tuple(np.shape(v)) for a, v in tensors.items()}
-        weight = shapes.get("weight")
-        if set(tensors) == set(bn_native) and len(set(shapes.values())) == 1 and len(weight or ()) == 1:
-            kind, keys, shape = "bn", {bn_native[a]: f"{path}.{a}" for a in tensors}, tuple(weight or ())
-        elif weight is not None and len(weight) in (2, 4) and set(tensors) <= {"weight", "bias"}:
-            kind = "conv" if len(weight) == 4 else "fc"
-            weight = canonical_shape(framework, kind, "weight", weight)  # paddle's Linear weight is [in, out]
-            if "bias" in shapes and shapes["bias"] != (weight[0],):
-                raise CheckpointError(f"{path}.bias has shape {list(shapes['bias'])}, not [{weight[0]}] as its weight")
-            keys, shape = {a: f"{path}.{a}" for a in ("weight", "bias") if a in tensors}, weight
-        else:
-            listing = ", ".join(f"{path}.{a} {list(s)}" for a, s in shapes.items())
-            raise CheckpointError(
-                f"{listing}: not a conv (weight [O,I,kH,kW] + optional bias), a BN "
-                f"({', '.join(bn_native)}) or a Linear; a ResNet of this zoo has only those"
-            )
-        out.append(Unit(path, kind, keys, shape, len(out)))
-    return out
-
-
-def targets_of(spec: ModelSpec) -> list[Target]:
-    """The zoo model's canonical modules in canonical order."""
-    by_module: dict[str, list[ParamEntry]] = {}
-    for e in canonical_table(spec):
-        by_module.setdefault(e.module, []).append(e)
-    return [
-        Target(m, es[0].kind, es[0].shape, any(e.attr == "bias" for e in es) and es[0].kind == "conv")
-        for m, es in by_module.items()
-    ]
-
-
-# ---- the zoo model -----------------------------------------------------------------------------------------
-
-
-def _signature(items: Iterable[tuple[str, tuple[int, ...]]]) -> Counter[tuple[str, tuple[int, ...]]]:
-    return Counter(items)
-
-
-def zoo_options(units: Sequence[Unit], model: str | None) -> Iterator[ModelSpec]:
-    """Every zoo model (or ``model``), with and without the CIFAR stem, built with the head size and input
-    channels the units imply."""
-    fc = [u for u in units if u.kind == "fc"]
-    convs = [u for u in units if u.kind == "conv"]
-    if not convs:
-        raise CheckpointError("no convolution in the checkpoint: not a ResNet")
-    options: dict[str, Any] = {"num_classes": fc[-1].shape[0] if fc else 0, "in_channels": convs[0].shape[1]}
-    for name in [model] if model else list_models():
-        for stem in (None, "cifar"):
-            try:
-                yield get_spec(name, **options, **({"stem": stem} if stem else {}))
-            except ValueError:
-                continue
-
-
-def candidates(units: Sequence[Unit], model: str | None = None) -> list[ModelSpec]:
-    """Zoo models (with the options the units imply) whose units have the same kinds and shapes."""
-    given = _signature((u.kind, u.shape) for u in units)
-    return [s for s in zoo_options(units, model) if _signature((t.kind, t.shape) for t in targets_of(s)) == given]
-
-
-def closest_model(units: Sequence[Unit], model: str | None = None) -> str:
-    """The zoo model sharing the most (kind, shape) layers with the file, and what differs first."""
-    given = _signature((u.kind, u.shape) for u in units)
-    best: tuple[float, str, str] = (-1.0, "", "")
-    for spec in zoo_options(units, model):
-        wanted = _signature((t.kind, t.shape) for t in targets_of(spec))
-        share = sum((given & wanted).values()) / max(sum((given | wanted).values()), 1)
-        extra, missing = given - wanted, wanted - given
-        first = next(iter(extra), None) or next(iter(missing), None)
-        side = "the file has" if first in extra else f"{spec.name} has"
-        diff = f"{side} a {first[0]} {list(first[1])} the other lacks" if first else ""
-        if share > best[0]:
-            best = (share, spec.name + (" (CIFAR stem)" if spec.stem.kind == "cifar" else ""), diff)
-    share, name, diff = best
-    return f"closest is {name} ({share:.0%} of layers agree; {diff})" if name else "no zoo model is close"
-
-
-def _bias_fit(spec: ModelSpec, units: Sequence[Unit]) -> int:
-    """How many convs differ in having a bias (0: the file and the model agree everywhere)."""
-    return abs(
-        sum(t.has_bias for t in targets_of(spec) if t.kind == "conv")
-        - sum(u.has_bias for u in units if u.kind == "conv")
-    )
-
-
-def choose_spec(units: Sequence[Unit], model: str | None, source: str) -> ModelSpec:
-    """The one zoo model the units fit (preferring the one whose conv biases agree), else one clear line."""
-    found = candidates(units, model)
-    if not found:
-        counts = Counter(u.kind for u in units)
-        what = f"{counts['conv']} convs, {counts['bn']} BNs, {counts['fc']} Linear"
-        hint = f"it does not fit {model}" if model else "no zoo model has those kinds and shapes"
-        raise CheckpointError(f"{source}: {what}; {hint}; {closest_model(units, model)} (resnet list shows the zoo)")
-    best = min(_bias_fit(s, units) for s in found)
-    found = [s for s in found if _bias_fit(s, units) == best]
-    if len(found) > 1:
-        names = ", ".join(s.name for s in found)
-        raise CheckpointError(
-            f"{source} fits {names} alike (they differ where weights do not show, e.g. the stride's place): "
-            f"give --model, or --reference to prove it against your code"
-        )
-    return found[0]
+__all__ = [
+    "SHORTCUT_HINTS",
+    "Flow",
+    "StructureMap",
+    "Target",
+    "Unit",
+    "block_segments",
+    "by_name",
+    "candidates",
+    "canonical_weights",
+    "choose_spec",
+    "closest_model",
+    "common_prefix",
+    "map_units",
+    "structural_map",
+    "targets_of",
+    "units_of",
+    "zoo_options",
+]
 
 
 # ---- the blocks ----------------------------------------------------------------------------------------------
