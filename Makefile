@@ -10,7 +10,7 @@ DEVICE ?= cpu
 PARITY_ARGS ?=
 PYTEST_ARGS ?= -n 2
 
-.PHONY: venv parity test lint docs docs-check docs-data docs-data-gpu gpu-check bench mutate course clean
+.PHONY: venv parity test lint builders docs docs-check docs-data docs-data-gpu gpu-check bench mutate course clean
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
@@ -26,6 +26,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/python docs/size_report.py
+
+# The three backends' builders.py from resnet_spec/resnets.yaml (a test fails when one differs).
+builders: $(STAMP)
+	$(BIN)/python -m resnet_spec.codegen .
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -95,6 +95,18 @@ def test_unknown_model_and_bad_override(backend: ModuleType) -> None:
         backend.resnet18(replace_stride_with_dilation=(True, True, True))
 
 
+def test_builders_are_generated_from_the_yaml() -> None:
+    """builders.py cannot drift from resnets.yaml: each equals what ``make builders`` writes."""
+    from pathlib import Path
+
+    from resnet_spec.codegen import BACKENDS, builders_source
+
+    root = Path(__file__).resolve().parents[1]
+    for framework in BACKENDS:
+        path = root / f"resnet_{framework}" / "builders.py"
+        assert path.read_text() == builders_source(framework), f"{path} differs: run make builders"
+
+
 def test_builders_match_create_model(backend: ModuleType) -> None:
     """One explicit ``def <name>`` per YAML model, in the YAML's order, each building its own name."""
     import ast

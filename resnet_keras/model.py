@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, TypedDict
 
 import keras
 from keras import layers
@@ -146,6 +146,19 @@ class ResNet(keras.Model):
 
 
 # --8<-- [end:model]
+
+
+class KerasOptions(TypedDict, total=False):
+    """What ``create_model`` and every builder take besides the name."""
+
+    num_classes: int | None
+    dtype: str | None
+    data_format: str
+    input_shape: tuple[int | None, ...] | None
+    zero_init_residual: bool
+    replace_stride_with_dilation: list[bool] | tuple[bool, bool, bool]
+    stem: str
+    in_channels: int
 
 
 def create_model(

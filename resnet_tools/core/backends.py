@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 import numpy as np
 
 from resnet_spec import ModelSpec
-from resnet_spec.frameworks import CONVENTIONS, FRAMEWORKS, Descriptor
+from resnet_spec.frameworks import CONVENTIONS, DESCRIPTOR_FACTS, ENGINE_FACTS, FRAMEWORKS, Descriptor
 from resnet_spec.optim import OptimizerConfig
 from resnet_tools.core.errors import UsageError
 
@@ -53,9 +53,36 @@ def descriptor(name: str) -> Descriptor:
     if loader is None or loader.loader is None or not path.is_file():
         raise UsageError(f"backend {name}: {path} is missing (every backend package declares its descriptor)")
     module = importlib.util.module_from_spec(loader)
-    loader.loader.exec_module(module)
-    record: Descriptor = module.DESCRIPTOR
+    try:
+        loader.loader.exec_module(module)
+    except TypeError as exc:  # Descriptor(...) or Engine(...) without a fact: the dataclass names it
+        raise UsageError(f"backend {name}: {path} is incomplete: {exc}") from None
+    record = getattr(module, "DESCRIPTOR", None)
+    problems = incomplete(record, name)
+    if problems:
+        raise UsageError(f"backend {name}: {path} is incomplete: {'; '.join(problems)}")
+    assert isinstance(record, Descriptor)
     return record
+
+
+def incomplete(record: object, name: str) -> list[str]:
+    """What a descriptor lacks or gets wrong, one phrase per fact (empty: complete)."""
+    if not isinstance(record, Descriptor):
+        return ["no DESCRIPTOR = Descriptor(...) in it"]
+    problems = [f"{fact} is empty" for fact in DESCRIPTOR_FACTS if getattr(record, fact) is None and fact != "engine"]
+    for fact in ("framework", "package", "module", "distribution", "extra", "model_base"):
+        if not isinstance(getattr(record, fact), str) or not getattr(record, fact):
+            problems.append(f"{fact} must be a non-empty string")
+    if record.framework != name:
+        problems.append(f"framework is {record.framework!r}, not {name!r}")
+    if record.runs_on and not record.engine_env:
+        problems.append("runs_on names engines but engine_env does not say how to pick one")
+    if record.engine is not None:
+        empty = [f for f in ENGINE_FACTS if f != "needs" and getattr(record.engine, f) in (None, "")]  # needs: optional
+        problems += [f"engine.{f} is empty" for f in empty]
+        if not callable(record.engine.rank_env):
+            problems.append("engine.rank_env must be a function (rank, world, ports) -> environment")
+    return problems
 
 
 def descriptors() -> dict[str, Descriptor]:

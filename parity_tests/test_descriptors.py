@@ -1,0 +1,133 @@
+"""One place per framework: each backend package's descriptor is complete, the tools read descriptors (never a
+framework's name compared with a string), and a fourth framework is enumerated by every tool that lists
+frameworks once its record and its package's descriptor exist (docs/architecture.md lists the files)."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from resnet_spec import frameworks
+from resnet_spec.frameworks import DESCRIPTOR_FACTS, ENGINE_FACTS, Conventions
+from resnet_tools.core import backends
+from resnet_tools.core.errors import UsageError
+from resnet_tools.export.formats import formats
+from resnet_tools.train.parallel import engine_of, processes, rank_env
+
+ROOT = Path(__file__).resolve().parents[1]
+NAMES = {"torch", "paddle", "keras", "tensorflow", "jax"}
+#: Framework-specific code by design: each framework's own bench paths.
+OWN_CODE = {ROOT / "resnet_tools" / "bench" / "paths" / f"{b}.py" for b in ("torch", "paddle", "keras")}
+
+
+def _strings(node: ast.AST) -> set[str]:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return {node.value}
+    if isinstance(node, ast.Tuple | ast.List | ast.Set):
+        return set().union(*(_strings(e) for e in node.elts))
+    return set()
+
+
+def framework_comparisons(path: Path) -> list[str]:
+    """Every comparison in ``path`` with a framework's name as a string literal (==, !=, in, not in)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Compare):
+            literals = _strings(node.left).union(*(_strings(c) for c in node.comparators))
+            if literals & NAMES:
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_no_tool_compares_a_framework_name_with_a_string() -> None:
+    files = [f for f in sorted((ROOT / "resnet_tools").rglob("*.py")) if f not in OWN_CODE]
+    found = [line for f in files for line in framework_comparisons(f)]
+    assert not found, "read the backend's descriptor instead:\n" + "\n".join(found)
+
+
+def test_the_comparison_finder_finds_one(tmp_path: Path) -> None:
+    """The check above can fail: planted comparisons are found, in each form."""
+    planted = tmp_path / "planted.py"
+    planted.write_text('if backend == "torch" or "keras" in names or b not in ("paddle", "x"):\n    pass\n')
+    (tmp_path / "ok.py").write_text('label = "torch"\nif backend == other:\n    pass\n')
+    sys.modules.pop("planted", None)
+    global ROOT
+    saved, ROOT = ROOT, tmp_path
+    try:
+        assert len(framework_comparisons(planted)) == 3
+        assert framework_comparisons(tmp_path / "ok.py") == []
+    finally:
+        ROOT = saved
+
+
+@pytest.mark.parametrize("name", frameworks.FRAMEWORKS)
+def test_every_backend_descriptor_is_complete(name: str) -> None:
+    d = backends.descriptor(name)
+    assert backends.incomplete(d, name) == []
+    assert d.package == f"resnet_{name}" and d.framework == name
+    for fact in DESCRIPTOR_FACTS:
+        assert hasattr(d, fact), fact
+    if d.engine is not None:
+        assert all(hasattr(d.engine, f) for f in ENGINE_FACTS)
+        env = d.engine.rank_env(0, 2, [29500, 29501, 29502])
+        assert env and all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())
+
+
+def _fake_package(root: Path, body: str) -> None:
+    pkg = root / "resnet_fake"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("raise ImportError('the fake framework is never imported by these tests')\n")
+    (pkg / "descriptor.py").write_text(textwrap.dedent(body))
+    importlib.invalidate_caches()  # the folder is new: the import system's directory listings are stale
+
+
+FAKE = """
+    from resnet_spec.frameworks import Descriptor, Engine
+
+    DESCRIPTOR = Descriptor(
+        framework="fake", package="resnet_fake", module="json", distribution="fake-framework", import_before=(),
+        engine=Engine(name="fake all-reduce", batch_norm="per-replica BN statistics", one_process=False,
+                      global_bn=False, cpu_sync_bn=False, needs=None,
+                      rank_env=lambda rank, nproc, ports: {"FAKE_RANK": str(rank)}, launcher="fakerun {n}"),
+        exports={"onnx": ("onnx",)}, extra="fake", model_base="fake.nn.Module", runs_on=(), engine_env="",
+    )
+"""
+
+
+@pytest.fixture
+def fourth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fourth framework: a naming record in resnet_spec, a backend package holding only its descriptor."""
+    torch_like = frameworks.conventions("torch")
+    monkeypatch.setitem(frameworks.CONVENTIONS, "fake", Conventions(**{**torch_like.__dict__, "name": "fake"}))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    backends.descriptor.cache_clear()
+    yield tmp_path
+    backends.descriptor.cache_clear()
+
+
+def test_a_fourth_framework_is_enumerated_by_the_tools(fourth: Path) -> None:
+    _fake_package(fourth, FAKE)
+    assert backends.known_backends()[-1] == "fake"
+    assert "fake" in backends.descriptors() and "fake" in backends.installed_backends()  # its module: json
+    assert backends.parse_backends("torch,fake") == ["torch", "fake"]
+    assert backends.load_order(["keras", "fake", "paddle"]) == ["paddle", "keras", "fake"]
+    assert formats()["onnx"].writers[-1] == "fake" and formats()["onnx"].needs["fake"] == ("onnx",)
+    assert engine_of("fake").name == "fake all-reduce" and processes("fake", 4) == 4
+    assert rank_env("fake", 1, 2, [1, 2, 3]) == {"FAKE_RANK": "1"}
+
+
+def test_an_incomplete_descriptor_names_the_missing_fact(fourth: Path) -> None:
+    _fake_package(fourth, FAKE.replace(' model_base="fake.nn.Module",', ""))
+    with pytest.raises(UsageError, match=r"resnet_fake/descriptor.py is incomplete: .*'model_base'"):
+        backends.descriptor("fake")
+
+
+def test_a_descriptor_for_another_framework_is_refused(fourth: Path) -> None:
+    _fake_package(fourth, FAKE.replace('framework="fake"', 'framework="torch"'))
+    with pytest.raises(UsageError, match=r"framework is 'torch', not 'fake'"):
+        backends.descriptor("fake")
