@@ -131,3 +131,13 @@ def test_a_descriptor_for_another_framework_is_refused(fourth: Path) -> None:
     _fake_package(fourth, FAKE.replace('framework="fake"', 'framework="torch"'))
     with pytest.raises(UsageError, match=r"framework is 'torch', not 'fake'"):
         backends.descriptor("fake")
+
+
+def test_the_architecture_page_lists_exactly_a_backends_files() -> None:
+    """docs/architecture.md's list of the files a fourth framework needs is the file set of every backend."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    block = text.split("<!-- backend-files -->", 1)[1].split("```text\n", 1)[1].split("```", 1)[0]
+    listed = sorted(line.split()[0] for line in block.splitlines() if line.strip())
+    for framework in frameworks.FRAMEWORKS:
+        files = sorted(p.name for p in (ROOT / f"resnet_{framework}").glob("*.py"))
+        assert listed == files, f"docs/architecture.md lists {listed}; resnet_{framework}/ has {files}"
