@@ -56,7 +56,7 @@ def _bench(name: str, *args: str, dry_paths: str = "eager NCHW") -> tuple[list[s
 
 def plan() -> list[Step]:
     """The steps in order of importance (a budget keeps a prefix of what fits, never a later step first)."""
-    tests = ["-m", "pytest", "parity_tests/test_gpu.py", "-q", "-p", "no:cacheprovider", "-rs"]
+    tests = ["-m", "pytest", "parity_tests/bench/test_gpu.py", "-q", "-p", "no:cacheprovider", "-rs"]
     eval32 = _parity("float32", "--models", "resnet18,resnet50,resnet50v2,resnext50_32x4d")
     train64 = _parity("train-fp64", "--mode", "train", "--dtype", "float64", "--models", "resnet18,resnet50v2",
                       "--input", "2x3x64x80")  # fmt: skip

@@ -58,7 +58,7 @@ def run_export_parity(
             if backend not in fmt.writers:
                 continue
             known = defect(fmt.name, backend, spec)
-            if known is not None:  # reported, not run: parity_tests/test_export.py keeps measuring it
+            if known is not None:  # reported, not run: parity_tests/export/test_export.py keeps measuring it
                 if on_skip:
                     on_skip(f"{name}: {backend} -> {fmt.name} not run: {known.what}")
                 continue

@@ -72,7 +72,7 @@ def _onnxruntime(make: Callable[[], Any], x: Any, threads: int) -> Runner:
 
 
 #: The torch comparator where torchvision is missing: transformers' ResNet, v1.5 like torchvision's, computing
-#: our logits from our weights (parity_tests/test_zoo_compat.py); labelled as the stand-in it is.
+#: our logits from our weights (parity_tests/checkpoints/test_zoo_compat.py); labelled as the stand-in it is.
 HF_IMPL = "HF transformers (stand-in)"
 
 

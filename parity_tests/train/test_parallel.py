@@ -194,7 +194,7 @@ def test_the_frameworks_own_launchers_run_the_worker(tmp_path: Path) -> None:
     start = tmp_path / "start.safetensors"
     save_training_checkpoint(start, TrainingState(spec, initial_weights(spec, seed=0, dtype="float64"), {}, 0, config,
                                                   {"backend": "torch", "dtype": "float64"}))  # fmt: skip
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     trained = {}
     for backend, launcher in LAUNCHERS.items():
         job = make_job(backend, start, tmp_path / f"{backend}.safetensors", config, size=16, batch=8, steps=2,

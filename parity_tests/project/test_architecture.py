@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FRAMEWORKS = {"torch", "paddle", "tensorflow", "keras", "jax", "torchvision"}
 BACKEND_PACKAGES = {"resnet_torch", "resnet_paddle", "resnet_keras"}
 

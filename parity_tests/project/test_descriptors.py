@@ -19,7 +19,7 @@ from resnet_tools.core.errors import UsageError
 from resnet_tools.export.formats import formats
 from resnet_tools.train.parallel import engine_of, processes, rank_env
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NAMES = {"torch", "paddle", "keras", "tensorflow", "jax"}
 #: Framework-specific code by design: each framework's own bench paths.
 OWN_CODE = {ROOT / "resnet_tools" / "bench" / "paths" / f"{b}.py" for b in ("torch", "paddle", "keras")}

@@ -15,7 +15,7 @@ from parity_tests.handwritten import keras_cifar_resnet18, torch_cifar_resnet18,
 from resnet_spec.errors import ResNetError
 from resnet_tools.course import check_model, stage_name
 
-SOLUTIONS = Path(__file__).resolve().parents[1] / "course" / "solutions"
+SOLUTIONS = Path(__file__).resolve().parents[2] / "course" / "solutions"
 
 
 def _solution(module: str) -> Any:

@@ -140,7 +140,7 @@ def test_bench_train_mode_times_the_trainer_of_resnet_train(tmp_path: Path) -> N
 
 def test_no_committed_figure_reads_over_100_percent_of_its_peak() -> None:
     """Every "% peak" in the docs' benchmark figures is at most 100% of the ceiling measured in the same run."""
-    files = sorted((Path(__file__).resolve().parents[1] / "docs" / "generated").rglob("bench*.json"))
+    files = sorted((Path(__file__).resolve().parents[2] / "docs" / "generated").rglob("bench*.json"))
     assert len(files) >= 4
     for file in files:
         data = json.loads(file.read_text())

@@ -19,7 +19,7 @@ from parity_tests.conftest import LOADED
 from resnet_tools.cli import main
 from resnet_tools.core.files import TEMP_MARK, clean_stale_temps
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="exporters not installed")

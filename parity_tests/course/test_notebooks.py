@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-COURSE = Path(__file__).resolve().parents[1] / "course"
+COURSE = Path(__file__).resolve().parents[2] / "course"
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("nbclient") is None or importlib.util.find_spec("paddle") is None,
     reason="nbclient and paddle are needed to run the course",

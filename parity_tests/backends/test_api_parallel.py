@@ -10,7 +10,7 @@ import pytest
 from parity_tests.conftest import LOADED
 from resnet_spec import list_models
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BACKEND_DIRS = ["resnet_torch", "resnet_paddle", "resnet_keras"]
 # Framework-specific extras, documented in the create_model docstrings.
 EXTRA_PARAMS = {"keras": {"data_format", "input_shape"}}  # keras.applications-style options

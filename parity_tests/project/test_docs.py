@@ -15,7 +15,7 @@ import pytest
 
 from resnet_spec import count_params, get_spec, list_models
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _hooks():

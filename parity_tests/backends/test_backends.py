@@ -101,7 +101,7 @@ def test_builders_are_generated_from_the_yaml() -> None:
 
     from resnet_spec.codegen import BACKENDS, builders_source
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     for framework in BACKENDS:
         path = root / f"resnet_{framework}" / "builders.py"
         assert path.read_text() == builders_source(framework), f"{path} differs: run make builders"

@@ -31,7 +31,7 @@ from resnet_tools.cli import main
 from resnet_tools.core.diffs import tensor_diff
 from resnet_tools.parity.engine import seeded_inputs
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Files:

@@ -1,0 +1,1 @@
+"""Tests of checkpoint formats and conversion."""

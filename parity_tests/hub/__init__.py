@@ -1,0 +1,1 @@
+"""Tests of official weights by id."""

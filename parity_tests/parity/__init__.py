@@ -1,0 +1,1 @@
+"""Tests of parity between frameworks."""

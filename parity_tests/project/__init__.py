@@ -1,0 +1,1 @@
+"""Tests of architecture, docs, packaging, reliability."""

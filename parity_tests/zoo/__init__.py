@@ -1,0 +1,1 @@
+"""Tests of the zoo listing and summary."""
