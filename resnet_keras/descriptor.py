@@ -3,15 +3,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from resnet_spec.frameworks import Descriptor, Engine
+from resnet_spec.frameworks import Descriptor, Engine, Rank
 
 
-def rank_env(rank: int, nproc: int, ports: Sequence[int]) -> dict[str, str]:
-    """One process with ``nproc`` devices on JAX: on the CPU they are host devices (GPUs are the devices JAX
-    finds; the flag only splits the host)."""
-    return {"KERAS_BACKEND": "jax", "XLA_FLAGS": f"--xla_force_host_platform_device_count={nproc}"}
+def rank_env(r: Rank) -> dict[str, str]:
+    """One process per node with its replicas as JAX devices (on the CPU, host devices: GPUs are the devices JAX
+    finds, the flag only splits the host); over several nodes, JAX's coordinator at the master address."""
+    env = {"KERAS_BACKEND": "jax", "XLA_FLAGS": f"--xla_force_host_platform_device_count={r.local_replicas}"}
+    if r.world > 1:
+        env.update(
+            RESNET_JAX_COORDINATOR=r.master, RESNET_JAX_PROCESSES=str(r.world), RESNET_JAX_PROCESS_ID=str(r.rank)
+        )
+    return env
 
 
 DESCRIPTOR = Descriptor(

@@ -3,19 +3,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from resnet_spec.frameworks import Descriptor, Engine
+from resnet_spec.frameworks import Descriptor, Engine, Rank
 
 
-def rank_env(rank: int, nproc: int, ports: Sequence[int]) -> dict[str, str]:
-    """The environment ``paddle.distributed.launch`` gives process ``rank`` (``ports[0]``: the rendezvous,
-    ``ports[1:]``: one endpoint per rank)."""
-    endpoints = [f"127.0.0.1:{p}" for p in ports[1:]]
-    return {"PADDLE_TRAINER_ID": str(rank), "PADDLE_TRAINERS_NUM": str(nproc),
-            "PADDLE_MASTER": f"127.0.0.1:{ports[0]}", "PADDLE_TRAINER_ENDPOINTS": ",".join(endpoints),
-            "PADDLE_CURRENT_ENDPOINT": endpoints[rank], "PADDLE_DISTRI_BACKEND": "gloo",
-            "GLOG_minloglevel": "2"}  # fmt: skip
+def rank_env(r: Rank) -> dict[str, str]:
+    """The environment ``paddle.distributed.launch`` gives a process. Over gloo, paddle's group meets at
+    ``PADDLE_MASTER``; the endpoints are this node's ports (paddle reads its own, ``PADDLE_CURRENT_ENDPOINT``)."""
+    host = r.master.rpartition(":")[0]
+    endpoints = [f"{host}:{r.ports[i % len(r.ports)]}" for i in range(r.world)]
+    return {"PADDLE_TRAINER_ID": str(r.rank), "PADDLE_TRAINERS_NUM": str(r.world), "PADDLE_MASTER": r.master,
+            "PADDLE_TRAINER_ENDPOINTS": ",".join(endpoints), "PADDLE_CURRENT_ENDPOINT": endpoints[r.rank],
+            "PADDLE_DISTRI_BACKEND": "gloo", "GLOG_minloglevel": "2"}  # fmt: skip
 
 
 DESCRIPTOR = Descriptor(

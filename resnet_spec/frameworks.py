@@ -4,7 +4,7 @@ Adding a framework (Flax, MLX) starts with one record here (and its backend pack
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,9 +98,21 @@ def conventions(framework: str) -> Conventions:
 
 # ---- what the tools need from a backend package, besides naming: its descriptor ---------------------------------
 
-#: The environment a framework's own launcher gives one process: (rank, world size, ports); ``ports[0]`` is the
-#: rendezvous, the rest one per rank where the framework wants an endpoint each.
-RankEnv = Callable[[int, int, Sequence[int]], dict[str, str]]
+
+@dataclass(frozen=True)
+class Rank:
+    """One process of a data-parallel group, as its launcher sees it."""
+
+    rank: int  # the process's index in the group (over every node)
+    world: int  # the processes in the group
+    local_rank: int  # its index on its node
+    local_replicas: int  # the replicas this node runs (processes, or devices of one process)
+    master: str  # the rendezvous, "host:port" (node 0)
+    ports: tuple[int, ...]  # free ports on this node, one per local process (endpoints where a framework wants them)
+
+
+#: The environment a framework's own launcher gives one process.
+RankEnv = Callable[[Rank], dict[str, str]]
 
 
 @dataclass(frozen=True)

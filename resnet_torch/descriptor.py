@@ -3,15 +3,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from resnet_spec.frameworks import Descriptor, Engine
+from resnet_spec.frameworks import Descriptor, Engine, Rank
 
 
-def rank_env(rank: int, nproc: int, ports: Sequence[int]) -> dict[str, str]:
-    """The environment ``torchrun`` gives process ``rank`` (``ports[0]``: the rendezvous)."""
-    return {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(ports[0]), "RANK": str(rank), "WORLD_SIZE": str(nproc),
-            "LOCAL_RANK": str(rank)}  # fmt: skip
+def rank_env(r: Rank) -> dict[str, str]:
+    """The environment ``torchrun`` gives a process."""
+    host, _, port = r.master.rpartition(":")
+    return {"MASTER_ADDR": host, "MASTER_PORT": port, "RANK": str(r.rank), "WORLD_SIZE": str(r.world),
+            "LOCAL_RANK": str(r.local_rank)}  # fmt: skip
 
 
 DESCRIPTOR = Descriptor(

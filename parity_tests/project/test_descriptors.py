@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from resnet_spec import frameworks
-from resnet_spec.frameworks import DESCRIPTOR_FACTS, ENGINE_FACTS, Conventions
+from resnet_spec.frameworks import DESCRIPTOR_FACTS, ENGINE_FACTS, Conventions, Rank
 from resnet_tools.core import backends
 from resnet_tools.core.errors import UsageError
 from resnet_tools.export.formats import formats
@@ -74,7 +74,7 @@ def test_every_backend_descriptor_is_complete(name: str) -> None:
         assert hasattr(d, fact), fact
     if d.engine is not None:
         assert all(hasattr(d.engine, f) for f in ENGINE_FACTS)
-        env = d.engine.rank_env(0, 2, [29500, 29501, 29502])
+        env = d.engine.rank_env(Rank(0, 2, 0, 2, "127.0.0.1:29500", (29501, 29502)))
         assert env and all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())
 
 
@@ -93,7 +93,7 @@ FAKE = """
         framework="fake", package="resnet_fake", module="json", distribution="fake-framework", import_before=(),
         engine=Engine(name="fake all-reduce", batch_norm="per-replica BN statistics", one_process=False,
                       global_bn=False, cpu_sync_bn=False, needs=None,
-                      rank_env=lambda rank, nproc, ports: {"FAKE_RANK": str(rank)}, launcher="fakerun {n}"),
+                      rank_env=lambda r: {"FAKE_RANK": str(r.rank)}, launcher="fakerun {n}"),
         exports={"onnx": ("onnx",)}, extra="fake", model_base="fake.nn.Module", runs_on=(), engine_env="",
     )
 """

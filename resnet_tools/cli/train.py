@@ -28,9 +28,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         console.print(f"[yellow]note:[/] resuming with {', '.join(plan.notes)}", highlight=False)
     console.print(plan.summary)
     backends = plan.request.backends
-    if plan.request.nproc > 1:
-        with console.status(f"{plan.request.nproc} replicas training ..."):
-            result = run(plan)
+    if plan.request.parallel:
+        with console.status(f"{plan.request.nproc} replicas training on this node ..."):
+            result = run(plan, say=lambda line: console.print(f"[yellow]restart:[/] {line}", highlight=False))
     else:
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console, transient=not console.is_terminal) as progress:
@@ -46,7 +46,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.json:
         atomic_write(args.json, lambda fh: fh.write(json.dumps(result.as_json(), indent=1).encode()))
         console.print(f"wrote {args.json}")
-    if args.plot and plan.request.nproc == 1:
+    if args.plot and not plan.request.parallel:
         plot_run(result.records, backends, args.plot)
         console.print(f"wrote {args.plot}")
     return 0
@@ -58,7 +58,10 @@ def _report(console: Any, result: Any) -> None:
 
     plan, records, accuracy = result.plan, result.records, result.accuracy
     end, who = plan.start + plan.steps, plan.request.backends[0]
-    if plan.request.nproc > 1:
+    if plan.request.node_rank > 0:
+        console.print(f"node {plan.request.node_rank} done (node 0 writes the checkpoint and the records)")
+        return
+    if plan.request.parallel:
         last, (top1, _) = records[-1], accuracy[who]
         console.print(
             f"after step {last['step'] + 1}: loss {last['loss']:.5f} (mean over replicas), test top-1 {top1:.2%}"
@@ -76,7 +79,7 @@ def _report(console: Any, result: Any) -> None:
         if len(accuracy) > 1:
             console.print(f"weights apart after the last step: {records[-1].weight_rel:.2e} (max relative, trainable)")
     if plan.request.save:
-        source = "rank 0" if plan.request.nproc > 1 else who
+        source = "rank 0" if plan.request.parallel else who
         console.print(f"wrote {plan.request.save} (step {end}, weights + {plan.config.kind} state from {source})")
 
 
@@ -115,4 +118,18 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--sync-bn", action="store_true", help="--nproc: BN statistics over the global batch")
     p.add_argument("--port", type=int, default=None, help="--nproc: the rendezvous port (default: a free one)")
     p.add_argument("--timeout", type=float, default=120.0, help="--nproc: seconds a step may take before the run stops")
+    p.add_argument(
+        "--max-restarts",
+        type=int,
+        default=0,
+        help="--nproc: restart the group after a failed worker, from the last --save-every checkpoint",
+    )
+    p.add_argument("--nnodes", type=int, default=1, help="nodes in the group (each runs --nproc replicas)")
+    p.add_argument("--node-rank", type=int, default=0, help="this node's index, 0..nnodes-1 (0 writes the checkpoint)")
+    p.add_argument("--master", default=None, help="node 0's HOST:PORT, the rendezvous every node joins")
+    p.add_argument(
+        "--reshard",
+        action="store_true",
+        help="--resume on another number of replicas (per-replica BN then sees other shards)",
+    )
     p.set_defaults(func=cmd_train)

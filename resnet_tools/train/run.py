@@ -51,6 +51,15 @@ class TrainRequest:
     sync_bn: bool = False
     port: int | None = None
     timeout: float = 120.0
+    max_restarts: int = 0  # --nproc: restarts after a failed worker, from the last --save-every checkpoint
+    nnodes: int = 1
+    node_rank: int = 0
+    master: str | None = None  # node 0's HOST:PORT (several nodes)
+    reshard: bool = False  # resume on another world size (per-replica BN statistics then come from other shards)
+
+    @property
+    def parallel(self) -> bool:
+        return self.nproc > 1 or self.nnodes > 1
 
 
 @dataclass
@@ -70,15 +79,17 @@ class Plan:
     @property
     def summary(self) -> str:
         r, d = self.request, self.data
-        if r.nproc > 1:
+        if r.parallel:
             from resnet_tools.train.parallel import engine_of
 
             engine = engine_of(r.backends[0])
             bn = "synchronised BN statistics" if r.sync_bn else engine.batch_norm
+            replicas = r.nproc * r.nnodes
+            nodes = f" ({r.nproc} on each of {r.nnodes} nodes; this is node {r.node_rank})" if r.nnodes > 1 else ""
             return (
-                f"train {self.spec.name} on {d.name} with {r.backends[0]} on {r.nproc} replicas ({engine.name}): "
-                f"global batch {r.batch} = {r.nproc} x {self.batch // r.nproc}, steps {self.start + 1}-"
-                f"{self.start + self.steps}, {bn}, {r.dtype}"
+                f"train {self.spec.name} on {d.name} with {r.backends[0]} on {replicas} replicas{nodes} "
+                f"({engine.name}): global batch {r.batch} = {replicas} x {self.batch // replicas}, steps "
+                f"{self.start + 1}-{self.start + self.steps}, {bn}, {r.dtype}"
             )
         c = self.config
         return (
@@ -99,11 +110,12 @@ class TrainResult:
     records: list[Any]  # StepRecord per step (lockstep), or rank 0's dicts (--nproc)
     accuracy: dict[str, tuple[float, np.ndarray]]  # backend -> (test top-1, predicted classes)
     replicas: int = 1
+    restarts: int = 0  # --nproc: how often the group was restarted after a failed worker
 
     def as_json(self) -> dict[str, Any]:
         p, r = self.plan, self.plan.request
         top1 = {b: a[0] for b, a in self.accuracy.items()}
-        if r.nproc > 1:
+        if r.parallel:
             return {"model": p.spec.name, "data": p.data.name, "backend": r.backends[0], "nproc": r.nproc,
                     "dtype": r.dtype, "records": self.records, "test_top1": top1}  # fmt: skip
         return {"model": p.spec.name, "data": p.data.name, "backends": r.backends, "optimizer": p.config.kind,
@@ -120,6 +132,7 @@ def prepare(request: TrainRequest) -> Plan:
     resumed = load_training_checkpoint(r.resume) if r.resume else None
     notes = continue_run(r, resumed)
     check_request(r)
+    check_world(r, resumed)
     data = datasets.load_dataset(r.data or RUN_DEFAULTS["data"], size=r.size or RUN_DEFAULTS["size"])
     spec, weights, start, optimizer_state = _start(r, data, resumed)
     assert r.batch is not None
@@ -134,11 +147,14 @@ def prepare(request: TrainRequest) -> Plan:
     return Plan(r, data, spec, weights, start, optimizer_state, config, steps, notes)
 
 
-def run(plan: Plan, on_step: Callable[[Any], None] | None = None) -> TrainResult:
-    """Train as planned; ``on_step`` sees each StepRecord (lockstep runs). Writes ``--save`` (and every
-    ``--save-every`` steps) atomically; the test accuracy of every trained model is in the result."""
-    if plan.request.nproc > 1:
-        return _run_parallel(plan)
+def run(
+    plan: Plan, on_step: Callable[[Any], None] | None = None, say: Callable[[str], None] = lambda _: None
+) -> TrainResult:
+    """Train as planned; ``on_step`` sees each StepRecord (lockstep runs), ``say`` a restart (--nproc). Writes
+    ``--save`` (and every ``--save-every`` steps) atomically; the test accuracy of every trained model is in the
+    result."""
+    if plan.request.nproc > 1 or plan.request.nnodes > 1:
+        return _run_parallel(plan, say)
     from resnet_tools.core.backends import load_backends, use_cpu_cores
     from resnet_tools.train import data as datasets
     from resnet_tools.train.lockstep import Lockstep, StepRecord, run_lockstep
@@ -173,14 +189,14 @@ def run(plan: Plan, on_step: Callable[[Any], None] | None = None) -> TrainResult
     return TrainResult(plan, done.records, accuracy)
 
 
-def _run_parallel(plan: Plan) -> TrainResult:
+def _run_parallel(plan: Plan, say: Callable[[str], None]) -> TrainResult:
     """``--nproc N``: N replicas on the framework's own engine; rank 0 writes --save and the records."""
     import tempfile
     from pathlib import Path
 
     from resnet_spec.errors import ResNetError
     from resnet_tools.core.backends import load_backends
-    from resnet_tools.train.parallel import launch, make_job
+    from resnet_tools.train.parallel import Nodes, launch, make_job
 
     r = plan.request
     backend = r.backends[0]
@@ -193,15 +209,19 @@ def _run_parallel(plan: Plan) -> TrainResult:
         out = Path(r.save) if r.save else tmp / "end.safetensors"
         job = make_job(backend, first, out, plan.config, data=r.data or "digits", size=r.size or 32, batch=plan.batch,
                        steps=plan.steps, step=plan.start, seed=r.seed or 0, dtype=r.dtype or "float32",
-                       sync_bn=r.sync_bn, timeout=r.timeout)  # fmt: skip
-        report = launch(job, r.nproc, port=r.port, timeout_s=r.timeout * max(1, plan.steps))
-        if report["replicas"] != r.nproc:  # measured by the engine: Keras counts the devices a batch spans
-            raise ResNetError(f"the engine ran {report['replicas']} replicas, not --nproc {r.nproc}")
+                       sync_bn=r.sync_bn, timeout=r.timeout, save_every=r.save_every)  # fmt: skip
+        nodes = Nodes(r.nnodes, r.node_rank, r.master)
+        report = launch(job, r.nproc, port=r.port, timeout_s=r.timeout * max(1, plan.steps),
+                        max_restarts=r.max_restarts, nodes=nodes, say=say)  # fmt: skip
+        if r.node_rank > 0:  # node 0's rank 0 writes the checkpoint and the records
+            return TrainResult(plan, [], {}, replicas=report["replicas"], restarts=report.get("restarts", 0))
+        if report["replicas"] != r.nproc * r.nnodes:  # measured by the engine: Keras counts the devices
+            raise ResNetError(f"the engine ran {report['replicas']} replicas, not {r.nproc * r.nnodes}")
         final = load_training_checkpoint(out)
         mod = load_backends([backend])[backend]
         model = mod.import_weights(mod.create_model(final.spec, dtype=r.dtype or "float32"), final.weights)
         accuracy = {backend: accuracy_of(mod, model, plan.data, r.dtype or "float32")}
-    return TrainResult(plan, report["records"], accuracy, replicas=report["replicas"])
+    return TrainResult(plan, report["records"], accuracy, replicas=report["replicas"], restarts=report["restarts"])
 
 
 def accuracy_of(mod: Any, model: Any, data: Any, dtype: str) -> tuple[float, np.ndarray]:
@@ -267,14 +287,16 @@ def check_request(r: TrainRequest) -> None:
     if r.nproc < 1:
         raise UsageError(f"--nproc must be at least 1, got {r.nproc}")
     assert r.batch is not None
-    if r.nproc > 1:
+    check_nodes(r)
+    if r.parallel:
         from resnet_tools.train.parallel import check_port, engine_of
 
         if len(r.backends) != 1:
             raise UsageError("--nproc trains one framework: give --backend, not --backends")
         engine = engine_of(r.backends[0])
-        if r.nproc > r.batch or r.batch % r.nproc:
-            raise UsageError(f"--batch {r.batch} does not split into {r.nproc} equal shards (--nproc)")
+        replicas = r.nproc * r.nnodes
+        if replicas > r.batch or r.batch % replicas:
+            raise UsageError(f"--batch {r.batch} does not split into {replicas} equal shards (--nproc x --nnodes)")
         if r.port is not None:
             check_port(r.port)
         if r.sync_bn and not engine.cpu_sync_bn:  # --nproc runs on the CPU
@@ -286,6 +308,40 @@ def check_request(r: TrainRequest) -> None:
         if value is not None and value < 1:
             raise UsageError(f"{flag} must be at least 1, got {value}")
     check_hyperparameters(r)
+
+
+def check_nodes(r: TrainRequest) -> None:
+    """--nnodes, --node-rank, --master and --max-restarts fit together: one line otherwise."""
+    from resnet_tools.train.engines import parse_master
+
+    if r.nnodes < 1 or not 0 <= r.node_rank < r.nnodes:
+        raise UsageError(f"--node-rank {r.node_rank} is not one of the {r.nnodes} nodes (0..{r.nnodes - 1})")
+    if r.nnodes > 1 and r.master is None:
+        raise UsageError("--nnodes > 1 needs --master HOST:PORT, node 0's address, on every node")
+    if r.master is not None:
+        parse_master(r.master)
+        if r.port is not None:
+            raise UsageError("give --master HOST:PORT or --port, not both (--master names the rendezvous port)")
+    if r.max_restarts < 0:
+        raise UsageError(f"--max-restarts must be 0 or more, got {r.max_restarts}")
+    if r.max_restarts and r.nnodes > 1:
+        raise UsageError(
+            "--max-restarts restarts one node's group; over several nodes use torchrun --max-restarts, whose "
+            "rendezvous restarts every node together (docs/training.md)"
+        )
+
+
+def check_world(r: TrainRequest, resumed: TrainingState | None) -> None:
+    """A resumed data-parallel run keeps its world size, unless --reshard: the global batches and their order do
+    not depend on it (each is split into equal shards), but per-replica BN statistics come from the shards."""
+    recorded = resumed.run.get("nproc") if resumed is not None else None
+    if recorded is None or r.reshard:
+        return
+    if recorded != r.nproc * r.nnodes:
+        raise UsageError(
+            f"--resume {r.resume} was trained on {recorded} replicas, this run has {r.nproc * r.nnodes}: per-replica "
+            f"BN statistics would come from other shards; give --nproc {recorded} (or --reshard to accept that)"
+        )
 
 
 def check_hyperparameters(r: TrainRequest) -> None:
