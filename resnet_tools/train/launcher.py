@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -115,7 +116,7 @@ def _run_group(
         deadline = time.monotonic() + timeout_s
         try:
             while True:
-                failed = [r for r, p in procs if p.poll() not in (None, 0)]
+                failed = {r: p.returncode for r, p in procs if p.poll() not in (None, 0)}
                 if failed:
                     raise WorkerError(_first_failure(failed, world, tmp), _records(records))
                 if all(p.poll() is not None for _, p in procs):
@@ -148,11 +149,14 @@ def _records(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def _first_failure(failed: list[int], world: int, tmp: Path) -> str:
-    """The failure to report: a rank that died on its own before one that lost its peer (gloo's
-    connection error in the survivor is the consequence, not the cause)."""
+def _first_failure(failed: dict[int, int], world: int, tmp: Path) -> str:
+    """The failure to report: a rank killed by a signal, then one that died on its own, before one that lost its
+    peer (gloo's connection error in the survivor is the consequence, not the cause)."""
     lines = {r: _last_line(tmp / f"rank{r}.log") for r in failed}
-    cause = sorted(failed, key=lambda r: ("gloo" in lines[r] or "onnection" in lines[r], r))[0]
+    for r, code in failed.items():
+        if code < 0:
+            lines[r] = f"killed by {signal.Signals(-code).name}"
+    cause = sorted(failed, key=lambda r: (failed[r] > 0, "gloo" in lines[r] or "onnection" in lines[r], r))[0]
     return f"rank {cause} of {world} failed: {lines[cause]}"
 
 

@@ -1,0 +1,196 @@
+"""Past one process group: a SIGKILLed worker in a ``--save-every`` run is restarted from the last complete
+checkpoint and ends on the weights of an uninterrupted run (each engine), and two "nodes" on the loopback
+interface train what one node does (our launcher, and torch's own ``torchrun --nnodes 2``)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from parity_tests.conftest import LOADED
+from parity_tests.train.test_parallel import OPTIMIZERS, PER_REPLICA, RUN, _reference
+from resnet_spec.tolerances import tolerance
+from resnet_tools.train.lockstep import max_rel
+
+ROOT = Path(__file__).resolve().parents[2]
+BOUND = tolerance("float64", "cpu", "steps").rel
+
+
+def _needs(backend: str) -> None:
+    if backend not in LOADED:
+        pytest.skip(f"{backend} not installed")
+
+
+def _close_to_the_uninterrupted_run(ckpt: Path, backend: str, replicas: int = 2) -> None:
+    """The checkpoint equals the single-process reference of an uninterrupted 3-step run (weights, BN running
+    statistics and optimizer state, within the float64 steps bound)."""
+    from resnet_tools.train.checkpoint import load_training_checkpoint
+
+    got = load_training_checkpoint(ckpt)
+    assert got.step == 3
+    weights, state = _reference(got.config, replicas, per_replica=PER_REPLICA[backend], backend=backend)
+    assert max_rel(got.weights, weights) <= BOUND
+    assert max_rel(got.optimizer, state) <= BOUND
+
+
+#: The rank that is killed (Keras: its one process holds both replicas) and the step it dies before.
+KILLED = {"torch": "1:2", "paddle": "1:2", "keras": "0:2"}
+
+
+@pytest.mark.parametrize("backend", list(KILLED))
+def test_a_killed_worker_is_restarted_and_ends_on_the_uninterrupted_weights(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _needs(backend)
+    from resnet_tools.cli import main
+    from resnet_tools.train.engines import FAULT_ENV
+
+    monkeypatch.setenv(FAULT_ENV, KILLED[backend])  # SIGKILL before step 3, after the step-2 checkpoint
+    ckpt = tmp_path / "dp.safetensors"
+    argv = [a if a != "torch" else backend for a in RUN]
+    code = main([*argv, *OPTIMIZERS["sgd"], "--nproc", "2", "--save", str(ckpt), "--save-every", "1",
+                 "--max-restarts", "1", "--timeout", "300"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    # the step-2 checkpoint is resumed from, or step 1's when the kill lands while rank 0 still writes step 2's
+    # (the launcher then stops rank 0 mid-write: the half-written file is never renamed into place)
+    killed = KILLED[backend].split(":")[0]
+    assert re.search(
+        rf"rank {killed} of \d failed: killed by SIGKILL; restarting from step [12] \(restart 1 of 1\)", out
+    ), out
+    _close_to_the_uninterrupted_run(ckpt, backend)
+
+
+def test_a_kill_before_the_first_checkpoint_restarts_from_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from resnet_tools.cli import main
+    from resnet_tools.train.engines import FAULT_ENV
+
+    monkeypatch.setenv(FAULT_ENV, "0:0")
+    ckpt = tmp_path / "dp.safetensors"
+    code = main([*RUN, *OPTIMIZERS["sgd"], "--nproc", "2", "--save", str(ckpt), "--save-every", "2",
+                 "--max-restarts", "2", "--json", str(tmp_path / "run.json")])  # fmt: skip
+    assert code == 0
+    assert "killed by SIGKILL; restarting from step 0 (restart 1 of 2)" in capsys.readouterr().out
+    records = json.loads((tmp_path / "run.json").read_text())["records"]
+    assert [r["step"] for r in records] == [0, 1, 2]  # each step once, from the attempt that kept it
+    _close_to_the_uninterrupted_run(ckpt, "torch")
+
+
+def test_without_restarts_a_killed_worker_still_stops_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from resnet_tools.cli import main
+    from resnet_tools.train.engines import FAULT_ENV
+
+    monkeypatch.setenv(FAULT_ENV, "1:2")
+    ckpt = tmp_path / "dp.safetensors"
+    assert main([*RUN, "--nproc", "2", "--save", str(ckpt), "--save-every", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "rank 1 of 2 failed" in err and len(err.strip().splitlines()) == 1
+    from resnet_tools.train.checkpoint import load_training_checkpoint
+
+    assert load_training_checkpoint(ckpt).step in (1, 2)  # the last complete checkpoint is kept, whole
+
+
+def test_a_changed_world_size_on_resume_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from resnet_tools.cli import main
+
+    ckpt = tmp_path / "dp.safetensors"
+    assert main([*RUN, "--nproc", "2", "--save", str(ckpt), "--steps", "1"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(ckpt), "--backend", "torch", "--steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "was trained on 2 replicas, this run has 1" in err and "--reshard" in err, err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--nnodes", "2"], "--nnodes > 1 needs --master HOST:PORT"),
+        (["--nnodes", "2", "--node-rank", "2", "--master", "127.0.0.1:29500"], "--node-rank 2 is not one of the 2"),
+        (["--nnodes", "2", "--master", "nohost"], "give HOST:PORT"),
+        (["--nnodes", "2", "--master", "127.0.0.1:1", "--max-restarts", "1"], "use torchrun --max-restarts"),
+        (["--max-restarts", "-1"], "--max-restarts must be 0 or more"),
+    ],
+)
+def test_bad_node_arguments_are_one_line(extra: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from resnet_tools.cli import main
+
+    assert main([*RUN, "--nproc", "2", *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+def _two_nodes(commands: list[list[str]], timeout: int = 300) -> list[subprocess.CompletedProcess[bytes]]:
+    """Start both nodes' commands at once (each waits for the other at the rendezvous); both results."""
+    procs = [subprocess.Popen(c, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for c in commands]
+    done = []
+    for p, c in zip(procs, commands, strict=True):
+        try:
+            out, _ = p.communicate(timeout=timeout)
+        finally:
+            for q in procs:
+                if q.poll() is None:
+                    q.kill()
+        done.append(subprocess.CompletedProcess(c, p.returncode, out))
+    return done
+
+
+def _free_port() -> int:
+    from resnet_tools.train.engines import free_port
+
+    return free_port()
+
+
+@pytest.mark.parametrize("backend", ["torch", "paddle"])
+def test_two_nodes_on_the_loopback_equal_the_single_process_reference(backend: str, tmp_path: Path) -> None:
+    """``resnet train --nnodes 2 --node-rank R --master 127.0.0.1:PORT`` on two "nodes" (1 process each): the
+    commands docs/training.md gives for two hosts, with the host's address replaced by the loopback's."""
+    _needs(backend)
+    master = f"127.0.0.1:{_free_port()}"
+    ckpt = tmp_path / "node0.safetensors"
+    argv = [a if a != "torch" else backend for a in RUN]
+    base = [sys.executable, "-m", "resnet_tools.cli", *argv, *OPTIMIZERS["sgd"], "--nproc", "1", "--nnodes", "2",
+            "--master", master]  # fmt: skip
+    node0, node1 = _two_nodes([[*base, "--node-rank", "0", "--save", str(ckpt)], [*base, "--node-rank", "1"]])
+    assert node0.returncode == 0, node0.stdout.decode()[-2000:]
+    assert node1.returncode == 0, node1.stdout.decode()[-2000:]
+    assert b"node 1 done" in node1.stdout and b"on 2 replicas (1 on each of 2 nodes" in node0.stdout
+    _close_to_the_uninterrupted_run(ckpt, backend)
+
+
+def test_torchrun_two_nodes_run_the_worker(tmp_path: Path) -> None:
+    """torch's own launcher, ``torchrun --nnodes 2 --node-rank R --master-addr --master-port``, runs the worker
+    on a job file as it is, and the two nodes train what the single-process reference does."""
+    from resnet_spec import get_spec
+    from resnet_spec.optim import OptimizerConfig
+    from resnet_spec.random_weights import initial_weights
+    from resnet_tools.train.checkpoint import TrainingState, save_training_checkpoint
+    from resnet_tools.train.parallel import make_job
+
+    spec = get_spec("resnet18", stem="cifar", in_channels=1, num_classes=10)
+    config = OptimizerConfig("sgd", lr=0.0625, momentum=0.875, weight_decay=2.0**-11, schedule="step", step_size=2,
+                             gamma=0.5, total_steps=3)  # fmt: skip
+    start = tmp_path / "start.safetensors"
+    save_training_checkpoint(start, TrainingState(spec, initial_weights(spec, seed=0, dtype="float64"), {}, 0, config,
+                                                  {"backend": "torch", "dtype": "float64"}))  # fmt: skip
+    ckpt = tmp_path / "end.safetensors"
+    job = make_job("torch", start, ckpt, config, size=16, batch=8, steps=3, dtype="float64")
+    job.update(nproc=2, report=str(tmp_path / "report.json"))
+    (tmp_path / "job.json").write_text(json.dumps(job))
+    port = _free_port()
+    cmds = [[sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node-rank", str(r), "--nproc-per-node",
+             "1", "--master-addr", "127.0.0.1", "--master-port", str(port), "-m", "resnet_tools.train.parallel",
+             str(tmp_path / "job.json")] for r in (0, 1)]  # fmt: skip
+    for done in _two_nodes(cmds):
+        assert done.returncode == 0, done.stdout.decode()[-2000:]
+    assert json.loads((tmp_path / "report.json").read_text())["world"] == 2
+    _close_to_the_uninterrupted_run(ckpt, "torch")
