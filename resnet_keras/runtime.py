@@ -17,8 +17,16 @@ from resnet_spec.spec import check_amp
 
 
 def keras_device(device: str) -> str:
-    """The project's device names ("cpu", "gpu") as ``keras.device``'s ("cpu:0", "gpu:0")."""
-    return "gpu:0" if device in ("gpu", "cuda") else "cpu:0"
+    """The project's device names ("cpu", "gpu") as ``keras.device``'s ("cpu:0", "gpu:0"): this process's first
+    device. On JAX over several processes, ``cpu:N`` names a device by its id over every process's devices, so it
+    is this process's first one (``cpu:0`` belongs to process 0, and process 1 cannot place anything there)."""
+    kind = "gpu" if device in ("gpu", "cuda") else "cpu"
+    if keras.backend.backend() == "jax":
+        import jax
+
+        if jax.process_count() > 1:
+            return f"{kind}:{jax.local_devices(backend=kind)[0].id}"
+    return f"{kind}:0"
 
 
 def _all_outputs(model: ResNet) -> dict[str, keras.KerasTensor]:
