@@ -159,9 +159,13 @@ def test_two_nodes_on_the_loopback_equal_the_single_process_reference(backend: s
     master = f"127.0.0.1:{_free_port()}"
     ckpt = tmp_path / "node0.safetensors"
     argv = [a if a != "torch" else backend for a in RUN]
-    base = [sys.executable, "-m", "resnet_tools.cli", *argv, *OPTIMIZERS["sgd"], "--nproc", "1", "--nnodes", "2",
-            "--master", master]  # fmt: skip
-    node0, node1 = _two_nodes([[*base, "--node-rank", "0", "--save", str(ckpt)], [*base, "--node-rank", "1"]])
+    base = [sys.executable, "-m", "resnet_tools.cli", *argv, *OPTIMIZERS["sgd"], "--nproc", "1", "--nnodes", "2"]
+    node0, node1 = _two_nodes(
+        [
+            [*base, "--node-rank", "0", "--master", master, "--save", str(ckpt)],
+            [*base, "--node-rank", "1", "--master", master],
+        ]
+    )
     assert node0.returncode == 0, node0.stdout.decode()[-2000:]
     assert node1.returncode == 0, node1.stdout.decode()[-2000:]
     assert b"node 1 done" in node1.stdout and b"on 2 replicas (1 on each of 2 nodes" in node0.stdout
@@ -195,3 +199,14 @@ def test_torchrun_two_nodes_run_the_worker(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stdout.decode()[-2000:]
     assert json.loads((tmp_path / "report.json").read_text())["world"] == 2
     _close_to_the_uninterrupted_run(ckpt, "torch")
+
+
+def test_the_docs_give_the_rehearsed_commands() -> None:
+    """docs/training.md's two-node rehearsal is the command line the test above runs (flags in that order)."""
+    text = (ROOT / "docs" / "training.md").read_text()
+    block = text.split("<!-- rehearsal -->", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    for rank in (0, 1):
+        assert (
+            f"resnet train --model resnet18 --backend torch --nproc 1 --nnodes 2 --node-rank {rank} --master 127.0.0.1:"
+            in block
+        )
