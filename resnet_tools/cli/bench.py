@@ -15,19 +15,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from rich.markup import escape
 
     from resnet_tools.bench.runner import plot, run_bench
-    from resnet_tools.cli.args import parse_ints, parse_models
     from resnet_tools.cli.console import console
-    from resnet_tools.core.backends import parse_backends
     from resnet_tools.core.files import atomic_write, check_outputs
 
     check_outputs([args.json, args.plot], force=args.force)
-    device = _device(args.device)
-    backends = parse_backends(args.backends)
-    args.batch = args.batch or ("1,32,256" if device == "gpu" else "1,16")
-    batches = parse_ints("--batch", args.batch, low=1)
-    for flag, value, low in (("--size", args.size, 32), ("--threads", args.threads, 1), ("--repeats", args.repeats, 1)):
-        parse_ints(flag, str(value), low=low)
-    models = parse_models(args.models)
+    device, models, backends, batches = _checked(args)
     console.print(
         f"bench: {', '.join(models)} x {', '.join(backends)} x batch {args.batch}, {args.threads} threads, "
         f"{args.size}x{args.size}, mode {args.mode}, malloc {args.malloc} ({device})"
@@ -48,9 +40,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         )
     console.print(_table(result, device))
     if noisy := sum(1 for r in result.rows if r.noisy):
-        console.print(
-            f"[yellow]{noisy} row(s) with p90/median > 1.2: the machine was busy; compare ratios, not figures[/]"
-        )
+        console.print(f"[yellow]{noisy} row(s) with p90/median > 1.2: the machine was busy; compare ratios[/]")
     if args.json:
         atomic_write(args.json, lambda fh: fh.write(json.dumps(result.as_dict(), indent=2).encode()))
         console.print(f"wrote {args.json}")
@@ -61,6 +51,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
         console.print("[red]every row failed[/]")
         return 1
     return 0
+
+
+def _checked(args: argparse.Namespace) -> tuple[str, list[str], list[str], list[int]]:
+    """The device, models, backends and batches the flags name (one line for a bad one); sets --batch's default."""
+    from resnet_tools.cli.args import parse_ints, parse_models
+    from resnet_tools.core.backends import parse_backends
+
+    device = _device(args.device)
+    backends = parse_backends(args.backends)
+    args.batch = args.batch or ("1,32,256" if device == "gpu" else "1,16")
+    batches = parse_ints("--batch", args.batch, low=1)
+    for flag, value, low in (("--size", args.size, 32), ("--threads", args.threads, 1), ("--repeats", args.repeats, 1)):
+        parse_ints(flag, str(value), low=low)
+    return device, parse_models(args.models), backends, batches
 
 
 def _other_engines(backends: list[str], device: str, skip: bool) -> tuple[str, ...]:
