@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
+import numpy as np
+
 from resnet_spec import get_spec
 from resnet_tools.bench.paths.common import Build, PathEntry, Runner, nchw, train_labels, trainer_step
 
@@ -255,3 +257,69 @@ def gpu_paths(name: str, batch: int, size: int, mode: str) -> Iterator[PathEntry
             impl,
             eager(make, amp=torch.bfloat16, channels_last=True, compile_mode="reduce-overhead"),
         )
+    # toward 30k img/s on Hopper (issue 31): the one-off column holds each path's compile or engine-build time
+    yield "compile freezing max-autotune bf16", "ours", _frozen(makers["ours"], x)
+    if importlib.util.find_spec("onnxruntime") is not None:
+        yield "ONNX Runtime CUDA fp32", "ours", _ort_gpu(makers["ours"], x, "CUDAExecutionProvider")
+        yield "ONNX Runtime TensorRT fp16", "ours", _ort_gpu(makers["ours"], x, "TensorrtExecutionProvider")
+
+
+def _frozen(make: Callable[[], Any], x: Any) -> Build:
+    """torch.compile with freezing (weights constant, BN folded into the convs) and max-autotune (Triton and
+    cuBLAS/cuDNN kernels timed per shape), bf16 weights and input, channels_last; TF32 off."""
+
+    def build() -> Runner:
+        import torch
+        import torch._inductor.config as inductor
+
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+        model = make().cuda().eval().to(dtype=torch.bfloat16, memory_format=torch.channels_last)
+        inp = x.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+        compiled = torch.compile(model, mode="max-autotune")
+
+        def run() -> object:
+            with inductor.patch(freezing=True), torch.inference_mode():  # freezing applies when it compiles
+                out = compiled(inp)
+            torch.cuda.synchronize()
+            return out
+
+        return run
+
+    return build
+
+
+def _ort_gpu(make: Callable[[], Any], x: Any, provider: str) -> Build:
+    """torch's ONNX export run by onnxruntime's CUDA or TensorRT provider (TensorRT: fp16 engine), the input and
+    the output bound on the device (no host copies in the timed call); the export and the engine build are the
+    one-off cost. A build of onnxruntime without the provider is the row's error."""
+
+    def build() -> Runner:
+        import tempfile
+
+        import onnxruntime as ort
+        import torch
+
+        import resnet_torch.export
+        from resnet_tools.core.backends import quiet_output
+
+        if provider not in ort.get_available_providers():
+            raise RuntimeError(f"this onnxruntime has no {provider} (onnxruntime-gpu builds do)")
+        with tempfile.TemporaryDirectory(prefix="resnet-bench-ort-") as tmp:
+            path = f"{tmp}/model.onnx"
+            with quiet_output():
+                resnet_torch.export.export_artifact(make().eval(), "onnx", path, input_shape=tuple(x.shape))
+            options = {"trt_fp16_enable": True} if provider.startswith("Tensorrt") else {}
+            session = ort.InferenceSession(path, providers=[(provider, options), "CUDAExecutionProvider"])
+        inp = x.float().contiguous()
+        binding = session.io_binding()
+        binding.bind_input(session.get_inputs()[0].name, "cuda", 0, np.float32, tuple(inp.shape), inp.data_ptr())
+        binding.bind_output(session.get_outputs()[0].name, "cuda")
+
+        def run() -> object:
+            session.run_with_iobinding(binding)
+            torch.cuda.synchronize()
+            return None
+
+        return run
+
+    return build
