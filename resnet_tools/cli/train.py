@@ -19,7 +19,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from resnet_tools.core.backends import parse_backends
     from resnet_tools.core.files import atomic_write, check_outputs
     from resnet_tools.train.plot import plot_run
-    from resnet_tools.train.run import TrainRequest, prepare, run
+    from resnet_tools.train.request import TrainRequest
+    from resnet_tools.train.run import prepare, run
 
     check_outputs([args.save, args.json, args.plot], force=args.force)
     fields = {k: v for k, v in vars(args).items() if k in TrainRequest.__dataclass_fields__ and k != "backends"}
