@@ -10,19 +10,13 @@ import numpy as np
 
 from resnet_tools.bench.paths.common import Build, NoMemory, PathEntry, Runner, train_labels, trainer_step
 
-PADDLE_OFFICIAL = {
-    "resnet18",
-    "resnet34",
-    "resnet50",
-    "resnet101",
-    "resnet152",
-    "resnext50_32x4d",
-    "resnext50_64x4d",
-    "resnext101_32x4d",
-    "resnext101_64x4d",
-    "wide_resnet50_2",
-    "wide_resnet101_2",
-}
+
+def _official(name: str) -> Callable[[], Any] | None:
+    """paddle.vision's builder of the same name (its ResNets are torchvision's architectures), if it has one."""
+    from paddle.vision import models as pvm
+
+    builder: Callable[[], Any] | None = getattr(pvm, name, None)
+    return builder
 
 
 def _paddle_ours(name: str) -> Any:
@@ -86,10 +80,8 @@ def cpu_paths(name: str, batch: int, size: int, mode: str, threads: int) -> Iter
         yield "Trainer", "ours", partial(trainer_step, "paddle", name, x_np)
         return
     impls: list[tuple[str, Callable[[], Any]]] = [("ours", partial(_paddle_ours, name))]
-    if name in PADDLE_OFFICIAL:
-        from paddle.vision import models as pvm
-
-        impls.append(("paddle.vision", getattr(pvm, name)))
+    if (official := _official(name)) is not None:
+        impls.append(("paddle.vision", official))
     for impl, make in impls:
         yield "dygraph", impl, partial(_paddle_dygraph, make, x)
     for impl, make in impls:
@@ -102,12 +94,7 @@ def gpu_memory() -> NoMemory:
 
 def gpu_paths(name: str, batch: int, size: int, mode: str) -> Iterator[PathEntry]:
     """The GPU paths, with paddle.vision's model alongside where it has this one."""
-    official = None
-    if name in PADDLE_OFFICIAL:
-        from paddle.vision import models as pvm
-
-        official = getattr(pvm, name)
-    return _gpu_paths(name, batch, size, mode, official)
+    return _gpu_paths(name, batch, size, mode, _official(name))
 
 
 def _gpu_paths(
