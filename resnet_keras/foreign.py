@@ -151,6 +151,7 @@ def residual_blocks(model: keras.Model) -> list[tuple[str, list[str]]]:
     input: the latest layer both branches of the addition read from (the shortcut's source)."""
     layers = _graph_layers(model)
     order = {layer.name: j for j, layer in enumerate(layers)}
+    by_name = {layer.name: layer for layer in layers}
     producer = {id(layer.output): layer for layer in layers}
 
     def feeds(layer: Any) -> list[Any]:
@@ -174,7 +175,7 @@ def residual_blocks(model: keras.Model) -> list[tuple[str, list[str]]]:
             continue
         both = ancestors(branches[0]) & ancestors(branches[1])
         start = ancestors(layers[max(order[n] for n in both)]) if both else set()
-        inside = sorted((n for n in ancestors(layer) - start if _kind(named_layers(model)[n])), key=order.__getitem__)
+        inside = sorted((n for n in ancestors(layer) - start if _kind(by_name[n])), key=order.__getitem__)
         nxt = layers[i + 1] if i + 1 < len(layers) else None
         after = nxt is not None and feeds(nxt) == [layer] and type(nxt).__name__ in ("ReLU", "Activation")
         blocks.append(((nxt if after and nxt is not None else layer).name, inside))

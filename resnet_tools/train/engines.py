@@ -32,10 +32,6 @@ def engine_of(backend: str) -> Engine:
     return found
 
 
-def check_engine(backend: str) -> None:
-    engine_of(backend)
-
-
 def processes(backend: str, nproc: int) -> int:
     """How many processes N replicas take on one node: one per replica, or one with N devices (Keras on JAX)."""
     return engine_of(backend).processes(nproc)

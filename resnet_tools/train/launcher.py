@@ -26,7 +26,7 @@ from typing import Any
 
 from resnet_spec.errors import ResNetError
 from resnet_tools.core.threads import threads_env
-from resnet_tools.train.engines import ATTEMPT_ENV, check_engine, check_port, free_port, processes, rank_env
+from resnet_tools.train.engines import ATTEMPT_ENV, check_port, engine_of, free_port, processes, rank_env
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def launch(
     """Run ``job`` on ``nproc`` replicas of this node; rank 0's report (per-step records, ``restarts``). Raises
     ResNetError with the failing rank's last error line, or on the deadline, after stopping every worker, once
     no restart is left."""
-    check_engine(job["backend"])
+    engine_of(job["backend"])  # one line when the backend has no usable engine
     if port is not None:
         check_port(port)
     current: dict[str, Any] = dict(job)
@@ -65,7 +65,7 @@ def launch(
         except WorkerError as failed:
             if attempt == max_restarts:
                 raise ResNetError(str(failed)) from None
-            resume, step = _last_complete(job, current)
+            resume, step = _last_complete(job)
             kept = [r for r in kept + failed.records if r["step"] < step]
             current = {**job, "start": resume, "step": step, "steps": job["step"] + job["steps"] - step}
             say(f"{failed}; restarting from step {step} (restart {attempt + 1} of {max_restarts})")
@@ -75,7 +75,7 @@ def launch(
     raise AssertionError("unreachable")
 
 
-def _last_complete(job: dict[str, Any], current: dict[str, Any]) -> tuple[str, int]:
+def _last_complete(job: dict[str, Any]) -> tuple[str, int]:
     """The checkpoint to restart from and its step: the last one ``--save-every`` wrote (renamed into place
     whole, so complete), else the run's start. Copied aside, since the next attempt writes ``save`` again."""
     from resnet_tools.train.checkpoint import load_training_checkpoint

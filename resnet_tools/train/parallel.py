@@ -32,7 +32,6 @@ import numpy as np
 from resnet_tools.train.engines import (
     ATTEMPT_ENV,
     FAULT_ENV,
-    check_engine,
     check_port,
     engine_of,
     free_port,
@@ -45,7 +44,6 @@ from resnet_tools.train.launcher import Nodes, launch
 __all__ = [
     "FAULT_ENV",
     "Nodes",
-    "check_engine",
     "check_port",
     "engine_of",
     "free_port",
@@ -69,7 +67,7 @@ def worker(job_path: str) -> int:
     from resnet_tools.train.data import batches, load_dataset
 
     job = json.loads(Path(job_path).read_text())
-    check_engine(job["backend"])
+    engine_of(job["backend"])
     mod = load_backend(job["backend"])
     use_cpu_cores({job["backend"]: mod})  # paddle: the threads the launcher gave this process, not one
     engine = load_submodule(job["backend"], "distributed")

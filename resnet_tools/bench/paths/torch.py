@@ -184,15 +184,11 @@ def gpu_paths(name: str, batch: int, size: int, mode: str) -> Iterator[PathEntry
     except Exception:
         pass
 
-    def set_tf32(enabled: bool) -> None:
-        torch.backends.cuda.matmul.allow_tf32 = enabled
-        torch.backends.cudnn.allow_tf32 = enabled
-
     if mode == "train":
 
         def train(make: Callable[[], torch.nn.Module], amp: torch.dtype | None) -> Build:
             def build() -> Runner:
-                set_tf32(False)
+                resnet_torch.set_tf32(False)
                 model = make().cuda().train().to(memory_format=torch.channels_last)
                 inp = x.contiguous(memory_format=torch.channels_last)
                 opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
@@ -224,7 +220,7 @@ def gpu_paths(name: str, batch: int, size: int, mode: str) -> Iterator[PathEntry
         compile_mode: str | None = None,
     ) -> Build:
         def build() -> Runner:
-            set_tf32(tf32)
+            resnet_torch.set_tf32(tf32)
             model = make().cuda().eval()
             inp = x
             if channels_last:
@@ -272,7 +268,9 @@ def _frozen(make: Callable[[], Any], x: Any) -> Build:
         import torch
         import torch._inductor.config as inductor
 
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+        import resnet_torch
+
+        resnet_torch.set_tf32(False)
         model = make().cuda().eval().to(dtype=torch.bfloat16, memory_format=torch.channels_last)
         inp = x.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
         compiled = torch.compile(model, mode="max-autotune")
