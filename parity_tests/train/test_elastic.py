@@ -136,10 +136,11 @@ def _two_nodes(commands: list[list[str]], timeout: int = 300) -> list[subprocess
     for p, c in zip(procs, commands, strict=True):
         try:
             out, _ = p.communicate(timeout=timeout)
-        finally:
+        except BaseException:  # a node that hangs: stop every node (not a node still finishing after the other)
             for q in procs:
                 if q.poll() is None:
                     q.kill()
+            raise
         done.append(subprocess.CompletedProcess(c, p.returncode, out))
     return done
 
