@@ -102,6 +102,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         return 130
+    except Exception:
+        if not interrupts.received():
+            raise
+        # A library turned our KeyboardInterrupt into its own error (numpy's fromfile into a TypeError while a
+        # lazy tensor was read): after Ctrl-C or SIGTERM, whatever unwinds is the interruption.
+        err_console.print("interrupted")
+        return 130
     finally:
         if spec_file is not None and previous_spec is None:  # main() in-process (tests, notebooks): restore
             os.environ.pop(SPEC_ENV_VAR, None)
