@@ -16,6 +16,7 @@ GPU = ROOT / "docs" / "generated" / "gpu"
 SECTIONS = (
     ("bench-gpu-torch-eager.json", "PyTorch eager: fp32, TF32, channels_last + autocast"),
     ("bench-gpu-torch-compile.json", "PyTorch torch.compile (bf16 autocast, channels_last)"),
+    ("bench-gpu-torch-30k.json", "Toward 30k img/s: freezing + max-autotune, ONNX Runtime CUDA / TensorRT"),
     ("bench-gpu-torch-train.json", "PyTorch training step (SGD momentum, batch 256)"),
     ("bench-gpu-keras.json", "Keras 3 on JAX (jax.jit of stateless_call)"),
 )
@@ -35,16 +36,28 @@ def main() -> None:
             continue
         data = json.loads((folder / name).read_text())
         note = f"\n*{data['note']}.*\n" if data.get("note") else ""
+        if data.get("complete") is False:  # written as it went, then killed at its time limit
+            note += f"\n*Cut off by its time limit: these are the {len(data['rows'])} rows it finished.*\n"
         parts.append(f"### {title}\n\n{markdown_table(data)}{note}")
         good = [r for r in data["rows"] if not r["error"] and r["mode"] == "eval"]
         rows += [r for r in good if r["batch"] == max(g["batch"] for g in good)]  # the largest batch measured
     (folder / "bench_gpu.md").write_text("\n".join(parts))
     if rows:
-        plot(rows, folder / "bench_gpu.png")
+        plot(rows, folder / "bench_gpu.png", gpu_name(folder))
     print(f"wrote {folder / 'bench_gpu.md'}" + (" and bench_gpu.png" if rows else ""))
 
 
-def plot(rows: list[dict], path: Path) -> None:
+def gpu_name(folder: Path) -> str:
+    """The GPU the figures were measured on, as the bench files record it."""
+    for name, _ in SECTIONS:
+        if (folder / name).exists():
+            gpu = json.loads((folder / name).read_text())["machine"].get("gpu")
+            if gpu:
+                return str(gpu)
+    return "one GPU"
+
+
+def plot(rows: list[dict], path: Path, gpu: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -64,7 +77,7 @@ def plot(rows: list[dict], path: Path) -> None:
             fontsize=7,
         )
     ax.set_xlabel(f"images/s, batch {rows[-1]['batch']} (blue: ours, grey: torchvision / keras.applications)")
-    ax.set_title("Inference on one NVIDIA H100 (input on the device, synchronised)", fontsize=10)
+    ax.set_title(f"Inference on {gpu} (input on the device, synchronised)", fontsize=10)
     ax.tick_params(axis="y", labelsize=7)
     ax.set_xlim(0, max(r["images_per_s"] for r in rows) * 1.3)
     fig.tight_layout()

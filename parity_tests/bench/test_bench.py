@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import platform
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from parity_tests.conftest import LOADED
 from resnet_tools.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
 
 REQUIRED = {
     "backend",
@@ -66,7 +73,7 @@ def test_bench_json_and_plot(tmp_path: Path) -> None:
     assert rc == 0
     data = json.loads(out.read_text())
     assert data["threads"] == 1 and data["peak_gflops"] > 0 and data["machine"]["versions"]
-    assert data["malloc"] == "kept"
+    assert data["malloc"] == "kept" and data["complete"] is True
     if shutil.which("gcc") and platform.machine() == "x86_64":  # the FMA probe runs here: it is the reference
         assert "FMA" in data["peak_method"] and data["peak_gflops"] > data["sgemm_gflops"] > 0
     assert all(0 <= r["peak_share"] <= 1 for r in data["rows"])
@@ -86,6 +93,29 @@ def test_bench_json_and_plot(tmp_path: Path) -> None:
         torch_ours = [r for r in rows if r["backend"] == "torch" and r["implementation"] == "ours"]
         assert len(torch_ours) == 2 and all(r["ours_over_official"] is not None for r in torch_ours)
     assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.skipif("torch" not in LOADED, reason="torch not installed")
+def test_a_bench_killed_half_way_keeps_the_rows_it_measured(tmp_path: Path) -> None:
+    """The JSON is rewritten (atomically) after every row, marked incomplete until the end, so a bench stopped by a
+    time limit (make gpu-check's deadline, a lease running out) keeps what it measured. --no-official: ours only."""
+    out = tmp_path / "bench.json"
+    cmd = [sys.executable, "-m", "resnet_tools.cli", "bench", "--backends", "torch", "--models", "resnet18,resnet50",
+           "--batch", "1", "--size", "64", "--repeats", "3", "--min-time", "3", "--threads", "1", "--paths",
+           "eager NCHW", "--no-official", "--json", str(out)]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not out.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the bench and its worker, as a deadline stops them
+    proc.wait(timeout=30)
+    assert out.exists(), proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+    data = json.loads(out.read_text())
+    assert data["complete"] is False
+    assert [(r["model"], r["implementation"]) for r in data["rows"]] == [("resnet18", "ours")]
+    assert data["rows"][0]["images_per_s"] > 0 and not data["rows"][0]["error"]
+    assert [p.name for p in tmp_path.iterdir()] == ["bench.json"]  # no temp file of the rewrites left
 
 
 @pytest.mark.skipif("paddle" not in LOADED, reason="paddle not installed")

@@ -34,6 +34,7 @@ class BenchResult:
     peaks: dict[str, float] = field(default_factory=dict)  # GPU: dense matmul GFLOP/s per precision
     peak_method: str = ""  # CPU: how the ceiling was measured (resnet_tools.bench.ceiling)
     sgemm_gflops: float | None = None  # CPU: numpy's SGEMM, shown beside the ceiling
+    complete: bool = True  # False: the rows so far of a run still going (or cut off by a time limit)
 
     def as_dict(self) -> dict[str, Any]:
         method = (
@@ -50,6 +51,7 @@ class BenchResult:
             "peak_method": method,
             "sgemm_gflops": self.sgemm_gflops,
             "malloc": self.malloc,
+            "complete": self.complete,
             "rows": [r.as_dict() for r in self.rows],
         }
 
@@ -152,12 +154,35 @@ def run_bench(
     keras_backends: tuple[str, ...] = (),
     malloc: str = "kept",
     device: str = "cpu",
+    on_progress: Callable[[BenchResult], None] | None = None,
+    official: bool = True,
 ) -> BenchResult:
     """Every backend's rows, each backend in its own worker process. ``keras_backends``: Keras backends to
-    run besides the first (CPU: tensorflow first; GPU: the first of ``keras_backends``)."""
+    run besides the first (CPU: tensorflow first; GPU: the first of ``keras_backends``). ``on_progress``: the
+    result so far (``complete`` False) after every row, so a run cut off by a time limit keeps what it measured.
+    ``official``: time the official zoo's model beside ours (False: ours only)."""
     probe = _worker(["--backend", "peak", "--threads", str(threads), "--device", device])[0]
     peak = probe["peak_gflops"]
+    machine = machine_info()
+    if device == "gpu":
+        machine.update(probe.get("gpu", {}), device="gpu")
     rows: list[Row] = []
+
+    def result(complete: bool) -> BenchResult:
+        add_derived(rows, peak, probe.get("peaks"))
+        return BenchResult(
+            machine,
+            threads,
+            peak,
+            list(rows),
+            malloc,
+            device,
+            probe.get("peaks", {}),
+            probe.get("peak_method", ""),
+            probe.get("sgemm_gflops"),
+            complete,
+        )
+
     common = [
         "--models",
         ",".join(models),
@@ -179,42 +204,31 @@ def run_bench(
         malloc,
         "--device",
         device,
+        *([] if official else ["--ours-only"]),
     ]
 
-    def run(backend: str, env: dict[str, str], label: str) -> list[Row]:
+    def run(backend: str, env: dict[str, str], label: str) -> None:
         """One worker's rows, labelled with the compute engine where the backend runs on several."""
 
         def each(data: dict[str, Any]) -> None:
+            rows.append(Row.from_dict({**data, "backend": label}))
             if on_row:
-                on_row(Row.from_dict({**data, "backend": label}))
+                on_row(rows[-1])
+            if on_progress:
+                on_progress(result(complete=False))
 
-        got = _worker(["--backend", backend, *common], each, env_extra=env)
-        return [Row.from_dict({**data, "backend": label}) for data in got]
+        _worker(["--backend", backend, *common], each, env_extra=env)
 
     for backend in backends:
         d = descriptor(backend)
         if not d.runs_on:
-            rows += run(backend, {}, backend)
+            run(backend, {}, backend)
             continue
         first = d.runs_on[0] if device == "cpu" or not keras_backends else keras_backends[0]
-        rows += run(backend, {d.engine_env: first}, f"{backend}[{first}]" if device == "gpu" else backend)
+        run(backend, {d.engine_env: first}, f"{backend}[{first}]" if device == "gpu" else backend)
         for other in [k for k in keras_backends if k != first]:
-            rows += run(backend, {d.engine_env: other}, f"{backend}[{other}]")  # the same model on another engine
-    add_derived(rows, peak, probe.get("peaks"))
-    machine = machine_info()
-    if device == "gpu":
-        machine.update(probe.get("gpu", {}), device="gpu")
-    return BenchResult(
-        machine,
-        threads,
-        peak,
-        rows,
-        malloc,
-        device,
-        probe.get("peaks", {}),
-        probe.get("peak_method", ""),
-        probe.get("sgemm_gflops"),
-    )
+            run(backend, {d.engine_env: other}, f"{backend}[{other}]")  # the same model on another engine
+    return result(complete=True)
 
 
 def plot(result: BenchResult, path: str) -> None:

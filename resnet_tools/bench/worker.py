@@ -135,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--paths", default="", help="comma-separated path names to keep (default: all)")
     p.add_argument("--malloc", choices=MODES, default="kept")
     p.add_argument("--device", choices=["cpu", "gpu"], default="cpu")
+    p.add_argument("--ours-only", action="store_true", help="skip the official zoo's model beside ours")
     args = p.parse_args(argv)
     set_threads_env(args.threads)
     set_malloc(args.malloc)  # before any framework allocates: "kept" spares re-faulting big activations
@@ -169,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             groups: dict[str, list[tuple[str, Callable[..., Any]]]] = {}
             for path, impl, build in paths:
-                if not keep or path in keep:
+                if (not keep or path in keep) and (impl == "ours" or not args.ours_only):
                     groups.setdefault(path, []).append((impl, build))
             for path, members in groups.items():
                 rows = [

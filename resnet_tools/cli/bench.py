@@ -5,33 +5,36 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from resnet_spec.errors import ResNetError
 from resnet_tools.cli.args import DEVICES, Subcommands
 
+if TYPE_CHECKING:
+    from resnet_tools.bench.rows import Row
+
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from rich.markup import escape
-
-    from resnet_tools.bench.runner import plot, run_bench
+    from resnet_tools.bench.runner import BenchResult, plot, run_bench
     from resnet_tools.cli.console import console
     from resnet_tools.core.files import atomic_write, check_outputs
 
     check_outputs([args.json, args.plot], force=args.force)
     device, models, backends, batches = _checked(args)
+
+    def save(result: BenchResult) -> None:  # after every row too ("complete": false), so a killed run keeps its rows
+        if args.json:
+            atomic_write(args.json, lambda fh: fh.write(json.dumps(result.as_dict(), indent=2).encode()))
+
     console.print(
         f"bench: {', '.join(models)} x {', '.join(backends)} x batch {args.batch}, {args.threads} threads, "
         f"{args.size}x{args.size}, mode {args.mode}, malloc {args.malloc} ({device})"
     )
     result = run_bench(
         models, backends, batches, threads=args.threads, mode=args.mode, size=args.size, repeats=args.repeats,
-        min_time=args.min_time, paths=args.paths or "", malloc=args.malloc, device=device,
-        keras_backends=_other_engines(backends, device, args.no_keras_others),
-        on_row=lambda r: console.print(
-            f"  {escape(r.backend):6s} {r.model:10s} b{r.batch:<3d} {r.path:18s} {r.implementation:18s} "
-            + (f"{r.images_per_s:7.2f} img/s" if not r.error else f"error: {r.error[:80]}"), highlight=False,
-        ),
+        min_time=args.min_time, paths=args.paths or "", malloc=args.malloc, device=device, on_progress=save,
+        keras_backends=_other_engines(backends, device, args.no_keras_others), official=not args.no_official,
+        on_row=_print_row,
     )  # fmt: skip
     if not result.rows:
         raise ResNetError(
@@ -42,7 +45,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if noisy := sum(1 for r in result.rows if r.noisy):
         console.print(f"[yellow]{noisy} row(s) with p90/median > 1.2: the machine was busy; compare ratios[/]")
     if args.json:
-        atomic_write(args.json, lambda fh: fh.write(json.dumps(result.as_dict(), indent=2).encode()))
+        save(result)
         console.print(f"wrote {args.json}")
     if args.plot:
         plot(result, args.plot)
@@ -51,6 +54,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
         console.print("[red]every row failed[/]")
         return 1
     return 0
+
+
+def _print_row(r: Row) -> None:
+    """One line per row as it is measured."""
+    from rich.markup import escape
+
+    from resnet_tools.cli.console import console
+
+    speed = f"{r.images_per_s:7.2f} img/s" if not r.error else f"error: {r.error[:80]}"
+    line = f"  {escape(r.backend):6s} {r.model:10s} b{r.batch:<3d} {r.path:18s} {r.implementation:18s} {speed}"
+    console.print(line, highlight=False)
 
 
 def _checked(args: argparse.Namespace) -> tuple[str, list[str], list[str], list[int]]:
@@ -143,6 +157,11 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--repeats", type=int, default=10, help="timed rounds at least")
     p.add_argument("--min-time", type=float, default=3.0, help="seconds of timed rounds at least")
     p.add_argument("--paths", default=None, help="keep only these execution paths (comma-separated)")
+    p.add_argument(
+        "--no-official",
+        action="store_true",
+        help="time ours only, not torchvision / paddle.vision / keras.applications beside it (halves compile time)",
+    )
     p.add_argument(
         "--no-keras-others",
         action="store_true",
