@@ -219,6 +219,53 @@ def torch_keras_style_resnet50v2(num_classes: int = 6, neg_inf_pool: bool = Fals
     return randomize_torch(Net(), 3)
 
 
+def torch_d2l_resnet18(num_classes: int = 10, in_channels: int = 1) -> Any:
+    """d2l.ai's ResNet-18 ("Dive into Deep Learning", section 8.6, PyTorch edition) as the book writes it:
+    ``Residual`` with ``conv1, conv2, conv3`` (the 1x1 projection, no BN) registered before ``bn1, bn2``, a bias
+    on every conv, the stages ``b1..b5`` in one ``nn.Sequential``; one input channel (Fashion-MNIST)."""
+    from torch import nn
+    from torch.nn import functional as F
+
+    class Residual(nn.Module):
+        def __init__(self, input_channels: int, num_channels: int, use_1x1conv: bool = False, strides: int = 1):
+            super().__init__()
+            self.conv1 = nn.Conv2d(input_channels, num_channels, kernel_size=3, padding=1, stride=strides)
+            self.conv2 = nn.Conv2d(num_channels, num_channels, kernel_size=3, padding=1)
+            self.conv3 = nn.Conv2d(input_channels, num_channels, kernel_size=1, stride=strides) if use_1x1conv else None
+            self.bn1 = nn.BatchNorm2d(num_channels)
+            self.bn2 = nn.BatchNorm2d(num_channels)
+
+        def forward(self, x: Any) -> Any:
+            y = F.relu(self.bn1(self.conv1(x)))
+            y = self.bn2(self.conv2(y))
+            if self.conv3:
+                x = self.conv3(x)
+            y += x
+            return F.relu(y)
+
+    def resnet_block(input_channels: int, num_channels: int, num_residuals: int, first_block: bool = False) -> Any:
+        blk = []
+        for i in range(num_residuals):
+            if i == 0 and not first_block:
+                blk.append(Residual(input_channels, num_channels, use_1x1conv=True, strides=2))
+            else:
+                blk.append(Residual(num_channels, num_channels))
+        return blk
+
+    b1 = nn.Sequential(
+        nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3),
+        nn.BatchNorm2d(64),
+        nn.ReLU(),
+        nn.MaxPool2d(kernel_size=3, stride=2, padding=1),
+    )
+    b2 = nn.Sequential(*resnet_block(64, 64, 2, first_block=True))
+    b3 = nn.Sequential(*resnet_block(64, 128, 2))
+    b4 = nn.Sequential(*resnet_block(128, 256, 2))
+    b5 = nn.Sequential(*resnet_block(256, 512, 2))
+    net = nn.Sequential(b1, b2, b3, b4, b5, nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(), nn.Linear(512, num_classes))
+    return randomize_torch(net, 5)
+
+
 # ---- paddle -------------------------------------------------------------------------------------------------
 
 
@@ -272,6 +319,51 @@ def paddle_tutorial_resnet50(num_classes: int = 102) -> Any:
             return self.fc(paddle.flatten(self.avgpool(self.residual_block(x)), 1))
 
     return randomize_paddle(ResNet50(), 4)
+
+
+def paddle_d2l_resnet18(num_classes: int = 10, in_channels: int = 1) -> Any:
+    """d2l.ai's ResNet-18 in the book's PaddlePaddle edition: the same ``Residual`` (``conv1, conv2, conv3``
+    with biases, then ``bn1, bn2``), ``b1..b5`` in one ``nn.Sequential``."""
+    from paddle import nn
+    from paddle.nn import functional as F
+
+    class Residual(nn.Layer):
+        def __init__(self, input_channels: int, num_channels: int, use_1x1conv: bool = False, strides: int = 1):
+            super().__init__()
+            self.conv1 = nn.Conv2D(input_channels, num_channels, kernel_size=3, padding=1, stride=strides)
+            self.conv2 = nn.Conv2D(num_channels, num_channels, kernel_size=3, padding=1)
+            self.conv3 = nn.Conv2D(input_channels, num_channels, kernel_size=1, stride=strides) if use_1x1conv else None
+            self.bn1 = nn.BatchNorm2D(num_channels, momentum=0.9, epsilon=1e-5)
+            self.bn2 = nn.BatchNorm2D(num_channels, momentum=0.9, epsilon=1e-5)
+
+        def forward(self, x: Any) -> Any:
+            y = F.relu(self.bn1(self.conv1(x)))
+            y = self.bn2(self.conv2(y))
+            if self.conv3:
+                x = self.conv3(x)
+            return F.relu(y + x)
+
+    def resnet_block(input_channels: int, num_channels: int, num_residuals: int, first_block: bool = False) -> Any:
+        blk = []
+        for i in range(num_residuals):
+            if i == 0 and not first_block:
+                blk.append(Residual(input_channels, num_channels, use_1x1conv=True, strides=2))
+            else:
+                blk.append(Residual(num_channels, num_channels))
+        return blk
+
+    b1 = nn.Sequential(
+        nn.Conv2D(in_channels, 64, kernel_size=7, stride=2, padding=3),
+        nn.BatchNorm2D(64),
+        nn.ReLU(),
+        nn.MaxPool2D(kernel_size=3, stride=2, padding=1),
+    )
+    b2 = nn.Sequential(*resnet_block(64, 64, 2, first_block=True))
+    b3 = nn.Sequential(*resnet_block(64, 128, 2))
+    b4 = nn.Sequential(*resnet_block(128, 256, 2))
+    b5 = nn.Sequential(*resnet_block(256, 512, 2))
+    net = nn.Sequential(b1, b2, b3, b4, b5, nn.AdaptiveAvgPool2D((1, 1)), nn.Flatten(), nn.Linear(512, num_classes))
+    return randomize_paddle(net, 6)
 
 
 def keras_cifar_resnet18(

@@ -26,6 +26,8 @@ class ModelOptions(TypedDict, total=False):
     replace_stride_with_dilation: list[bool] | tuple[bool, bool, bool]
     stem: str
     in_channels: int
+    conv_bias: bool
+    shortcut: str
 
 
 def builders_source(framework: str) -> str:

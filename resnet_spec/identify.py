@@ -13,14 +13,25 @@ from resnet_spec.spec import get_spec, list_models, unknown_model_message
 Shapes = Mapping[str, tuple[int, ...]]
 
 
+#: Options a checkpoint may imply beyond the head, input channels and stem. A model is built with them only where
+#: no zoo entry fits without them: resnet50v1's weights (a bias on every conv) are not read as resnet50's.
+EXTENDED = ("conv_bias", "shortcut")
+
+
 def _overrides_for(shapes: Shapes, spec: ModelSpec) -> dict[str, Any]:
-    """Options the checkpoint implies: head size, input channels, CIFAR stem."""
+    """Options the checkpoint implies: head size, input channels, CIFAR stem; for a V1.5 model also a bias on
+    every conv and shortcut convs without BN (d2l's ResNet)."""
     out: dict[str, Any] = {"num_classes": shapes["fc.weight"][0] if "fc.weight" in shapes else 0}
     conv1 = shapes.get("conv1.weight")
     if conv1 is not None and len(conv1) == 4:
         out["in_channels"] = conv1[1]
         if conv1[2] != spec.stem.kernel:
             out["stem"] = "cifar"
+    if "layer1.0.conv1.bias" in shapes and not spec.conv_bias.inner:
+        out["conv_bias"] = True
+    projections = [k for k in shapes if ".downsample." in k]
+    if projections and spec.shortcut == "projection_when_needed" and all(".downsample.0." in k for k in projections):
+        out["shortcut"] = "conv_when_needed"
     return out
 
 
@@ -28,22 +39,31 @@ def _table(spec: ModelSpec) -> dict[str, tuple[int, ...]]:
     return {e.name: e.shape for e in canonical_table(spec)}
 
 
-def candidate_spec(name: str, shapes: Shapes) -> ModelSpec | None:
-    """``name``'s spec with the options ``shapes`` imply, or None if those options do not apply."""
+def candidate_spec(name: str, shapes: Shapes, *, extended: bool = True) -> ModelSpec | None:
+    """``name``'s spec with the options ``shapes`` imply (``extended``: EXTENDED ones too), or None if those
+    options do not apply."""
     try:
         base = get_spec(name)
-        return get_spec(name, **_overrides_for(shapes, base))
+        options = _overrides_for(shapes, base)
+        return get_spec(name, **{k: v for k, v in options.items() if extended or k not in EXTENDED})
     except ValueError:
         return None
 
 
 def identify(shapes: Shapes) -> ModelSpec:
-    """The one zoo model whose canonical table equals ``shapes`` exactly (with implied options)."""
-    matches = [s for n in list_models() if (s := candidate_spec(n, shapes)) and _table(s) == dict(shapes)]
-    if len(matches) == 1:
-        return matches[0]
-    if len(matches) > 1:
-        raise CheckpointError(f"checkpoint matches several models ({', '.join(s.name for s in matches)}); use --model")
+    """The one zoo model whose canonical table equals ``shapes`` exactly (with implied options; EXTENDED ones
+    only where nothing fits without them)."""
+    for extended in (False, True):
+        matches = [
+            s
+            for n in list_models()
+            if (s := candidate_spec(n, shapes, extended=extended)) and _table(s) == dict(shapes)
+        ]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            names = ", ".join(s.name for s in matches)
+            raise CheckpointError(f"checkpoint matches several models ({names}); use --model")
     best, score = closest(shapes)
     detail = diff_detail(_table(candidate_spec(best, shapes) or get_spec(best)), shapes)
     raise CheckpointError(

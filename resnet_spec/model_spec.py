@@ -70,7 +70,21 @@ class ModelSpec:
     @property
     def is_zoo_default(self) -> bool:
         """True when no override changed the architecture (expected counts then apply)."""
-        return not set(self.overridden) & {"num_classes", "stem", "in_channels"}
+        return not set(self.overridden) & {"num_classes", "stem", "in_channels", "conv_bias", "shortcut"}
+
+    def options_text(self, skip: tuple[str, ...] = ()) -> str:
+        """The build options that differ from the zoo's entry, as ``create_model`` takes them
+        (``num_classes=10, conv_bias=True, in_channels=1, shortcut='conv_when_needed'``)."""
+        values = {
+            "num_classes": self.num_classes,
+            "in_channels": self.in_channels,
+            "stem": self.stem.kind,
+            "conv_bias": self.conv_bias.inner,
+            "shortcut": self.shortcut,
+            "zero_init_residual": self.zero_init_residual,
+            "replace_stride_with_dilation": list(self.replace_stride_with_dilation),
+        }
+        return ", ".join(f"{k}={values[k]!r}" for k in self.overridden if k in values and k not in skip)
 
     def spec_hash(self) -> str:
         """A short stable hash of the architecture (stored in checkpoint metadata)."""

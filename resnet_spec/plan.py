@@ -86,6 +86,8 @@ def _block_convs(spec: ModelSpec, cin: int, width: int, cout: int, stride: int, 
 def _shortcut_kind(spec: ModelSpec, index: int, stride: int, cin: int, cout: int) -> str:
     if spec.shortcut == "projection_when_needed":
         return "conv_bn" if stride != 1 or cin != cout else "identity"
+    if spec.shortcut == "conv_when_needed":  # a 1x1 conv alone, no BN (d2l's ResNet and tutorials after it)
+        return "conv" if stride != 1 or cin != cout else "identity"
     if spec.shortcut == "conv_bn_first_block":
         return "conv_bn" if index == 0 else "identity"
     # conv_first_block (pre-activation V2): stride elsewhere is a 1x1 max-pool on the raw input.

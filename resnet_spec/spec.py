@@ -28,7 +28,12 @@ OVERRIDES = {
     "replace_stride_with_dilation": "3 booleans: dilate instead of stride in the 3 downsampling stages",
     "stem": "'imagenet' (7x7/2 conv + max-pool) or 'cifar' (3x3/1 conv, no max-pool)",
     "in_channels": "input channels",
+    "conv_bias": "True: every conv has a bias (hand-written ResNets such as d2l's); False: none",
+    "shortcut": "projection of a V1.5 model: 'projection_when_needed' (1x1 conv + BN) or 'conv_when_needed' "
+    "(1x1 conv alone, as in d2l)",
 }
+#: The shortcut kinds a V1.5 model may be built with (the others place the projection elsewhere).
+PROJECTIONS = ("projection_when_needed", "conv_when_needed")
 
 
 DTYPES = ("float32", "float64")
@@ -258,9 +263,28 @@ def apply_overrides(spec: ModelSpec, **overrides: Any) -> ModelSpec:
         if kind == "cifar":
             changes["stem"] = dataclasses.replace(spec.stem, **cifar_stem_fields())
             changes["preprocessing"] = CIFAR_PREPROCESSING  # 32x32 images, not the ImageNet family's 224
+    changes |= _hand_written_options(spec, overrides)
     changed = {k for k, v in changes.items() if getattr(spec, k) != v}
     changes["overridden"] = tuple(sorted(set(spec.overridden) | changed))
     return dataclasses.replace(spec, **changes)
+
+
+def _hand_written_options(spec: ModelSpec, overrides: dict[str, Any]) -> dict[str, Any]:
+    """``conv_bias`` and ``shortcut``: the V1.5 model as hand-written ResNets (d2l.ai's) build it."""
+    changes: dict[str, Any] = {}
+    if "conv_bias" in overrides:
+        on = overrides["conv_bias"]
+        if not isinstance(on, bool):
+            raise SpecError(f"{spec.name}: conv_bias must be True or False, got {on!r}")
+        changes["conv_bias"] = ConvBias(stem=on, shortcut=on, inner=on, last=on)
+    if "shortcut" in overrides:
+        kind = overrides["shortcut"]
+        if kind not in PROJECTIONS:
+            raise SpecError(f"{spec.name}: shortcut must be one of {', '.join(PROJECTIONS)}, got {kind!r}")
+        if spec.shortcut not in PROJECTIONS:
+            raise SpecError(f"{spec.name}: shortcut {spec.shortcut} (variant {spec.variant}) cannot be changed")
+        changes["shortcut"] = kind
+    return changes
 
 
 def get_spec(name: str, **overrides: Any) -> ModelSpec:

@@ -394,3 +394,81 @@ def test_a_structure_no_zoo_model_has_names_the_closest(tmp_path: Path, capsys: 
     assert main(["convert", str(src), str(tmp_path / "o.pdparams")]) == 2
     err = capsys.readouterr().err
     assert "closest is resnet18 (CIFAR stem)" in err and "fc [10, 512]" in err and err.count("\n") == 1, err
+
+
+# ---- d2l.ai's ResNet-18: a bias on every conv, shortcut convs without BN, BNs registered after the convs -------
+
+
+def _gray(size: tuple[int, int] = (64, 96)) -> np.ndarray:
+    return np.random.default_rng(1).standard_normal((3, 1, *size)).astype("float32")
+
+
+def test_d2l_resnet18_converts_into_every_framework(tmp_path: Path) -> None:
+    """The book's PyTorch model (Fashion-MNIST: one channel, 10 classes) maps by structure onto resnet18 built
+    with conv_bias=True and shortcut='conv_when_needed', and computes the book model's logits everywhere."""
+    import torch
+
+    model = handwritten.torch_d2l_resnet18()
+    src = tmp_path / "d2l.pth"
+    torch.save(model.state_dict(), src)
+    x = _gray()
+    _everywhere(src, _torch_out(model, x), x, tmp_path, "resnet18")
+    written = tmp_path / "out-paddle.pdparams"
+    spec = resolve_spec(read_checkpoint(written, format_for(written)), None)
+    assert (spec.in_channels, spec.num_classes, spec.shortcut) == (1, 10, "conv_when_needed")
+    assert spec.conv_bias.stem and spec.conv_bias.inner and spec.conv_bias.shortcut and spec.conv_bias.last
+    ours = LOADED["torch"].create_model(spec)
+    assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in model.parameters())
+
+
+def test_d2l_pytorch_edition_into_the_paddle_edition(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Teacher's case: the book's PyTorch model's weights, proved against the PyTorch code (--reference), written
+    in the names of the book's Paddle edition (--like): the Paddle model loads them with nothing missing and
+    computes the same logits."""
+    import paddle
+    import torch
+
+    model = handwritten.torch_d2l_resnet18()
+    src, template = tmp_path / "d2l.pth", tmp_path / "d2l_paddle.pdparams"
+    torch.save(model.state_dict(), src)
+    paddle.save(handwritten.paddle_d2l_resnet18().state_dict(), str(template))
+    ref = _reference_file(tmp_path, "handwritten.torch_d2l_resnet18()")
+    out = tmp_path / "for_paddle_edition.pdparams"
+    assert main(["convert", str(src), str(out), "--reference", ref, "--like", str(template)]) == 0
+    text = capsys.readouterr().out
+    assert "proved against your model" in text and "conv_when_needed" in text
+    book = handwritten.paddle_d2l_resnet18()
+    missing, unexpected = book.set_state_dict(paddle.load(str(out)))
+    assert not missing and not unexpected
+    x = _gray()
+    assert tensor_diff(_torch_out(model, x), _paddle_out(book.eval(), x)).max_rel <= TOL
+
+
+def test_d2l_options_are_checked(capsys: pytest.CaptureFixture[str]) -> None:
+    """conv_bias and shortcut are build options like num_classes: wrong values are one line; the shortcut of a V1
+    or V2 model (projections elsewhere) cannot be changed."""
+    from resnet_spec import get_spec
+    from resnet_spec.errors import SpecError
+
+    with pytest.raises(SpecError, match="conv_bias must be True or False"):
+        get_spec("resnet18", conv_bias="yes")
+    with pytest.raises(SpecError, match="shortcut must be one of"):
+        get_spec("resnet18", shortcut="identity")
+    with pytest.raises(SpecError, match="cannot be changed"):
+        get_spec("resnet50v2", shortcut="conv_when_needed")
+    assert not get_spec("resnet18", conv_bias=True).is_zoo_default
+
+
+def test_a_zoo_entry_is_preferred_and_the_option_built_twin_is_named(tmp_path: Path) -> None:
+    """keras.applications' ResNet50 (a bias on every conv) in names of one's own: read as resnet50v1, as before
+    conv_bias existed; the note names resnet50 with conv_bias=True, which fits the weights as well."""
+    import torch
+
+    rt = LOADED["torch"]
+    model = handwritten.randomize_torch(rt.create_model("resnet50v1", num_classes=5), 3)
+    renamed = {k.replace("layer", "stage").replace("downsample", "proj"): v for k, v in model.state_dict().items()}
+    src = tmp_path / "mine.pth"
+    torch.save(renamed, src)
+    result = convert(src, tmp_path / "out.pdparams")
+    assert result.spec.name == "resnet50v1" and result.spec.is_zoo_default is False  # num_classes=5
+    assert any("also fits resnet50 (conv_bias=True)" in n for n in result.notes), result.notes

@@ -96,7 +96,10 @@ def _template(like: Path | str, fmt: Format, spec: ModelSpec) -> Checkpoint:
     """The ``--like`` checkpoint, read (lazily) and checked to be the same model as the weights."""
     if fmt.write_state is None:
         raise CheckpointError(f"--like {like}: a {fmt.name} file; the template must be a torch or paddle checkpoint")
-    template = read_checkpoint(like, fmt, spec.name, lazy=True)
+    from resnet_tools.checkpoints import mapfile, reference
+
+    with reference.using(None), mapfile.using(None):  # --reference and --map describe the source, not the template
+        template = read_checkpoint(like, fmt, spec.name, lazy=True)
     theirs = resolve_spec(template, spec.name)
     if (theirs.name, canonical_table(theirs), theirs.stem) != (spec.name, canonical_table(spec), spec.stem):
         raise CheckpointError(f"--like {like} is not the same model as the weights ({spec.name} with these options)")

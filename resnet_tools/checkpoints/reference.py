@@ -164,7 +164,7 @@ def reference_map(native: Mapping[str, Any], framework: str, model: str | None, 
     if framework not in RUNS:
         raise CheckpointError(f"--reference runs torch or paddle models; {source} is a {framework} file")
     units = units_of(native, framework)
-    spec = choose_spec(units, model, source)
+    spec, _alternatives = choose_spec(units, model, source)  # the run proves which (a wrong one fails the proof)
     user = _build(ref, framework)
     _load(user, framework, native, ref)
     size = (32, 40) if spec.stem.kind == "cifar" else (64, 96)

@@ -136,16 +136,19 @@ def _assignments(
     after_conv = sum(1 for i, u in enumerate(block) if u.kind == "bn" and i and block[i - 1].kind == "conv")
     interleaved = after_conv == expected_pairs
     hinted = {u.path for u in block if SHORTCUT_HINTS.search(_relative(u.path, prefix))}
-    out = []
     options = {kind: list(itertools.permutations(units)) for kind, (units, _ts) in by_kind.items()}
-    for conv_perm in options["conv"]:
-        for bn_perm in options["bn"]:
-            assigned = dict(zip(by_kind["conv"][1], conv_perm, strict=True))
-            assigned |= dict(zip(by_kind["bn"][1], bn_perm, strict=True))
-            if not all(_fits(t, u) for t, u in assigned.items()):
-                continue
-            if _consistent(assigned, role, block, prefix, interleaved, hinted, flow):
-                out.append({t.module: u for t, u in assigned.items()})
+    for per_kind in (False, True):  # the main path registered in running order; else its convs, then its BNs
+        out = []
+        for conv_perm in options["conv"]:
+            for bn_perm in options["bn"]:
+                assigned = dict(zip(by_kind["conv"][1], conv_perm, strict=True))
+                assigned |= dict(zip(by_kind["bn"][1], bn_perm, strict=True))
+                if not all(_fits(t, u) for t, u in assigned.items()):
+                    continue
+                if _consistent(assigned, role, block, prefix, interleaved, hinted, flow, per_kind=per_kind):
+                    out.append({t.module: u for t, u in assigned.items()})
+        if out or flow is not None:
+            return out
     return out
 
 
@@ -166,11 +169,17 @@ def _consistent(
     interleaved: bool,
     hinted: set[str],
     flow: Flow | None = None,
+    *,
+    per_kind: bool = False,
 ) -> bool:
+    """Whether an assignment of roles agrees with the order, the conv/BN pairs, the hints (or the run).
+    ``per_kind``: the main path's convs and its BNs each in running order, but not interleaved (a block that
+    registers ``conv1, conv2, bn1, bn2``, as d2l's ``Residual`` does)."""
     roles = {role[t.module]: u for t, u in assigned.items()}
-    main = [roles[r].order for r in ROLE_ORDER if r in roles]
-    if main != sorted(main):  # the main path is registered (or, with a flow, runs) in the order it runs
-        return False
+    for kinds in [("conv",), ("bn",)] if per_kind else [("conv", "bn")]:
+        main = [roles[r].order for r in ROLE_ORDER if r in roles and roles[r].kind in kinds]
+        if main != sorted(main):  # the main path is registered (or, with a flow, runs) in the order it runs
+            return False
     if flow is not None:  # the run decides: BN after its conv, the shortcut conv reads what conv1 reads
         short, first = roles.get("downsample.0"), roles.get("conv1")
         if short is not None and first is not None and flow.reads[short.path] != flow.reads[first.path]:
@@ -279,9 +288,9 @@ def structural_map(
         units = units_of(native, framework)
     except CheckpointError as exc:
         raise CheckpointError(f"{source}: {exc}") from None
-    spec = choose_spec(units, model, source)
+    spec, chosen = choose_spec(units, model, source)
     mapped, notes = map_units(units, spec, source, draft=draft)
-    return StructureMap(spec, mapped, framework, notes)
+    return StructureMap(spec, mapped, framework, [*chosen, *notes])
 
 
 def by_name(units: Sequence[Unit], framework: str) -> StructureMap | None:

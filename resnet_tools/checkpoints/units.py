@@ -8,6 +8,7 @@ read off them; a conv without bias fits a conv with one, as a zero bias).
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -18,6 +19,7 @@ import numpy as np
 
 from resnet_spec import ModelSpec
 from resnet_spec.errors import CheckpointError
+from resnet_spec.identify import EXTENDED
 from resnet_spec.naming import TORCH_BN_COUNTER, canonical_shape, native_attrs
 from resnet_spec.params import ParamEntry, canonical_table
 from resnet_spec.spec import get_spec, list_models
@@ -134,26 +136,34 @@ def _signature(items: Iterable[tuple[str, tuple[int, ...]]]) -> Counter[tuple[st
     return Counter(items)
 
 
-def zoo_options(units: Sequence[Unit], model: str | None) -> Iterator[ModelSpec]:
+def zoo_options(units: Sequence[Unit], model: str | None, *, extended: bool = True) -> Iterator[ModelSpec]:
     """Every zoo model (or ``model``), with and without the CIFAR stem, built with the head size and input
-    channels the units imply."""
+    channels the units imply; a V1.5 model also with a shortcut conv without BN (where the file has fewer BNs
+    than convs) and with a bias on every conv (where the file's convs have biases), as d2l's ResNet
+    (``extended=False``: the zoo's entries as they are, e.g. for a course exercise that must build one)."""
     fc = [u for u in units if u.kind == "fc"]
     convs = [u for u in units if u.kind == "conv"]
     if not convs:
         raise CheckpointError("no convolution in the checkpoint: not a ResNet")
     options: dict[str, Any] = {"num_classes": fc[-1].shape[0] if fc else 0, "in_channels": convs[0].shape[1]}
+    bn_short = extended and sum(u.kind == "bn" for u in units) < len(convs)
+    biased = extended and any(u.has_bias for u in convs)
     for name in [model] if model else list_models():
-        for stem in (None, "cifar"):
+        base = get_spec(name)
+        shortcuts = [None, "conv_when_needed"] if bn_short and base.shortcut == "projection_when_needed" else [None]
+        biases = [None, True] if biased and not base.conv_bias.inner else [None]
+        for stem, shortcut, bias in itertools.product((None, "cifar"), shortcuts, biases):
             try:
-                yield get_spec(name, **options, **({"stem": stem} if stem else {}))
+                yield get_spec(name, **options, stem=stem, shortcut=shortcut, conv_bias=bias)
             except ValueError:
                 continue
 
 
-def candidates(units: Sequence[Unit], model: str | None = None) -> list[ModelSpec]:
+def candidates(units: Sequence[Unit], model: str | None = None, *, extended: bool = True) -> list[ModelSpec]:
     """Zoo models (with the options the units imply) whose units have the same kinds and shapes."""
     given = _signature((u.kind, u.shape) for u in units)
-    return [s for s in zoo_options(units, model) if _signature((t.kind, t.shape) for t in targets_of(s)) == given]
+    options = zoo_options(units, model, extended=extended)
+    return [s for s in options if _signature((t.kind, t.shape) for t in targets_of(s)) == given]
 
 
 def closest_model(units: Sequence[Unit], model: str | None = None) -> str:
@@ -181,20 +191,37 @@ def _bias_fit(spec: ModelSpec, units: Sequence[Unit]) -> int:
     )
 
 
-def choose_spec(units: Sequence[Unit], model: str | None, source: str) -> ModelSpec:
-    """The one zoo model the units fit (preferring the one whose conv biases agree), else one clear line."""
+def _rank(spec: ModelSpec, units: Sequence[Unit]) -> tuple[bool, bool, int]:
+    """Lower is preferred: a model with room for every bias of the file (a conv without bias reads as a zero
+    bias, not the reverse), then a zoo entry as it is over one built with EXTENDED options, then the closer
+    bias count."""
+    room = sum(t.has_bias for t in targets_of(spec) if t.kind == "conv") >= sum(
+        u.has_bias for u in units if u.kind == "conv"
+    )
+    return not room, bool(set(spec.overridden) & set(EXTENDED)), _bias_fit(spec, units)
+
+
+def choose_spec(units: Sequence[Unit], model: str | None, source: str) -> tuple[ModelSpec, list[str]]:
+    """The one zoo model the units fit (by :func:`_rank`), else one clear line; and a note naming a model built
+    with EXTENDED options that fits as well but was passed over for a zoo entry."""
     found = candidates(units, model)
     if not found:
         counts = Counter(u.kind for u in units)
         what = f"{counts['conv']} convs, {counts['bn']} BNs, {counts['fc']} Linear"
         hint = f"it does not fit {model}" if model else "no zoo model has those kinds and shapes"
         raise CheckpointError(f"{source}: {what}; {hint}; {closest_model(units, model)} (resnet list shows the zoo)")
-    best = min(_bias_fit(s, units) for s in found)
-    found = [s for s in found if _bias_fit(s, units) == best]
+    best = min(_rank(s, units) for s in found)
+    notes = []
+    passed_over = [s for s in found if _rank(s, units)[:2] == (best[0], True) and not best[1]]
+    if passed_over:  # resnet50v1 (a bias on every conv) also fits resnet50 with conv_bias=True
+        also = ", ".join(f"{s.name} ({s.options_text(skip=('num_classes', 'in_channels'))})" for s in passed_over)
+        notes.append(f"it also fits {also}, which differs where weights do not show (e.g. the stride's place): "
+                     f"give --model or --reference if yours is that")  # fmt: skip
+    found = [s for s in found if _rank(s, units) == best]
     if len(found) > 1:
         names = ", ".join(s.name for s in found)
         raise CheckpointError(
             f"{source} fits {names} alike (they differ where weights do not show, e.g. the stride's place): "
             f"give --model, or --reference to prove it against your code"
         )
-    return found[0]
+    return found[0], notes

@@ -33,6 +33,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     trainable = r.spec.expected_trainable if r.spec.is_zoo_default else None
     console.print(
         f"converted {args.src} ({r.src_format}) -> {args.dst} ({r.dst_format}): {r.spec.name}"
+        + (f" ({r.spec.options_text()})" if r.spec.options_text() else "")
         + (f", {trainable:,} parameters" if trainable else "")
     )
     s = r.seconds
@@ -60,8 +61,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     r = inspect_checkpoint(src.path, model=args.model or src.model, fmt=args.format or src.format)
     console.print(f"file:      {r.path}")
     console.print(f"format:    {r.format} ({FORMATS[r.format].description})")
-    extras = [f"num_classes={r.spec.num_classes}"] + [f"{k}" for k in r.spec.overridden if k != "num_classes"]
-    console.print(f"model:     {r.spec.name} ({', '.join(extras)})")
+    extras = [f"num_classes={r.spec.num_classes}", r.spec.options_text(skip=("num_classes",))]
+    console.print(f"model:     {r.spec.name} ({', '.join(e for e in extras if e)})")
     console.print(f"params:    {r.trainable:,} trainable + {r.bn_stats:,} BN statistics")
     console.print(f"dtype:     {', '.join(f'{d} ({n} tensors)' for d, n in r.dtypes.items())}")
     if src.official is not None:

@@ -239,7 +239,7 @@ def _other_model(
 ) -> str:
     """A zoo model with the same layers that does compute the student's logits (e.g. v1 vs v1.5), named."""
     mod = load_backend(framework)
-    for other in candidates(units):
+    for other in candidates(units, extended=False):
         if other.name == spec.name or other.stem.kind != spec.stem.kind:
             continue
         try:
@@ -297,15 +297,15 @@ def check_model(model: Any, zoo: str, *, input_size: tuple[int, int] | None = No
     try:
         native = foreign.state_numpy(model)
         units = units_of(native, view)
-        spec = next(iter(zoo_options(units, zoo)))
+        spec = next(iter(zoo_options(units, zoo, extended=False)))  # the exercise: the zoo's model as it is
     except (ResNetError, ValueError) as exc:
         report.findings.append(Finding("structure", False, str(exc)))
         return report
-    fitting = candidates(units, zoo)
+    fitting = candidates(units, zoo, extended=False)
     if fitting:
         spec = fitting[0]
     elif next(u for u in units if u.kind == "conv").shape[2:] == (3, 3):  # a 3x3 first conv: the CIFAR stem
-        spec = next((s for s in zoo_options(units, zoo) if s.stem.kind == "cifar"), spec)
+        spec = next((s for s in zoo_options(units, zoo, extended=False) if s.stem.kind == "cifar"), spec)
     size = input_size or ((32, 40) if spec.stem.kind == "cifar" else (64, 96))
     x = np.random.default_rng(seed).standard_normal((2, spec.in_channels, *size)).astype("float32")
     try:
