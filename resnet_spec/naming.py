@@ -133,10 +133,12 @@ def keras_order(spec: ModelSpec) -> list[ParamEntry]:
     (``model.layers``), which is the order a ``.weights.h5`` numbers them in (``layers/conv2d_3``).
 
     keras.applications adds a block's branches as ``Add([shortcut, residual])``; Keras orders a functional
-    graph by depth, ties broken by that input order, so a block's shortcut conv comes just before its last
-    conv and the shortcut BN just before its last BN (``1_conv 1_bn 2_conv 2_bn 0_conv 3_conv 0_bn 3_bn``).
-    ``resnet_keras`` wires every block that way, so the rule holds for the models keras.applications lacks
-    (basic blocks, ResNeXt, wide) too; ``parity_tests`` checks it against both models' layer lists.
+    graph by depth, ties broken by that input order, so counted back from the addition each shortcut layer
+    comes just before the main-path layer as far from it: ``1_conv 1_bn 2_conv 2_bn 0_conv 3_conv 0_bn 3_bn``
+    with a conv + BN shortcut, ``... 3_conv 0_conv 3_bn`` with a conv alone (d2l's), ``... 0_conv 3_conv`` in a
+    pre-activation block. ``resnet_keras`` wires every block that way, so the rule holds for the models
+    keras.applications lacks (basic blocks, ResNeXt, wide) too; ``parity_tests`` checks it against both models'
+    layer lists.
     """
     blocks: dict[str, list[ParamEntry]] = {}
     for e in canonical_table(spec):
@@ -144,15 +146,14 @@ def keras_order(spec: ModelSpec) -> list[ParamEntry]:
         blocks.setdefault(f"layer{m[1]}.{m[2]}" if m else e.module, []).append(e)
     out: list[ParamEntry] = []
     for entries in blocks.values():
-        shortcut = [e for e in entries if ".downsample." in e.module]
-        main = [e for e in entries if ".downsample." not in e.module]
-        for kind, part in (("conv", ".downsample.0"), ("bn", ".downsample.1")):
-            moved = [e for e in shortcut if e.module.endswith(part)]
-            last = max((i for i, e in enumerate(main) if e.kind == kind), default=None)
-            if moved and last is not None:
-                at = next(i for i, e in enumerate(main) if e.module == main[last].module)
-                main[at:at] = moved
-        out += main
+        modules = list(dict.fromkeys(e.module for e in entries))
+        shortcut = [m for m in modules if ".downsample." in m]
+        main = [m for m in modules if ".downsample." not in m]
+        order = list(main)
+        for back, module in enumerate(reversed(shortcut)):  # aligned from the addition backwards
+            if back < len(main):
+                order.insert(order.index(main[-1 - back]), module)
+        out += sorted(entries, key=lambda e: order.index(e.module))
     return out
 
 

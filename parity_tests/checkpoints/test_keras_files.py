@@ -91,11 +91,19 @@ def _strip_names(path: Path) -> None:
 # ---- the order ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", list_models())
-def test_keras_order_is_the_models_layer_order(name: str) -> None:
+D2L = {"conv_bias": True, "shortcut": "conv_when_needed"}  # d2l.ai's ResNet: the shortcut a conv alone
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [*((n, {}) for n in list_models()), ("resnet18", D2L), ("resnet50", D2L)],
+    ids=[*list_models(), "resnet18-d2l", "resnet50-d2l"],
+)
+def test_keras_order_is_the_models_layer_order(name: str, options: dict[str, Any]) -> None:
     """The spec's Keras order is the order Keras lists our model's layers in (what a file numbers by)."""
-    model = LOADED["keras"].create_model(name)
-    expected = list(dict.fromkeys(keras_layer_name(e.module) for e in keras_order(get_spec(name))))
+    spec = get_spec(name, **options)
+    model = LOADED["keras"].create_model(spec)
+    expected = list(dict.fromkeys(keras_layer_name(e.module) for e in keras_order(spec)))
     assert [layer.name for layer in model.layers if layer.weights] == expected
 
 

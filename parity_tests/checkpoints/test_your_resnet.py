@@ -419,6 +419,10 @@ def test_d2l_resnet18_converts_into_every_framework(tmp_path: Path) -> None:
     assert spec.conv_bias.stem and spec.conv_bias.inner and spec.conv_bias.shortcut and spec.conv_bias.last
     ours = LOADED["torch"].create_model(spec)
     assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in model.parameters())
+    rk = LOADED["keras"]  # Keras' own load_weights (it goes by layer order) reads the written file
+    keras_model = rk.create_model(spec)
+    keras_model.load_weights(str(tmp_path / "out-keras.weights.h5"))
+    assert tensor_diff(_torch_out(model, x), rk.forward_numpy(keras_model, x)["logits"]).max_rel <= TOL
 
 
 def test_d2l_pytorch_edition_into_the_paddle_edition(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
