@@ -8,6 +8,7 @@ keras.applications ``conv2_block1_1_bn/moving_mean``.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -147,14 +148,21 @@ def keras_order(spec: ModelSpec) -> list[ParamEntry]:
     out: list[ParamEntry] = []
     for entries in blocks.values():
         modules = list(dict.fromkeys(e.module for e in entries))
-        shortcut = [m for m in modules if ".downsample." in m]
-        main = [m for m in modules if ".downsample." not in m]
-        order = list(main)
-        for back, module in enumerate(reversed(shortcut)):  # aligned from the addition backwards
-            if back < len(main):
-                order.insert(order.index(main[-1 - back]), module)
+        order = keras_block_order(
+            [m for m in modules if ".downsample." not in m], [m for m in modules if ".downsample." in m]
+        )
         out += sorted(entries, key=lambda e: order.index(e.module))
     return out
+
+
+def keras_block_order(main: Sequence[str], shortcut: Sequence[str]) -> list[str]:
+    """One block's layers in Keras' order (:func:`keras_order`): counted back from the addition, each shortcut
+    layer just before the main-path layer as far from it."""
+    order = list(main)
+    for back, layer in enumerate(reversed(shortcut)):
+        if back < len(main):
+            order.insert(order.index(main[-1 - back]), layer)
+    return order
 
 
 _CONV_MODULE_RE = re.compile(r"(^conv1$|\.conv\d+$|\.downsample\.0$)")

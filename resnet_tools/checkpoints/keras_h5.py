@@ -30,6 +30,7 @@ from resnet_spec.errors import CheckpointError
 from resnet_spec.naming import (
     NativeEntry,
     canonical_module,
+    keras_block_order,
     keras_order,
     module_kind,
     native_attrs,
@@ -233,9 +234,10 @@ def _variables(layer: H5Layer, keras_name: str, source: str) -> dict[str, Any]:
 
 def _order_notes(s: Structure) -> list[str]:
     """A note when the file's positions disagree with its names: Keras' ``load_weights`` reads by position."""
+    position = _keras_position([layer.name or "" for layer in s.body])
     for cls in ("conv2d", "batch_normalization"):
         got = [layer.name or "" for layer in s.body if layer.cls == cls]
-        if got != sorted(got, key=_keras_position(got)):
+        if got != sorted(got, key=position):
             return [
                 "layers are stored out of Keras' order (a file from resnet-xf before it took keras.applications' "
                 "order): read by layer name; Keras' load_weights would misplace them, so rewrite it with resnet convert"
@@ -243,24 +245,23 @@ def _order_notes(s: Structure) -> list[str]:
     return []
 
 
-def _keras_position(names: list[str]) -> Callable[[str], tuple[int, int, int]]:
-    """Sort key of keras.applications' order for one class's layer names: blocks in turn, and in a block
-    the pre-activation BN first, then the layers by number with the shortcut (``_0_``) just before the last."""
-    pattern = re.compile(r"^conv(\d+)_block(\d+)_(\d+|preact)_")
-    last: dict[tuple[int, int], int] = {}
+_BLOCK_LAYER = re.compile(r"^conv(\d+)_block(\d+)_(\d+|preact)_(conv|bn)$")
+
+
+def _keras_position(names: list[str]) -> Callable[[str], int]:
+    """Sort key of keras.applications' order for the layer names of a body: the stem, then the blocks in turn,
+    each in :func:`naming.keras_block_order` (its main path by number, pre-activation BN first and conv before
+    BN, its shortcut ``_0_`` layers placed back from the addition), then the rest."""
+    blocks: dict[tuple[int, int], list[tuple[int, int, str]]] = {}
     for name in names:
-        if (m := pattern.match(name)) and m[3] != "preact":
-            last[(int(m[1]), int(m[2]))] = max(last.get((int(m[1]), int(m[2])), 0), int(m[3]))
-
-    def key(name: str) -> tuple[int, int, int]:
-        m = pattern.match(name)
-        if not m:
-            return (0, 0, 0) if name.startswith("conv1_") else (10**6, 0, 0)
-        block = (int(m[1]), int(m[2]))
-        rank = -1 if m[3] == "preact" else 2 * last[block] - 1 if m[3] == "0" else 2 * int(m[3])
-        return (*block, rank)
-
-    return key
+        if m := _BLOCK_LAYER.match(name):
+            number = -1 if m[3] == "preact" else int(m[3])
+            blocks.setdefault((int(m[1]), int(m[2])), []).append((number, m[4] == "bn", name))
+    order = [n for n in names if n.startswith("conv1_")]
+    for block in sorted(blocks):
+        layers = sorted(blocks[block])
+        order += keras_block_order([n for k, _, n in layers if k != 0], [n for k, _, n in layers if k == 0])
+    return lambda name: order.index(name) if name in order else len(order)
 
 
 def read_layers(f: Any, source: str, model: str | None) -> tuple[ModelSpec | None, dict[str, LazyArray], list[str]]:
