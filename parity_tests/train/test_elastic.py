@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,9 @@ def test_a_killed_worker_is_restarted_and_ends_on_the_uninterrupted_weights(
     from resnet_tools.train.engines import FAULT_ENV
 
     monkeypatch.setenv(FAULT_ENV, KILLED[backend])  # SIGKILL before step 3, after the step-2 checkpoint
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))  # where the launcher keeps the resumed checkpoint aside
     ckpt = tmp_path / "dp.safetensors"
     argv = [a if a != "torch" else backend for a in RUN]
     code = main([*argv, *OPTIMIZERS["sgd"], "--nproc", "2", "--save", str(ckpt), "--save-every", "1",
@@ -63,6 +67,7 @@ def test_a_killed_worker_is_restarted_and_ends_on_the_uninterrupted_weights(
     assert re.search(
         rf"rank {killed} of \d failed: killed by SIGKILL; restarting from step [12] \(restart 1 of 1\)", out
     ), out
+    assert list(temp.iterdir()) == [], "the launcher left its copy of the resumed checkpoint"
     _close_to_the_uninterrupted_run(ckpt, backend)
 
 
@@ -211,3 +216,23 @@ def test_the_docs_give_the_rehearsed_commands() -> None:
             f"resnet train --model resnet18 --backend torch --nproc 1 --nnodes 2 --node-rank {rank} --master 127.0.0.1:"
             in block
         )
+
+
+def test_the_restart_step_is_read_from_the_header(tmp_path: Path) -> None:
+    """A restart reads only the checkpoint's step (the tensors wait for the next attempt); a file without the
+    training state is one line."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    from resnet_spec.errors import CheckpointError
+    from resnet_tools.train.checkpoint import TRAINING_KEY, training_step
+
+    good, bare = tmp_path / "run.safetensors", tmp_path / "weights.safetensors"
+    save_file({"w": np.zeros(3, "float32")}, str(good), metadata={TRAINING_KEY: json.dumps({"step": 7})})
+    save_file({"w": np.zeros(3, "float32")}, str(bare))
+    assert training_step(good) == 7
+    with pytest.raises(CheckpointError, match="not a training checkpoint"):
+        training_step(bare)
+    (tmp_path / "cut.safetensors").write_bytes(good.read_bytes()[:20])
+    with pytest.raises(CheckpointError, match="not a training checkpoint"):
+        training_step(tmp_path / "cut.safetensors")

@@ -51,6 +51,17 @@ def save_training_checkpoint(path: Path | str, state: TrainingState) -> Path:
     return path
 
 
+def training_step(path: Path | str) -> int:
+    """The step a ``resnet train --save`` checkpoint was written at, from its header alone (no tensor read)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            return int(json.loads((f.metadata() or {})[TRAINING_KEY])["step"])
+    except (OSError, ValueError, KeyError, TypeError, SafetensorError) as exc:
+        raise CheckpointError(f"{path}: not a training checkpoint of resnet train --save ({exc})") from None
+
+
 def load_training_checkpoint(path: Path | str) -> TrainingState:
     """A checkpoint ``resnet train --save`` wrote; anything else is one line saying what it is."""
     path = Path(path)

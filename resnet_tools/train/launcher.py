@@ -59,32 +59,34 @@ def launch(
         check_port(port)
     current: dict[str, Any] = dict(job)
     kept: list[dict[str, Any]] = []
-    for attempt in range(max_restarts + 1):
-        try:
-            report = _run_group(current, nproc, port, timeout_s, nodes, attempt)
-        except WorkerError as failed:
-            if attempt == max_restarts:
-                raise ResNetError(str(failed)) from None
-            resume, step = _last_complete(job)
-            kept = [r for r in kept + failed.records if r["step"] < step]
-            current = {**job, "start": resume, "step": step, "steps": job["step"] + job["steps"] - step}
-            say(f"{failed}; restarting from step {step} (restart {attempt + 1} of {max_restarts})")
-            port = None  # the old rendezvous port may linger in TIME_WAIT
-            continue
-        return {**report, "records": kept + report.get("records", []), "restarts": attempt}
+    with tempfile.TemporaryDirectory(prefix="resnet-restart-") as aside:  # removed however the run ends
+        for attempt in range(max_restarts + 1):
+            try:
+                report = _run_group(current, nproc, port, timeout_s, nodes, attempt)
+            except WorkerError as failed:
+                if attempt == max_restarts:
+                    raise ResNetError(str(failed)) from None
+                resume, step = _last_complete(job, Path(aside))
+                kept = [r for r in kept + failed.records if r["step"] < step]
+                current = {**job, "start": resume, "step": step, "steps": job["step"] + job["steps"] - step}
+                say(f"{failed}; restarting from step {step} (restart {attempt + 1} of {max_restarts})")
+                port = None  # the old rendezvous port may linger in TIME_WAIT
+                continue
+            return {**report, "records": kept + report.get("records", []), "restarts": attempt}
     raise AssertionError("unreachable")
 
 
-def _last_complete(job: dict[str, Any]) -> tuple[str, int]:
+def _last_complete(job: dict[str, Any], aside: Path) -> tuple[str, int]:
     """The checkpoint to restart from and its step: the last one ``--save-every`` wrote (renamed into place
-    whole, so complete), else the run's start. Copied aside, since the next attempt writes ``save`` again."""
-    from resnet_tools.train.checkpoint import load_training_checkpoint
+    whole, so complete), else the run's start. Copied into ``aside``, since the next attempt writes ``save``
+    again; only its step is read here (the file's header), not its tensors."""
+    from resnet_tools.train.checkpoint import training_step
 
     save = Path(job["save"])
     if job.get("save_every") and save.exists():
-        step = load_training_checkpoint(save).step
+        step = training_step(save)
         if step > job["step"]:
-            keep = Path(tempfile.mkdtemp(prefix="resnet-restart-")) / save.name
+            keep = aside / save.name
             shutil.copyfile(save, keep)
             return str(keep), step
     return job["start"], job["step"]
