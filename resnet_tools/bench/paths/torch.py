@@ -309,8 +309,9 @@ def _ort_gpu(make: Callable[[], Any], x: Any, provider: str) -> Build:
             path = f"{tmp}/model.onnx"
             with quiet_output():
                 resnet_torch.export.export_artifact(make().eval(), "onnx", path, input_shape=tuple(x.shape))
-            options = {"trt_fp16_enable": True} if provider.startswith("Tensorrt") else {}
-            session = ort.InferenceSession(path, providers=[(provider, options), "CUDAExecutionProvider"])
+            cuda = {"use_tf32": 0}  # ORT's CUDA provider runs fp32 convs in TF32 by default: this row is fp32
+            options = {"trt_fp16_enable": True} if provider.startswith("Tensorrt") else cuda
+            session = ort.InferenceSession(path, providers=[(provider, options), ("CUDAExecutionProvider", cuda)])
         inp = x.float().contiguous()
         binding = session.io_binding()
         binding.bind_input(session.get_inputs()[0].name, "cuda", 0, np.float32, tuple(inp.shape), inp.data_ptr())
