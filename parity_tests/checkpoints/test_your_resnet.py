@@ -478,3 +478,24 @@ def test_a_zoo_entry_is_preferred_and_the_option_built_twin_is_named(tmp_path: P
     result = convert(src, tmp_path / "out.pdparams")
     assert result.spec.name == "resnet50v1" and result.spec.is_zoo_default is False  # num_classes=5
     assert any("also fits resnet50 (conv_bias=True)" in n for n in result.notes), result.notes
+
+
+def test_d2l_paddle_edition_into_the_pytorch_edition(tmp_path: Path) -> None:
+    """The other way: the book's Paddle model (``_mean``/``_variance``, Linear weight [in, out]) proved against the
+    Paddle code and written in the PyTorch edition's names, which load_state_dict(strict=True) takes."""
+    import paddle
+    import torch
+
+    model = handwritten.paddle_d2l_resnet18()
+    src, template = tmp_path / "d2l.pdparams", tmp_path / "d2l_torch.pth"
+    paddle.save(model.state_dict(), str(src))
+    torch.save(handwritten.torch_d2l_resnet18().state_dict(), template)
+    from resnet_tools.checkpoints.reference import using
+
+    with using(_reference_file(tmp_path, "handwritten.paddle_d2l_resnet18()")):
+        result = convert(src, tmp_path / "for_torch_edition.pth", like=template)
+    assert any("proved against your model" in n for n in result.notes), result.notes
+    book = handwritten.torch_d2l_resnet18()
+    book.load_state_dict(torch.load(tmp_path / "for_torch_edition.pth", weights_only=True), strict=True)
+    x = _gray((48, 80))
+    assert tensor_diff(_paddle_out(model, x), _torch_out(book.eval(), x)).max_rel <= TOL
