@@ -170,42 +170,13 @@ def run_bench(
 
     def result(complete: bool) -> BenchResult:
         add_derived(rows, peak, probe.get("peaks"))
-        return BenchResult(
-            machine,
-            threads,
-            peak,
-            list(rows),
-            malloc,
-            device,
-            probe.get("peaks", {}),
-            probe.get("peak_method", ""),
-            probe.get("sgemm_gflops"),
-            complete,
-        )
+        return BenchResult(machine, threads, peak, list(rows), malloc, device, probe.get("peaks", {}),
+                           probe.get("peak_method", ""), probe.get("sgemm_gflops"), complete)  # fmt: skip
 
-    common = [
-        "--models",
-        ",".join(models),
-        "--batches",
-        ",".join(map(str, batches)),
-        "--size",
-        str(size),
-        "--mode",
-        mode,
-        "--threads",
-        str(threads),
-        "--repeats",
-        str(repeats),
-        "--min-time",
-        str(min_time),
-        "--paths",
-        paths,
-        "--malloc",
-        malloc,
-        "--device",
-        device,
-        *([] if official else ["--ours-only"]),
-    ]
+    flags = {"models": ",".join(models), "batches": ",".join(map(str, batches)), "size": size, "mode": mode,
+             "threads": threads, "repeats": repeats, "min-time": min_time, "paths": paths, "malloc": malloc,
+             "device": device}  # fmt: skip
+    common = [a for k, v in flags.items() for a in (f"--{k}", str(v))] + ([] if official else ["--ours-only"])
 
     def run(backend: str, env: dict[str, str], label: str) -> None:
         """One worker's rows, labelled with the compute engine where the backend runs on several."""
