@@ -39,6 +39,23 @@ def randomize_paddle(model: Any, seed: int) -> Any:
     return model
 
 
+def d2l_stages(residual: Any) -> list[list[Any]]:
+    """The four stages of d2l.ai's ResNet-18, built of the book's ``Residual`` class of either edition, as the
+    book's ``resnet_block`` builds them (its projection: a strided 1x1 conv in each later stage's first block)."""
+
+    def resnet_block(input_channels: int, num_channels: int, num_residuals: int, first_block: bool = False) -> Any:
+        blk = []
+        for i in range(num_residuals):
+            if i == 0 and not first_block:
+                blk.append(residual(input_channels, num_channels, use_1x1conv=True, strides=2))
+            else:
+                blk.append(residual(num_channels, num_channels))
+        return blk
+
+    return [resnet_block(64, 64, 2, first_block=True), resnet_block(64, 128, 2), resnet_block(128, 256, 2),
+            resnet_block(256, 512, 2)]  # fmt: skip
+
+
 # ---- torch --------------------------------------------------------------------------------------------------
 
 
@@ -243,25 +260,13 @@ def torch_d2l_resnet18(num_classes: int = 10, in_channels: int = 1) -> Any:
             y += x
             return F.relu(y)
 
-    def resnet_block(input_channels: int, num_channels: int, num_residuals: int, first_block: bool = False) -> Any:
-        blk = []
-        for i in range(num_residuals):
-            if i == 0 and not first_block:
-                blk.append(Residual(input_channels, num_channels, use_1x1conv=True, strides=2))
-            else:
-                blk.append(Residual(num_channels, num_channels))
-        return blk
-
     b1 = nn.Sequential(
         nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3),
         nn.BatchNorm2d(64),
         nn.ReLU(),
         nn.MaxPool2d(kernel_size=3, stride=2, padding=1),
     )
-    b2 = nn.Sequential(*resnet_block(64, 64, 2, first_block=True))
-    b3 = nn.Sequential(*resnet_block(64, 128, 2))
-    b4 = nn.Sequential(*resnet_block(128, 256, 2))
-    b5 = nn.Sequential(*resnet_block(256, 512, 2))
+    b2, b3, b4, b5 = (nn.Sequential(*blocks) for blocks in d2l_stages(Residual))
     net = nn.Sequential(b1, b2, b3, b4, b5, nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(), nn.Linear(512, num_classes))
     return randomize_torch(net, 5)
 
@@ -343,25 +348,13 @@ def paddle_d2l_resnet18(num_classes: int = 10, in_channels: int = 1) -> Any:
                 x = self.conv3(x)
             return F.relu(y + x)
 
-    def resnet_block(input_channels: int, num_channels: int, num_residuals: int, first_block: bool = False) -> Any:
-        blk = []
-        for i in range(num_residuals):
-            if i == 0 and not first_block:
-                blk.append(Residual(input_channels, num_channels, use_1x1conv=True, strides=2))
-            else:
-                blk.append(Residual(num_channels, num_channels))
-        return blk
-
     b1 = nn.Sequential(
         nn.Conv2D(in_channels, 64, kernel_size=7, stride=2, padding=3),
         nn.BatchNorm2D(64),
         nn.ReLU(),
         nn.MaxPool2D(kernel_size=3, stride=2, padding=1),
     )
-    b2 = nn.Sequential(*resnet_block(64, 64, 2, first_block=True))
-    b3 = nn.Sequential(*resnet_block(64, 128, 2))
-    b4 = nn.Sequential(*resnet_block(128, 256, 2))
-    b5 = nn.Sequential(*resnet_block(256, 512, 2))
+    b2, b3, b4, b5 = (nn.Sequential(*blocks) for blocks in d2l_stages(Residual))
     net = nn.Sequential(b1, b2, b3, b4, b5, nn.AdaptiveAvgPool2D((1, 1)), nn.Flatten(), nn.Linear(512, num_classes))
     return randomize_paddle(net, 6)
 

@@ -261,7 +261,8 @@ def _keras_position(names: list[str]) -> Callable[[str], int]:
     for block in sorted(blocks):
         layers = sorted(blocks[block])
         order += keras_block_order([n for k, _, n in layers if k != 0], [n for k, _, n in layers if k == 0])
-    return lambda name: order.index(name) if name in order else len(order)
+    position = {name: i for i, name in enumerate(order)}
+    return lambda name: position.get(name, len(order))
 
 
 def read_layers(f: Any, source: str, model: str | None) -> tuple[ModelSpec | None, dict[str, LazyArray], list[str]]:

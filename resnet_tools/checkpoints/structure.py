@@ -137,18 +137,22 @@ def _assignments(
     interleaved = after_conv == expected_pairs
     hinted = {u.path for u in block if SHORTCUT_HINTS.search(_relative(u.path, prefix))}
     options = {kind: list(itertools.permutations(units)) for kind, (units, _ts) in by_kind.items()}
+    fitting = []
+    for conv_perm in options["conv"]:
+        for bn_perm in options["bn"]:
+            assigned = dict(zip(by_kind["conv"][1], conv_perm, strict=True))
+            assigned |= dict(zip(by_kind["bn"][1], bn_perm, strict=True))
+            if all(_fits(t, u) for t, u in assigned.items()):
+                fitting.append(assigned)
+    out: list[dict[str, Unit]] = []
     for per_kind in (False, True):  # the main path registered in running order; else its convs, then its BNs
-        out = []
-        for conv_perm in options["conv"]:
-            for bn_perm in options["bn"]:
-                assigned = dict(zip(by_kind["conv"][1], conv_perm, strict=True))
-                assigned |= dict(zip(by_kind["bn"][1], bn_perm, strict=True))
-                if not all(_fits(t, u) for t, u in assigned.items()):
-                    continue
-                if _consistent(assigned, role, block, prefix, interleaved, hinted, flow, per_kind=per_kind):
-                    out.append({t.module: u for t, u in assigned.items()})
+        out = [
+            {t.module: u for t, u in assigned.items()}
+            for assigned in fitting
+            if _consistent(assigned, role, block, prefix, interleaved, hinted, flow, per_kind=per_kind)
+        ]
         if out or flow is not None:
-            return out
+            break
     return out
 
 

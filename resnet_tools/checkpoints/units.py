@@ -183,41 +183,33 @@ def closest_model(units: Sequence[Unit], model: str | None = None) -> str:
     return f"closest is {name} ({share:.0%} of layers agree; {diff})" if name else "no zoo model is close"
 
 
-def _bias_fit(spec: ModelSpec, units: Sequence[Unit]) -> int:
-    """How many convs differ in having a bias (0: the file and the model agree everywhere)."""
-    return abs(
-        sum(t.has_bias for t in targets_of(spec) if t.kind == "conv")
-        - sum(u.has_bias for u in units if u.kind == "conv")
-    )
-
-
 def _rank(spec: ModelSpec, units: Sequence[Unit]) -> tuple[bool, bool, int]:
     """Lower is preferred: a model with room for every bias of the file (a conv without bias reads as a zero
-    bias, not the reverse), then a zoo entry as it is over one built with EXTENDED options, then the closer
-    bias count."""
-    room = sum(t.has_bias for t in targets_of(spec) if t.kind == "conv") >= sum(
-        u.has_bias for u in units if u.kind == "conv"
-    )
-    return not room, bool(set(spec.overridden) & set(EXTENDED)), _bias_fit(spec, units)
+    bias, not the reverse), then a zoo entry as it is over one built with EXTENDED options, then the fewer
+    convs that differ in having a bias."""
+    theirs = sum(t.has_bias for t in targets_of(spec) if t.kind == "conv")
+    ours = sum(u.has_bias for u in units if u.kind == "conv")
+    return theirs < ours, bool(set(spec.overridden) & set(EXTENDED)), abs(theirs - ours)
 
 
 def choose_spec(units: Sequence[Unit], model: str | None, source: str) -> tuple[ModelSpec, list[str]]:
     """The one zoo model the units fit (by :func:`_rank`), else one clear line; and a note naming a model built
     with EXTENDED options that fits as well but was passed over for a zoo entry."""
-    found = candidates(units, model)
-    if not found:
+    fitting = candidates(units, model)
+    if not fitting:
         counts = Counter(u.kind for u in units)
         what = f"{counts['conv']} convs, {counts['bn']} BNs, {counts['fc']} Linear"
         hint = f"it does not fit {model}" if model else "no zoo model has those kinds and shapes"
         raise CheckpointError(f"{source}: {what}; {hint}; {closest_model(units, model)} (resnet list shows the zoo)")
-    best = min(_rank(s, units) for s in found)
+    ranked = [(_rank(s, units), s) for s in fitting]
+    best = min(rank for rank, _ in ranked)
     notes = []
-    passed_over = [s for s in found if _rank(s, units)[:2] == (best[0], True) and not best[1]]
+    passed_over = [s for rank, s in ranked if rank[:2] == (best[0], True) and not best[1]]
     if passed_over:  # resnet50v1 (a bias on every conv) also fits resnet50 with conv_bias=True
         also = ", ".join(f"{s.name} ({s.options_text(skip=('num_classes', 'in_channels'))})" for s in passed_over)
         notes.append(f"it also fits {also}, which differs where weights do not show (e.g. the stride's place): "
                      f"give --model or --reference if yours is that")  # fmt: skip
-    found = [s for s in found if _rank(s, units) == best]
+    found = [s for rank, s in ranked if rank == best]
     if len(found) > 1:
         names = ", ".join(s.name for s in found)
         raise CheckpointError(
