@@ -30,6 +30,7 @@ def main() -> None:
     from resnet_tools.bench.runner import markdown_table
 
     parts, rows = [], []
+    gpu: str | None = None  # the GPU the figures were measured on, as the bench files record it
     for name, title in SECTIONS:
         if not (folder / name).exists():  # a step left out or cut off: said in the page, not a crash
             parts.append(f"### {title}\n\n*Not measured in this run ({name} is missing).*\n")
@@ -39,22 +40,13 @@ def main() -> None:
         if data.get("complete") is False:  # written as it went, then killed at its time limit
             note += f"\n*Cut off by its time limit: these are the {len(data['rows'])} rows it finished.*\n"
         parts.append(f"### {title}\n\n{markdown_table(data)}{note}")
+        gpu = gpu or data["machine"].get("gpu")
         good = [r for r in data["rows"] if not r["error"] and r["mode"] == "eval"]
         rows += [r for r in good if r["batch"] == max(g["batch"] for g in good)]  # the largest batch measured
     (folder / "bench_gpu.md").write_text("\n".join(parts))
     if rows:
-        plot(rows, folder / "bench_gpu.png", gpu_name(folder))
+        plot(rows, folder / "bench_gpu.png", gpu or "one GPU")
     print(f"wrote {folder / 'bench_gpu.md'}" + (" and bench_gpu.png" if rows else ""))
-
-
-def gpu_name(folder: Path) -> str:
-    """The GPU the figures were measured on, as the bench files record it."""
-    for name, _ in SECTIONS:
-        if (folder / name).exists():
-            gpu = json.loads((folder / name).read_text())["machine"].get("gpu")
-            if gpu:
-                return str(gpu)
-    return "one GPU"
 
 
 def plot(rows: list[dict], path: Path, gpu: str) -> None:
