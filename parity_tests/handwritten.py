@@ -159,10 +159,11 @@ def torch_opaque_resnet50(num_classes: int = 5, per_block_names: bool = False) -
     return randomize_torch(Net(), 2)
 
 
-def torch_keras_style_resnet50v2(num_classes: int = 6, neg_inf_pool: bool = False) -> Any:
+def torch_keras_style_resnet50v2(num_classes: int = 6, neg_inf_pool: bool = False, head_pool: str = "mean") -> Any:
     """A ResNet50V2 written in torch in keras.applications' layout (``conv1.conv``, ``conv2.blocks.0.preact``,
     ``short``, ``post.bn``, ``post.fc``), without the last conv's and the shortcut's biases. ``neg_inf_pool``:
-    the stem max-pool pads with -inf (torch's own padding), where keras.applications pads with zeros."""
+    the stem max-pool pads with -inf (torch's own padding), where keras.applications pads with zeros.
+    ``head_pool="max"``: global max pooling before the classifier (no zoo model does that)."""
     import torch.nn.functional as F
     from torch import nn
 
@@ -208,7 +209,8 @@ def torch_keras_style_resnet50v2(num_classes: int = 6, neg_inf_pool: bool = Fals
             self.fc = nn.Linear(2048, num_classes)
 
         def forward(self, x: Any) -> Any:
-            return self.fc(F.relu(self.bn(x)).mean((2, 3)))
+            x = F.relu(self.bn(x))
+            return self.fc(x.amax((2, 3)) if head_pool == "max" else x.mean((2, 3)))
 
     class Stem(nn.Module):
         def __init__(self) -> None:

@@ -70,7 +70,9 @@ class ModelSpec:
     @property
     def is_zoo_default(self) -> bool:
         """True when no override changed the architecture (expected counts then apply)."""
-        return not set(self.overridden) & {"num_classes", "stem", "in_channels", "conv_bias", "shortcut"}
+        return not set(self.overridden) & {
+            "num_classes", "stem", "in_channels", "conv_bias", "shortcut", "stride_on", "stride_block"
+        }  # fmt: skip
 
     def options_text(self, skip: tuple[str, ...] = ()) -> str:
         """The build options that differ from the zoo's entry, as ``create_model`` takes them
@@ -81,6 +83,9 @@ class ModelSpec:
             "stem": self.stem.kind,
             "conv_bias": self.conv_bias.inner,
             "shortcut": self.shortcut,
+            "stride_on": self.stride_on,
+            "stride_block": self.stride_block,
+            "pool_pad": self.stem.pool_pad,
             "zero_init_residual": self.zero_init_residual,
             "replace_stride_with_dilation": list(self.replace_stride_with_dilation),
         }

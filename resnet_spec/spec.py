@@ -31,6 +31,11 @@ OVERRIDES = {
     "conv_bias": "True: every conv has a bias (hand-written ResNets such as d2l's); False: none",
     "shortcut": "projection of a V1.5 model: 'projection_when_needed' (1x1 conv + BN) or 'conv_when_needed' "
     "(1x1 conv alone, as in d2l)",
+    # What the weights cannot show (resnet_spec.lookalikes): models that differ only here have the same tensors.
+    "stride_on": "bottleneck: the conv that strides, 'conv1x1' (ResNet v1, keras.applications) or 'conv3x3' (v1.5)",
+    "stride_block": "pre-activation: the block of a stage that strides, 'last' (keras.applications V2) or 'first' "
+    "(timm's resnetv2)",
+    "pool_pad": "the stem max-pool's padding, 'zero' (keras.applications) or 'neg_inf' (torch's MaxPool2d padding=1)",
 }
 #: The shortcut kinds a V1.5 model may be built with (the others place the projection elsewhere).
 PROJECTIONS = ("projection_when_needed", "conv_when_needed")
@@ -264,7 +269,12 @@ def apply_overrides(spec: ModelSpec, **overrides: Any) -> ModelSpec:
             changes["stem"] = dataclasses.replace(spec.stem, **cifar_stem_fields())
             changes["preprocessing"] = CIFAR_PREPROCESSING  # 32x32 images, not the ImageNet family's 224
     changes |= _hand_written_options(spec, overrides)
+    changes |= _unseen_options(spec, overrides, changes.get("stem", spec.stem))
     changed = {k for k, v in changes.items() if getattr(spec, k) != v}
+    if "stem" in changed and changes["stem"].pool_pad != spec.stem.pool_pad:
+        changed.add("pool_pad")
+        if dataclasses.replace(changes["stem"], pool_pad=spec.stem.pool_pad) == spec.stem:
+            changed.discard("stem")  # only the padding changed: not the CIFAR stem
     changes["overridden"] = tuple(sorted(set(spec.overridden) | changed))
     return dataclasses.replace(spec, **changes)
 
@@ -284,6 +294,37 @@ def _hand_written_options(spec: ModelSpec, overrides: dict[str, Any]) -> dict[st
         if spec.shortcut not in PROJECTIONS:
             raise SpecError(f"{spec.name}: shortcut {spec.shortcut} (variant {spec.variant}) cannot be changed")
         changes["shortcut"] = kind
+    return changes
+
+
+def _unseen_options(spec: ModelSpec, overrides: dict[str, Any], stem: StemSpec) -> dict[str, Any]:
+    """``stride_on``, ``stride_block`` and ``pool_pad``: settings the weights cannot show (same tensors either way)."""
+    changes: dict[str, Any] = {}
+    if "stride_on" in overrides:
+        on = overrides["stride_on"]
+        if on not in ("conv1x1", "conv3x3"):
+            raise SpecError(f"{spec.name}: stride_on must be 'conv1x1' or 'conv3x3', got {on!r}")
+        if spec.block != "bottleneck" and on != spec.stride_on:
+            raise SpecError(f"{spec.name}: stride_on applies to bottleneck blocks ({spec.block} block)")
+        changes["stride_on"] = on
+    if "stride_block" in overrides:
+        where = overrides["stride_block"]
+        if where not in ("first", "last"):
+            raise SpecError(f"{spec.name}: stride_block must be 'first' or 'last', got {where!r}")
+        if where != spec.stride_block:
+            if spec.shortcut != "conv_first_block":  # elsewhere the projection moves with the stride
+                raise SpecError(
+                    f"{spec.name}: stride_block can move only in a pre-activation model (shortcut {spec.shortcut})"
+                )
+            strides = spec.stage_strides
+            # the same stage transitions downsample: last-block stage k strides where first-block stage k + 1 does
+            changes["stage_strides"] = (1, *strides[:-1]) if where == "first" else (*strides[1:], 1)
+        changes["stride_block"] = where
+    if "pool_pad" in overrides:
+        pad = overrides["pool_pad"]
+        if pad not in ("zero", "neg_inf"):
+            raise SpecError(f"{spec.name}: pool_pad must be 'zero' or 'neg_inf', got {pad!r}")
+        changes["stem"] = dataclasses.replace(stem, pool_pad=pad)
     return changes
 
 

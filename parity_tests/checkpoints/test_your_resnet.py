@@ -13,13 +13,16 @@ import pytest
 
 from parity_tests import handwritten
 from parity_tests.conftest import LOADED
+from resnet_spec.errors import CheckpointError
 from resnet_spec.tolerances import tolerance
 from resnet_tools.checkpoints.convert import convert, resolve_spec
 from resnet_tools.checkpoints.formats import format_for, read_checkpoint
+from resnet_tools.checkpoints.request import PLAIN, MapRequest
 from resnet_tools.cli import main
 from resnet_tools.core.diffs import tensor_diff
 
 TOL = tolerance("float32", "cpu", "eval").rel
+V15 = MapRequest(assume={"stride_on": "conv3x3"})  # the user says: a v1.5 bottleneck (the weights cannot show it)
 EXT = {"torch": ".pth", "paddle": ".pdparams", "keras": ".weights.h5"}
 
 pytestmark = pytest.mark.skipif(len(LOADED) < 3, reason="needs torch, paddle and keras")
@@ -43,15 +46,18 @@ def _paddle_out(model: Any, x: np.ndarray) -> np.ndarray:
         return model(paddle.to_tensor(x)).numpy()
 
 
-def _everywhere(src: Path, expected: np.ndarray, x: np.ndarray, tmp_path: Path, name: str) -> None:
-    """Convert ``src`` to each framework's file and run it there: the user's logits within the tolerance."""
+def _everywhere(
+    src: Path, expected: np.ndarray, x: np.ndarray, tmp_path: Path, name: str, how: MapRequest = PLAIN
+) -> None:
+    """Convert ``src`` to each framework's file and run it there (the model the conversion says, built from its
+    spec): the user's logits within the tolerance."""
     for fw, ext in EXT.items():
         dst = tmp_path / f"out-{fw}{ext}"
-        result = convert(src, dst)
+        result = convert(src, dst, how=how)
         assert result.spec.name == name, fw
         ckpt = read_checkpoint(dst, format_for(dst))
         mod = LOADED[fw]
-        model = mod.import_weights(mod.create_model(resolve_spec(ckpt, None)), ckpt.weights)
+        model = mod.import_weights(mod.create_model(result.spec), ckpt.weights)
         got = mod.forward_numpy(model, x)["logits"]
         assert tensor_diff(expected, got).max_rel <= TOL, fw
 
@@ -74,7 +80,9 @@ def test_paddle_tutorial_resnet50_converts(tmp_path: Path) -> None:
     x = _x()
     src = tmp_path / "tutorial.pdparams"
     paddle.save(model.state_dict(), str(src))
-    _everywhere(src, _paddle_out(model, x), x, tmp_path, "resnet50")
+    with pytest.raises(CheckpointError, match="--assume stride_on="):  # v1 or v1.5: the weights cannot show it
+        convert(src, tmp_path / "refused.pth")
+    _everywhere(src, _paddle_out(model, x), x, tmp_path, "resnet50", V15)
 
 
 def test_keras_layout_v2_in_torch_converts_with_zero_biases(tmp_path: Path) -> None:
@@ -84,7 +92,10 @@ def test_keras_layout_v2_in_torch_converts_with_zero_biases(tmp_path: Path) -> N
     x = _x()
     src = tmp_path / "v2.pt"
     torch.save(model.state_dict(), src)
-    _everywhere(src, _torch_out(model, x), x, tmp_path, "resnet50v2")
+    with pytest.raises(CheckpointError, match="stride_block: last .* or first .*pool_pad: zero .* or neg_inf"):
+        convert(src, tmp_path / "refused.pth")
+    how = MapRequest(assume={"stride_block": "last", "pool_pad": "zero", "stride_on": "conv3x3"})  # the user's word
+    _everywhere(src, _torch_out(model, x), x, tmp_path, "resnet50v2", how)
 
 
 def test_opaque_names_learn_stage1_from_later_blocks(tmp_path: Path) -> None:
@@ -96,9 +107,10 @@ def test_opaque_names_learn_stage1_from_later_blocks(tmp_path: Path) -> None:
     x = _x()
     src = tmp_path / "opaque.bin"  # a torch file by its content, whatever the extension
     torch.save(model.state_dict(), src)
-    ckpt = read_checkpoint(src, format_for(src))
+    ckpt = read_checkpoint(src, format_for(src), how=V15)
     assert any("roles taken from the blocks where the shapes decide" in n for n in ckpt.notes)
-    _everywhere(src, _torch_out(model, x), x, tmp_path, "resnet50")
+    assert any("settled as you said (--assume): stride_on=conv3x3" in n for n in ckpt.notes), ckpt.notes
+    _everywhere(src, _torch_out(model, x), x, tmp_path, "resnet50", V15)
 
 
 def test_ambiguous_names_are_refused_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -108,7 +120,7 @@ def test_ambiguous_names_are_refused_in_one_line(tmp_path: Path, capsys: pytest.
     src = tmp_path / "ambiguous.pth"
     torch.save(model.state_dict(), src)
     dst = tmp_path / "out.pdparams"
-    assert main(["convert", str(src), str(dst)]) == 2
+    assert main(["convert", str(src), str(dst), "--assume", "stride_on=conv3x3"]) == 2
     err = capsys.readouterr().err
     assert "ambiguous" in err and "r.0" in err and "--reference" in err and err.count("\n") == 1, err
     assert not dst.exists()
@@ -168,7 +180,7 @@ def test_map_table_and_an_edited_map_file_settle_an_ambiguous_file(
     src = tmp_path / "ambiguous.pth"
     torch.save(model.state_dict(), src)
     draft = tmp_path / "map.yaml"
-    assert main(["map", str(src), "--save", str(draft)]) == 0
+    assert main(["map", str(src), "--save", str(draft), "--assume", "stride_on=conv3x3"]) == 0
     out = capsys.readouterr().out
     assert "r.0.a0.weight" in out and "layer1.0.conv1.weight" in out and "AMBIGUOUS" in out
     x = _x()
@@ -318,26 +330,47 @@ def test_reference_in_paddle_proves_the_tutorial_model(tmp_path: Path) -> None:
     src = tmp_path / "tutorial.pdparams"
     paddle.save(handwritten.paddle_tutorial_resnet50().state_dict(), str(src))
     ref = _reference_file(tmp_path, "handwritten.paddle_tutorial_resnet50()")
-    from resnet_tools.checkpoints.reference import using
-
-    with using(ref):
-        result = convert(src, tmp_path / "out.pth")
+    result = convert(src, tmp_path / "out.pth", how=MapRequest(reference=ref))
     assert any("proved against your model" in n for n in result.notes)
+    assert result.spec.stride_on == "conv3x3" and any("the run proved stride_on=conv3x3" in n for n in result.notes)
+
+
+def test_a_neg_inf_stem_pool_v2_is_refused_without_code_and_proved_with_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A hand-written PyTorch ResNet50V2 whose stem max-pool pads with -inf (keras.applications pads with zeros):
+    the same weights as resnet50v2, other numbers. Without the code: exit 2, naming the padding and the stride's
+    place, nothing written. With --reference: the run proves pool_pad=neg_inf, and the file in every framework,
+    built as the conversion says, computes the user's logits."""
+    import torch
+
+    model = handwritten.torch_keras_style_resnet50v2(neg_inf_pool=True)
+    src = tmp_path / "v2.pth"
+    torch.save(model.state_dict(), src)
+    dst = tmp_path / "out.pdparams"
+    assert main(["convert", str(src), str(dst)]) == 2
+    err = capsys.readouterr().err
+    assert "pool_pad: zero" in err and "neg_inf" in err and "stride_block" in err and "--reference" in err, err
+    assert err.count("\n") == 1 and not dst.exists()
+    ref = _reference_file(tmp_path, "handwritten.torch_keras_style_resnet50v2(neg_inf_pool=True)")
+    assert main(["convert", str(src), str(dst), "--reference", ref, "--verify"]) == 0
+    out = capsys.readouterr().out
+    assert "pool_pad='neg_inf'" in out and "the run proved" in out, out
+    _everywhere(src, _torch_out(model, _x()), _x(), tmp_path, "resnet50v2", MapRequest(reference=ref))
 
 
 def test_reference_reports_an_architectural_difference(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A stem max-pool padding with -inf where resnet50v2 (keras.applications) pads with zeros: the weights map,
-    but the models compute differently from the stem on; exit 1, nothing written."""
+    """A head that max-pools where every ResNet of the zoo averages: no look-alike computes it; the proof names the
+    head, exit 1, nothing written."""
     import torch
 
     src = tmp_path / "v2.pth"
-    torch.save(handwritten.torch_keras_style_resnet50v2(neg_inf_pool=True).state_dict(), src)
-    ref = _reference_file(tmp_path, "handwritten.torch_keras_style_resnet50v2(neg_inf_pool=True)")
+    torch.save(handwritten.torch_keras_style_resnet50v2(head_pool="max").state_dict(), src)
+    ref = _reference_file(tmp_path, "handwritten.torch_keras_style_resnet50v2(head_pool='max')")
     dst = tmp_path / "out.pdparams"
     assert main(["convert", str(src), str(dst), "--reference", ref]) == 1
     err = capsys.readouterr().err
-    assert "part at the stem" in err and "architectural difference" in err and not dst.exists(), err
-    assert main(["convert", str(src), str(dst)]) == 0  # without the proof, only the weights are compared
+    assert "not in the logits" in err and "the head differs" in err and not dst.exists(), err
 
 
 def test_a_swap_of_two_same_shape_units_fails_the_proof(
@@ -475,7 +508,9 @@ def test_a_zoo_entry_is_preferred_and_the_option_built_twin_is_named(tmp_path: P
     renamed = {k.replace("layer", "stage").replace("downsample", "proj"): v for k, v in model.state_dict().items()}
     src = tmp_path / "mine.pth"
     torch.save(renamed, src)
-    result = convert(src, tmp_path / "out.pdparams")
+    with pytest.raises(CheckpointError, match="stride_on: conv1x1 .* or conv3x3"):  # v1 or v1.5? weights can't say
+        convert(src, tmp_path / "out.pdparams")
+    result = convert(src, tmp_path / "out.pdparams", how=MapRequest(assume={"stride_on": "conv1x1"}))
     assert result.spec.name == "resnet50v1" and result.spec.is_zoo_default is False  # num_classes=5
     assert any("also fits resnet50 (conv_bias=True)" in n for n in result.notes), result.notes
 
@@ -490,10 +525,8 @@ def test_d2l_paddle_edition_into_the_pytorch_edition(tmp_path: Path) -> None:
     src, template = tmp_path / "d2l.pdparams", tmp_path / "d2l_torch.pth"
     paddle.save(model.state_dict(), str(src))
     torch.save(handwritten.torch_d2l_resnet18().state_dict(), template)
-    from resnet_tools.checkpoints.reference import using
-
-    with using(_reference_file(tmp_path, "handwritten.paddle_d2l_resnet18()")):
-        result = convert(src, tmp_path / "for_torch_edition.pth", like=template)
+    how = MapRequest(reference=_reference_file(tmp_path, "handwritten.paddle_d2l_resnet18()"))
+    result = convert(src, tmp_path / "for_torch_edition.pth", like=template, how=how)
     assert any("proved against your model" in n for n in result.notes), result.notes
     book = handwritten.torch_d2l_resnet18()
     book.load_state_dict(torch.load(tmp_path / "for_torch_edition.pth", weights_only=True), strict=True)

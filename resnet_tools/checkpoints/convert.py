@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import time
 from collections import Counter
@@ -11,14 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from resnet_spec import ModelSpec, count_params
-from resnet_spec.errors import CheckpointError, VerificationError
+from resnet_spec import ModelSpec, apply_overrides, count_params
+from resnet_spec.errors import CheckpointError, SpecError, VerificationError
 from resnet_spec.frameworks import FRAMEWORKS
 from resnet_spec.identify import check_architecture, identify
+from resnet_spec.lookalikes import axis, check_assumptions, settings
 from resnet_spec.params import canonical_table
 from resnet_spec.tolerances import tolerance
 from resnet_spec.weights import validate_weights
-from resnet_tools.checkpoints import mapfile
 from resnet_tools.checkpoints.formats import (
     Checkpoint,
     Format,
@@ -29,8 +31,10 @@ from resnet_tools.checkpoints.formats import (
     weights_dtype,
     write_checkpoint,
 )
+from resnet_tools.checkpoints.formats.base import ASSUMED_KEY
 from resnet_tools.checkpoints.lazy import counting_nonfinite, dtype_of
 from resnet_tools.checkpoints.like import write_like
+from resnet_tools.checkpoints.request import PLAIN, MapRequest
 from resnet_tools.checkpoints.structure import StructureMap
 from resnet_tools.core.backends import installed_backends, load_backends
 from resnet_tools.core.diffs import TensorDiff, tensor_diff, within
@@ -52,21 +56,42 @@ class ConvertResult:
     notes: list[str] = field(default_factory=list)  # dtype changes, non-finite values let through
 
 
-def resolve_spec(ckpt: Checkpoint, model: str | None) -> ModelSpec:
-    """The checkpoint's architecture: given (and checked), stamped in its metadata, or inferred."""
+def resolve_spec(ckpt: Checkpoint, model: str | None, assume: Mapping[str, str] | None = None) -> ModelSpec:
+    """The checkpoint's architecture: given (and checked), stamped in its metadata, or inferred; what the weights
+    cannot show as the file's metadata records it, or as ``assume`` says (the user's word wins)."""
     shapes = shapes_of(ckpt.weights)
-    if model is not None:
-        spec = check_architecture(model, shapes)
-    elif ckpt.spec is not None:
+    recorded = _recorded_unseen(ckpt)
+    if ckpt.spec is not None and model in (None, ckpt.spec.name):  # the map step decided it
         spec = ckpt.spec
+    elif model is not None:
+        spec = check_architecture(model, shapes)
     elif ckpt.metadata.get("model"):
         spec = check_architecture(ckpt.metadata["model"], shapes)
     else:
         spec = identify(shapes)
+    unseen = {**recorded, **(assume or {})}
+    if unseen and spec is not ckpt.spec:  # a mapping's spec has them settled already
+        spec = apply_overrides(spec, **{k: v for k, v in unseen.items() if axis(k).matters(spec)})
     # names, shapes and float dtypes, all listed at once, with the keys of the file's own framework
     source = ckpt.metadata.get("source_framework", "")
     validate_weights(spec, source if source in FRAMEWORKS else "torch", ckpt.weights)
     return spec
+
+
+def _recorded_unseen(ckpt: Checkpoint) -> dict[str, str]:
+    """What the weights cannot show, as our file's metadata records it (checked: one line if it is not ours)."""
+    text = ckpt.metadata.get(ASSUMED_KEY)
+    if text is None:
+        return {}
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError
+        return check_assumptions({str(k): str(v) for k, v in data.items()})
+    except (ValueError, SpecError):
+        raise CheckpointError(
+            f"the checkpoint's {ASSUMED_KEY} metadata is not what this tool writes: {text[:80]}"
+        ) from None
 
 
 def _fallback_framework() -> str:
@@ -80,9 +105,10 @@ def verify_conversion(
     src: Checkpoint, dst_path: Path, dst_fmt: Format, spec: ModelSpec, frameworks: tuple[str, str]
 ) -> TensorDiff:
     """Logits of the model loaded from the source vs the model loaded back from the written file, each
-    run in its own weights' precision (float64 stays float64: a file that lost it fails the float64 bound)."""
+    run in its own weights' precision (float64 stays float64: a file that lost it fails the float64 bound).
+    Both are ``spec``'s model: this proves the file, not the architecture (``--reference`` proves that)."""
     mods = load_backends(list(dict.fromkeys(frameworks)))
-    written = read_checkpoint(dst_path, dst_fmt, spec.name)
+    written = read_checkpoint(dst_path, dst_fmt, spec.name)  # in the zoo's names: --map/--reference not for it
     x = np.random.default_rng(0).standard_normal((VERIFY_INPUT[0], spec.in_channels, *VERIFY_INPUT[1:]))
     outputs = []
     for fw, weights in zip(frameworks, (src.weights, written.weights), strict=True):
@@ -96,12 +122,10 @@ def _template(like: Path | str, fmt: Format, spec: ModelSpec) -> Checkpoint:
     """The ``--like`` checkpoint, read (lazily) and checked to be the same model as the weights."""
     if fmt.write_state is None:
         raise CheckpointError(f"--like {like}: a {fmt.name} file; the template must be a torch or paddle checkpoint")
-    from resnet_tools.checkpoints import mapfile, reference
-
-    with reference.using(None), mapfile.using(None):  # --reference and --map describe the source, not the template
-        template = read_checkpoint(like, fmt, spec.name, lazy=True)
+    # mapped by its names or structure only: --reference, --map and --assume describe the source, not the template
+    template = read_checkpoint(like, fmt, spec.name, lazy=True, how=MapRequest(assume=settings(spec)))
     theirs = resolve_spec(template, spec.name)
-    if (theirs.name, canonical_table(theirs), theirs.stem) != (spec.name, canonical_table(spec), spec.stem):
+    if (theirs.name, canonical_table(theirs), theirs.stem.kind) != (spec.name, canonical_table(spec), spec.stem.kind):
         raise CheckpointError(f"--like {like} is not the same model as the weights ({spec.name} with these options)")
     return template
 
@@ -123,11 +147,16 @@ def convert(
     allow_nonfinite: bool = False,
     metadata: Mapping[str, str] | None = None,
     like: Path | str | None = None,
+    how: MapRequest = PLAIN,
 ) -> ConvertResult:
     """Convert a checkpoint between formats; nothing is written unless everything (and --verify) passes.
     NaN/inf in the source is refused unless ``allow_nonfinite`` (then noted). ``metadata``: provenance
     (``weights_id``, ``preprocessing``) recorded by formats that keep metadata. ``like``: a torch or paddle
-    checkpoint whose naming, layouts, dtypes and wrapper the output takes (your own model loads it strictly)."""
+    checkpoint whose naming, layouts, dtypes and wrapper the output takes (your own model loads it strictly).
+    ``how``: how a state dict of the user's own naming is mapped (``--reference``, ``--map``, ``--assume``).
+
+    The pipeline: read native -> map (``how``; a reference run proves the mapping) -> write (a temp file) ->
+    verify (``verify``: the written file against the source in two frameworks) -> commit."""
     src, dst = Path(src), Path(dst)
     sf = format_for(src, from_format)
     df = format_for(like, to_format) if like is not None else format_for(dst, to_format)
@@ -149,17 +178,13 @@ def convert(
     t0 = time.perf_counter()
     load_backends(needed)  # paddle before tensorflow, only what these formats need
     t1 = time.perf_counter()
-    ckpt = read_checkpoint(src, sf, model, lazy=True)  # tensors stay in the file until written
+    ckpt = read_checkpoint(src, sf, model, lazy=True, how=how)  # tensors stay in the file until written
     ckpt.metadata.update(metadata or {})
-    spec = resolve_spec(ckpt, model)
+    spec = resolve_spec(ckpt, model, how.assume)
     t2 = time.perf_counter()
     result = ConvertResult(spec, sf.name, df.name, needed, verify_frameworks=verify_fws, notes=list(ckpt.notes))
     bad: dict[str, int] = {}
     ckpt.weights = counting_nonfinite(ckpt.weights, bad)  # checked on the one read each tensor gets
-    if ckpt.mapping is not None and ckpt.mapping.trace is not None:  # --reference: prove it before writing
-        from resnet_tools.checkpoints.reference import prove
-
-        result.notes.append(f"proved against your model: logits within {prove(ckpt.mapping, ckpt.weights):.1e}")
     template = _template(like, df, spec) if like is not None else None
     with temp_path(dst) as tmp:
         if template is not None:
@@ -194,9 +219,12 @@ def convert(
     return result
 
 
-def map_checkpoint(path: Path | str, *, model: str | None = None, fmt: str | None = None) -> StructureMap:
-    """How a torch or paddle checkpoint's modules map onto the zoo (``resnet map``): by a map file given
-    with ``--map``, the zoo's names, or the file's structure; the model identified (or ``model``)."""
+def map_checkpoint(
+    path: Path | str, *, model: str | None = None, fmt: str | None = None, how: MapRequest = PLAIN
+) -> StructureMap:
+    """How a torch or paddle checkpoint's modules map onto the zoo (``resnet map``): by running the user's code,
+    a map file, the zoo's names, or the file's structure (an ambiguous one as a flagged draft); the model
+    identified (or ``model``)."""
     path = Path(path)
     f = format_for(path, fmt)
     if f.write_state is None:
@@ -206,14 +234,12 @@ def map_checkpoint(path: Path | str, *, model: str | None = None, fmt: str | Non
         )
     if f.imports:
         load_backends([f.imports])
-    token = mapfile.DRAFT.set(True)  # an ambiguous file gives a map to check by hand, not an error
-    try:
-        ckpt = read_checkpoint(path, f, model, lazy=True)
-    finally:
-        mapfile.DRAFT.reset(token)
+    # an ambiguous file gives a map to check by hand, not an error
+    ckpt = read_checkpoint(path, f, model, lazy=True, how=dataclasses.replace(how, draft=True))
     mapping: StructureMap = ckpt.mapping
     if mapping.spec is None:  # the zoo's own names: module paths are canonical modules
-        mapping = StructureMap(resolve_spec(ckpt, model), mapping.units, mapping.framework, mapping.notes)
+        spec = resolve_spec(ckpt, model, how.assume)
+        mapping = StructureMap(spec, mapping.units, mapping.framework, mapping.notes)
     return mapping
 
 
@@ -230,14 +256,16 @@ class InspectResult:
     nonfinite: dict[str, int] = field(default_factory=dict)
 
 
-def inspect_checkpoint(path: Path | str, *, model: str | None = None, fmt: str | None = None) -> InspectResult:
+def inspect_checkpoint(
+    path: Path | str, *, model: str | None = None, fmt: str | None = None, how: MapRequest = PLAIN
+) -> InspectResult:
     """Format, detected model, parameter counts and dtypes of a checkpoint."""
     path = Path(path)
     f = format_for(path, fmt)
     if f.imports:
         load_backends([f.imports])
-    ckpt = read_checkpoint(path, f, model, lazy=True)  # shapes and dtypes need no tensor in memory
-    spec = resolve_spec(ckpt, model)
+    ckpt = read_checkpoint(path, f, model, lazy=True, how=how)  # shapes and dtypes need no tensor in memory
+    spec = resolve_spec(ckpt, model, how.assume)
     trainable, stats = count_params(spec)
     by_name = {e.name: e for e in canonical_table(spec)}
     dtypes = Counter(str(dtype_of(v)) for k, v in ckpt.weights.items() if k in by_name)

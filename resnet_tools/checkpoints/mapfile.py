@@ -1,10 +1,10 @@
-"""Map files: how a checkpoint's modules map onto the zoo, as editable YAML (``resnet map --save``), and the
-map a command was given with ``--map`` (read by the torch and paddle readers instead of the naming rules).
+"""Map files: how a checkpoint's modules map onto the zoo, as editable YAML (``resnet map --save``); a command
+given one with ``--map`` maps the checkpoint by it (``MapRequest.map_file``) instead of the naming rules.
 
 ```yaml
 framework: torch          # the checkpoint's framework
 model: resnet50           # the zoo model, with the options its shapes imply
-options: {num_classes: 5, in_channels: 3}
+options: {num_classes: 5, in_channels: 3, stride_on: conv3x3}   # what the weights cannot show too
 modules:                  # the checkpoint's module path -> the zoo's canonical module
   s.0: conv1
   r.0.a: layer1.0.conv1
@@ -13,9 +13,7 @@ modules:                  # the checkpoint's module path -> the zoo's canonical 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +21,9 @@ import yaml
 
 from resnet_spec.errors import CheckpointError
 from resnet_spec.frameworks import FRAMEWORKS
+from resnet_spec.lookalikes import open_axes
 from resnet_spec.spec import get_spec
 from resnet_tools.checkpoints.structure import StructureMap, Unit, targets_of, units_of
-
-#: The map given to this command (``--map``), if any.
-ACTIVE: ContextVar[dict[str, Any] | None] = ContextVar("resnet_module_map", default=None)
-#: ``resnet map``: an ambiguous structure gives a draft map (one choice, flagged) instead of an error.
-DRAFT: ContextVar[bool] = ContextVar("resnet_map_draft", default=False)
 
 
 def load(path: Path | str) -> dict[str, Any]:
@@ -49,16 +43,6 @@ def load(path: Path | str) -> dict[str, Any]:
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in data["modules"].items()):
         raise CheckpointError(f"map file {path}: 'modules:' must map module paths to canonical modules (strings)")
     return data
-
-
-@contextmanager
-def using(path: Path | str | None) -> Iterator[None]:
-    """Read checkpoints with the map file at ``path`` (nothing changes when None)."""
-    token = ACTIVE.set(load(path) if path else None)
-    try:
-        yield
-    finally:
-        ACTIVE.reset(token)
 
 
 def apply(data: Mapping[str, Any], native: Mapping[str, Any], framework: str, source: str) -> StructureMap:
@@ -101,6 +85,11 @@ def dump(m: StructureMap) -> str:
     options = {k: getattr(m.spec, k) for k in ("num_classes", "in_channels")}
     if m.spec.stem.kind != "imagenet":
         options["stem"] = m.spec.stem.kind
+    for name in ("conv_bias", "shortcut"):  # d2l-style options the structure implied
+        if name in m.spec.overridden:
+            options[name] = m.spec.conv_bias.inner if name == "conv_bias" else m.spec.shortcut
+    for a in open_axes(m.spec):  # what the weights cannot show, written out for the user to check
+        options[a.name] = a.current(m.spec)
     data = {
         "framework": m.framework,
         "model": m.spec.name,

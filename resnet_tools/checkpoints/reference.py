@@ -15,12 +15,10 @@ nothing written), naming the first block that differs: an architectural differen
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,32 +26,23 @@ import numpy as np
 
 from resnet_spec.errors import CheckpointError, VerificationError
 from resnet_spec.frameworks import conventions
+from resnet_spec.lookalikes import assumed, differences
 from resnet_spec.tolerances import tolerance
 from resnet_tools.checkpoints.structure import (
     Flow,
     StructureMap,
+    Trace,
     Unit,
-    choose_spec,
     common_prefix,
+    fitting_specs,
     map_units,
     units_of,
 )
 from resnet_tools.core.backends import load_submodule
 from resnet_tools.core.diffs import tensor_diff, within
 
-#: The ``--reference`` given to this command, if any.
-ACTIVE: ContextVar[str | None] = ContextVar("resnet_reference", default=None)
 #: The frameworks whose models ``--reference`` runs (their backends' ``foreign`` module watches them run).
 RUNS = ("torch", "paddle")
-
-
-@contextmanager
-def using(reference: str | None) -> Iterator[None]:
-    token = ACTIVE.set(reference)
-    try:
-        yield
-    finally:
-        ACTIVE.reset(token)
 
 
 def load_callable(text: str) -> Any:
@@ -80,19 +69,6 @@ def load_callable(text: str) -> Any:
     if not callable(getattr(module, name, None)):
         raise CheckpointError(f"--reference: {path} has no callable {name!r}")
     return getattr(module, name)
-
-
-@dataclass
-class Trace:
-    """One forward pass of the user's model: the layers in the order they ran, what each read and wrote."""
-
-    order: list[str] = field(default_factory=list)
-    reads: dict[str, int] = field(default_factory=dict)  # layer path -> id of the tensor it read
-    writes: dict[str, int] = field(default_factory=dict)  # layer path -> id of the tensor it wrote
-    module_out: dict[str, np.ndarray] = field(default_factory=dict)  # every module's output (last call)
-    module_in: dict[str, np.ndarray] = field(default_factory=dict)  # every module's input (first call)
-    logits: np.ndarray | None = None
-    x: np.ndarray | None = None
 
 
 def _build(ref: str, framework: str) -> Any:
@@ -125,7 +101,7 @@ def trace(model: Any, framework: str, x: np.ndarray) -> Trace:
 
     def record(path: str, first: Any, output: Any) -> None:
         keep.extend([first, output])
-        if type(named[path]).__name__ in foreign.LAYER_TYPES:
+        if any(c.__name__ in foreign.LAYER_TYPES for c in type(named[path]).__mro__):  # subclasses too (timm's)
             if path in t.reads:
                 raise CheckpointError(f"--reference: layer {path} runs twice in one pass; the zoo runs each once")
             t.order.append(path)
@@ -159,12 +135,22 @@ def followed(units: Sequence[Unit], t: Trace) -> tuple[list[Unit], Flow]:
     return by_run, Flow(partner=partner, reads=dict(t.reads))
 
 
-def reference_map(native: Mapping[str, Any], framework: str, model: str | None, ref: str, source: str) -> StructureMap:
-    """Map ``native`` by running the user's model (see the module docstring); the trace rides on the map."""
+def reference_map(
+    native: Mapping[str, Any],
+    framework: str,
+    model: str | None,
+    ref: str,
+    source: str,
+    assume: Mapping[str, str] | None = None,
+) -> StructureMap:
+    """Map ``native`` by running the user's model (see the module docstring). Every look-alike the weights fit
+    stays a candidate (``StructureMap.candidates``) until :func:`choose_by_proof` runs them against the user's
+    model; the trace rides on the map."""
     if framework not in RUNS:
         raise CheckpointError(f"--reference runs torch or paddle models; {source} is a {framework} file")
     units = units_of(native, framework)
-    spec, _alternatives = choose_spec(units, model, source)  # the run proves which (a wrong one fails the proof)
+    found, _notes = fitting_specs(units, model, source, assume)  # the run proves which (a wrong one fails the proof)
+    spec = found[0]
     user = _build(ref, framework)
     _load(user, framework, native, ref)
     size = (32, 40) if spec.stem.kind == "cifar" else (64, 96)
@@ -172,9 +158,32 @@ def reference_map(native: Mapping[str, Any], framework: str, model: str | None, 
     t = trace(user, framework, x)
     by_run, flow = followed(units, t)
     mapped, notes = map_units(by_run, spec, source, flow=flow)
-    result = StructureMap(spec, mapped, framework, [f"mapped by running {ref}", *notes])
-    result.trace = t
-    return result
+    return StructureMap(spec, mapped, framework, [f"mapped by running {ref}", *notes], trace=t, candidates=found)
+
+
+def choose_by_proof(m: StructureMap, weights: Mapping[str, Any]) -> StructureMap:
+    """The candidate (a look-alike of the others: same tensors) that computes what the user's model computes, on
+    the stem, every block and the logits; the map with it as its spec and the proof noted. None proved: the first
+    candidate's failure (an architectural difference); several: one line saying what to settle."""
+    candidates = m.candidates or ([m.spec] if m.spec is not None else [])
+    proved, failures = [], []
+    for spec in candidates:
+        try:
+            proved.append((spec, prove(dataclasses.replace(m, spec=spec), weights)))
+        except VerificationError as exc:
+            failures.append(exc)
+    if not proved:
+        raise failures[0]
+    if len(proved) > 1:
+        raise CheckpointError(
+            f"your model computes what {len(proved)} look-alikes compute on the test batch: "
+            f"{'; '.join(differences([s for s, _ in proved]))}; give --assume to say which"
+        )
+    spec, rel = proved[0]
+    notes = [*m.notes, f"proved against your model: every block and the logits within {rel:.1e}"]
+    if len(candidates) > 1:
+        notes.append(f"of {len(candidates)} look-alikes the run proved {', '.join(assumed(spec))}")
+    return dataclasses.replace(m, spec=spec, notes=notes, candidates=[spec])
 
 
 def prove(m: StructureMap, weights: Mapping[str, Any]) -> float:
@@ -182,7 +191,7 @@ def prove(m: StructureMap, weights: Mapping[str, Any]) -> float:
     Returns the logits' relative difference; raises VerificationError naming the first block off."""
     from resnet_tools.core.backends import load_backend
 
-    t: Trace | None = getattr(m, "trace", None)
+    t = m.trace
     assert t is not None and t.x is not None and t.logits is not None and m.spec is not None
     mod = load_backend(m.framework)
     zoo = mod.import_weights(mod.create_model(m.spec), {k: np.asarray(v) for k, v in weights.items()})

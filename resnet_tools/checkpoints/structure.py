@@ -33,16 +33,21 @@ import numpy as np
 
 from resnet_spec import ModelSpec
 from resnet_spec.errors import CheckpointError
+from resnet_spec.lookalikes import assumed
 from resnet_spec.params import ParamEntry, canonical_table
+from resnet_tools.checkpoints.request import settled_by_names
 from resnet_tools.checkpoints.units import (
     SHORTCUT_HINTS,
     Flow,
     StructureMap,
     Target,
+    Trace,
     Unit,
+    ambiguity,
     candidates,
     choose_spec,
     closest_model,
+    fitting_specs,
     targets_of,
     units_of,
     zoo_options,
@@ -53,6 +58,7 @@ __all__ = [
     "Flow",
     "StructureMap",
     "Target",
+    "Trace",
     "Unit",
     "block_segments",
     "by_name",
@@ -61,6 +67,7 @@ __all__ = [
     "choose_spec",
     "closest_model",
     "common_prefix",
+    "fitting_specs",
     "map_units",
     "structural_map",
     "targets_of",
@@ -285,16 +292,47 @@ def map_units(
 
 
 def structural_map(
-    native: Mapping[str, Any], framework: str, model: str | None, source: str, *, draft: bool = False
+    native: Mapping[str, Any],
+    framework: str,
+    model: str | None,
+    source: str,
+    *,
+    draft: bool = False,
+    assume: Mapping[str, str] | None = None,
 ) -> StructureMap:
-    """Map a state dict of any naming onto the zoo by structure (see the module docstring)."""
+    """Map a state dict of any naming onto the zoo by structure (see the module docstring). What the weights
+    cannot show is settled by ``assume`` (the user's word), else by names that decide (timm's resnetv2, Hugging
+    Face), else the file is refused (``draft``: one choice kept and flagged, for a map file to check)."""
     try:
         units = units_of(native, framework)
     except CheckpointError as exc:
         raise CheckpointError(f"{source}: {exc}") from None
-    spec, chosen = choose_spec(units, model, source)
+    settled, who = settled_by_names(native)
+    given = {**settled, **(assume or {})}
+    found, chosen = fitting_specs(units, model, source, given)
+    if len(found) > 1 and not draft:
+        raise CheckpointError(ambiguity(found, source))
+    spec = found[0]
+    if len(found) > 1:
+        chosen.append(f"AMBIGUOUS: {ambiguity(found, source)}; the map shows {', '.join(assumed(spec))}")
     mapped, notes = map_units(units, spec, source, draft=draft)
-    return StructureMap(spec, mapped, framework, [*chosen, *notes])
+    return StructureMap(spec, mapped, framework, [*chosen, *notes, *assumptions(spec, who, assume or {})])
+
+
+def assumptions(spec: ModelSpec, who: str | None, assume: Mapping[str, str]) -> list[str]:
+    """What a mapping by structure takes as the zoo's model builds it, each with who settled it: the weights
+    cannot show these (``--reference`` proves them against the user's code)."""
+    notes = []
+    for text in assumed(spec):
+        name = text.split("=", 1)[0]
+        by = "as you said (--assume)" if name in assume else f"as the names say: {who}" if who else "?"
+        notes.append(f"settled {by}: {text}")
+    add = "no ReLU after each addition, BN + ReLU after the last stage" if spec.preact else "a ReLU after each addition"
+    notes.append(
+        f"assumed as {spec.name} computes, which no weight shows: {add}, BN eps {spec.bn_eps:g}, global average "
+        f"pooling before the Linear head; --reference FILE.py:CALLABLE proves it against your code"
+    )
+    return notes
 
 
 def by_name(units: Sequence[Unit], framework: str) -> StructureMap | None:

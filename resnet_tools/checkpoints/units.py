@@ -20,6 +20,7 @@ import numpy as np
 from resnet_spec import ModelSpec
 from resnet_spec.errors import CheckpointError
 from resnet_spec.identify import EXTENDED
+from resnet_spec.lookalikes import axis, differences, variants
 from resnet_spec.naming import TORCH_BN_COUNTER, canonical_shape, native_attrs
 from resnet_spec.params import ParamEntry, canonical_table
 from resnet_spec.spec import get_spec, list_models
@@ -54,6 +55,20 @@ class Target:
 
 
 @dataclass
+class Trace:
+    """One forward pass of the user's model (``--reference``): the layers in the order they ran, what each read
+    and wrote."""
+
+    order: list[str] = field(default_factory=list)
+    reads: dict[str, int] = field(default_factory=dict)  # layer path -> id of the tensor it read
+    writes: dict[str, int] = field(default_factory=dict)  # layer path -> id of the tensor it wrote
+    module_out: dict[str, np.ndarray] = field(default_factory=dict)  # every module's output (last call)
+    module_in: dict[str, np.ndarray] = field(default_factory=dict)  # every module's input (first call)
+    logits: np.ndarray | None = None
+    x: np.ndarray | None = None
+
+
+@dataclass
 class StructureMap:
     """The result: the zoo model, ``{canonical module: unit}`` and notes on how it was found. ``spec`` is
     None until known for a file in the zoo's own names (its spec is identified from the canonical tensors)."""
@@ -62,7 +77,8 @@ class StructureMap:
     units: dict[str, Unit]
     framework: str
     notes: list[str] = field(default_factory=list)
-    trace: Any = None  # --reference: the run of the user's model the map came from (reference.Trace)
+    trace: Trace | None = None  # --reference: the run of the user's model the map came from
+    candidates: list[ModelSpec] = field(default_factory=list)  # --reference: look-alikes its proof chooses among
 
     def rows(self) -> list[tuple[str, str, tuple[int, ...]]]:
         """(the file's key, canonical name, canonical shape) for every tensor, in the zoo's order."""
@@ -140,7 +156,8 @@ def zoo_options(units: Sequence[Unit], model: str | None, *, extended: bool = Tr
     """Every zoo model (or ``model``), with and without the CIFAR stem, built with the head size and input
     channels the units imply; a V1.5 model also with a shortcut conv without BN (where the file has fewer BNs
     than convs) and with a bias on every conv (where the file's convs have biases), as d2l's ResNet
-    (``extended=False``: the zoo's entries as they are, e.g. for a course exercise that must build one)."""
+    (``extended=False``: the zoo's entries as they are, e.g. for a course exercise that must build one). Each comes
+    with its look-alikes (``resnet_spec.lookalikes``): the same tensors, other numbers."""
     fc = [u for u in units if u.kind == "fc"]
     convs = [u for u in units if u.kind == "conv"]
     if not convs:
@@ -154,9 +171,10 @@ def zoo_options(units: Sequence[Unit], model: str | None, *, extended: bool = Tr
         biases = [None, True] if biased and not base.conv_bias.inner else [None]
         for stem, shortcut, bias in itertools.product((None, "cifar"), shortcuts, biases):
             try:
-                yield get_spec(name, **options, stem=stem, shortcut=shortcut, conv_bias=bias)
+                spec = get_spec(name, **options, stem=stem, shortcut=shortcut, conv_bias=bias)
             except ValueError:
                 continue
+            yield from variants(spec)
 
 
 def candidates(units: Sequence[Unit], model: str | None = None, *, extended: bool = True) -> list[ModelSpec]:
@@ -192,9 +210,12 @@ def _rank(spec: ModelSpec, units: Sequence[Unit]) -> tuple[bool, bool, int]:
     return theirs < ours, bool(set(spec.overridden) & set(EXTENDED)), abs(theirs - ours)
 
 
-def choose_spec(units: Sequence[Unit], model: str | None, source: str) -> tuple[ModelSpec, list[str]]:
-    """The one zoo model the units fit (by :func:`_rank`), else one clear line; and a note naming a model built
-    with EXTENDED options that fits as well but was passed over for a zoo entry."""
+def fitting_specs(
+    units: Sequence[Unit], model: str | None, source: str, assume: Mapping[str, str] | None = None
+) -> tuple[list[ModelSpec], list[str]]:
+    """The zoo models (look-alikes included) the units fit best (by :func:`_rank`), those ``assume`` rules out
+    left out, else one clear line; and a note naming a model built with EXTENDED options that fits as well but
+    was passed over for a zoo entry. More than one means the weights cannot tell them apart."""
     fitting = candidates(units, model)
     if not fitting:
         counts = Counter(u.kind for u in units)
@@ -204,16 +225,43 @@ def choose_spec(units: Sequence[Unit], model: str | None, source: str) -> tuple[
     ranked = [(_rank(s, units), s) for s in fitting]
     best = min(rank for rank, _ in ranked)
     notes = []
-    passed_over = [s for rank, s in ranked if rank[:2] == (best[0], True) and not best[1]]
+    passed_over = list({s.name: s for rank, s in ranked if rank[:2] == (best[0], True) and not best[1]}.values())
     if passed_over:  # resnet50v1 (a bias on every conv) also fits resnet50 with conv_bias=True
-        also = ", ".join(f"{s.name} ({s.options_text(skip=('num_classes', 'in_channels'))})" for s in passed_over)
-        notes.append(f"it also fits {also}, which differs where weights do not show (e.g. the stride's place): "
+        also = ", ".join(
+            f"{s.name} ({s.options_text(skip=('num_classes', 'in_channels', 'stride_on'))})" for s in passed_over
+        )
+        notes.append(f"it also fits {also}, which differs where weights do not show (e.g. BN eps): "
                      f"give --model or --reference if yours is that")  # fmt: skip
     found = [s for rank, s in ranked if rank == best]
+    given = assume or {}
+    found = [s for s in found if all(axis(k).current(s) == v for k, v in given.items() if axis(k).matters(s))]
+    return found, notes
+
+
+def choose_spec(
+    units: Sequence[Unit], model: str | None, source: str, assume: Mapping[str, str] | None = None
+) -> tuple[ModelSpec, list[str]]:
+    """The one zoo model the units fit (:func:`fitting_specs`), else one line naming what the weights cannot
+    show and how to settle it."""
+    found, notes = fitting_specs(units, model, source, assume)
     if len(found) > 1:
-        names = ", ".join(s.name for s in found)
-        raise CheckpointError(
-            f"{source} fits {names} alike (they differ where weights do not show, e.g. the stride's place): "
-            f"give --model, or --reference to prove it against your code"
-        )
+        raise CheckpointError(ambiguity(found, source))
     return found[0], notes
+
+
+def ambiguity(found: Sequence[ModelSpec], source: str) -> str:
+    """One line: ``source`` fits these models alike; what differs and how to settle it."""
+    axes = differences(list(found))
+    if len({s.name for s in found}) == 1 and axes:
+        names = [a.split(":")[0] for a in axes]
+        say = " ".join(f"--assume {n}=..." for n in names)
+        return (
+            f"{source} fits {found[0].name} in {len(found)} ways that compute differently and that the weights "
+            f"cannot tell apart: {'; '.join(axes)}; prove it with --reference FILE.py:CALLABLE (your model's code), "
+            f"or say which: {say}"
+        )
+    listing = ", ".join(dict.fromkeys(s.name for s in found))
+    return (
+        f"{source} fits {listing} alike (they differ where weights do not show, e.g. the stride's place): "
+        f"give --model, or --reference to prove it against your code"
+    )

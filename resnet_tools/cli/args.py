@@ -8,6 +8,7 @@ from typing import TypeAlias
 
 from resnet_spec import list_models
 from resnet_spec.spec import unknown_model_message
+from resnet_tools.checkpoints.request import MapRequest
 from resnet_tools.core.backends import Backend
 from resnet_tools.core.errors import UsageError
 
@@ -27,13 +28,44 @@ REFERENCE_HELP = (
 )
 
 
-def add_checkpoint_options(p: argparse.ArgumentParser, *, fmt: bool = True) -> None:
-    """``--format`` (the checkpoint's format, when its extension does not say) and ``--map`` (a map file)."""
+ASSUME_HELP = (
+    "what the weights cannot show, in your words when your code is not at hand: stride_on=conv3x3|conv1x1 "
+    "(bottleneck: v1.5 or v1), stride_block=last|first (pre-activation: keras.applications or timm), "
+    "pool_pad=zero|neg_inf (a stem max-pool right after the conv); repeat or comma-separate"
+)
+
+
+def add_checkpoint_options(p: argparse.ArgumentParser, *, fmt: bool = True, reference: bool = False) -> None:
+    """``--format`` (the checkpoint's format, when its extension does not say), ``--map`` (a map file),
+    ``--assume`` (what the weights cannot show) and, where asked, ``--reference`` (the user's code)."""
     from resnet_tools.checkpoints.formats import FORMATS
 
     if fmt:
         p.add_argument("--format", choices=list(FORMATS), default=None, help="the checkpoint's format")
     p.add_argument("--map", default=None, metavar="MAP.yaml", help=MAP_HELP)
+    p.add_argument("--assume", action="append", default=[], metavar="KEY=VALUE", help=ASSUME_HELP)
+    if reference:
+        p.add_argument("--reference", default=None, metavar="FILE.py:CALLABLE", help=REFERENCE_HELP)
+
+
+def map_request(args: argparse.Namespace) -> MapRequest:
+    """How the command's checkpoint is mapped, from ``--reference``, ``--map`` and ``--assume`` (checked here:
+    one line naming the bad value)."""
+    from resnet_spec.lookalikes import check_assumptions
+    from resnet_tools.checkpoints import mapfile
+
+    assume: dict[str, str] = {}
+    for item in (part.strip() for text in getattr(args, "assume", []) for part in text.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise UsageError(f"--assume {item!r}: give KEY=VALUE, e.g. stride_on=conv3x3")
+        assume[key.strip()] = value.strip()
+    path = getattr(args, "map", None)
+    return MapRequest(
+        reference=getattr(args, "reference", None),
+        map_file=mapfile.load(path) if path else None,
+        assume=check_assumptions(assume),
+    )
 
 
 def parse_models(text: str) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from resnet_tools.checkpoints.formats import FORMATS
-from resnet_tools.cli.args import REFERENCE_HELP, WEIGHTS_HELP, Subcommands, add_checkpoint_options
+from resnet_tools.cli.args import WEIGHTS_HELP, Subcommands, add_checkpoint_options, map_request
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
@@ -15,6 +15,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     from resnet_tools.hub.resolve import resolve_weights
 
     check_outputs([args.dst], force=args.force)  # before a download, not after it
+    how = map_request(args)
     src = resolve_weights(args.src, sha256=args.sha256)
     if src.official is not None:
         console.print(f"{src.official.id}: {src.path}", highlight=False)
@@ -29,6 +30,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         allow_nonfinite=args.allow_nonfinite,
         metadata=src.metadata(),
         like=args.like,
+        how=how,
     )
     trainable = r.spec.expected_trainable if r.spec.is_zoo_default else None
     console.print(
@@ -45,7 +47,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
         a, b = r.verify_frameworks
         console.print(
             f"verified {a} (source) vs {b} (written file) on a 2x{r.spec.in_channels}x97x131 batch: "
-            f"in {r.verify_dtype}: max abs {r.verify.max_abs:.2e}, max rel {r.verify.max_rel:.2e}"
+            f"in {r.verify_dtype}: max abs {r.verify.max_abs:.2e}, max rel {r.verify.max_rel:.2e} "
+            f"({r.spec.name}{' ' + repr(r.spec.options_text()) if r.spec.options_text() else ''} in both: this "
+            f"proves the file; that it is your architecture, only --reference proves)"
         )
     for note in r.notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
@@ -58,7 +62,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from resnet_tools.hub.resolve import resolve_weights
 
     src = resolve_weights(args.ckpt, sha256=args.sha256)
-    r = inspect_checkpoint(src.path, model=args.model or src.model, fmt=args.format or src.format)
+    r = inspect_checkpoint(
+        src.path, model=args.model or src.model, fmt=args.format or src.format, how=map_request(args)
+    )
     console.print(f"file:      {r.path}")
     console.print(f"format:    {r.format} ({FORMATS[r.format].description})")
     extras = [f"num_classes={r.spec.num_classes}", r.spec.options_text(skip=("num_classes",))]
@@ -108,8 +114,7 @@ def register(sub: Subcommands) -> None:
         metavar="TEMPLATE",
         help="write DST in the key names, layouts, dtypes and wrapper of this torch/paddle checkpoint of yours",
     )
-    add_checkpoint_options(p, fmt=False)
-    p.add_argument("--reference", default=None, metavar="FILE.py:CALLABLE", help=REFERENCE_HELP)
+    add_checkpoint_options(p, fmt=False, reference=True)
     p.set_defaults(func=cmd_convert)
     q = sub.add_parser("inspect", help="print a checkpoint's format, model, parameter count and dtype")
     q.add_argument("ckpt", help=WEIGHTS_HELP)

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from resnet_tools.cli.args import WEIGHTS_HELP, Subcommands, add_checkpoint_options
+from resnet_tools.cli.args import WEIGHTS_HELP, Subcommands, add_checkpoint_options, map_request
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -35,7 +35,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
         result = evaluate(modules, src.path, args.data, size=args.size, fmt=args.format or src.format,
                           model=args.model or src.model, preprocessing=args.preprocessing or src.preprocessing,
-                          on_images=on_images)  # fmt: skip
+                          on_images=on_images, how=map_request(args))  # fmt: skip
     table = Table(title=f"{result.model} on {result.data}")
     for col in ("backend", "top-1", "top-5"):
         table.add_column(col)

@@ -87,14 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if not args.verbose:
             quiet_frameworks()
-        from resnet_tools.checkpoints import mapfile, reference
-
-        # --map / --reference: checkpoints are read through the user's map file, or by running the user's model
-        with (
-            interrupts.handled(),
-            mapfile.using(getattr(args, "map", None)),
-            reference.using(getattr(args, "reference", None)),
-        ):
+        with interrupts.handled():
             return int(args.func(args) or 0)
     except ResNetError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)

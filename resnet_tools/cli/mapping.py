@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from resnet_tools.cli.args import REFERENCE_HELP, WEIGHTS_HELP, Subcommands
+from resnet_tools.cli.args import ASSUME_HELP, REFERENCE_HELP, WEIGHTS_HELP, Subcommands, map_request
 
 
 def cmd_map(args: argparse.Namespace) -> int:
@@ -21,7 +21,7 @@ def cmd_map(args: argparse.Namespace) -> int:
 
     check_outputs([args.save], force=args.force)
     src = resolve_weights(args.ckpt, sha256=None)
-    m = map_checkpoint(src.path, model=args.model or src.model, fmt=args.format or src.format)
+    m = map_checkpoint(src.path, model=args.model or src.model, fmt=args.format or src.format, how=map_request(args))
     assert m.spec is not None
     entries = {e.name: e for e in canonical_table(m.spec)}
     table = Table(title=f"{src.path} -> {m.spec.name} ({m.framework} file)")
@@ -50,5 +50,6 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--format", choices=list(FORMATS), default=None, help="the checkpoint's format")
     p.add_argument("--save", default=None, metavar="MAP.yaml", help="write the mapping as an editable map file")
     p.add_argument("--reference", default=None, metavar="FILE.py:CALLABLE", help=REFERENCE_HELP)
+    p.add_argument("--assume", action="append", default=[], metavar="KEY=VALUE", help=ASSUME_HELP)
     p.add_argument("--force", action="store_true", help="overwrite an existing --save file")
     p.set_defaults(func=cmd_map)

@@ -16,6 +16,7 @@ from resnet_tools.cli.args import (
     DEVICES,
     Subcommands,
     add_checkpoint_options,
+    map_request,
     parse_input_shape,
     parse_models,
     resolve_device,
@@ -123,8 +124,9 @@ def _given_weights(args: argparse.Namespace, input_shape: tuple[int, int, int, i
     fmt = FORMATS[given] if given else format_for(local.path)
     if fmt.imports:
         load_backends([fmt.imports])
-    ckpt = read_checkpoint(local.path, fmt, local.model)
-    spec = resolve_spec(ckpt, local.model)
+    how = map_request(args)
+    ckpt = read_checkpoint(local.path, fmt, local.model, how=how)
+    spec = resolve_spec(ckpt, local.model, how.assume)
     if spec.in_channels != input_shape[1]:
         raise UsageError(f"{args.weights} takes {spec.in_channels} input channels; --input has {input_shape[1]}")
     if args.mode == "train" and spec.num_classes < 1:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from resnet_tools.cli.args import WEIGHTS_HELP, Subcommands, add_checkpoint_options
+from resnet_tools.cli.args import WEIGHTS_HELP, Subcommands, add_checkpoint_options, map_request
 from resnet_tools.core.backends import BACKENDS, PATHS
 
 
@@ -26,6 +26,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         path=args.path,
         preprocessing=args.preprocessing or src.preprocessing,
         fmt=args.format or src.format,
+        how=map_request(args),
     )
     spec, results = run.spec, run.predictions
     console.print(

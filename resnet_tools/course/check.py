@@ -34,6 +34,7 @@ from resnet_tools.checkpoints.structure import (
     Flow,
     StructureMap,
     Target,
+    Trace,
     Unit,
     block_segments,
     candidates,
@@ -212,7 +213,7 @@ def _hint(theirs: np.ndarray, ours: np.ndarray) -> str:
     return "check the order conv -> BN -> ReLU in the block, and that the shortcut is added before the last ReLU"
 
 
-def _stride_hint(m: StructureMap, t: reference.Trace, block: str) -> str | None:
+def _stride_hint(m: StructureMap, t: Trace, block: str) -> str | None:
     """Where a bottleneck's stride sits, when it is not where the zoo model puts it (v1 vs v1.5)."""
     assert m.spec is not None
     unit = m.units.get(f"{block}.conv1")
@@ -240,7 +241,7 @@ def _other_model(
     """A zoo model with the same layers that does compute the student's logits (e.g. v1 vs v1.5), named."""
     mod = load_backend(framework)
     for other in candidates(units, extended=False):
-        if other.name == spec.name or other.stem.kind != spec.stem.kind:
+        if other == spec or other.stem.kind != spec.stem.kind:
             continue
         try:
             zoo = mod.import_weights(mod.create_model(other), weights)
@@ -248,7 +249,11 @@ def _other_model(
             continue
         logits = mod.forward_numpy(zoo, x)["logits"]
         if logits.shape == theirs.shape and within(tensor_diff(logits, theirs), 1e-4):
-            return f"; your model computes {other.name} instead (the two differ in where the stride sits)"
+            how = other.options_text(skip=("num_classes", "in_channels"))
+            return (
+                f"; your model computes {other.name}{f' ({how})' if how else ''} instead (the two differ in where "
+                f"the stride sits)"
+            )
     return ""
 
 
@@ -262,7 +267,7 @@ def _their_blocks(model: Any, foreign: Any, by_run: Sequence[Unit]) -> list[tupl
 
 
 def _block_outputs(
-    blocks: Sequence[tuple[str, list[Unit]]], names: Sequence[str], t: reference.Trace
+    blocks: Sequence[tuple[str, list[Unit]]], names: Sequence[str], t: Trace
 ) -> Iterator[tuple[str, np.ndarray]]:
     """The stem's output (what the first block's first layer reads) and each block's output, under the zoo's
     block names."""

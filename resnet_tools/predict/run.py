@@ -13,6 +13,7 @@ from resnet_spec.errors import CheckpointError
 from resnet_spec.spec import get_preprocessing
 from resnet_tools.checkpoints.convert import resolve_spec
 from resnet_tools.checkpoints.formats import FORMATS, format_for, read_checkpoint
+from resnet_tools.checkpoints.request import PLAIN, MapRequest
 from resnet_tools.core.backends import PATHS, installed_backends, load_backends
 from resnet_tools.core.errors import InputError, UsageError
 from resnet_tools.predict.preprocess import LoadedImage, load_image
@@ -67,6 +68,7 @@ def predict(
     path: str = "fast",
     preprocessing: str | None = None,
     fmt: str | None = None,
+    how: MapRequest = PLAIN,
 ) -> PredictRun:
     """Top-k predictions per image; unreadable images come back with a note and no prediction.
 
@@ -81,8 +83,8 @@ def predict(
     fmt_ = FORMATS[fmt] if fmt else format_for(weights)
     backend = backend or fmt_.framework or (installed_backends() or ["torch"])[0]
     mods = load_backends(sorted({backend, *([fmt_.imports] if fmt_.imports else [])}))
-    ckpt = read_checkpoint(weights, fmt_, model)
-    spec = resolve_spec(ckpt, model)
+    ckpt = read_checkpoint(weights, fmt_, model, how=how)
+    spec = resolve_spec(ckpt, model, how.assume)
     if spec.num_classes < 1:
         raise CheckpointError(f"{weights} has no classifier head (num_classes=0): nothing to predict")
     topk = min(5, spec.num_classes) if topk is None else topk

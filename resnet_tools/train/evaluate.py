@@ -13,6 +13,7 @@ import numpy as np
 
 from resnet_tools.checkpoints.convert import resolve_spec
 from resnet_tools.checkpoints.formats import FORMATS, TRAINING_KEY, format_for, read_checkpoint
+from resnet_tools.checkpoints.request import PLAIN, MapRequest
 from resnet_tools.core.backends import Backend
 from resnet_tools.core.errors import InputError, UsageError
 from resnet_tools.train.data import DIGITS, load_digits
@@ -86,12 +87,13 @@ def evaluate(
     model: str | None = None,
     preprocessing: str | None = None,
     on_images: Callable[[str, int, int], None] | None = None,
+    how: MapRequest = PLAIN,
 ) -> Evaluation:
     """Top-1/top-5 of the checkpoint in every backend of ``modules``, and pairwise agreement.
     ``on_images(backend, done, total)`` follows each chunk of images (a progress bar)."""
     f = FORMATS[fmt] if fmt else format_for(weights_path)
-    ckpt = read_checkpoint(weights_path, f, model)
-    spec = resolve_spec(ckpt, model)
+    ckpt = read_checkpoint(weights_path, f, model, how=how)
+    spec = resolve_spec(ckpt, model, how.assume)
     if spec.num_classes < 1:
         raise UsageError(f"{weights_path} has no classifier (num_classes=0): nothing to evaluate")
     style = preprocessing or ckpt.metadata.get("preprocessing") or spec.preprocessing

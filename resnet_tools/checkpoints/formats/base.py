@@ -5,6 +5,7 @@ line, and native <-> canonical weights."""
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,6 +42,10 @@ class Checkpoint:
     optimizer: dict[str, Any] = field(default_factory=dict)  # a training checkpoint's optimizer state
     mapping: Any = None  # torch/paddle: how the file's modules map onto the zoo (structure.StructureMap)
     container: Any = None  # torch/paddle: how the file wraps its state dict (Container)
+    #: A state dict as the reader found it (``{native key: tensor}`` in ``framework``'s naming and layouts), until
+    #: the map step (``resnet_tools.checkpoints.mapping``) turns it into ``weights``: readers do not map.
+    native: dict[str, Any] | None = None
+    framework: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,8 +80,22 @@ def why(exc: BaseException) -> str:
     return text.splitlines()[0]
 
 
+#: The metadata entry holding, as JSON, what the weights cannot show (``resnet_spec.lookalikes``) where it is not
+#: the zoo entry's: a file of a look-alike (timm's resnetv2 as resnet50v2 with stride_block=first) reads back as one.
+ASSUMED_KEY = "unseen_options"
+
+
+def unseen_options(spec: ModelSpec) -> dict[str, str]:
+    """``{look-alike axis: value}`` where ``spec`` differs from its zoo entry."""
+    from resnet_spec.lookalikes import AXES
+
+    return {a.name: a.current(spec) for a in AXES if a.name in spec.overridden}
+
+
 def file_metadata(spec: ModelSpec, ckpt: Checkpoint) -> dict[str, str]:
+    unseen = unseen_options(spec)
     return {
+        **({ASSUMED_KEY: json.dumps(unseen, sort_keys=True)} if unseen else {}),
         "model": spec.name,
         "spec_hash": spec.spec_hash(),
         "format_version": FORMAT_VERSION,
@@ -169,37 +188,6 @@ def native_state(ckpt: Checkpoint, spec: ModelSpec, framework: str) -> dict[str,
         )
         for ne in validate_weights(spec, framework, ckpt.weights)
     }
-
-
-def canonical_of(
-    native: dict[str, Any], framework: str, path: Path, model: str | None
-) -> tuple[dict[str, Any], ModelSpec | None, list[str], Any]:
-    """Canonical weights of a torch or paddle state dict, with the spec when known, notes and the module
-    mapping: by the map file given with ``--map``; by the zoo's naming rules where every key follows them;
-    else by the checkpoint's structure (a hand-written ResNet: ``structure``)."""
-    from resnet_tools.checkpoints import mapfile, reference, structure
-
-    ref = reference.ACTIVE.get()
-    if ref is not None:  # the user's own model decides, by running it
-        mapping = reference.reference_map(native, framework, model, ref, str(path))
-        return dict(structure.canonical_weights(mapping, native)), mapping.spec, mapping.notes, mapping
-    given = mapfile.ACTIVE.get()
-    if given is not None:
-        mapping = mapfile.apply(given, native, framework, str(path))
-        return dict(structure.canonical_weights(mapping, native)), mapping.spec, mapping.notes, mapping
-    try:
-        for key, value in native.items():
-            if not key.endswith(TORCH_BN_COUNTER):
-                canonical_entry_from_native(key, framework, tuple(np.shape(value)))
-    except ValueError as exc:
-        mapping = structure.structural_map(native, framework, model, str(path), draft=mapfile.DRAFT.get())
-        spec = mapping.spec
-        assert spec is not None
-        note = f"a ResNet of its own naming (first unknown: {str(exc).split(': ', 1)[-1]}) mapped by structure"
-        weights = dict(structure.canonical_weights(mapping, native))
-        return weights, spec, [f"{note} onto {spec.name}", *mapping.notes], mapping
-    units = structure.units_of(native, framework)
-    return weights_from_native(native, framework, path), None, [], structure.by_name(units, framework)
 
 
 def weights_from_native(native: dict[str, Any], framework: str, path: Path) -> dict[str, Any]:

@@ -13,7 +13,8 @@ import numpy as np
 
 from resnet_spec import ModelSpec
 from resnet_spec.errors import CheckpointError
-from resnet_tools.checkpoints.formats.base import Checkpoint, file_metadata, guarded, why
+from resnet_spec.naming import TORCH_BN_COUNTER
+from resnet_tools.checkpoints.formats.base import PRODUCER, Checkpoint, file_metadata, guarded, why
 from resnet_tools.checkpoints.lazy import LazyArray, dtype_of
 
 #: safetensors dtype names numpy can hold (BF16 has no numpy type).
@@ -59,7 +60,22 @@ def read_safetensors(path: Path, _model: str | None) -> Checkpoint:
         )
     if not isinstance(meta, dict):
         raise CheckpointError(f"cannot read {path} as safetensors: __metadata__ is not an object")
-    return Checkpoint(weights, {str(k): str(v) for k, v in meta.items()})
+    return foreign_or_ours(weights, {str(k): str(v) for k, v in meta.items()})
+
+
+def foreign_or_ours(weights: dict[str, Any], meta: dict[str, str]) -> Checkpoint:
+    """Our file (canonical names, our metadata) as it is; one another tool wrote (timm's or Hugging Face's
+    ``model.safetensors``, ``np.savez(**state_dict)``) is a torch state dict: torch's BN batch counters dropped,
+    then mapped like a ``.pth`` (by the zoo's names, or by structure)."""
+    if meta.get("producer") == PRODUCER:
+        return Checkpoint(weights, meta)
+    native = {k: v for k, v in weights.items() if not (k.endswith(TORCH_BN_COUNTER) and np.ndim(v) == 0)}
+    notes = (
+        [f"{len(weights) - len(native)} BN batch counter(s) (num_batches_tracked) left out"]
+        if len(native) < len(weights)
+        else []
+    )
+    return Checkpoint({}, {**meta, "source_framework": "torch"}, notes=notes, native=native, framework="torch")
 
 
 def _safetensors_tensor(path: Path, key: str, info: Any, start: int, size: int) -> LazyArray:
@@ -140,7 +156,7 @@ def read_npz(path: Path, _model: str | None) -> Checkpoint:
         arrays = {k: _npz_member(data, k, path) for k in data.files if k != "__metadata__"}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise CheckpointError(f"cannot read {path} as npz: {why(exc)}") from None
-    return Checkpoint(arrays, _npz_metadata(meta, path) if meta is not None else {})
+    return foreign_or_ours(arrays, _npz_metadata(meta, path) if meta is not None else {})
 
 
 def _npz_member(data: Any, key: str, path: Path) -> Any:

@@ -12,7 +12,7 @@ import numpy as np
 
 from resnet_spec import ModelSpec
 from resnet_spec.errors import CheckpointError
-from resnet_tools.checkpoints.formats.base import Checkpoint, canonical_of, native_state, unwrap_state, why
+from resnet_tools.checkpoints.formats.base import Checkpoint, native_state, unwrap_state, why
 from resnet_tools.checkpoints.lazy import LazyArray
 
 # --8<-- [start:safe-unpickle]
@@ -46,7 +46,7 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
 # --8<-- [end:safe-unpickle]
 
 
-def read_paddle(path: Path, model: str | None) -> Checkpoint:
+def read_paddle(path: Path, _model: str | None) -> Checkpoint:
     """Read a ``.pdparams`` through :class:`_ArraysOnlyUnpickler` (no paddle import, no code run)."""
     try:
         with open(path, "rb") as fh:
@@ -58,9 +58,8 @@ def read_paddle(path: Path, model: str | None) -> Checkpoint:
     if isinstance(obj, dict):
         obj = {k: v for k, v in obj.items() if k != _PADDLE_NAME_TABLE}
     obj, notes, container = unwrap_state(obj, lambda v: isinstance(v, np.ndarray), path)
-    weights, spec, more, mapping = canonical_of(obj, "paddle", path, model)
     meta = {"source_framework": "paddle"}
-    return Checkpoint(weights, meta, spec, notes=notes + more, mapping=mapping, container=container)
+    return Checkpoint({}, meta, notes=notes, container=container, native=obj, framework="paddle")
 
 
 def write_paddle(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:

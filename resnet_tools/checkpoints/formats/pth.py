@@ -12,12 +12,12 @@ import numpy as np
 from resnet_spec import ModelSpec
 from resnet_spec.errors import CheckpointError
 from resnet_spec.naming import TORCH_BN_COUNTER
-from resnet_tools.checkpoints.formats.base import Checkpoint, canonical_of, guarded, native_state, unwrap_state, why
+from resnet_tools.checkpoints.formats.base import Checkpoint, guarded, native_state, unwrap_state, why
 from resnet_tools.checkpoints.lazy import LazyArray
 from resnet_tools.core.backends import load_backend
 
 
-def read_torch(path: Path, model: str | None) -> Checkpoint:
+def read_torch(path: Path, _model: str | None) -> Checkpoint:
     load_backend("torch")
     import torch
 
@@ -32,7 +32,7 @@ def read_torch(path: Path, model: str | None) -> Checkpoint:
     obj, notes, container = unwrap_state(obj, lambda v: isinstance(v, torch.Tensor), path)
     widened = sum(1 for v in obj.values() if v.dtype == torch.bfloat16)
     native = {}
-    for k in list(obj):  # popped: each tensor is let go once its canonical copy exists (weights_from_native)
+    for k in list(obj):  # popped: each tensor is let go once its canonical copy exists (the map step)
         v = obj.pop(k)
         if k.endswith(TORCH_BN_COUNTER):
             continue  # torch-only BN counter, not a weight
@@ -44,8 +44,7 @@ def read_torch(path: Path, model: str | None) -> Checkpoint:
     if widened:
         notes.append(f"{widened} bfloat16 tensor(s) read as float32 (exact: numpy has no bfloat16)")
     meta = {"source_framework": "torch", "source_version": torch.__version__}
-    weights, spec, more, mapping = canonical_of(native, "torch", path, model)
-    return Checkpoint(weights, meta, spec, notes=notes + more, mapping=mapping, container=container)
+    return Checkpoint({}, meta, notes=notes, container=container, native=native, framework="torch")
 
 
 def _torch_load_whole(path: Path) -> Any:

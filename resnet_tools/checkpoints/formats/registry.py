@@ -24,6 +24,7 @@ from resnet_tools.checkpoints.formats.keras import (
 from resnet_tools.checkpoints.formats.pdparams import read_paddle, write_paddle, write_pickled_state
 from resnet_tools.checkpoints.formats.pth import read_torch, write_torch, write_torch_state
 from resnet_tools.checkpoints.lazy import dtype_of, materialize
+from resnet_tools.checkpoints.request import PLAIN, MapRequest
 from resnet_tools.core.files import write_errors
 
 FORMATS: dict[str, Format] = {
@@ -141,8 +142,11 @@ def sniff(path: Path) -> Format | None:
     return None
 
 
-def read_checkpoint(path: Path | str, fmt: Format, model: str | None = None, *, lazy: bool = False) -> Checkpoint:
-    """Read ``path`` in ``fmt`` into canonical weights. ``lazy``: tensors a format can leave in the file
+def read_checkpoint(
+    path: Path | str, fmt: Format, model: str | None = None, *, lazy: bool = False, how: MapRequest = PLAIN
+) -> Checkpoint:
+    """Read ``path`` in ``fmt`` into canonical weights: the format's reader, then for a state dict the map step
+    (``resnet_tools.checkpoints.mapping``, as ``how`` asks). ``lazy``: tensors a format can leave in the file
     stay there as :class:`LazyArray` until read (a conversion then holds about one copy of the checkpoint)."""
     path = Path(path)
     if not path.is_file():
@@ -150,6 +154,12 @@ def read_checkpoint(path: Path | str, fmt: Format, model: str | None = None, *, 
     if not os.access(path, os.R_OK):
         raise CheckpointError(f"cannot read {path}: permission denied")
     ckpt = fmt.read(path, model)
+    if ckpt.native is not None and ckpt.framework is not None:
+        from resnet_tools.checkpoints.mapping import map_state
+
+        ckpt.weights, ckpt.spec, more, ckpt.mapping = map_state(ckpt.native, ckpt.framework, path, model, how)
+        ckpt.notes += more
+        ckpt.native = None
     for key in [k for k in ckpt.weights if k.startswith(OPTIMIZER_PREFIX)]:  # a training checkpoint
         ckpt.optimizer[key.removeprefix(OPTIMIZER_PREFIX)] = ckpt.weights.pop(key)
     if ckpt.optimizer:

@@ -1,0 +1,131 @@
+"""Look-alikes: ResNets with the same tensors that compute differently. The weights cannot tell them apart, so a
+checkpoint mapped without its names deciding (or the user's code proving it) must not pick one silently.
+
+Each :class:`Axis` is one such setting, a build option of ``resnet_spec.get_spec``:
+
+- ``stride_on``: a bottleneck strides on its first 1x1 conv (ResNet v1: keras.applications, Caffe) or on its 3x3
+  (v1.5: torchvision, paddle.vision, timm, Hugging Face);
+- ``stride_block``: a pre-activation stage strides in its last block, with a 1x1 max-pool shortcut
+  (keras.applications' V2) or in its first (timm's resnetv2, He et al.'s pre-activation code);
+- ``pool_pad``: a stem max-pool that follows the conv directly (no BN + ReLU in between, as in V2) pads with zeros
+  (keras.applications) or with -inf (torch's ``MaxPool2d(3, 2, padding=1)``). After BN + ReLU the two are equal.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from resnet_spec.errors import SpecError
+from resnet_spec.model_spec import ModelSpec
+from resnet_spec.spec import apply_overrides
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One setting the weights cannot show: its option name, its values (with who uses each), when it matters."""
+
+    name: str
+    values: Mapping[str, str]  # value -> what it means and who builds it so
+    matters: Callable[[ModelSpec], bool]
+    current: Callable[[ModelSpec], str]
+
+    def describe(self, value: str) -> str:
+        return f"{self.name}={value} ({self.values[value]})"
+
+
+def _strides(spec: ModelSpec) -> bool:
+    return any(s > 1 for s in spec.stage_strides)
+
+
+AXES = (
+    Axis(
+        "stride_on",
+        {
+            "conv3x3": "the stride on each bottleneck's 3x3 conv: v1.5 and V2; torchvision, paddle.vision, timm, "
+            "Hugging Face, keras.applications' V2",
+            "conv1x1": "the stride on each bottleneck's first 1x1 conv: ResNet v1; keras.applications' ResNet50, Caffe",
+        },
+        lambda s: s.block == "bottleneck" and _strides(s),
+        lambda s: s.stride_on,
+    ),
+    Axis(
+        "stride_block",
+        {
+            "last": "the stride in the last block of each stage, a 1x1 max-pool shortcut: keras.applications' V2",
+            "first": "the stride in the first block of each stage: timm's resnetv2, He et al.'s pre-activation code",
+        },
+        lambda s: s.shortcut == "conv_first_block" and _strides(s) and max(s.depths) > 1,
+        lambda s: s.stride_block,
+    ),
+    Axis(
+        "pool_pad",
+        {
+            "zero": "the stem max-pool pads with zeros: keras.applications",
+            "neg_inf": "the stem max-pool pads with -inf: torch's MaxPool2d(3, 2, padding=1), paddle's MaxPool2D",
+        },
+        lambda s: s.stem.pool and not s.stem.norm,  # after BN + ReLU the input is >= 0: zeros equal -inf
+        lambda s: s.stem.pool_pad,
+    ),
+)
+AXIS_NAMES = tuple(a.name for a in AXES)
+
+
+def axis(name: str) -> Axis:
+    for a in AXES:
+        if a.name == name:
+            return a
+    raise SpecError(f"unknown assumption {name!r}; known: {', '.join(AXIS_NAMES)}")
+
+
+def open_axes(spec: ModelSpec) -> list[Axis]:
+    """The settings where ``spec`` has look-alikes (same tensors, other numbers)."""
+    return [a for a in AXES if a.matters(spec)]
+
+
+def check_assumptions(assume: Mapping[str, str]) -> dict[str, str]:
+    """``{axis: value}`` as given by a user (``--assume stride_on=conv3x3``), each checked; one line if not."""
+    for name, value in assume.items():
+        a = axis(name)
+        if value not in a.values:
+            raise SpecError(f"--assume {name}={value}: {name} is one of {', '.join(a.values)}")
+    return dict(assume)
+
+
+def variants(spec: ModelSpec, fixed: Mapping[str, str] | None = None) -> list[ModelSpec]:
+    """``spec`` and each look-alike of it: every combination of values of its open axes, those in ``fixed`` held
+    (``spec``'s own values first). A fixed axis that does not matter for ``spec`` changes nothing."""
+    fixed = fixed or {}
+    choices = []
+    for a in open_axes(spec):
+        if a.name in fixed:
+            choices.append([(a.name, fixed[a.name])])
+        else:
+            own = a.current(spec)
+            choices.append([(a.name, own)] + [(a.name, v) for v in a.values if v != own])
+    out = []
+    for combo in itertools.product(*choices):
+        changes = {k: v for k, v in combo if v != axis(k).current(spec)}
+        out.append(apply_overrides(spec, **changes) if changes else spec)
+    return out
+
+
+def differences(specs: list[ModelSpec]) -> list[str]:
+    """The axes on which ``specs`` differ, each with its values described (for a refusal's message)."""
+    out = []
+    for a in AXES:
+        values = list(dict.fromkeys(a.current(s) for s in specs))
+        if len(values) > 1:
+            out.append(f"{a.name}: " + " or ".join(f"{v} ({a.values[v]})" for v in values))
+    return out
+
+
+def settings(spec: ModelSpec) -> dict[str, str]:
+    """``{axis: value}`` of ``spec`` on each open axis: what a file of another naming must be read as to be it."""
+    return {a.name: a.current(spec) for a in open_axes(spec)}
+
+
+def assumed(spec: ModelSpec) -> list[str]:
+    """What ``spec`` holds on each open axis, described: the assumptions a conversion onto it makes."""
+    return [a.describe(a.current(spec)) for a in open_axes(spec)]
