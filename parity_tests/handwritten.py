@@ -238,6 +238,127 @@ def torch_keras_style_resnet50v2(num_classes: int = 6, neg_inf_pool: bool = Fals
     return randomize_torch(Net(), 3)
 
 
+def torch_timm_style_resnetv2_50(num_classes: int = 7, opaque: bool = False) -> Any:
+    """A pre-activation ResNet-50 in timm's resnetv2 layout (timm/models/resnetv2.py, ``resnetv2_50``): ``stem.conv``
+    then a -inf padded ``MaxPool2d(3, 2, 1)``; ``stages.N.blocks.M`` of ``PreActBottleneck`` (``downsample.conv`` on
+    the pre-activated input registered first, ``norm1`` ``conv1`` ``norm2`` ``conv2`` ``norm3`` ``conv3``), the
+    stride in each stage's FIRST block on its 3x3 conv, norms as timm's ``BatchNormAct2d`` (a BatchNorm2d subclass
+    with its ReLU inside); ``norm`` after the last stage, then a Linear head (``head.fc``). Same tensors as
+    keras.applications' ResNet50V2 (stride in the last block, zero-padded pool), other numbers. ``opaque``: the
+    same model under names of one's own (nothing to recognise it by)."""
+    from torch import nn
+
+    class BatchNormAct2d(nn.BatchNorm2d):
+        def forward(self, x: Any) -> Any:
+            return super().forward(x).relu()
+
+    class DownsampleConv(nn.Module):
+        def __init__(self, cin: int, cout: int, stride: int) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(cin, cout, 1, stride, bias=False)
+
+        def forward(self, x: Any) -> Any:
+            return self.conv(x)
+
+    class PreActBottleneck(nn.Module):
+        def __init__(self, cin: int, cout: int, stride: int) -> None:
+            super().__init__()
+            mid = cout // 4
+            self.downsample = DownsampleConv(cin, cout, stride) if stride != 1 or cin != cout else None
+            self.norm1 = BatchNormAct2d(cin)
+            self.conv1 = nn.Conv2d(cin, mid, 1, bias=False)
+            self.norm2 = BatchNormAct2d(mid)
+            self.conv2 = nn.Conv2d(mid, mid, 3, stride, 1, bias=False)
+            self.norm3 = BatchNormAct2d(mid)
+            self.conv3 = nn.Conv2d(mid, cout, 1, bias=False)
+
+        def forward(self, x: Any) -> Any:
+            x_preact = self.norm1(x)
+            shortcut = x if self.downsample is None else self.downsample(x_preact)
+            x = self.conv1(x_preact)
+            x = self.conv2(self.norm2(x))
+            x = self.conv3(self.norm3(x))
+            return x + shortcut
+
+    class ResNetStage(nn.Module):
+        def __init__(self, cin: int, cout: int, depth: int, stride: int) -> None:
+            super().__init__()
+            self.blocks = nn.Sequential(
+                *(PreActBottleneck(cin if i == 0 else cout, cout, stride if i == 0 else 1) for i in range(depth))
+            )
+
+        def forward(self, x: Any) -> Any:
+            return self.blocks(x)
+
+    class ResNetV2(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stem = nn.Sequential()
+            self.stem.add_module("conv", nn.Conv2d(3, 64, 7, 2, 3, bias=False))
+            self.stem.add_module("pool", nn.MaxPool2d(3, 2, 1))
+            stages, cin = [], 64
+            for i, (depth, cout) in enumerate(zip((3, 4, 6, 3), (256, 512, 1024, 2048), strict=True)):
+                stages.append(ResNetStage(cin, cout, depth, 1 if i == 0 else 2))
+                cin = cout
+            self.stages = nn.Sequential(*stages)
+            self.norm = BatchNormAct2d(2048)
+            self.head = nn.Sequential()
+            self.head.add_module("fc", nn.Linear(2048, num_classes))
+
+        def forward(self, x: Any) -> Any:
+            return self.head(self.norm(self.stages(self.stem(x))).mean((2, 3)))
+
+    class Opaque(nn.Module):  # the same modules under other names: no "stages", "blocks", "norm1"
+        def __init__(self, m: ResNetV2) -> None:
+            super().__init__()
+            self.q, self.w, self.n, self.z = m.stem, nn.Sequential(*(st.blocks for st in m.stages)), m.norm, m.head
+
+        def forward(self, x: Any) -> Any:
+            return self.z(self.n(self.w(self.q(x))).mean((2, 3)))
+
+    model = randomize_torch(ResNetV2(), 11)
+    return Opaque(model).eval() if opaque else model
+
+
+def torch_flat_resnet18(num_classes: int = 10) -> Any:
+    """A ResNet-18 whose layers all sit in one flat ``nn.ModuleList`` (``layers.0`` ... ``layers.61``), wired by
+    index in ``forward``: no module holds a block, so a file of it cannot be cut into blocks by its names."""
+    from torch import nn
+
+    class Flat(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            layers: list[nn.Module] = [nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64)]
+            self.plan: list[tuple[int, bool]] = []
+            cin = 64
+            for i, cout in enumerate((64, 128, 256, 512)):
+                for j in range(2):
+                    stride = 2 if i > 0 and j == 0 else 1
+                    proj = stride != 1 or cin != cout
+                    layers += [nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout),
+                               nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout)]  # fmt: skip
+                    if proj:
+                        layers += [nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)]
+                    self.plan.append((stride, proj))
+                    cin = cout
+            layers.append(nn.Linear(512, num_classes))
+            self.layers = nn.ModuleList(layers)
+
+        def forward(self, x: Any) -> Any:
+            lay = self.layers
+            x = nn.functional.max_pool2d(lay[1](lay[0](x)).relu(), 3, 2, 1)
+            k = 2
+            for _stride, proj in self.plan:
+                y = lay[k + 1](lay[k](x)).relu()
+                y = lay[k + 3](lay[k + 2](y))
+                short = lay[k + 5](lay[k + 4](x)) if proj else x
+                k += 6 if proj else 4
+                x = (y + short).relu()
+            return lay[k](x.mean((2, 3)))
+
+    return randomize_torch(Flat(), 12)
+
+
 def torch_d2l_resnet18(num_classes: int = 10, in_channels: int = 1) -> Any:
     """d2l.ai's ResNet-18 ("Dive into Deep Learning", section 8.6, PyTorch edition) as the book writes it:
     ``Residual`` with ``conv1, conv2, conv3`` (the 1x1 projection, no BN) registered before ``bn1, bn2``, a bias

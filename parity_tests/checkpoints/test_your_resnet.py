@@ -92,7 +92,7 @@ def test_keras_layout_v2_in_torch_converts_with_zero_biases(tmp_path: Path) -> N
     x = _x()
     src = tmp_path / "v2.pt"
     torch.save(model.state_dict(), src)
-    with pytest.raises(CheckpointError, match="stride_block: last .* or first .*pool_pad: zero .* or neg_inf"):
+    with pytest.raises(CheckpointError, match=r"stride_block: last .* or first .*pool_pad: zero .* or neg_inf"):
         convert(src, tmp_path / "refused.pth")
     how = MapRequest(assume={"stride_block": "last", "pool_pad": "zero", "stride_on": "conv3x3"})  # the user's word
     _everywhere(src, _torch_out(model, x), x, tmp_path, "resnet50v2", how)
@@ -508,7 +508,7 @@ def test_a_zoo_entry_is_preferred_and_the_option_built_twin_is_named(tmp_path: P
     renamed = {k.replace("layer", "stage").replace("downsample", "proj"): v for k, v in model.state_dict().items()}
     src = tmp_path / "mine.pth"
     torch.save(renamed, src)
-    with pytest.raises(CheckpointError, match="stride_on: conv1x1 .* or conv3x3"):  # v1 or v1.5? weights can't say
+    with pytest.raises(CheckpointError, match=r"stride_on: conv1x1 .* or conv3x3"):  # v1 or v1.5? weights can't say
         convert(src, tmp_path / "out.pdparams")
     result = convert(src, tmp_path / "out.pdparams", how=MapRequest(assume={"stride_on": "conv1x1"}))
     assert result.spec.name == "resnet50v1" and result.spec.is_zoo_default is False  # num_classes=5

@@ -36,9 +36,16 @@ def follows_zoo_names(native: Mapping[str, Any], framework: str) -> str | None:
 
 
 def map_state(
-    native: dict[str, Any], framework: str, path: Path, model: str | None, how: MapRequest = PLAIN
+    native: dict[str, Any],
+    framework: str,
+    path: Path,
+    model: str | None,
+    how: MapRequest = PLAIN,
+    *,
+    ordered: bool = True,
 ) -> tuple[dict[str, Any], ModelSpec | None, list[str], StructureMap | None]:
-    """(canonical weights, the spec when the mapping decides it, notes, the module mapping) of a state dict."""
+    """(canonical weights, the spec when the mapping decides it, notes, the module mapping) of a state dict
+    (``ordered``: its keys in the model's registration order, see ``structure.structural_map``)."""
     source = str(path)
     if how.reference is not None:  # the user's own model decides, by running it, and proves the result
         mapping = reference.reference_map(native, framework, model, how.reference, source, how.assume)
@@ -50,7 +57,9 @@ def map_state(
         return dict(structure.canonical_weights(mapping, native)), mapping.spec, mapping.notes, mapping
     unknown = follows_zoo_names(native, framework)
     if unknown is not None:
-        mapping = structure.structural_map(native, framework, model, source, draft=how.draft, assume=how.assume)
+        mapping = structure.structural_map(
+            native, framework, model, source, draft=how.draft, assume=how.assume, ordered=ordered
+        )
         spec = mapping.spec
         assert spec is not None
         note = f"a ResNet of its own naming (first unknown: {unknown}) mapped by structure onto {spec.name}"

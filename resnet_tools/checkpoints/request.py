@@ -38,6 +38,9 @@ class Family:
     who: str
     pattern: re.Pattern[str]
     settles: Mapping[str, str]  # look-alike axis -> value
+    #: Its top-level modules in forward order: a file whose writer sorted the keys (safetensors) lost the model's
+    #: registration order, which mapping by structure follows; this gives it back.
+    top: tuple[str, ...] = ()
 
 
 FAMILIES = (
@@ -47,6 +50,7 @@ FAMILIES = (
         "timm's resnetv2 (stages.N.blocks.M.norm1)",
         re.compile(r"^stages\.\d+\.blocks\.\d+\.norm1\."),
         {"stride_block": "first", "pool_pad": "neg_inf", "stride_on": "conv3x3"},
+        ("stem.", "stages.", "norm.", "head."),
     ),
     # transformers/models/resnet: ResNetBottleNeckLayer strides on the 3x3 conv (downsample_in_bottleneck=False,
     # the default of every published checkpoint).
@@ -54,14 +58,12 @@ FAMILIES = (
         "Hugging Face transformers' ResNet (encoder.stages.N.layers.M)",
         re.compile(r"^(resnet\.)?encoder\.stages\.\d+\.layers\.\d+\."),
         {"stride_on": "conv3x3"},
+        ("resnet.embedder.", "embedder.", "resnet.encoder.", "encoder.", "classifier."),
     ),
 )
 
 
-def settled_by_names(keys: Iterable[str]) -> tuple[dict[str, str], str | None]:
-    """The look-alike settings the keys' naming decides, and whose naming it is (None: no family known)."""
+def family_of(keys: Iterable[str]) -> Family | None:
+    """The naming the keys follow, where it is one that decides (None: no family known)."""
     keys = list(keys)
-    for family in FAMILIES:
-        if any(family.pattern.search(k) for k in keys):
-            return dict(family.settles), family.who
-    return {}, None
+    return next((f for f in FAMILIES if any(f.pattern.search(k) for k in keys)), None)

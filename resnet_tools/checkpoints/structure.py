@@ -23,6 +23,7 @@ ever assigned because its shape happens to fit.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import re
@@ -35,7 +36,7 @@ from resnet_spec import ModelSpec
 from resnet_spec.errors import CheckpointError
 from resnet_spec.lookalikes import assumed
 from resnet_spec.params import ParamEntry, canonical_table
-from resnet_tools.checkpoints.request import settled_by_names
+from resnet_tools.checkpoints.request import family_of
 from resnet_tools.checkpoints.units import (
     SHORTCUT_HINTS,
     Flow,
@@ -299,16 +300,22 @@ def structural_map(
     *,
     draft: bool = False,
     assume: Mapping[str, str] | None = None,
+    ordered: bool = True,
 ) -> StructureMap:
     """Map a state dict of any naming onto the zoo by structure (see the module docstring). What the weights
     cannot show is settled by ``assume`` (the user's word), else by names that decide (timm's resnetv2, Hugging
-    Face), else the file is refused (``draft``: one choice kept and flagged, for a map file to check)."""
+    Face), else the file is refused (``draft``: one choice kept and flagged, for a map file to check).
+    ``ordered``: the keys are in the model's registration order (False: a writer sorted them, as safetensors
+    does; the order is rebuilt from the paths, numbers compared as numbers, the family's top modules first)."""
     try:
         units = units_of(native, framework)
     except CheckpointError as exc:
         raise CheckpointError(f"{source}: {exc}") from None
-    settled, who = settled_by_names(native)
-    given = {**settled, **(assume or {})}
+    family = family_of(native)
+    if not ordered:
+        units = reorder(units, family.top if family else ())
+    who = family.who if family else None
+    given = {**(family.settles if family else {}), **(assume or {})}
     found, chosen = fitting_specs(units, model, source, given)
     if len(found) > 1 and not draft:
         raise CheckpointError(ambiguity(found, source))
@@ -317,6 +324,22 @@ def structural_map(
         chosen.append(f"AMBIGUOUS: {ambiguity(found, source)}; the map shows {', '.join(assumed(spec))}")
     mapped, notes = map_units(units, spec, source, draft=draft)
     return StructureMap(spec, mapped, framework, [*chosen, *notes, *assumptions(spec, who, assume or {})])
+
+
+def _natural(path: str) -> tuple[tuple[int, int, str], ...]:
+    """A module path as a sort key, numbers compared as numbers (``blocks.10`` after ``blocks.2``)."""
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in path.split("."))
+
+
+def reorder(units: Sequence[Unit], top: Sequence[str]) -> list[Unit]:
+    """The units of a file whose keys were sorted, in forward order as far as the paths tell: by the family's
+    top-level modules (``top``), the Linear head last, then by path with numbers as numbers."""
+
+    def rank(u: Unit) -> tuple[Any, ...]:
+        first = next((i for i, t in enumerate(top) if (u.path + ".").startswith(t)), len(top))
+        return (first, u.kind == "fc", _natural(u.path))
+
+    return [dataclasses.replace(u, order=i) for i, u in enumerate(sorted(units, key=rank))]
 
 
 def assumptions(spec: ModelSpec, who: str | None, assume: Mapping[str, str]) -> list[str]:

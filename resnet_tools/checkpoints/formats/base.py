@@ -46,6 +46,7 @@ class Checkpoint:
     #: the map step (``resnet_tools.checkpoints.mapping``) turns it into ``weights``: readers do not map.
     native: dict[str, Any] | None = None
     framework: str | None = None
+    ordered: bool = True  # native's keys in the model's registration order (False: sorted by the writer)
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,9 @@ def foreign_or_ours(weights: dict[str, Any], meta: dict[str, str]) -> Checkpoint
         if len(native) < len(weights)
         else []
     )
-    return Checkpoint({}, {**meta, "source_framework": "torch"}, notes=notes, native=native, framework="torch")
+    meta = {**meta, "source_framework": "torch"}
+    # safetensors' writers sort the keys: the model's registration order is gone (the map step rebuilds it)
+    return Checkpoint({}, meta, notes=notes, native=native, framework="torch", ordered=list(native) != sorted(native))
 
 
 def _safetensors_tensor(path: Path, key: str, info: Any, start: int, size: int) -> LazyArray:

@@ -157,7 +157,8 @@ def read_checkpoint(
     if ckpt.native is not None and ckpt.framework is not None:
         from resnet_tools.checkpoints.mapping import map_state
 
-        ckpt.weights, ckpt.spec, more, ckpt.mapping = map_state(ckpt.native, ckpt.framework, path, model, how)
+        found = map_state(ckpt.native, ckpt.framework, path, model, how, ordered=ckpt.ordered)
+        ckpt.weights, ckpt.spec, more, ckpt.mapping = found
         ckpt.notes += more
         ckpt.native = None
     for key in [k for k in ckpt.weights if k.startswith(OPTIMIZER_PREFIX)]:  # a training checkpoint
