@@ -359,6 +359,73 @@ def torch_flat_resnet18(num_classes: int = 10) -> Any:
     return randomize_torch(Flat(), 12)
 
 
+def torch_cifar_resnet_option_a(n: int = 3, num_classes: int = 10, pad: str = "split") -> Any:
+    """He et al.'s CIFAR ResNet-(6n+2) as the most copied CIFAR code writes it (``resnet20`` ... ``resnet110``):
+    a 3x3 stem of 16 channels, three stages of ``n`` basic blocks (16, 32, 64 channels), option-A shortcuts (the
+    input subsampled, its new channels zeros, through a ``LambdaLayer``: no weights), ``linear`` head, and the
+    head's ``F.avg_pool2d(out, out.size()[3])``, which pools globally on square images only. ``pad="end"``: the
+    zeros after the input's channels (``torch.cat``) instead of ``F.pad``'s planes//4 on each side."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    class LambdaLayer(nn.Module):
+        def __init__(self, lambd: Any) -> None:
+            super().__init__()
+            self.lambd = lambd
+
+        def forward(self, x: Any) -> Any:
+            return self.lambd(x)
+
+    def option_a(planes: int) -> Any:
+        if pad == "split":
+            return lambda x: F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, planes // 4, planes // 4), "constant", 0)
+        return lambda x: torch.cat([x[:, :, ::2, ::2], x.new_zeros(x.shape[0], planes // 2, *x[:, :, ::2, ::2].shape[2:])], 1)
+
+    class BasicBlock(nn.Module):
+        def __init__(self, in_planes: int, planes: int, stride: int = 1) -> None:
+            super().__init__()
+            self.conv1 = nn.Conv2d(in_planes, planes, kernel_size=3, stride=stride, padding=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(planes)
+            self.conv2 = nn.Conv2d(planes, planes, kernel_size=3, stride=1, padding=1, bias=False)
+            self.bn2 = nn.BatchNorm2d(planes)
+            self.shortcut: nn.Module = nn.Sequential()
+            if stride != 1 or in_planes != planes:
+                self.shortcut = LambdaLayer(option_a(planes))
+
+        def forward(self, x: Any) -> Any:
+            out = F.relu(self.bn1(self.conv1(x)))
+            out = self.bn2(self.conv2(out))
+            out += self.shortcut(x)
+            return F.relu(out)
+
+    class ResNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.in_planes = 16
+            self.conv1 = nn.Conv2d(3, 16, kernel_size=3, stride=1, padding=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(16)
+            self.layer1 = self._make_layer(16, n, stride=1)
+            self.layer2 = self._make_layer(32, n, stride=2)
+            self.layer3 = self._make_layer(64, n, stride=2)
+            self.linear = nn.Linear(64, num_classes)
+
+        def _make_layer(self, planes: int, num_blocks: int, stride: int) -> Any:
+            layers = []
+            for s in [stride] + [1] * (num_blocks - 1):
+                layers.append(BasicBlock(self.in_planes, planes, s))
+                self.in_planes = planes
+            return nn.Sequential(*layers)
+
+        def forward(self, x: Any) -> Any:
+            out = F.relu(self.bn1(self.conv1(x)))
+            out = self.layer3(self.layer2(self.layer1(out)))
+            out = F.avg_pool2d(out, out.size()[3])
+            return self.linear(out.view(out.size(0), -1))
+
+    return randomize_torch(ResNet(), 20 + n)
+
+
 def torch_d2l_resnet18(num_classes: int = 10, in_channels: int = 1) -> Any:
     """d2l.ai's ResNet-18 ("Dive into Deep Learning", section 8.6, PyTorch edition) as the book writes it:
     ``Residual`` with ``conv1, conv2, conv3`` (the 1x1 projection, no BN) registered before ``bn1, bn2``, a bias

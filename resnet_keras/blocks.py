@@ -9,6 +9,7 @@ layers by that (``resnet_spec.naming.keras_order``), and a ``.weights.h5`` numbe
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import keras
 from keras import layers
@@ -16,7 +17,7 @@ from keras import layers
 from resnet_spec.model_spec import ModelSpec
 from resnet_spec.naming import keras_block_name, keras_layer_name
 from resnet_spec.numerics import conv_init_std, keras_bn_momentum
-from resnet_spec.plan import BlockPlan, ConvPlan
+from resnet_spec.plan import BlockPlan, ConvPlan, channel_padding
 
 Tensor = keras.KerasTensor
 Op = Callable[[Tensor], Tensor]
@@ -73,7 +74,7 @@ def norm(
 
 
 def shortcut(plan: BlockPlan, spec: ModelSpec, data_format: str) -> Op | None:
-    """The shortcut branch: conv+BN, conv alone (pre-activation), 1x1 max-pool, or None (identity)."""
+    """The shortcut branch: conv+BN, conv alone, 1x1 max-pool, zero padding (option A), or None (identity)."""
     prefix = f"layer{plan.stage}.{plan.index}"
     if plan.shortcut == "conv_bn":
         sc_conv = conv(plan.shortcut_conv, f"{prefix}.downsample.0", data_format)
@@ -84,7 +85,42 @@ def shortcut(plan: BlockPlan, spec: ModelSpec, data_format: str) -> Op | None:
     if plan.shortcut == "pool":
         name = f"{keras_block_name(plan.stage, plan.index)}_pool"
         return layers.MaxPooling2D(1, strides=plan.stride, data_format=data_format, name=name)
+    if plan.shortcut == "zero_pad":
+        name = f"{keras_block_name(plan.stage, plan.index)}_0_zero_pad"
+        return ZeroPadShortcut(plan.stride, *channel_padding(spec, plan), data_format=data_format, name=name)
     return None
+
+
+@keras.saving.register_keras_serializable(package="resnet_keras")
+class ZeroPadShortcut(layers.Layer):
+    """Option A of He et al. (CIFAR ResNets): the input subsampled by the stride (a 1x1 max-pool's pick), its new
+    channels zeros (``before`` ahead of the input's, ``after`` behind them); no weights."""
+
+    def __init__(self, stride: int, before: int, after: int, data_format: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.stride, self.before, self.after, self.data_format = stride, before, after, data_format
+
+    def call(self, x: Any) -> Any:
+        s = self.stride
+        if self.data_format == "channels_last":
+            x = x[:, ::s, ::s, :]
+            widths = [(0, 0), (0, 0), (0, 0), (self.before, self.after)]
+        else:
+            x = x[:, :, ::s, ::s]
+            widths = [(0, 0), (self.before, self.after), (0, 0), (0, 0)]
+        return keras.ops.pad(x, widths)
+
+    def compute_output_shape(self, shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        out = list(shape)
+        axis, spatial = (3, (1, 2)) if self.data_format == "channels_last" else (1, (2, 3))
+        for i in spatial:
+            out[i] = None if shape[i] is None else (shape[i] + self.stride - 1) // self.stride
+        out[axis] = None if shape[axis] is None else shape[axis] + self.before + self.after
+        return tuple(out)
+
+    def get_config(self) -> dict[str, Any]:
+        extra = {"stride": self.stride, "before": self.before, "after": self.after, "data_format": self.data_format}
+        return {**super().get_config(), **extra}
 
 
 # --8<-- [end:helpers]

@@ -13,7 +13,7 @@ from resnet_spec.errors import SpecError
 from resnet_spec.model_spec import FEATURE_NAMES, ModelSpec
 from resnet_spec.naming import keras_block_name
 from resnet_spec.numerics import linear_init_bound
-from resnet_spec.plan import feature_channels, plan_stages, stem_conv
+from resnet_spec.plan import feature_channels, feature_names, plan_stages, stem_conv
 from resnet_spec.spec import AMP_DTYPES, DTYPES, get_spec
 
 DATA_FORMATS = ("channels_last", "channels_first")
@@ -74,7 +74,7 @@ def feature_layer_names(spec: ModelSpec) -> dict[str, str]:
     stem = "pool1_pool" if spec.stem.pool else "conv1_relu" if spec.stem.norm else "conv1_conv"
     names = {FEATURE_NAMES[0]: stem}
     for blocks in plan_stages(spec):
-        names[FEATURE_NAMES[blocks[0].stage]] = f"{keras_block_name(blocks[-1].stage, blocks[-1].index)}_out"
+        names[feature_names(spec)[blocks[0].stage]] = f"{keras_block_name(blocks[-1].stage, blocks[-1].index)}_out"
     return names
 
 

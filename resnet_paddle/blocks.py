@@ -7,7 +7,7 @@ from paddle import nn
 
 from resnet_spec.model_spec import ModelSpec
 from resnet_spec.numerics import conv_init_std, paddle_bn_momentum
-from resnet_spec.plan import BlockPlan, ConvPlan
+from resnet_spec.plan import BlockPlan, ConvPlan, channel_padding
 
 
 # --8<-- [start:helpers]
@@ -37,14 +37,30 @@ def norm(channels: int, spec: ModelSpec, zero: bool = False) -> nn.BatchNorm2D:
 
 
 def shortcut(plan: BlockPlan, spec: ModelSpec) -> nn.Layer | None:
-    """The shortcut branch: conv+BN, conv alone (pre-activation), 1x1 max-pool, or None (identity)."""
+    """The shortcut branch: conv+BN, conv alone, 1x1 max-pool, zero padding (option A), or None (identity)."""
     if plan.shortcut == "conv_bn":
         return nn.Sequential(conv(plan.shortcut_conv), norm(plan.out_channels, spec))
     if plan.shortcut == "conv":
         return nn.Sequential(conv(plan.shortcut_conv))
     if plan.shortcut == "pool":
         return nn.MaxPool2D(1, stride=plan.stride)
+    if plan.shortcut == "zero_pad":
+        return ZeroPadShortcut(plan.stride, *channel_padding(spec, plan))
     return None
+
+
+class ZeroPadShortcut(nn.Layer):
+    """Option A of He et al. (CIFAR ResNets): the input subsampled by the stride (a 1x1 max-pool's pick), its new
+    channels zeros (``before`` ahead of the input's, ``after`` behind them); no weights."""
+
+    def __init__(self, stride: int, before: int, after: int) -> None:
+        super().__init__()
+        self.stride, self.before, self.after = stride, before, after
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        x = x[:, :, :: self.stride, :: self.stride]
+        # paddle pads every dimension, first to last, when given two numbers per dimension: zeros on C only
+        return nn.functional.pad(x, [0, 0, self.before, self.after, 0, 0, 0, 0], mode="constant", value=0.0)
 
 
 # --8<-- [end:helpers]

@@ -8,9 +8,9 @@ import paddle
 from paddle import nn
 
 from resnet_paddle.blocks import BLOCKS, conv, norm
-from resnet_spec.model_spec import FEATURE_NAMES, ModelSpec
+from resnet_spec.model_spec import ModelSpec
 from resnet_spec.numerics import linear_init_bound
-from resnet_spec.plan import feature_channels, plan_stages, stem_conv
+from resnet_spec.plan import feature_channels, feature_names, plan_stages, stem_conv
 from resnet_spec.spec import check_dtype, get_spec
 
 
@@ -60,19 +60,20 @@ class ResNet(nn.Layer):
             self.fc = nn.Linear(feature_channels(spec), spec.num_classes, weight_attr=init, bias_attr=init)
 
     def stages(self) -> list[nn.Sequential]:
-        """The four stages in order."""
-        return [self.layer1, self.layer2, self.layer3, self.layer4]
+        """The stages in order (four in the zoo, as many as the spec says in a derived one)."""
+        return [getattr(self, f"layer{i + 1}") for i in range(len(self.spec.depths))]
 
     def forward_features(self, x: paddle.Tensor) -> dict[str, paddle.Tensor]:
-        """The stem output and each stage's output, keyed by ``resnet_spec.FEATURE_NAMES``."""
+        """The stem output and each stage's output, keyed by ``resnet_spec.plan.feature_names``."""
         x = self.conv1(x)
         if self.bn1 is not None:
             x = self.relu(self.bn1(x))
         x = self.maxpool(x)
-        features = {FEATURE_NAMES[0]: x}
+        names = feature_names(self.spec)
+        features = {names[0]: x}
         for i, stage in enumerate(self.stages()):  # plain enumerate: paddle's dy2static rejects zip(strict=)/start=
             x = stage(x)
-            features[FEATURE_NAMES[i + 1]] = x
+            features[names[i + 1]] = x
         return features
 
     def forward_head(self, x: paddle.Tensor) -> paddle.Tensor:
@@ -83,7 +84,7 @@ class ResNet(nn.Layer):
         return x if self.fc is None else self.fc(x)
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
-        return self.forward_head(self.forward_features(x)[FEATURE_NAMES[-1]])
+        return self.forward_head(self.forward_features(x)[feature_names(self.spec)[-1]])
 
 
 # --8<-- [end:model]

@@ -13,6 +13,7 @@ from resnet_paddle.model import ResNet
 from resnet_paddle.weights import native_state
 from resnet_spec.model_spec import FEATURE_NAMES
 from resnet_spec.naming import to_canonical
+from resnet_spec.plan import feature_names
 from resnet_spec.spec import check_amp
 
 
@@ -55,7 +56,7 @@ def forward_numpy(
     model.eval()
     with paddle.no_grad(), autocast(amp):
         feats = model.forward_features(paddle.to_tensor(np.ascontiguousarray(x)))
-        out = {"logits": model.forward_head(feats[FEATURE_NAMES[-1]])}
+        out = {"logits": model.forward_head(feats[feature_names(model.spec)[-1]])}
         if features:
             out.update(feats)
     return {k: _to_numpy(v) for k, v in out.items()}
@@ -76,7 +77,7 @@ def forward_blocks(model: ResNet, x: np.ndarray, *, device: str = "cpu") -> dict
     try:
         with paddle.no_grad():
             feats = model.forward_features(paddle.to_tensor(np.ascontiguousarray(x)))
-            logits = model.forward_head(feats[FEATURE_NAMES[-1]])
+            logits = model.forward_head(feats[feature_names(model.spec)[-1]])
     finally:
         for h in hooks:
             h.remove()
@@ -148,7 +149,8 @@ class _AllOutputs(paddle.nn.Layer):
 
     def forward(self, x: paddle.Tensor) -> list[paddle.Tensor]:
         feats = self.model.forward_features(x)
-        return [feats[k] for k in FEATURE_NAMES] + [self.model.forward_head(feats[FEATURE_NAMES[-1]])]
+        names = feature_names(self.model.spec)
+        return [feats[k] for k in names] + [self.model.forward_head(feats[names[-1]])]
 
 
 # --8<-- [start:fast]
@@ -165,7 +167,7 @@ def fast_forward(
             model, x, features=features, device=device
         )
     predictor = inference_predictor(_AllOutputs(model) if features else model, model.spec.in_channels, device=device)
-    names = [*FEATURE_NAMES, "logits"] if features else ["logits"]
+    names = [*feature_names(model.spec), "logits"] if features else ["logits"]
 
     def run(x: np.ndarray) -> dict[str, np.ndarray]:
         handle = predictor.get_input_handle(predictor.get_input_names()[0])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from resnet_spec.errors import CheckpointError
+from resnet_spec.errors import CheckpointError, SpecError
 from resnet_spec.model_spec import ModelSpec
 from resnet_spec.params import canonical_table
 from resnet_spec.spec import get_spec, list_models, unknown_model_message
@@ -64,12 +64,27 @@ def identify(shapes: Shapes) -> ModelSpec:
         if len(matches) > 1:
             names = ", ".join(s.name for s in matches)
             raise CheckpointError(f"checkpoint matches several models ({names}); use --model")
+    derived = derived_spec(shapes)
+    if derived is not None:
+        return derived
     best, score = closest(shapes)
     detail = diff_detail(_table(candidate_spec(best, shapes) or get_spec(best)), shapes)
     raise CheckpointError(
         f"checkpoint matches no zoo model exactly ({len(shapes)} tensors); closest is {best} "
         f"({score:.0%} of names and shapes agree); against {best}: {detail}"
     )
+
+
+def derived_spec(shapes: Shapes) -> ModelSpec | None:
+    """The derived spec (``resnet_spec.derive``) of a file in the zoo's canonical names that no zoo model fits, where
+    one reproduces its tensors exactly; else None."""
+    from resnet_spec.derive import canonical_layers, derive
+
+    try:
+        spec = derive(canonical_layers(shapes))
+    except (SpecError, ValueError):
+        return None
+    return spec if _table(spec) == dict(shapes) else None
 
 
 def diff_detail(expected: Shapes, shapes: Shapes) -> str:

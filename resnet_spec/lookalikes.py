@@ -8,7 +8,8 @@ Each :class:`Axis` is one such setting, a build option of ``resnet_spec.get_spec
 - ``stride_block``: a pre-activation stage strides in its last block, with a 1x1 max-pool shortcut
   (keras.applications' V2) or in its first (timm's resnetv2, He et al.'s pre-activation code);
 - ``pool_pad``: a stem max-pool that follows the conv directly (no BN + ReLU in between, as in V2) pads with zeros
-  (keras.applications) or with -inf (torch's ``MaxPool2d(3, 2, padding=1)``). After BN + ReLU the two are equal.
+  (keras.applications) or with -inf (torch's ``MaxPool2d(3, 2, padding=1)``). After BN + ReLU the two are equal;
+- ``channel_pad``: an option-A shortcut (CIFAR ResNets) puts its zero channels around the input's or after them.
 """
 
 from __future__ import annotations
@@ -67,6 +68,16 @@ AXES = (
         },
         lambda s: s.stem.pool and not s.stem.norm,  # after BN + ReLU the input is >= 0: zeros equal -inf
         lambda s: s.stem.pool_pad,
+    ),
+    Axis(
+        "channel_pad",
+        {
+            "split": "option A's zeros half before, half after the input's channels: F.pad(x, (0, 0, 0, 0, p, p)), "
+            "as the common CIFAR ResNet code",
+            "end": "option A's zeros after the input's channels: torch.cat([x, zeros], 1)",
+        },
+        lambda s: s.shortcut == "zero_pad_when_needed" and len(set(s.widths)) > 1,
+        lambda s: s.channel_pad,
     ),
 )
 AXIS_NAMES = tuple(a.name for a in AXES)

@@ -62,6 +62,9 @@ class ModelSpec:
     in_channels: int
     expected_trainable: int
     expected_bn_stats: int
+    # Option A's zero padding of the shortcut's new channels: "split" (half before, half after the input's, as
+    # F.pad(x, (0, 0, 0, 0, p, p)) in the common CIFAR code) or "end" (torch.cat([x, zeros])).
+    channel_pad: str = "split"
     # Build options (overridable through create_model(**overrides)).
     zero_init_residual: bool = False
     replace_stride_with_dilation: tuple[bool, bool, bool] = (False, False, False)
@@ -86,6 +89,7 @@ class ModelSpec:
             "stride_on": self.stride_on,
             "stride_block": self.stride_block,
             "pool_pad": self.stem.pool_pad,
+            "channel_pad": self.channel_pad,
             "zero_init_residual": self.zero_init_residual,
             "replace_stride_with_dilation": list(self.replace_stride_with_dilation),
         }

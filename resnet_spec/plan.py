@@ -31,7 +31,8 @@ class ConvPlan:
 
 @dataclass(frozen=True)
 class BlockPlan:
-    """One residual block: ``convs`` in order; ``shortcut`` in identity | conv_bn | conv | pool."""
+    """One residual block: ``convs`` in order; ``shortcut`` in identity | conv_bn | conv | pool | zero_pad
+    (option A: the input subsampled by the stride, its new channels zeros, placed as ``ModelSpec.channel_pad``)."""
 
     stage: int  # 1-based
     index: int  # 0-based within the stage
@@ -88,6 +89,8 @@ def _shortcut_kind(spec: ModelSpec, index: int, stride: int, cin: int, cout: int
         return "conv_bn" if stride != 1 or cin != cout else "identity"
     if spec.shortcut == "conv_when_needed":  # a 1x1 conv alone, no BN (d2l's ResNet and tutorials after it)
         return "conv" if stride != 1 or cin != cout else "identity"
+    if spec.shortcut == "zero_pad_when_needed":  # option A of He et al. (CIFAR ResNets): no weights
+        return "zero_pad" if stride != 1 or cin != cout else "identity"
     if spec.shortcut == "conv_bn_first_block":
         return "conv_bn" if index == 0 else "identity"
     # conv_first_block (pre-activation V2): stride elsewhere is a 1x1 max-pool on the raw input.
@@ -137,6 +140,17 @@ def plan_stages(spec: ModelSpec) -> list[list[BlockPlan]]:
             cin = cout
         stages.append(blocks)
     return stages
+
+
+def channel_padding(spec: ModelSpec, block: BlockPlan) -> tuple[int, int]:
+    """Zeros before and after the input's channels in an option-A shortcut (``ModelSpec.channel_pad``)."""
+    extra = block.out_channels - block.in_channels
+    return (extra // 2, extra - extra // 2) if spec.channel_pad == "split" else (0, extra)
+
+
+def feature_names(spec: ModelSpec) -> tuple[str, ...]:
+    """The feature maps a model exposes: ``stem``, then ``stage1`` ... one per stage."""
+    return ("stem", *(f"stage{i + 1}" for i in range(len(spec.depths))))
 
 
 def feature_channels(spec: ModelSpec) -> int:

@@ -36,6 +36,7 @@ OVERRIDES = {
     "stride_block": "pre-activation: the block of a stage that strides, 'last' (keras.applications V2) or 'first' "
     "(timm's resnetv2)",
     "pool_pad": "the stem max-pool's padding, 'zero' (keras.applications) or 'neg_inf' (torch's MaxPool2d padding=1)",
+    "channel_pad": "option A shortcuts: the new channels' zeros 'split' before and after the input's, or at the 'end'",
 }
 #: The shortcut kinds a V1.5 model may be built with (the others place the projection elsewhere).
 PROJECTIONS = ("projection_when_needed", "conv_when_needed")
@@ -79,8 +80,11 @@ def validate_document(doc: Any, path: Path = SPEC_PATH) -> None:
         raise _schema_error(path, max(errors, key=lambda e: len(e.absolute_path)))
 
 
-def resolve_model(name: str, entry: dict[str, Any], doc: dict[str, Any], path: Path = SPEC_PATH) -> ModelSpec:
-    """Merge defaults <- variant <- model entry and check the rules a schema cannot express."""
+def resolve_model(
+    name: str, entry: dict[str, Any], doc: dict[str, Any], path: Path = SPEC_PATH, *, derived: bool = False
+) -> ModelSpec:
+    """Merge defaults <- variant <- model entry and check the rules a schema cannot express (``derived``: a
+    derived spec's document, ``resnet_spec.derive``, whose stem may be CIFAR's)."""
     where = f"{path.name}: model '{name}'"
     variants, blocks, defaults = doc["variants"], doc["blocks"], doc["defaults"]
     if entry["variant"] not in variants:
@@ -102,8 +106,11 @@ def resolve_model(name: str, entry: dict[str, Any], doc: dict[str, Any], path: P
         )
     if merged["block"] == "basic" and (merged["groups"] != 1 or merged["width_per_group"] != 64):
         raise SpecError(f"{where}: field 'groups': the basic block supports only groups=1, width_per_group=64")
-    if merged["stem"].get("kind", "imagenet") != "imagenet":
+    if merged["stem"].get("kind", "imagenet") != "imagenet" and not derived:
         raise SpecError(f"{where}: field 'stem.kind': a zoo entry has the imagenet stem (cifar is an override)")
+    lengths = {len(merged[k]) for k in ("depths", "widths", "stage_strides")}
+    if len(lengths) != 1:
+        raise SpecError(f"{where}: fields 'depths', 'widths', 'stage_strides': one entry per stage each, got {lengths}")
     stem = StemSpec(**merged["stem"])
     return ModelSpec(
         name=name,
@@ -124,6 +131,7 @@ def resolve_model(name: str, entry: dict[str, Any], doc: dict[str, Any], path: P
         bn_momentum=float(merged["bn_momentum"]),
         stem=stem,
         shortcut=merged["shortcut"],
+        channel_pad=merged.get("channel_pad", "split"),
         post_norm=merged["post_norm"],
         num_classes=merged["num_classes"],
         in_channels=merged["in_channels"],
@@ -134,7 +142,8 @@ def resolve_model(name: str, entry: dict[str, Any], doc: dict[str, Any], path: P
 
 def load_zoo(path: Path | str = SPEC_PATH) -> dict[str, ModelSpec]:
     """Parse, validate and resolve a zoo YAML file; every model is resolved and its declared parameter
-    counts are checked against the architecture (fail fast, one line)."""
+    counts are checked against the architecture (fail fast, one line). A derived spec's file (CIFAR stems
+    in its entries) loads too."""
     path = Path(path)
     try:
         doc = yaml.safe_load(path.read_text())
@@ -145,8 +154,13 @@ def load_zoo(path: Path | str = SPEC_PATH) -> dict[str, ModelSpec]:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise SpecError(f"{path.name}: not valid YAML{where}: {problem}") from None
+    return load_document(doc, path, derived=path.resolve() != SPEC_PATH.resolve())
+
+
+def load_document(doc: Any, path: Path = SPEC_PATH, *, derived: bool = False) -> dict[str, ModelSpec]:
+    """Validate and resolve a parsed zoo document (the YAML's, or a derived spec's: ``derived``)."""
     validate_document(doc, path)
-    zoo = {name: resolve_model(name, entry, doc, path) for name, entry in doc["models"].items()}
+    zoo = {name: resolve_model(name, entry, doc, path, derived=derived) for name, entry in doc["models"].items()}
     for name, spec in zoo.items():
         counted = count_params(spec)
         if counted != (spec.expected_trainable, spec.expected_bn_stats):
@@ -325,6 +339,11 @@ def _unseen_options(spec: ModelSpec, overrides: dict[str, Any], stem: StemSpec) 
         if pad not in ("zero", "neg_inf"):
             raise SpecError(f"{spec.name}: pool_pad must be 'zero' or 'neg_inf', got {pad!r}")
         changes["stem"] = dataclasses.replace(stem, pool_pad=pad)
+    if "channel_pad" in overrides:
+        where = overrides["channel_pad"]
+        if where not in ("split", "end"):
+            raise SpecError(f"{spec.name}: channel_pad must be 'split' or 'end', got {where!r}")
+        changes["channel_pad"] = where
     return changes
 
 

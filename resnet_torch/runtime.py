@@ -9,6 +9,7 @@ import torch
 
 from resnet_spec.model_spec import FEATURE_NAMES
 from resnet_spec.naming import to_canonical
+from resnet_spec.plan import feature_names
 from resnet_spec.spec import check_amp
 from resnet_torch.model import ResNet
 from resnet_torch.weights import native_state
@@ -48,7 +49,7 @@ def forward_numpy(
     model.eval().to(device)
     with torch.no_grad(), autocast(device, amp):
         feats = model.forward_features(torch.from_numpy(np.ascontiguousarray(x)).to(device))
-        out = {"logits": model.forward_head(feats[FEATURE_NAMES[-1]])}
+        out = {"logits": model.forward_head(feats[feature_names(model.spec)[-1]])}
         if features:
             out.update(feats)
     return {k: _to_numpy(v) for k, v in out.items()}
@@ -67,7 +68,7 @@ def forward_blocks(model: ResNet, x: np.ndarray, *, device: str = "cpu") -> dict
     try:
         with torch.no_grad():
             feats = model.forward_features(torch.from_numpy(np.ascontiguousarray(x)).to(device))
-            logits = model.forward_head(feats[FEATURE_NAMES[-1]])
+            logits = model.forward_head(feats[feature_names(model.spec)[-1]])
     finally:
         for h in hooks:
             h.remove()
@@ -92,7 +93,7 @@ def fast_forward(
         inp = torch.from_numpy(np.ascontiguousarray(x)).to(device).contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
             feats = model.forward_features(inp)
-            out = {"logits": model.forward_head(feats[FEATURE_NAMES[-1]])}
+            out = {"logits": model.forward_head(feats[feature_names(model.spec)[-1]])}
             if features:
                 out.update(feats)
         return {k: np.ascontiguousarray(v.cpu().numpy()) for k, v in out.items()}

@@ -355,13 +355,11 @@ def test_paddle_checkpoint_read_without_unpickling_code(tmp_path: Path) -> None:
     """The restricted reader returns exactly what paddle.load does, for paddle.save's own files."""
     import paddle
 
-    from resnet_tools.checkpoints.formats import read_paddle
-
     spec = get_spec("resnet18")
     model = LOADED["paddle"].import_weights(LOADED["paddle"].create_model(spec), random_weights(spec, seed=4))
     path = tmp_path / "r18.pdparams"
     paddle.save(model.state_dict(), str(path))
-    ours = read_paddle(path, None).weights
+    ours = read_checkpoint(path, FORMATS["paddle"]).weights
     theirs = LOADED["paddle"].export_weights(model)
     assert _same(ours, theirs)
 

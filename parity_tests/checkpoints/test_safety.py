@@ -433,25 +433,30 @@ def _paddle_resnet18() -> dict[str, np.ndarray]:
 
 
 def test_read_paddle_records_the_wrapper_the_mapping_and_its_source(tmp_path: Path) -> None:
-    from resnet_tools.checkpoints.formats import Container, pdparams
+    """The reader returns the state dict as found (native keys, its wrapper, no mapping: readers do not map); the
+    pipeline's map step maps it by names or structure."""
+    from resnet_tools.checkpoints.formats import FORMATS, Container, pdparams, read_checkpoint
 
     state = _paddle_resnet18()
-    plain = pdparams.read_paddle(_paddle_file(tmp_path / "plain.pdparams", state), None)
+    raw = pdparams.read_paddle(_paddle_file(tmp_path / "plain.pdparams", state), None)
+    assert raw.native is not None and set(raw.native) == set(state) and raw.mapping is None and not raw.weights
+    fmt = FORMATS["paddle"]
+    plain = read_checkpoint(tmp_path / "plain.pdparams", fmt)
     assert plain.metadata == {"source_framework": "paddle"} and plain.container == Container()
     assert plain.mapping is not None and plain.mapping.framework == "paddle" and plain.notes == []
-    wrapped = pdparams.read_paddle(_paddle_file(tmp_path / "wrapped.pdparams", state, wrap=True), None)
+    wrapped = read_checkpoint(_paddle_file(tmp_path / "wrapped.pdparams", state, wrap=True), fmt)
     assert wrapped.container == Container(("state_dict",), "model.", False)
     assert wrapped.notes == ["state dict found under 'state_dict'", "key prefix 'model.' removed"]
     assert set(wrapped.weights) == set(plain.weights)
     own = {k.replace("conv", "cv").replace("bn", "norm"): v for k, v in state.items()}  # a naming of its own
-    mapped = pdparams.read_paddle(_paddle_file(tmp_path / "own.pdparams", own), None)
+    mapped = read_checkpoint(_paddle_file(tmp_path / "own.pdparams", own), fmt)
     assert mapped.spec is not None and mapped.spec.name == "resnet18" and mapped.notes
     with pytest.raises(ResNetError, match=r"own\.pdparams: .*does not fit resnet34"):
-        pdparams.read_paddle(tmp_path / "own.pdparams", "resnet34")
+        read_checkpoint(tmp_path / "own.pdparams", fmt, "resnet34")
 
 
 def test_read_paddle_names_the_file_in_every_refusal(tmp_path: Path) -> None:
-    from resnet_tools.checkpoints.formats import pdparams, write_pickled_state
+    from resnet_tools.checkpoints.formats import FORMATS, pdparams, read_checkpoint, write_pickled_state
 
     listing = tmp_path / "listing.pdparams"
     write_pickled_state([np.zeros(3, "float32")], listing)
@@ -459,7 +464,7 @@ def test_read_paddle_names_the_file_in_every_refusal(tmp_path: Path) -> None:
         pdparams.read_paddle(listing, None)
     odd = _paddle_file(tmp_path / "odd.pdparams", {"head.weight": np.zeros((3, 3, 3), "float32")})
     with pytest.raises(ResNetError, match=r"odd\.pdparams"):
-        pdparams.read_paddle(odd, None)
+        read_checkpoint(odd, FORMATS["paddle"])
 
 
 def test_lazy_tensors_pickle_to_the_bytes_of_their_arrays(tmp_path: Path) -> None:

@@ -14,11 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from resnet_spec import ModelSpec, apply_overrides, count_params
+from resnet_spec.derive import from_document
 from resnet_spec.errors import CheckpointError, SpecError, VerificationError
 from resnet_spec.frameworks import FRAMEWORKS
 from resnet_spec.identify import check_architecture, identify
-from resnet_spec.lookalikes import axis, check_assumptions, settings
+from resnet_spec.lookalikes import axis, check_assumptions, differences, open_axes, settings, variants
 from resnet_spec.params import canonical_table
+from resnet_spec.spec import list_models
 from resnet_spec.tolerances import tolerance
 from resnet_spec.weights import validate_weights
 from resnet_tools.checkpoints.formats import (
@@ -31,7 +33,7 @@ from resnet_tools.checkpoints.formats import (
     weights_dtype,
     write_checkpoint,
 )
-from resnet_tools.checkpoints.formats.base import ASSUMED_KEY
+from resnet_tools.checkpoints.formats.base import ASSUMED_KEY, DERIVED_KEY
 from resnet_tools.checkpoints.lazy import counting_nonfinite, dtype_of
 from resnet_tools.checkpoints.like import write_like
 from resnet_tools.checkpoints.request import PLAIN, MapRequest
@@ -69,12 +71,34 @@ def resolve_spec(ckpt: Checkpoint, model: str | None, assume: Mapping[str, str] 
         spec = check_architecture(ckpt.metadata["model"], shapes)
     else:
         spec = identify(shapes)
+    derived = ckpt.metadata.get(DERIVED_KEY)
+    if derived is not None and model is None and ckpt.spec is None:  # our file of a derived spec: it says which
+        spec = _recorded_derived(derived, shapes)
     unseen = {**recorded, **(assume or {})}
     if unseen and spec is not ckpt.spec:  # a mapping's spec has them settled already
         spec = apply_overrides(spec, **{k: v for k, v in unseen.items() if axis(k).matters(spec)})
+    if spec is not ckpt.spec and derived is None and spec.name not in list_models():
+        unsettled = [a for a in open_axes(spec) if a.name not in unseen]
+        if unsettled:  # read by the zoo's names, derived: its names cannot say what its weights do not show
+            raise CheckpointError(
+                f"{spec.name} (a derived spec) has look-alikes its names and weights cannot tell apart: "
+                f"{'; '.join(differences(variants(spec)))}; say which: "
+                + " ".join(f"--assume {a.name}=..." for a in unsettled)
+            )
     # names, shapes and float dtypes, all listed at once, with the keys of the file's own framework
     source = ckpt.metadata.get("source_framework", "")
     validate_weights(spec, source if source in FRAMEWORKS else "torch", ckpt.weights)
+    return spec
+
+
+def _recorded_derived(text: str, shapes: Mapping[str, tuple[int, ...]]) -> ModelSpec:
+    """The derived spec our file's metadata records, checked against its tensors (one line if it does not fit)."""
+    try:
+        spec = from_document(json.loads(text))
+    except (ValueError, SpecError) as exc:
+        raise CheckpointError(f"the checkpoint's {DERIVED_KEY} metadata is not a spec this tool reads: {exc}") from None
+    if {e.name: e.shape for e in canonical_table(spec)} != dict(shapes):
+        raise CheckpointError(f"the checkpoint's tensors do not fit the derived spec {spec.name} it records")
     return spec
 
 
@@ -108,7 +132,7 @@ def verify_conversion(
     run in its own weights' precision (float64 stays float64: a file that lost it fails the float64 bound).
     Both are ``spec``'s model: this proves the file, not the architecture (``--reference`` proves that)."""
     mods = load_backends(list(dict.fromkeys(frameworks)))
-    written = read_checkpoint(dst_path, dst_fmt, spec.name)  # in the zoo's names: --map/--reference not for it
+    written = read_checkpoint(dst_path, dst_fmt, spec)  # in the zoo's names: --map/--reference not for it
     x = np.random.default_rng(0).standard_normal((VERIFY_INPUT[0], spec.in_channels, *VERIFY_INPUT[1:]))
     outputs = []
     for fw, weights in zip(frameworks, (src.weights, written.weights), strict=True):

@@ -115,7 +115,7 @@ def _open_weights(zf: zipfile.ZipFile, source: str) -> Any:
     return h5py.File(member, "r")
 
 
-def read(path: Path, model: str | None) -> tuple[ModelSpec | None, dict[str, LazyArray], list[str]]:
+def read(path: Path, model: str | ModelSpec | None) -> tuple[ModelSpec | None, dict[str, LazyArray], list[str]]:
     """A ``.keras`` archive's ResNet (see :func:`keras_h5.read_layers`) and notes on its model's config."""
     source = str(path)
     try:

@@ -265,7 +265,9 @@ def _keras_position(names: list[str]) -> Callable[[str], int]:
     return lambda name: position.get(name, len(order))
 
 
-def read_layers(f: Any, source: str, model: str | None) -> tuple[ModelSpec | None, dict[str, LazyArray], list[str]]:
+def read_layers(
+    f: Any, source: str, model: str | ModelSpec | None
+) -> tuple[ModelSpec | None, dict[str, LazyArray], list[str]]:
     """The ResNet in an open ``.weights.h5``: (the spec when Keras' order had to decide, else None: the
     names identify it), ``{keras.applications key: tensor}`` and notes. Tensors are read when asked for."""
     try:
@@ -316,7 +318,7 @@ def _by_order(s: Structure, spec: ModelSpec, source: str) -> Iterator[tuple[H5La
             yield layer, name
 
 
-def read(path: Path, model: str | None) -> tuple[ModelSpec | None, dict[str, LazyArray], list[str]]:
+def read(path: Path, model: str | ModelSpec | None) -> tuple[ModelSpec | None, dict[str, LazyArray], list[str]]:
     """A ``.weights.h5`` (see :func:`read_layers`); the file stays open while its tensors are alive."""
     import h5py
 
@@ -331,9 +333,11 @@ def read(path: Path, model: str | None) -> tuple[ModelSpec | None, dict[str, Laz
         raise
 
 
-def _spec_of(source: str, model: str | None, stamped: object, shapes: list[tuple[int, ...]]) -> ModelSpec:
+def _spec_of(source: str, model: str | ModelSpec | None, stamped: object, shapes: list[tuple[int, ...]]) -> ModelSpec:
     """The architecture: given, stamped by :func:`write`, or the one zoo model whose variable shapes match;
     build options (head size, input channels, CIFAR stem) are read off the shapes."""
+    if isinstance(model, ModelSpec):  # given as it is (a derived spec has no name to look up)
+        return model
     name = model or (stamped.decode() if isinstance(stamped, bytes) else stamped)
     given = Counter(shapes)
     names = [name] if isinstance(name, str) and name else list_models()

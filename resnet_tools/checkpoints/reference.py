@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from resnet_spec import ModelSpec
 from resnet_spec.errors import CheckpointError, VerificationError
 from resnet_spec.frameworks import conventions
 from resnet_spec.lookalikes import assumed, differences
@@ -153,12 +154,28 @@ def reference_map(
     spec = found[0]
     user = _build(ref, framework)
     _load(user, framework, native, ref)
-    size = (32, 40) if spec.stem.kind == "cifar" else (64, 96)
-    x = np.random.default_rng(0).standard_normal((2, spec.in_channels, *size)).astype("float32")
-    t = trace(user, framework, x)
+    t, square = _run(user, framework, spec)
     by_run, flow = followed(units, t)
     mapped, notes = map_units(by_run, spec, source, flow=flow)
-    return StructureMap(spec, mapped, framework, [f"mapped by running {ref}", *notes], trace=t, candidates=found)
+    ran = [f"mapped by running {ref}"] + (
+        [f"your model takes square images only (H != W failed): proved on {square}x{square}"] if square else []
+    )
+    return StructureMap(spec, mapped, framework, [*ran, *notes], trace=t, candidates=found)
+
+
+def _run(user: Any, framework: str, spec: ModelSpec) -> tuple[Trace, int | None]:
+    """The traced run on a seeded batch of 2, H != W; a model that fails there (one that pools with a kernel of
+    its width, as common CIFAR code does) runs a square batch instead: (the trace, the square side or None)."""
+    height, width = (32, 40) if spec.stem.kind == "cifar" else (64, 96)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, spec.in_channels, height, width)).astype("float32")
+    try:
+        return trace(user, framework, x), None
+    except CheckpointError as exc:
+        if not str(exc).startswith("--reference: your model failed"):
+            raise
+        square = np.random.default_rng(0).standard_normal((2, spec.in_channels, height, height)).astype("float32")
+        return trace(user, framework, square), height
 
 
 def choose_by_proof(m: StructureMap, weights: Mapping[str, Any]) -> StructureMap:

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from resnet_spec import ModelSpec
-from resnet_spec.errors import CheckpointError
+from resnet_spec.derive import Layer, derive
+from resnet_spec.errors import CheckpointError, SpecError
 from resnet_spec.identify import EXTENDED
 from resnet_spec.lookalikes import axis, differences, variants
 from resnet_spec.naming import TORCH_BN_COUNTER, canonical_shape, native_attrs
@@ -217,6 +218,8 @@ def fitting_specs(
     left out, else one clear line; and a note naming a model built with EXTENDED options that fits as well but
     was passed over for a zoo entry. More than one means the weights cannot tell them apart."""
     fitting = candidates(units, model)
+    if not fitting and model is None:  # no zoo model: the ResNet's own spec, where the spec language says it
+        fitting = derived_candidates(units)
     if not fitting:
         counts = Counter(u.kind for u in units)
         what = f"{counts['conv']} convs, {counts['bn']} BNs, {counts['fc']} Linear"
@@ -236,6 +239,18 @@ def fitting_specs(
     given = assume or {}
     found = [s for s in found if all(axis(k).current(s) == v for k, v in given.items() if axis(k).matters(s))]
     return found, notes
+
+
+def derived_candidates(units: Sequence[Unit]) -> list[ModelSpec]:
+    """The derived spec of the units (``resnet_spec.derive``) and its look-alikes, where one has their kinds and
+    shapes exactly; else none."""
+    layers = [Layer(u.path, u.kind, u.shape, u.has_bias) for u in units]
+    try:
+        spec = derive(layers)
+    except SpecError:
+        return []
+    given = _signature((u.kind, u.shape) for u in units)
+    return variants(spec) if _signature((t.kind, t.shape) for t in targets_of(spec)) == given else []
 
 
 def choose_spec(

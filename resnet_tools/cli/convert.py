@@ -9,6 +9,8 @@ from resnet_tools.cli.args import WEIGHTS_HELP, Subcommands, add_checkpoint_opti
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+
     from resnet_tools.checkpoints.convert import convert
     from resnet_tools.cli.console import console
     from resnet_tools.core.files import check_outputs
@@ -52,7 +54,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
             f"proves the file; that it is your architecture, only --reference proves)"
         )
     for note in r.notes:
-        console.print(f"[yellow]note:[/] {note}", highlight=False)
+        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     return 0
 
 

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 
 from resnet_spec.errors import ResNetError
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         with interrupts.handled():
             return int(args.func(args) or 0)
     except ResNetError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return getattr(exc, "exit_code", 2)
     except KeyboardInterrupt:
         err_console.print("interrupted")

@@ -8,6 +8,7 @@ from resnet_tools.cli.args import ASSUME_HELP, REFERENCE_HELP, WEIGHTS_HELP, Sub
 
 
 def cmd_map(args: argparse.Namespace) -> int:
+    from rich.markup import escape
     from rich.table import Table
 
     from resnet_spec.frameworks import FRAMEWORKS
@@ -33,7 +34,7 @@ def cmd_map(args: argparse.Namespace) -> int:
         table.add_row(key, name, *natives, "x".join(map(str, shape)))
     console.print(table)
     for note in m.notes:
-        console.print(f"[yellow]note:[/] {note}", highlight=False)
+        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     if args.save:
         text = mapfile.dump(m).encode()
         atomic_write(args.save, lambda fh: fh.write(text))

@@ -20,6 +20,9 @@ from resnet_spec.naming import TORCH_BN_COUNTER, canonical_entry_from_native, fr
 from resnet_spec.weights import validate_weights
 from resnet_tools.checkpoints.lazy import apply
 
+#: What a reader is told of the model: nothing, a zoo name, or the spec itself (a derived spec has no name to look up).
+ModelRef = str | ModelSpec | None
+
 FORMAT_VERSION = "1"
 PRODUCER = "resnet-xf"
 #: Where the weights came from, kept through conversions by formats with metadata: the official id, and
@@ -54,7 +57,7 @@ class Format:
     name: str
     extensions: tuple[str, ...]
     framework: str | None  # its ecosystem: the backend predict uses by default, and verifies with
-    read: Callable[[Path, str | None], Checkpoint]
+    read: Callable[[Path, ModelRef], Checkpoint]
     write: Callable[[Checkpoint, ModelSpec, Path], None] | None
     description: str
     imports: str | None = None  # the backend reading or writing it imports (None: no framework at all)
@@ -86,6 +89,11 @@ def why(exc: BaseException) -> str:
 ASSUMED_KEY = "unseen_options"
 
 
+#: The metadata entry holding, as JSON, a derived spec's document (``resnet_spec.derive.document_of``): a model outside
+#: the zoo reads back as itself.
+DERIVED_KEY = "derived_spec"
+
+
 def unseen_options(spec: ModelSpec) -> dict[str, str]:
     """``{look-alike axis: value}`` where ``spec`` differs from its zoo entry."""
     from resnet_spec.lookalikes import AXES
@@ -94,9 +102,14 @@ def unseen_options(spec: ModelSpec) -> dict[str, str]:
 
 
 def file_metadata(spec: ModelSpec, ckpt: Checkpoint) -> dict[str, str]:
+    from resnet_spec.derive import document_of
+    from resnet_spec.spec import list_models
+
     unseen = unseen_options(spec)
+    derived = spec.name not in list_models()
     return {
-        **({ASSUMED_KEY: json.dumps(unseen, sort_keys=True)} if unseen else {}),
+        **({ASSUMED_KEY: json.dumps(unseen, sort_keys=True)} if unseen and not derived else {}),
+        **({DERIVED_KEY: json.dumps(document_of(spec), sort_keys=True)} if derived else {}),
         "model": spec.name,
         "spec_hash": spec.spec_hash(),
         "format_version": FORMAT_VERSION,

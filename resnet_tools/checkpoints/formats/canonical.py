@@ -14,7 +14,7 @@ import numpy as np
 from resnet_spec import ModelSpec
 from resnet_spec.errors import CheckpointError
 from resnet_spec.naming import TORCH_BN_COUNTER
-from resnet_tools.checkpoints.formats.base import PRODUCER, Checkpoint, file_metadata, guarded, why
+from resnet_tools.checkpoints.formats.base import PRODUCER, Checkpoint, ModelRef, file_metadata, guarded, why
 from resnet_tools.checkpoints.lazy import LazyArray, dtype_of
 
 #: safetensors dtype names numpy can hold (BF16 has no numpy type).
@@ -25,7 +25,7 @@ SAFETENSORS_DTYPES = {
 _SAFETENSORS_NAMES = {np.dtype(t): name for name, t in SAFETENSORS_DTYPES.items()}
 
 
-def read_safetensors(path: Path, _model: str | None) -> Checkpoint:
+def read_safetensors(path: Path, _model: ModelRef) -> Checkpoint:
     """Names, shapes and dtypes from the header; each tensor is read from its byte range when a writer
     asks for it (plain reads, not a memory map: a map's pages would count as a second copy). The header
     is checked like the library checks it; the tests read our files with the library and its with us."""
@@ -75,7 +75,6 @@ def foreign_or_ours(weights: dict[str, Any], meta: dict[str, str]) -> Checkpoint
         if len(native) < len(weights)
         else []
     )
-    meta = {**meta, "source_framework": "torch"}
     # safetensors' writers sort the keys: the model's registration order is gone (the map step rebuilds it)
     return Checkpoint({}, meta, notes=notes, native=native, framework="torch", ordered=list(native) != sorted(native))
 
@@ -141,7 +140,7 @@ def write_safetensors(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
             fh.write(array.astype(array.dtype.newbyteorder("<"), copy=False).data)
 
 
-def read_npz(path: Path, _model: str | None) -> Checkpoint:
+def read_npz(path: Path, _model: ModelRef) -> Checkpoint:
     """Names, shapes and dtypes from each member's .npy header; the data is read when asked for."""
     try:
         data = np.load(path, allow_pickle=False)  # an NpzFile: members are read on access

@@ -10,10 +10,10 @@ from resnet_spec import ModelSpec
 from resnet_spec.errors import CheckpointError
 from resnet_spec.weights import validate_weights
 from resnet_tools.checkpoints import keras_archive, keras_h5
-from resnet_tools.checkpoints.formats.base import Checkpoint, weights_from_native
+from resnet_tools.checkpoints.formats.base import Checkpoint, ModelRef, weights_from_native
 
 
-def read_keras(path: Path, model: str | None) -> Checkpoint:
+def read_keras(path: Path, model: ModelRef) -> Checkpoint:
     """A Keras 3 ``.weights.h5`` (keras.applications', ours, or a model holding either as a nested layer),
     read with h5py (no Keras import; see ``keras_h5``)."""
     spec, native, notes = keras_h5.read(path, model)
@@ -27,7 +27,7 @@ def write_keras(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
     keras_h5.write(ckpt.weights, spec, path)
 
 
-def read_keras_archive(path: Path, model: str | None) -> Checkpoint:
+def read_keras_archive(path: Path, model: ModelRef) -> Checkpoint:
     """A Keras 3 ``.keras`` archive (``model.save``), read with zipfile/json/h5py (see ``keras_archive``)."""
     spec, native, notes = keras_archive.read(path, model)
     return Checkpoint(weights_from_native(dict(native), "keras", path), {"source_framework": "keras"}, spec, notes)
@@ -39,7 +39,7 @@ def write_keras_archive(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
     keras_archive.write(ckpt.weights, spec, path)
 
 
-def read_keras_legacy(path: Path, _model: str | None) -> Checkpoint:
+def read_keras_legacy(path: Path, _model: ModelRef) -> Checkpoint:
     """Keras 2 / keras.applications HDF5 weights: groups by layer name, ``weight_names`` per layer; each
     tensor is read when asked for (the file stays open while its tensors are alive)."""
     import h5py

@@ -12,7 +12,7 @@ import numpy as np
 
 from resnet_spec import ModelSpec
 from resnet_spec.errors import CheckpointError
-from resnet_tools.checkpoints.formats.base import Checkpoint, native_state, unwrap_state, why
+from resnet_tools.checkpoints.formats.base import Checkpoint, ModelRef, native_state, unwrap_state, why
 from resnet_tools.checkpoints.lazy import LazyArray
 
 # --8<-- [start:safe-unpickle]
@@ -46,7 +46,7 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
 # --8<-- [end:safe-unpickle]
 
 
-def read_paddle(path: Path, _model: str | None) -> Checkpoint:
+def read_paddle(path: Path, _model: ModelRef) -> Checkpoint:
     """Read a ``.pdparams`` through :class:`_ArraysOnlyUnpickler` (no paddle import, no code run)."""
     try:
         with open(path, "rb") as fh:

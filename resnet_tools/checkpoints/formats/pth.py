@@ -12,12 +12,12 @@ import numpy as np
 from resnet_spec import ModelSpec
 from resnet_spec.errors import CheckpointError
 from resnet_spec.naming import TORCH_BN_COUNTER
-from resnet_tools.checkpoints.formats.base import Checkpoint, guarded, native_state, unwrap_state, why
+from resnet_tools.checkpoints.formats.base import Checkpoint, ModelRef, guarded, native_state, unwrap_state, why
 from resnet_tools.checkpoints.lazy import LazyArray
 from resnet_tools.core.backends import load_backend
 
 
-def read_torch(path: Path, _model: str | None) -> Checkpoint:
+def read_torch(path: Path, _model: ModelRef) -> Checkpoint:
     load_backend("torch")
     import torch
 

@@ -12,7 +12,8 @@ import numpy as np
 
 from resnet_spec import ModelSpec
 from resnet_spec.errors import CheckpointError
-from resnet_tools.checkpoints.formats.base import OPTIMIZER_PREFIX, Checkpoint, Format
+from resnet_spec.spec import list_models
+from resnet_tools.checkpoints.formats.base import OPTIMIZER_PREFIX, Checkpoint, Format, ModelRef
 from resnet_tools.checkpoints.formats.canonical import read_npz, read_safetensors, write_npz, write_safetensors
 from resnet_tools.checkpoints.formats.keras import (
     read_keras,
@@ -143,7 +144,7 @@ def sniff(path: Path) -> Format | None:
 
 
 def read_checkpoint(
-    path: Path | str, fmt: Format, model: str | None = None, *, lazy: bool = False, how: MapRequest = PLAIN
+    path: Path | str, fmt: Format, model: ModelRef = None, *, lazy: bool = False, how: MapRequest = PLAIN
 ) -> Checkpoint:
     """Read ``path`` in ``fmt`` into canonical weights: the format's reader, then for a state dict the map step
     (``resnet_tools.checkpoints.mapping``, as ``how`` asks). ``lazy``: tensors a format can leave in the file
@@ -154,10 +155,18 @@ def read_checkpoint(
     if not os.access(path, os.R_OK):
         raise CheckpointError(f"cannot read {path}: permission denied")
     ckpt = fmt.read(path, model)
+    scalars = sorted(k for k, v in (ckpt.native or ckpt.weights).items() if np.ndim(v) == 0)
+    if scalars:
+        raise CheckpointError(
+            f"{path}: {', '.join(scalars[:5])} {'is a scalar' if len(scalars) == 1 else 'are scalars'}"
+            f"; every ResNet weight is a tensor (not a checkpoint of this zoo)"
+        )
     if ckpt.native is not None and ckpt.framework is not None:
         from resnet_tools.checkpoints.mapping import map_state
 
-        found = map_state(ckpt.native, ckpt.framework, path, model, how, ordered=ckpt.ordered)
+        name = model.name if isinstance(model, ModelSpec) else model
+        found = map_state(ckpt.native, ckpt.framework, path, name if name in list_models() else None, how,
+                          ordered=ckpt.ordered)  # fmt: skip
         ckpt.weights, ckpt.spec, more, ckpt.mapping = found
         ckpt.notes += more
         ckpt.native = None
@@ -166,12 +175,6 @@ def read_checkpoint(
     if ckpt.optimizer:
         ckpt.notes.append(
             f"training checkpoint: its optimizer state ({len(ckpt.optimizer)} tensors) is kept apart from the weights"
-        )
-    scalars = sorted(k for k, v in ckpt.weights.items() if np.ndim(v) == 0)
-    if scalars:
-        raise CheckpointError(
-            f"{path}: {', '.join(scalars[:5])} {'is a scalar' if len(scalars) == 1 else 'are scalars'}"
-            f"; every ResNet weight is a tensor (not a checkpoint of this zoo)"
         )
     if not lazy:
         ckpt.weights, ckpt.optimizer = materialize(ckpt.weights), materialize(ckpt.optimizer)
