@@ -380,7 +380,11 @@ def torch_cifar_resnet_option_a(n: int = 3, num_classes: int = 10, pad: str = "s
     def option_a(planes: int) -> Any:
         if pad == "split":
             return lambda x: F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, planes // 4, planes // 4), "constant", 0)
-        return lambda x: torch.cat([x[:, :, ::2, ::2], x.new_zeros(x.shape[0], planes // 2, *x[:, :, ::2, ::2].shape[2:])], 1)
+        def cat(x: Any) -> Any:
+            sub = x[:, :, ::2, ::2]
+            return torch.cat([sub, sub.new_zeros(sub.shape[0], planes // 2, *sub.shape[2:])], 1)
+
+        return cat
 
     class BasicBlock(nn.Module):
         def __init__(self, in_planes: int, planes: int, stride: int = 1) -> None:
