@@ -25,7 +25,7 @@ import yaml
 from resnet_spec.errors import SpecError
 from resnet_spec.model_spec import ModelSpec
 from resnet_spec.params import count_params
-from resnet_spec.spec import SPEC_PATH, list_models, load_document, resolve_model, validate_document
+from resnet_spec.spec import SPEC_PATH, is_zoo_model, load_document, resolve_model, validate_document
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,7 @@ def derive_document(layers: Sequence[Layer], name: str | None = None) -> dict[st
     cifar = conv.shape[2] == 3
     depth = 1 + sum(len(_main(b)) for b in read) + (1 if head else 0)
     name = name or f"resnet{depth}{'_cifar' if cifar else '_derived'}"
-    if name in list_models():
+    if is_zoo_model(name):
         name += "_derived"
     variant = {
         "preprocessing": "cifar" if cifar else "torchvision",

@@ -236,6 +236,12 @@ def list_models() -> list[str]:
     return list(_zoo())
 
 
+def is_zoo_model(name: str) -> bool:
+    """Whether ``name`` is a model of the built-in zoo (``resnets.yaml``), whatever ``--spec`` is active: anything else
+    is a derived or custom spec, which our files carry with them."""
+    return name in _load(SPEC_PATH)
+
+
 def unknown_model_message(name: str) -> str:
     """One line naming the bad model, the closest names and every known one."""
     close = difflib.get_close_matches(name, list_models(), n=3)

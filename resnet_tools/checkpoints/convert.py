@@ -67,17 +67,17 @@ def resolve_spec(ckpt: Checkpoint, model: str | None, assume: Mapping[str, str] 
         spec = ckpt.spec
     elif model is not None:
         spec = check_architecture(model, shapes)
+    elif DERIVED_KEY in ckpt.metadata:  # our file of a derived spec: it says which
+        spec = _recorded_derived(ckpt.metadata[DERIVED_KEY], shapes)
     elif ckpt.metadata.get("model"):
         spec = check_architecture(ckpt.metadata["model"], shapes)
     else:
         spec = identify(shapes)
     derived = ckpt.metadata.get(DERIVED_KEY)
-    if derived is not None and model is None and ckpt.spec is None:  # our file of a derived spec: it says which
-        spec = _recorded_derived(derived, shapes)
     unseen = {**recorded, **(assume or {})}
     if unseen and spec is not ckpt.spec:  # a mapping's spec has them settled already
         spec = apply_overrides(spec, **{k: v for k, v in unseen.items() if axis(k).matters(spec)})
-    if spec is not ckpt.spec and derived is None and spec.name not in list_models():
+    if spec is not ckpt.spec and derived is None and spec.name not in list_models():  # derived here, not --spec
         unsettled = [a for a in open_axes(spec) if a.name not in unseen]
         if unsettled:  # read by the zoo's names, derived: its names cannot say what its weights do not show
             raise CheckpointError(

@@ -37,7 +37,7 @@ from resnet_spec.derive import derived_assumptions
 from resnet_spec.errors import CheckpointError
 from resnet_spec.lookalikes import assumed
 from resnet_spec.params import ParamEntry, canonical_table
-from resnet_spec.spec import list_models
+from resnet_spec.spec import is_zoo_model
 from resnet_tools.checkpoints.request import family_of
 from resnet_tools.checkpoints.units import (
     SHORTCUT_HINTS,
@@ -352,7 +352,7 @@ def assumptions(spec: ModelSpec, who: str | None, assume: Mapping[str, str]) -> 
         name = text.split("=", 1)[0]
         by = "as you said (--assume)" if name in assume else f"as the names say: {who}" if who else "?"
         notes.append(f"settled {by}: {text}")
-    if spec.name not in list_models():  # a derived spec: what it takes as He et al. build it
+    if not is_zoo_model(spec.name):  # a derived spec: what it takes as He et al. build it
         return [*notes, *derived_assumptions(spec)]
     add = "no ReLU after each addition, BN + ReLU after the last stage" if spec.preact else "a ReLU after each addition"
     notes.append(

@@ -11,12 +11,14 @@ from resnet_tools.cli.args import WEIGHTS_HELP, Subcommands, add_checkpoint_opti
 def cmd_convert(args: argparse.Namespace) -> int:
     from rich.markup import escape
 
+    from resnet_spec.derive import document_of, spec_yaml
+    from resnet_spec.spec import is_zoo_model
     from resnet_tools.checkpoints.convert import convert
     from resnet_tools.cli.console import console
-    from resnet_tools.core.files import check_outputs
+    from resnet_tools.core.files import atomic_write, check_outputs
     from resnet_tools.hub.resolve import resolve_weights
 
-    check_outputs([args.dst], force=args.force)  # before a download, not after it
+    check_outputs([args.dst, args.save_spec], force=args.force)  # before a download, not after it
     how = map_request(args)
     src = resolve_weights(args.src, sha256=args.sha256)
     if src.official is not None:
@@ -34,6 +36,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
         like=args.like,
         how=how,
     )
+    if args.save_spec:  # the model the weights are for, as a spec of the zoo's format (resnet --spec FILE)
+        text = spec_yaml(document_of(r.spec)).encode()
+        atomic_write(args.save_spec, lambda fh: fh.write(text))
     trainable = r.spec.expected_trainable if r.spec.is_zoo_default else None
     console.print(
         f"converted {args.src} ({r.src_format}) -> {args.dst} ({r.dst_format}): {r.spec.name}"
@@ -55,6 +60,15 @@ def cmd_convert(args: argparse.Namespace) -> int:
         )
     for note in r.notes:
         console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
+    if not is_zoo_model(r.spec.name):
+        where = f"{args.save_spec} holds its spec" if args.save_spec else "--save-spec FILE.yaml writes its spec"
+        console.print(
+            f"[yellow]note:[/] {r.spec.name} is a derived spec, not a zoo model: {where}; build it with "
+            f"create_model(resnet_spec.derive.from_document(yaml.safe_load(...))), or `resnet --spec FILE ...`",
+            highlight=False,
+        )
+    elif args.save_spec:
+        console.print(f"wrote {args.save_spec} ({r.spec.name} with its options)")
     return 0
 
 
@@ -117,6 +131,13 @@ def register(sub: Subcommands) -> None:
         help="write DST in the key names, layouts, dtypes and wrapper of this torch/paddle checkpoint of yours",
     )
     add_checkpoint_options(p, fmt=False, reference=True)
+    p.add_argument(
+        "--save-spec",
+        default=None,
+        metavar="SPEC.yaml",
+        help="also write the model the weights are for as a spec of the zoo's format (a derived spec for a ResNet "
+        "outside the zoo; use it with resnet --spec SPEC.yaml)",
+    )
     p.set_defaults(func=cmd_convert)
     q = sub.add_parser("inspect", help="print a checkpoint's format, model, parameter count and dtype")
     q.add_argument("ckpt", help=WEIGHTS_HELP)

@@ -103,10 +103,10 @@ def unseen_options(spec: ModelSpec) -> dict[str, str]:
 
 def file_metadata(spec: ModelSpec, ckpt: Checkpoint) -> dict[str, str]:
     from resnet_spec.derive import document_of
-    from resnet_spec.spec import list_models
+    from resnet_spec.spec import is_zoo_model
 
     unseen = unseen_options(spec)
-    derived = spec.name not in list_models()
+    derived = not is_zoo_model(spec.name)
     return {
         **({ASSUMED_KEY: json.dumps(unseen, sort_keys=True)} if unseen and not derived else {}),
         **({DERIVED_KEY: json.dumps(document_of(spec), sort_keys=True)} if derived else {}),
