@@ -380,6 +380,7 @@ def torch_cifar_resnet_option_a(n: int = 3, num_classes: int = 10, pad: str = "s
     def option_a(planes: int) -> Any:
         if pad == "split":
             return lambda x: F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, planes // 4, planes // 4), "constant", 0)
+
         def cat(x: Any) -> Any:
             sub = x[:, :, ::2, ::2]
             return torch.cat([sub, sub.new_zeros(sub.shape[0], planes // 2, *sub.shape[2:])], 1)

@@ -121,7 +121,9 @@ def test_the_derived_spec_is_a_zoo_yaml_and_travels_with_our_files(
     assert main(argv) == 0
     assert "derived spec" in capsys.readouterr().out
     zoo = load_zoo(spec_file)
-    assert list(zoo) == ["resnet20_cifar"] and zoo["resnet20_cifar"] == from_document(yaml.safe_load(spec_file.read_text()))
+    assert list(zoo) == ["resnet20_cifar"] and zoo["resnet20_cifar"] == from_document(
+        yaml.safe_load(spec_file.read_text())
+    )
     back = tmp_path / "back.safetensors"
     assert main(["--spec", str(spec_file), "convert", str(h5), str(back), "--verify"]) == 0
     x = _x()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -15,6 +16,7 @@ import numpy as np
 
 from resnet_spec import ModelSpec, apply_overrides, count_params
 from resnet_spec.derive import from_document
+from resnet_spec.emit import function_name
 from resnet_spec.errors import CheckpointError, SpecError, VerificationError
 from resnet_spec.frameworks import FRAMEWORKS
 from resnet_spec.identify import check_architecture, identify
@@ -38,7 +40,7 @@ from resnet_tools.checkpoints.lazy import counting_nonfinite, dtype_of
 from resnet_tools.checkpoints.like import write_like
 from resnet_tools.checkpoints.request import PLAIN, MapRequest
 from resnet_tools.checkpoints.structure import StructureMap
-from resnet_tools.core.backends import installed_backends, load_backends
+from resnet_tools.core.backends import installed_backends, load_backends, load_submodule
 from resnet_tools.core.diffs import TensorDiff, tensor_diff, within
 from resnet_tools.core.files import commit, refuse_special, temp_path, write_errors
 
@@ -154,6 +156,35 @@ def _template(like: Path | str, fmt: Format, spec: ModelSpec) -> Checkpoint:
     return template
 
 
+def _check_emit(code: Path, fmt: Format, like: Path | str | None, force: bool) -> None:
+    """--emit-code: a framework's weights file to go with it, no --like, a writable new .py."""
+    weights_file = fmt.write_state is not None or ".weights.h5" in fmt.extensions  # a state dict, or Keras' weights
+    if fmt.framework is None or not weights_file:
+        raise CheckpointError(
+            f"--emit-code writes a model file for a framework's weights: give DST as .pth, .pdparams or .weights.h5 "
+            f"(not {fmt.name})"
+        )
+    if like is not None:
+        raise CheckpointError("--emit-code and --like: the generated model has the zoo's names; give one or the other")
+    if code.suffix != ".py" or code.is_dir():
+        raise CheckpointError(f"--emit-code {code}: give a new .py file")
+    if os.path.lexists(code) and not force:
+        raise CheckpointError(f"{code} exists; pass --force to overwrite")
+    if not code.parent.is_dir():
+        raise CheckpointError(f"cannot write {code}: folder {code.parent} does not exist")
+
+
+#: The notes that say what the conversion took as given: the generated file's docstring repeats them.
+_ASSUMED = ("settled ", "assumed ", "derived ", "proved ", "of ")
+
+
+def emitted_source(spec: ModelSpec, framework: str, weights: str, notes: list[str]) -> str:
+    """The standalone model file for ``framework`` (its backend's ``emit`` module), checked to compile."""
+    text: str = load_submodule(framework, "emit").source(spec, weights, [n for n in notes if n.startswith(_ASSUMED)])
+    compile(text, f"{spec.name}.py", "exec")  # a generator bug is ours, caught here, not in the user's import
+    return text
+
+
 def compute_dtype(weights: dict[str, np.ndarray]) -> str:
     """The precision a model runs these weights in: float64 for float64 weights, else float32."""
     return "float64" if weights_dtype(weights) == "float64" else "float32"
@@ -172,12 +203,15 @@ def convert(
     metadata: Mapping[str, str] | None = None,
     like: Path | str | None = None,
     how: MapRequest = PLAIN,
+    emit_code: Path | str | None = None,
 ) -> ConvertResult:
     """Convert a checkpoint between formats; nothing is written unless everything (and --verify) passes.
     NaN/inf in the source is refused unless ``allow_nonfinite`` (then noted). ``metadata``: provenance
     (``weights_id``, ``preprocessing``) recorded by formats that keep metadata. ``like``: a torch or paddle
     checkpoint whose naming, layouts, dtypes and wrapper the output takes (your own model loads it strictly).
     ``how``: how a state dict of the user's own naming is mapped (``--reference``, ``--map``, ``--assume``).
+    ``emit_code``: also write a standalone model file for the output's framework (no import of this project) whose
+    model loads ``dst`` strictly, written and renamed into place with ``dst``.
 
     The pipeline: read native -> map (``how``; a reference run proves the mapping) -> write (a temp file) ->
     verify (``verify``: the written file against the source in two frameworks) -> commit."""
@@ -193,6 +227,9 @@ def convert(
         raise CheckpointError(f"cannot write {dst}: folder {dst.parent} does not exist")
     if df.write is None:
         raise CheckpointError(f"writing {df.name} ({df.description}) is not supported; use .weights.h5")
+    code = Path(emit_code) if emit_code is not None else None
+    if code is not None:
+        _check_emit(code, df, like, force)
     verify_fws = (
         (sf.framework or df.framework or _fallback_framework(), df.framework or sf.framework or _fallback_framework())
         if verify
@@ -210,7 +247,8 @@ def convert(
     bad: dict[str, int] = {}
     ckpt.weights = counting_nonfinite(ckpt.weights, bad)  # checked on the one read each tensor gets
     template = _template(like, df, spec) if like is not None else None
-    with temp_path(dst) as tmp:
+    with temp_path(dst) as tmp, contextlib.ExitStack() as stack:
+        code_tmp = stack.enter_context(temp_path(code)) if code is not None else None
         if template is not None:
             with write_errors(tmp):
                 write_like(ckpt.weights, spec, template, tmp)
@@ -237,7 +275,13 @@ def convert(
                     f"verification failed: {result.verify_dtype} logits differ by {result.verify.max_rel:.2e} "
                     f"relative (> {tol:g}, or not finite); {dst} not written"
                 )
+        if code is not None and code_tmp is not None and df.framework is not None:
+            text = emitted_source(spec, df.framework, dst.name, result.notes)
+            code_tmp.write_text(text)
+            result.notes.append(f"wrote {code}: {function_name(spec)}() builds the model that loads {dst.name}")
         commit(tmp, dst, exclusive=not force)
+        if code is not None and code_tmp is not None:
+            commit(code_tmp, code, exclusive=not force)
     t4 = time.perf_counter()
     result.seconds = {"imports": t1 - t0, "read": t2 - t1, "write": t3 - t2, "verify": t4 - t3 if verify else 0.0}
     return result

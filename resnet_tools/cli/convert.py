@@ -18,7 +18,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     from resnet_tools.core.files import atomic_write, check_outputs
     from resnet_tools.hub.resolve import resolve_weights
 
-    check_outputs([args.dst, args.save_spec], force=args.force)  # before a download, not after it
+    check_outputs([args.dst, args.save_spec, args.emit_code], force=args.force)  # before a download, not after it
     how = map_request(args)
     src = resolve_weights(args.src, sha256=args.sha256)
     if src.official is not None:
@@ -35,6 +35,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         metadata=src.metadata(),
         like=args.like,
         how=how,
+        emit_code=args.emit_code,
     )
     if args.save_spec:  # the model the weights are for, as a spec of the zoo's format (resnet --spec FILE)
         text = spec_yaml(document_of(r.spec)).encode()
@@ -131,6 +132,13 @@ def register(sub: Subcommands) -> None:
         help="write DST in the key names, layouts, dtypes and wrapper of this torch/paddle checkpoint of yours",
     )
     add_checkpoint_options(p, fmt=False, reference=True)
+    p.add_argument(
+        "--emit-code",
+        default=None,
+        metavar="MODEL.py",
+        help="also write a standalone model file for DST's framework (torch, paddle, Keras; no import of this "
+        "project): import it, build the model with no arguments, load DST strictly",
+    )
     p.add_argument(
         "--save-spec",
         default=None,
