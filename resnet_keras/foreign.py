@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -86,6 +87,12 @@ def state_numpy(model: keras.Model) -> dict[str, np.ndarray]:
             if variable is not None:
                 out[f"{layer.name}.{name}"] = to_view(np.asarray(keras.ops.convert_to_numpy(variable)))
     return out
+
+
+def load_file(model: keras.Model, path: Path) -> None:
+    """Keras' own loader: a ``.weights.h5`` (or a ``.keras`` archive's weights) of this model, by its layer order
+    (``--reference`` with a file of a hand-written model, whose names no rule knows)."""
+    model.load_weights(str(path))
 
 
 def load_state(model: keras.Model, native: Mapping[str, Any]) -> tuple[list[str], list[str]]:

@@ -214,3 +214,47 @@ def test_bad_assumptions_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixt
         assert main(["convert", str(src), str(tmp_path / "o.pth"), "--assume", bad]) == 2
         err = capsys.readouterr().err
         assert expected in err and err.count("\n") == 1, err
+
+
+def _trained_like(model: Any) -> Any:
+    """Weights as training leaves them (He-scaled kernels, BN statistics and biases of both signs), seeded."""
+    rng = np.random.default_rng(21)
+    for layer in model.layers:
+        for v in layer.weights:
+            shape, name = tuple(v.shape), v.path.rsplit("/", 1)[-1]
+            if name == "kernel":
+                value = rng.normal(0, np.sqrt(2.0 / np.prod(shape[:-1])), shape)
+            elif name in ("gamma", "moving_variance"):
+                value = rng.uniform(0.5, 1.5, shape)
+            else:
+                value = rng.normal(0, 0.2, shape)
+            v.assign(value.astype("float32"))
+    return model
+
+
+def test_a_hand_written_keras_model_converts_by_its_code(tmp_path: Path) -> None:
+    """A functional Keras ResNet-18 of a tutorial (Keras' own layer names, conv2d_7 ...) saved with save_weights:
+    --reference builds it, Keras' own loader reads its file into it, the graph's additions give its blocks, and the
+    result computes the user's logits in every framework (every block proved too)."""
+    model = _trained_like(handwritten.keras_cifar_resnet18(num_classes=7))
+    src = tmp_path / "tutorial.weights.h5"
+    model.save_weights(src)
+    ref = _reference_file(tmp_path, "handwritten.keras_cifar_resnet18(num_classes=7)")
+    x = _x((32, 40))
+    import keras
+
+    expected = np.asarray(keras.ops.convert_to_numpy(model(x.transpose(0, 2, 3, 1), training=False)))
+    spec = _everywhere(src, expected, x, tmp_path, MapRequest(reference=ref))
+    assert spec.name == "resnet18" and spec.stem.kind == "cifar" and spec.num_classes == 7
+    notes = read_checkpoint(src, format_for(src), how=MapRequest(reference=ref)).notes
+    assert any("every block and the logits" in n for n in notes), notes
+
+
+def test_a_keras_file_that_is_not_the_models_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = handwritten.keras_cifar_resnet18(num_classes=7)
+    src = tmp_path / "tutorial.weights.h5"
+    model.save_weights(src)
+    ref = _reference_file(tmp_path, "handwritten.keras_cifar_resnet18(num_classes=3)")  # another head
+    assert main(["convert", str(src), str(tmp_path / "o.pth"), "--reference", ref]) == 2
+    err = capsys.readouterr().err
+    assert "does not load into it" in err and err.count("\n") == 1, err

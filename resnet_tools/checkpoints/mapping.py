@@ -43,12 +43,14 @@ def map_state(
     how: MapRequest = PLAIN,
     *,
     ordered: bool = True,
+    reader: Any = None,
 ) -> tuple[dict[str, Any], ModelSpec | None, list[str], StructureMap | None]:
     """(canonical weights, the spec when the mapping decides it, notes, the module mapping) of a state dict
-    (``ordered``: its keys in the model's registration order, see ``structure.structural_map``)."""
+    (``ordered``: its keys in the model's registration order, see ``structure.structural_map``; ``reader``: the
+    user's model that read the file, which ``--reference`` runs)."""
     source = str(path)
     if how.reference is not None:  # the user's own model decides, by running it, and proves the result
-        mapping = reference.reference_map(native, framework, model, how.reference, source, how.assume)
+        mapping = reference.reference_map(native, framework, model, how.reference, source, how.assume, reader)
         weights = dict(structure.canonical_weights(mapping, native))
         mapping = reference.choose_by_proof(mapping, weights)
         return weights, mapping.spec, mapping.notes, mapping

@@ -28,6 +28,7 @@ from resnet_spec import ModelSpec
 from resnet_spec.errors import CheckpointError, VerificationError
 from resnet_spec.frameworks import conventions
 from resnet_spec.lookalikes import assumed, differences
+from resnet_spec.plan import block_names
 from resnet_spec.tolerances import tolerance
 from resnet_tools.checkpoints.structure import (
     Flow,
@@ -41,9 +42,6 @@ from resnet_tools.checkpoints.structure import (
 )
 from resnet_tools.core.backends import load_submodule
 from resnet_tools.core.diffs import tensor_diff, within
-
-#: The frameworks whose models ``--reference`` runs (their backends' ``foreign`` module watches them run).
-RUNS = ("torch", "paddle")
 
 
 def load_callable(text: str) -> Any:
@@ -70,6 +68,27 @@ def load_callable(text: str) -> Any:
     if not callable(getattr(module, name, None)):
         raise CheckpointError(f"--reference: {path} has no callable {name!r}")
     return getattr(module, name)
+
+
+def read_through_model(path: Path, framework: str, ref: str) -> tuple[dict[str, np.ndarray], Any]:
+    """A file only its own model can read (a hand-written Keras model's ``.weights.h5`` numbers its layers by that
+    model's order): the user's model, built from their code, loads it with the framework's own loader (weights
+    only, nothing in the file runs): its weights as the backend's ``foreign`` module presents them, and the model
+    (Keras names a model's layers anew each time one is built: the mapping runs this one)."""
+    foreign = load_submodule(framework, "foreign")
+    if not hasattr(foreign, "load_file"):
+        raise CheckpointError(f"--reference: a {framework} file of this kind is read by its names, not by a model")
+    user = _build(ref, framework)
+    try:
+        foreign.load_file(user, path)
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"--reference {ref}: {path} does not load into it ({reason[:200]}); is it the model the file was saved "
+            f"from?"
+        ) from None
+    named: dict[str, np.ndarray] = foreign.state_numpy(user)
+    return named, user
 
 
 def _build(ref: str, framework: str) -> Any:
@@ -143,24 +162,30 @@ def reference_map(
     ref: str,
     source: str,
     assume: Mapping[str, str] | None = None,
+    user: Any = None,
 ) -> StructureMap:
-    """Map ``native`` by running the user's model (see the module docstring). Every look-alike the weights fit
+    """Map ``native`` by running the user's model (see the module docstring); ``user``: the model already built
+    and loaded (:func:`read_through_model`), else built from ``ref`` here. Every look-alike the weights fit
     stays a candidate (``StructureMap.candidates``) until :func:`choose_by_proof` runs them against the user's
     model; the trace rides on the map."""
-    if framework not in RUNS:
-        raise CheckpointError(f"--reference runs torch or paddle models; {source} is a {framework} file")
-    units = units_of(native, framework)
+    view = load_submodule(framework, "foreign").VIEW  # the naming its weights are presented in (Keras: torch's)
+    units = units_of(native, view)
     found, _notes = fitting_specs(units, model, source, assume)  # the run proves which (a wrong one fails the proof)
     spec = found[0]
-    user = _build(ref, framework)
-    _load(user, framework, native, ref)
+    if user is None:
+        user = _build(ref, framework)
+        _load(user, framework, native, ref)
     t, square = _run(user, framework, spec)
+    foreign = load_submodule(framework, "foreign")
+    if hasattr(foreign, "residual_blocks"):  # blocks that are no modules (Keras' flat layers): the graph's additions
+        t.block_ends = [end for end, _layers in foreign.residual_blocks(user)]
     by_run, flow = followed(units, t)
     mapped, notes = map_units(by_run, spec, source, flow=flow)
     ran = [f"mapped by running {ref}"] + (
         [f"your model takes square images only (H != W failed): proved on {square}x{square}"] if square else []
     )
-    return StructureMap(spec, mapped, framework, [*ran, *notes], trace=t, candidates=found)
+    runs_in = framework if view != framework else None
+    return StructureMap(spec, mapped, view, [*ran, *notes], trace=t, candidates=found, runs_in=runs_in)
 
 
 def _run(user: Any, framework: str, spec: ModelSpec) -> tuple[Trace, int | None]:
@@ -210,11 +235,17 @@ def prove(m: StructureMap, weights: Mapping[str, Any]) -> float:
 
     t = m.trace
     assert t is not None and t.x is not None and t.logits is not None and m.spec is not None
-    mod = load_backend(m.framework)
+    mod = load_backend(m.runs_in or m.framework)
     zoo = mod.import_weights(mod.create_model(m.spec), {k: np.asarray(v) for k, v in weights.items()})
     ours = mod.forward_blocks(zoo, t.x)
     tol = tolerance("float32", "cpu", "eval").rel
     for name, theirs in user_blocks(m, t):
+        if not np.isfinite(theirs).all():
+            where = "the stem" if name == "stem" else f"block {name}"
+            raise VerificationError(
+                f"your model computes NaN/inf at {where} on a seeded batch, so nothing can be proved against it "
+                f"(its weights overflow: are they the trained ones?); nothing written"
+            )
         if name in ours and (theirs.shape != ours[name].shape or not within(tensor_diff(theirs, ours[name]), tol)):
             what = "the stem" if name == "stem" else f"block {name}"
             why = (
@@ -236,7 +267,12 @@ def prove(m: StructureMap, weights: Mapping[str, Any]) -> float:
 
 
 def user_blocks(m: StructureMap, t: Trace) -> Iterator[tuple[str, np.ndarray]]:
-    """The user's stem output (the first block's input) and each block's output, where the block is a module."""
+    """The user's stem output (the first block's input) and each block's output, where the block is a module, or
+    where the graph's additions end the blocks (Keras), in order."""
+    if t.block_ends and m.spec is not None:
+        if len(t.block_ends) == len(block_names(m.spec)):
+            yield from ((n, t.module_out[e]) for n, e in zip(block_names(m.spec), t.block_ends, strict=True))
+        return
     blocks: dict[str, list[str]] = {}
     for module, unit in m.units.items():
         parts = module.split(".")

@@ -67,6 +67,7 @@ class Trace:
     module_in: dict[str, np.ndarray] = field(default_factory=dict)  # every module's input (first call)
     logits: np.ndarray | None = None
     x: np.ndarray | None = None
+    block_ends: list[str] = field(default_factory=list)  # layers ending each residual block, where not modules
 
 
 @dataclass
@@ -80,6 +81,7 @@ class StructureMap:
     notes: list[str] = field(default_factory=list)
     trace: Trace | None = None  # --reference: the run of the user's model the map came from
     candidates: list[ModelSpec] = field(default_factory=list)  # --reference: look-alikes its proof chooses among
+    runs_in: str | None = None  # --reference: the framework the user's model runs in, if not ``framework`` (Keras')
 
     def rows(self) -> list[tuple[str, str, tuple[int, ...]]]:
         """(the file's key, canonical name, canonical shape) for every tensor, in the zoo's order."""

@@ -50,6 +50,7 @@ class Checkpoint:
     native: dict[str, Any] | None = None
     framework: str | None = None
     ordered: bool = True  # native's keys in the model's registration order (False: sorted by the writer)
+    reader: Any = None  # the user's model that read the file (--reference on a file only its model reads)
 
 
 @dataclass(frozen=True)

@@ -154,7 +154,14 @@ def read_checkpoint(
         raise CheckpointError(f"cannot read {path}: {'not a file' if path.exists() else 'no such file'}")
     if not os.access(path, os.R_OK):
         raise CheckpointError(f"cannot read {path}: permission denied")
-    ckpt = fmt.read(path, model)
+    if how.reference is not None and fmt.framework is not None and fmt.write_state is None:
+        from resnet_tools.checkpoints.reference import read_through_model
+
+        native, user = read_through_model(path, fmt.framework, how.reference)  # Keras': its own model reads it
+        meta = {"source_framework": fmt.framework}
+        ckpt = Checkpoint({}, meta, native=native, framework=fmt.framework, reader=user)
+    else:
+        ckpt = fmt.read(path, model)
     scalars = sorted(k for k, v in (ckpt.native or ckpt.weights).items() if np.ndim(v) == 0)
     if scalars:
         raise CheckpointError(
@@ -166,7 +173,7 @@ def read_checkpoint(
 
         name = model.name if isinstance(model, ModelSpec) else model
         found = map_state(ckpt.native, ckpt.framework, path, name if name in list_models() else None, how,
-                          ordered=ckpt.ordered)  # fmt: skip
+                          ordered=ckpt.ordered, reader=ckpt.reader)  # fmt: skip
         ckpt.weights, ckpt.spec, more, ckpt.mapping = found
         ckpt.notes += more
         ckpt.native = None
