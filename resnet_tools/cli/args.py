@@ -23,7 +23,8 @@ Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 MAP_HELP = "a map file from `resnet map --save` (your own ResNet's module paths -> the zoo's)"
 REFERENCE_HELP = (
-    "your model's code, FILE.py:CALLABLE (torch nn.Module or paddle Layer, built with no arguments): the "
+    "your model's code, FILE.py:CALLABLE (torch nn.Module, paddle Layer or functional keras.Model, built with no "
+    "arguments): the "
     "checkpoint is mapped by running it, and the conversion proved against it (this runs your file)"
 )
 
