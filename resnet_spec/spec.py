@@ -14,6 +14,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from resnet_spec import bounded_yaml
 from resnet_spec.errors import SpecError
 from resnet_spec.model_spec import ConvBias, ModelSpec, StemSpec
 from resnet_spec.params import count_params
@@ -146,7 +147,7 @@ def load_zoo(path: Path | str = SPEC_PATH) -> dict[str, ModelSpec]:
     in its entries) loads too."""
     path = Path(path)
     try:
-        doc = yaml.safe_load(path.read_text())
+        doc = bounded_yaml.load_file(path)  # a --spec file is the user's: no aliases, bounded depth and size
     except OSError as exc:
         raise SpecError(f"{path}: cannot read the spec: {exc.strerror}") from None
     except yaml.YAMLError as exc:
@@ -154,6 +155,8 @@ def load_zoo(path: Path | str = SPEC_PATH) -> dict[str, ModelSpec]:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise SpecError(f"{path.name}: not valid YAML{where}: {problem}") from None
+    except ValueError as exc:
+        raise SpecError(f"{path.name}: refused: {exc}") from None
     return load_document(doc, path, derived=path.resolve() != SPEC_PATH.resolve())
 
 

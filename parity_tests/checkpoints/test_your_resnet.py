@@ -172,7 +172,8 @@ def test_map_table_and_an_edited_map_file_settle_an_ambiguous_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``resnet map --save`` on an ambiguous file writes a draft (one choice, flagged); the user fixes the flagged
-    block in the YAML, and ``--map`` converts with the user's logits. The unedited draft gives other logits."""
+    block in the YAML, and ``--map`` converts with the user's logits. The unedited draft is refused (its choice would
+    give other logits), until its 'unchecked:' entry is deleted."""
     import torch
     import yaml
 
@@ -196,12 +197,20 @@ def test_map_table_and_an_edited_map_file_settle_an_ambiguous_file(
         ]
 
     data = yaml.safe_load(draft.read_text())
+    assert data["unchecked"], data
+    capsys.readouterr()
+    assert main(["convert", str(src), str(tmp_path / "draft.pdparams"), "--map", str(draft)]) == 2
+    err = capsys.readouterr().err
+    assert "unchecked draft" in err and "r.0" in err and err.count("\n") == 1, err
+    data.pop("unchecked")
     fixed = dict(data, modules={**data["modules"], "r.0.s0": "layer1.0.downsample.0", "r.0.t0": "layer1.0.downsample.1",
                                 "r.0.e0": "layer1.0.conv3", "r.0.f0": "layer1.0.bn3"})  # fmt: skip
     edited = tmp_path / "fixed.yaml"
     edited.write_text(yaml.safe_dump(fixed))
     assert tensor_diff(expected, logits_with(edited)).max_rel <= TOL
-    assert tensor_diff(expected, logits_with(draft)).max_rel > 100 * TOL  # the draft's arbitrary choice is wrong here
+    unchecked = tmp_path / "unchecked.yaml"  # the draft with its flag deleted but its lines not checked
+    unchecked.write_text(yaml.safe_dump(data))
+    assert tensor_diff(expected, logits_with(unchecked)).max_rel > 100 * TOL  # the draft's arbitrary choice is wrong
 
 
 def test_bad_map_files_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

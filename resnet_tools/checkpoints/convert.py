@@ -26,6 +26,7 @@ from resnet_spec.spec import list_models
 from resnet_spec.tolerances import tolerance
 from resnet_spec.weights import validate_weights
 from resnet_tools.checkpoints.formats import (
+    FORMATS,
     Checkpoint,
     Format,
     format_for,
@@ -156,6 +157,17 @@ def _template(like: Path | str, fmt: Format, spec: ModelSpec) -> Checkpoint:
     return template
 
 
+def _same_format_as_template(dst: Path, template: Format, like: Path | str) -> None:
+    """--like writes the template's format: a DST whose extension names another format is refused (a paddle pickle
+    named .pth would load in neither framework)."""
+    named = next((f for f in FORMATS.values() for e in f.extensions if dst.name.lower().endswith(e)), None)
+    if named is not None and named.name != template.name:
+        raise CheckpointError(
+            f"--like {like} is a {template.name} checkpoint, so the output is one too: name DST "
+            f"{dst.stem}{template.extensions[0]} (not {named.extensions[0]}), or leave out --like"
+        )
+
+
 def _check_emit(code: Path, fmt: Format, like: Path | str | None, force: bool) -> None:
     """--emit-code: a framework's weights file to go with it, no --like, a writable new .py."""
     weights_file = fmt.write_state is not None or ".weights.h5" in fmt.extensions  # a state dict, or Keras' weights
@@ -218,6 +230,8 @@ def convert(
     src, dst = Path(src), Path(dst)
     sf = format_for(src, from_format)
     df = format_for(like, to_format) if like is not None else format_for(dst, to_format)
+    if like is not None and to_format is None:
+        _same_format_as_template(dst, df, like)
     if dst.is_dir():
         raise CheckpointError(f"cannot write {dst}: it is a folder")
     refuse_special(dst)

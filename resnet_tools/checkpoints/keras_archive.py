@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,34 @@ def _activation_note(layers: list[dict[str, Any]]) -> list[str]:
     return [f"its classifier applies {activation}; the converted model outputs the logits before it"]
 
 
+#: The most a .keras member may unpack to: config.json (a ResNet-152's is about 200 kB) and, when a tool recompressed
+#: the archive, the weights member (read into memory then; float64 wide_resnet101_2 is about 1 GiB).
+MAX_CONFIG_BYTES = 16 << 20
+MAX_WEIGHTS_BYTES = 2 << 30
+#: A real archive's members compress little (Keras stores them; floats deflate about 1.1x): past this, a zip bomb.
+MAX_RATIO = 20
+
+
+def check_members(zf: zipfile.ZipFile, source: str) -> None:
+    """Before anything is read: no member twice (zipfile would read the last one silently), and what each member
+    of ours declares it unpacks to within bounds (the sizes a zip declares come before its data)."""
+    names = zf.namelist()
+    twice = sorted(n for n, count in Counter(names).items() if count > 1)
+    if twice:
+        raise CheckpointError(f"{source}: the archive holds {twice[0]} twice; which one is the model's is unknown")
+    for name, limit in ((CONFIG_MEMBER, MAX_CONFIG_BYTES), (WEIGHTS_MEMBER, MAX_WEIGHTS_BYTES)):
+        if name not in names:
+            continue
+        info = zf.getinfo(name)
+        packed = info.compress_type != zipfile.ZIP_STORED
+        if (name == CONFIG_MEMBER or packed) and info.file_size > limit:
+            raise CheckpointError(f"{source}: {name} unpacks to {info.file_size:,} bytes (more than {limit:,})")
+        if packed and info.file_size > MAX_RATIO * max(info.compress_size, 1) and info.file_size > 1 << 20:
+            raise CheckpointError(
+                f"{source}: {name} unpacks {info.file_size // max(info.compress_size, 1)}x its size: not a model's"
+            )
+
+
 def _open_weights(zf: zipfile.ZipFile, source: str) -> Any:
     """``model.weights.h5`` opened in place (Keras stores members uncompressed: reads seek into the zip),
     or read into memory where a tool recompressed the archive."""
@@ -125,11 +154,14 @@ def read(path: Path, model: str | ModelSpec | None) -> tuple[ModelSpec | None, d
     try:
         if CONFIG_MEMBER not in zf.namelist():
             raise CheckpointError(f"{path} is a zip without config.json: not a Keras 3 .keras archive")
+        check_members(zf, source)
         try:
             config = json.loads(zf.read(CONFIG_MEMBER))
+            notes = config_notes(config, source)
         except ValueError:
             raise CheckpointError(f"{path}: config.json is not JSON") from None
-        notes = config_notes(config, source)
+        except RecursionError:  # a config nested thousands deep (models in models): Python's stack is the bound
+            raise CheckpointError(f"{path}: config.json nests too deeply to be a model's config") from None
         f = _open_weights(zf, source)
         spec, native, more = keras_h5.read_layers(f, source, model)
     except OSError as exc:

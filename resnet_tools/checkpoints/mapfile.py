@@ -19,21 +19,27 @@ from typing import Any
 
 import yaml
 
+from resnet_spec import bounded_yaml
 from resnet_spec.errors import CheckpointError
 from resnet_spec.frameworks import FRAMEWORKS
 from resnet_spec.lookalikes import open_axes
 from resnet_spec.spec import get_spec
 from resnet_tools.checkpoints.structure import StructureMap, Unit, targets_of, units_of
 
+#: The entry of a draft map that lists what ``resnet map`` could not decide: a map holding it is refused until edited.
+UNCHECKED = "unchecked"
+
 
 def load(path: Path | str) -> dict[str, Any]:
     """A map file, checked for its fields (one line on what is wrong)."""
     try:
-        data = yaml.safe_load(Path(path).read_text())
+        data = bounded_yaml.load_file(path)  # no aliases, bounded depth and size: read in bounded time and memory
     except (OSError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"cannot read map file {path}: {exc}") from None
     except yaml.YAMLError as exc:
         raise CheckpointError(f"map file {path} is not YAML: {str(exc).splitlines()[0]}") from None
+    except ValueError as exc:
+        raise CheckpointError(f"map file {path} is refused: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("modules"), dict) or not data["modules"]:
         raise CheckpointError(f"map file {path} has no 'modules:' mapping (write one with resnet map --save)")
     if data.get("framework") not in FRAMEWORKS or not isinstance(data.get("model"), str):
@@ -42,6 +48,13 @@ def load(path: Path | str) -> dict[str, Any]:
         raise CheckpointError(f"map file {path}: 'options:' must be a mapping")
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in data["modules"].items()):
         raise CheckpointError(f"map file {path}: 'modules:' must map module paths to canonical modules (strings)")
+    unchecked = data.get(UNCHECKED, [])
+    if unchecked:
+        listing = ", ".join(map(str, unchecked[:3] if isinstance(unchecked, list) else [unchecked]))
+        raise CheckpointError(
+            f"map file {path} is an unchecked draft: resnet map flagged {listing} as ambiguous; check those lines "
+            f"against your code, fix what is wrong, then delete its '{UNCHECKED}:' entry"
+        )
     return data
 
 
@@ -99,4 +112,7 @@ def dump(m: StructureMap) -> str:
     head = "# resnet map: the checkpoint's module paths -> the zoo's canonical modules. Edit, then pass --map.\n"
     flagged = [n for n in m.notes if n.startswith("AMBIGUOUS")]
     head += "".join(f"# {n}\n" for n in flagged)
+    if flagged:  # refused by --map until the user has checked them and deleted this entry
+        data = {UNCHECKED: [n.split(":", 1)[0].removeprefix("AMBIGUOUS").strip() or "options" for n in flagged],
+                **data}  # fmt: skip
     return head + yaml.safe_dump(data, sort_keys=False)

@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import signal
 import sys
+import threading
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +46,42 @@ from resnet_tools.checkpoints.structure import (
 from resnet_tools.core.backends import load_submodule
 from resnet_tools.core.diffs import tensor_diff, within
 
+#: How long one step of the user's code (importing the file, building the model, one forward pass) may take.
+USER_CODE_SECONDS = 600.0
+
+
+class _Expired(BaseException):  # not an Exception: the user's ``except Exception`` does not swallow it
+    pass
+
+
+@contextmanager
+def users_code(what: str) -> Iterator[None]:
+    """A step of the user's code: its ``sys.exit()`` is an error, not our exit status; past
+    :data:`USER_CODE_SECONDS` it is stopped (SIGALRM, where this runs in the main thread). One line each."""
+    timed = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
+    previous: Any = None
+    if timed:
+
+        def expired(_signum: int, _frame: Any) -> None:
+            raise _Expired
+
+        previous = signal.signal(signal.SIGALRM, expired)
+        signal.setitimer(signal.ITIMER_REAL, USER_CODE_SECONDS)
+    try:
+        yield
+    except SystemExit as exc:
+        raise CheckpointError(
+            f"--reference: your code called sys.exit({exc.code!r}) while {what}; nothing written"
+        ) from None
+    except _Expired:
+        raise CheckpointError(
+            f"--reference: your code did not return within {USER_CODE_SECONDS:g} s while {what}; nothing written"
+        ) from None
+    finally:
+        if timed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
 
 def load_callable(text: str) -> Any:
     """``path/to/file.py:Name`` -> the object ``Name`` of that file (the file is run as a module)."""
@@ -60,7 +99,8 @@ def load_callable(text: str) -> Any:
     sys.path.insert(0, str(path.parent.resolve()))  # its own imports of files beside it
     try:
         sys.modules[module_name] = module
-        spec.loader.exec_module(module)
+        with users_code(f"importing {path}"):
+            spec.loader.exec_module(module)
     except Exception as exc:
         raise CheckpointError(f"--reference: importing {path} failed: {type(exc).__name__}: {exc}") from None
     finally:
@@ -80,7 +120,8 @@ def read_through_model(path: Path, framework: str, ref: str) -> tuple[dict[str, 
         raise CheckpointError(f"--reference: a {framework} file of this kind is read by its names, not by a model")
     user = _build(ref, framework)
     try:
-        foreign.load_file(user, path)
+        with users_code(f"loading {path} into it"):
+            foreign.load_file(user, path)
     except Exception as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(
@@ -94,7 +135,8 @@ def read_through_model(path: Path, framework: str, ref: str) -> tuple[dict[str, 
 def _build(ref: str, framework: str) -> Any:
     factory = load_callable(ref)
     try:
-        model = factory()
+        with users_code("building your model"):
+            model = factory()
     except Exception as exc:
         raise CheckpointError(f"--reference {ref}: calling it failed: {type(exc).__name__}: {exc}") from None
     if not load_submodule(framework, "foreign").is_model(model):
@@ -132,7 +174,8 @@ def trace(model: Any, framework: str, x: np.ndarray) -> Trace:
             t.module_in[path] = foreign.to_numpy(first)
 
     try:
-        t.logits = foreign.run_watched(model, x, record)
+        with users_code(f"running your model on a {list(x.shape)} batch"):
+            t.logits = foreign.run_watched(model, x, record)
     except CheckpointError:
         raise
     except Exception as exc:

@@ -28,6 +28,7 @@ from resnet_spec.errors import ResNetError
 from resnet_spec.naming import to_native
 from resnet_spec.params import canonical_table
 from resnet_spec.random_weights import random_weights
+from resnet_spec.spec import get_spec
 from resnet_spec.tolerances import tolerance
 from resnet_tools.checkpoints import reference
 from resnet_tools.checkpoints.structure import (
@@ -311,6 +312,14 @@ def check_model(model: Any, zoo: str, *, input_size: tuple[int, int] | None = No
         spec = fitting[0]
     elif next(u for u in units if u.kind == "conv").shape[2:] == (3, 3):  # a 3x3 first conv: the CIFAR stem
         spec = next((s for s in zoo_options(units, zoo, extended=False) if s.stem.kind == "cifar"), spec)
+    wanted = get_spec(zoo).in_channels
+    if spec.in_channels != wanted:  # the head may differ (the student's classes), the input may not
+        text = (
+            f"your model takes {spec.in_channels} input channel(s) (its first conv's input), {zoo} takes "
+            f"{wanted}: build the stem conv for {wanted}"
+        )
+        report.findings.append(Finding("stem", False, text))
+        return report
     size = input_size or ((32, 40) if spec.stem.kind == "cifar" else (64, 96))
     x = np.random.default_rng(seed).standard_normal((2, spec.in_channels, *size)).astype("float32")
     try:
