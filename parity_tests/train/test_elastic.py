@@ -236,3 +236,112 @@ def test_the_restart_step_is_read_from_the_header(tmp_path: Path) -> None:
     (tmp_path / "cut.safetensors").write_bytes(good.read_bytes()[:20])
     with pytest.raises(CheckpointError, match="not a training checkpoint"):
         training_step(tmp_path / "cut.safetensors")
+
+
+@pytest.mark.parametrize("stale_model", ["resnet18", "resnet34"], ids=["same-model", "another-model"])
+def test_a_restart_never_resumes_another_runs_file(
+    stale_model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A --save file left by an earlier run (step 3, another run id) sits where this run saves; this run's worker
+    dies before its first checkpoint: the restart starts from this run's start, not from the stale step 3, and the
+    run ends on the uninterrupted run's weights (it used to resume the stale file, even of another model)."""
+    _needs("torch")
+    from resnet_tools.cli import main
+    from resnet_tools.train.checkpoint import training_mark
+    from resnet_tools.train.engines import FAULT_ENV
+
+    ckpt = tmp_path / "dp.safetensors"
+    stale = [a if a != "resnet18" else stale_model for a in RUN]
+    assert main([*stale, *OPTIMIZERS["sgd"], "--nproc", "2", "--save", str(ckpt), "--save-every", "1"]) == 0
+    old_step, old_id = training_mark(ckpt)
+    assert old_step == 3 and old_id
+    monkeypatch.setenv(FAULT_ENV, "0:0")
+    code = main([*RUN, *OPTIMIZERS["sgd"], "--nproc", "2", "--save", str(ckpt), "--save-every", "2",
+                 "--max-restarts", "1", "--force"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0 and "restarting from step 0 (restart 1 of 1)" in out, out
+    assert training_mark(ckpt)[1] not in ("", old_id)
+    _close_to_the_uninterrupted_run(ckpt, "torch")
+
+
+def _workers() -> set[int]:
+    """The pids of data-parallel workers (``python -m resnet_tools.train.parallel``) alive on this machine."""
+    found = set()
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmd = (proc / "cmdline").read_bytes()
+                state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if b"resnet_tools.train.parallel" in cmd and state != "Z":
+                found.add(int(proc.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc (Linux)")
+def test_workers_die_with_a_sigkilled_launcher(tmp_path: Path) -> None:
+    """SIGKILL to the launcher used to leave both workers training and writing --save for seconds more."""
+    _needs("torch")
+    import os
+    import signal
+    import time
+
+    before = _workers()
+    argv = [a if a != "3" else "400" for a in RUN]  # a long run
+    cmd = [sys.executable, "-m", "resnet_tools.cli.main", *argv, "--nproc", "2", "--timeout", "300",
+           "--save", str(tmp_path / "dp.safetensors")]  # fmt: skip
+    launcher = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while len(_workers() - before) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        ours = _workers() - before
+        assert len(ours) == 2, "the workers never started"
+        os.kill(launcher.pid, signal.SIGKILL)
+        launcher.wait()
+        deadline = time.monotonic() + 15
+        while ours & _workers() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not ours & _workers(), "workers outlived their launcher"
+    finally:
+        launcher.kill()
+        for pid in _workers() - before:
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--save-every", "0"], "--save-every must be at least 1, got 0"),
+        (["--save-every", "-2"], "--save-every must be at least 1, got -2"),
+        (["--save-every", "1"], "give --save FILE too"),
+        (["--nproc", "2", "--port", "70000"], "--port must be a TCP port, 1..65535, got 70000"),
+        (["--nproc", "2", "--port", "-1"], "--port must be a TCP port, 1..65535, got -1"),
+        (["--nproc", "2", "--timeout", "nan"], "--timeout must be a positive number of seconds, got nan"),
+        (["--nproc", "2", "--timeout", "0"], "--timeout must be a positive number of seconds, got 0.0"),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else "",
+)
+def test_training_arguments_out_of_range_are_one_line_before_anything_starts(
+    extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from resnet_tools.cli import main
+
+    assert main([*RUN, *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("step", [-5, 10**9])
+def test_a_recorded_step_no_run_reaches_is_refused(step: int, tmp_path: Path) -> None:
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    from resnet_spec.errors import CheckpointError
+    from resnet_tools.train.checkpoint import TRAINING_KEY, training_step
+
+    bad = tmp_path / "run.safetensors"
+    save_file({"w": np.zeros(3, "float32")}, str(bad), metadata={TRAINING_KEY: json.dumps({"step": step})})
+    with pytest.raises(CheckpointError, match=f"step {step}, not a step a run reaches"):
+        training_step(bad)

@@ -110,7 +110,7 @@ def register(sub: Subcommands) -> None:
     )
     p.add_argument("--seed", type=int, default=None, help="the batch order (default 0; --resume: the run's)")
     p.add_argument("--save", default=None, help="training checkpoint (.safetensors): weights, optimizer state, step")
-    p.add_argument("--save-every", type=int, default=0, help="also save every N steps (Ctrl-C keeps the last one)")
+    p.add_argument("--save-every", type=int, default=None, help="also save every N steps (Ctrl-C keeps the last one)")
     p.add_argument("--resume", default=None, help="a checkpoint --save wrote, by any backend")
     p.add_argument("--json", default=None, help="per-step records and test accuracy as JSON")
     p.add_argument("--plot", default=None, help="loss curves (and weight drift) as PNG")

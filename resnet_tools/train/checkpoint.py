@@ -38,6 +38,10 @@ class TrainingState:
     run: dict[str, Any]  # backend, dtype, data, seed, batch
 
 
+#: The largest step a training record may hold (a run of 10^9 steps is none this tool makes).
+MAX_STEP = 10**9 - 1
+
+
 def save_training_checkpoint(path: Path | str, state: TrainingState) -> Path:
     path = Path(path)
     info = {"step": state.step, "optimizer": dataclasses.asdict(state.config), **state.run}
@@ -53,13 +57,23 @@ def save_training_checkpoint(path: Path | str, state: TrainingState) -> Path:
 
 def training_step(path: Path | str) -> int:
     """The step a ``resnet train --save`` checkpoint was written at, from its header alone (no tensor read)."""
+    return training_mark(path)[0]
+
+
+def training_mark(path: Path | str) -> tuple[int, str]:
+    """(the step, the run id) a ``resnet train --save`` checkpoint was written at, from its header alone; a step
+    outside 0..10^9 is a damaged record, one line."""
     from safetensors import SafetensorError, safe_open
 
     try:
         with safe_open(str(path), framework="numpy") as f:
-            return int(json.loads((f.metadata() or {})[TRAINING_KEY])["step"])
+            info = json.loads((f.metadata() or {})[TRAINING_KEY])
+        step, run_id = int(info["step"]), str(info.get("run_id", ""))
     except (OSError, ValueError, KeyError, TypeError, SafetensorError) as exc:
         raise CheckpointError(f"{path}: not a training checkpoint of resnet train --save ({exc})") from None
+    if not 0 <= step <= MAX_STEP:
+        raise CheckpointError(f"{path}: its training record says step {step}, not a step a run reaches")
+    return step, run_id
 
 
 def load_training_checkpoint(path: Path | str) -> TrainingState:
@@ -80,6 +94,8 @@ def load_training_checkpoint(path: Path | str) -> TrainingState:
         step = int(info["step"])
     except (ValueError, KeyError, TypeError) as exc:
         raise CheckpointError(f"{path}: its training metadata is damaged ({type(exc).__name__}: {exc})") from None
+    if not 0 <= step <= MAX_STEP:
+        raise CheckpointError(f"{path}: its training record says step {step}, not a step a run reaches")
     spec = resolve_spec(ckpt, ckpt.metadata.get("model"))
     run = {k: v for k, v in info.items() if k not in ("step", "optimizer")}
     return TrainingState(spec, ckpt.weights, ckpt.optimizer, step, config, run)

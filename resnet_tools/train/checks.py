@@ -42,6 +42,10 @@ def check_request(r: TrainRequest) -> None:
         raise UsageError("give --steps or --epochs, not both")
     if r.nproc < 1:
         raise UsageError(f"--nproc must be at least 1, got {r.nproc}")
+    if r.port is not None and not 1 <= r.port <= 65535:
+        raise UsageError(f"--port must be a TCP port, 1..65535, got {r.port}")
+    if not math.isfinite(r.timeout) or r.timeout <= 0:
+        raise UsageError(f"--timeout must be a positive number of seconds, got {r.timeout}")
     assert r.batch is not None
     check_nodes(r)
     if r.parallel:
@@ -60,9 +64,12 @@ def check_request(r: TrainRequest) -> None:
                 f"--sync-bn needs GPUs ({r.backends[0]}'s SyncBatchNorm); on the CPU each replica keeps its BN "
                 f"statistics"
             )
-    for flag, value in (("--batch", r.batch), ("--size", r.size), ("--steps", r.steps), ("--epochs", r.epochs)):
+    for flag, value in (("--batch", r.batch), ("--size", r.size), ("--steps", r.steps), ("--epochs", r.epochs),
+                        ("--save-every", r.save_every)):  # fmt: skip
         if value is not None and value < 1:
             raise UsageError(f"{flag} must be at least 1, got {value}")
+    if r.save_every is not None and r.save is None:
+        raise UsageError("--save-every N saves to the --save file every N steps: give --save FILE too")
     check_hyperparameters(r)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import socket
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,9 @@ def make_job(
 ) -> dict[str, Any]:  # fmt: skip
     """A job for :func:`resnet_tools.train.launcher.launch` (or a framework's own launcher, with ``nproc`` and
     ``report`` added): train from the checkpoint ``start`` (weights, and the optimizer state when resuming at
-    ``step``), write ``save`` (also every ``save_every`` steps, atomically)."""
-    return {"backend": backend, "start": str(start), "step": step, "optimizer": dataclasses.asdict(config),
+    ``step``), write ``save`` (also every ``save_every`` steps, atomically). ``run_id`` names this run in every
+    checkpoint it writes: a restart resumes only from its own run's file."""
+    return {"run_id": uuid.uuid4().hex, "backend": backend, "start": str(start), "step": step,
+            "optimizer": dataclasses.asdict(config),
             "data": data, "size": size, "batch": batch, "steps": steps, "seed": seed, "dtype": dtype,
             "save": str(save), "sync_bn": sync_bn, "timeout": timeout, "save_every": save_every}  # fmt: skip

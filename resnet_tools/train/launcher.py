@@ -76,15 +76,29 @@ def launch(
     raise AssertionError("unreachable")
 
 
+def _die_with_us() -> None:
+    """In a worker, before it runs: the kernel kills it when the launcher dies, however (even SIGKILLed), so no
+    worker goes on writing --save for a launcher that is gone (Linux's parent-death signal; elsewhere nothing)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _last_complete(job: dict[str, Any], aside: Path) -> tuple[str, int]:
     """The checkpoint to restart from and its step: the last one ``--save-every`` wrote (renamed into place
     whole, so complete), else the run's start. Copied into ``aside``, since the next attempt writes ``save``
     again; only its step is read here (the file's header), not its tensors."""
-    from resnet_tools.train.checkpoint import training_step
+    from resnet_tools.train.checkpoint import training_mark
 
     save = Path(job["save"])
     if job.get("save_every") and save.exists():
-        step = training_step(save)
+        step, run_id = training_mark(save)
+        if run_id != job.get("run_id", "") or not run_id:  # a file another run left there: never adopted
+            return job["start"], job["step"]
         if step > job["step"]:
             keep = aside / save.name
             shutil.copyfile(save, keep)
@@ -114,7 +128,9 @@ def _run_group(
             log = (tmp / f"rank{rank}.log").open("wb")
             logs.append(log)
             cmd = [sys.executable, "-m", "resnet_tools.train.parallel", str(job_path)]
-            procs.append((rank, subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)))
+            procs.append(
+                (rank, subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_us))
+            )
         deadline = time.monotonic() + timeout_s
         try:
             while True:

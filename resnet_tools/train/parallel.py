@@ -87,7 +87,8 @@ def worker(job_path: str) -> int:
         fault = os.environ.get(FAULT_ENV, "") if os.environ.get(ATTEMPT_ENV, "0") == "0" else ""
         records: list[dict[str, Any]] = []
         log = stack.enter_context(Path(job["records"]).open("a")) if rank == 0 and job.get("records") else None  # noqa: SIM115 (closed by the stack)
-        run = {"backend": job["backend"], "nproc": job["nproc"], "replicas": trainer.replicas, "dtype": job["dtype"],
+        run = {"run_id": job.get("run_id", ""), "backend": job["backend"], "nproc": job["nproc"],
+               "replicas": trainer.replicas, "dtype": job["dtype"],
                "data": data.name, "seed": job["seed"], "batch": job["batch"], "size": job["size"]}  # fmt: skip
         for i in range(job["steps"]):
             if fault == f"{rank}:{job['step'] + i}":

@@ -29,7 +29,7 @@ class TrainRequest:
     dtype: str | None = None
     seed: int | None = None
     save: str | None = None
-    save_every: int = 0
+    save_every: int | None = None  # None: only at the end (given, at least 1, with --save)
     resume: str | None = None
     nproc: int = 1
     sync_bn: bool = False

@@ -168,7 +168,7 @@ def _run_parallel(plan: Plan, say: Callable[[str], None]) -> TrainResult:
         out = Path(r.save) if r.save else tmp / "end.safetensors"
         job = make_job(backend, first, out, plan.config, data=r.data or "digits", size=r.size or 32, batch=plan.batch,
                        steps=plan.steps, step=plan.start, seed=r.seed or 0, dtype=r.dtype or "float32",
-                       sync_bn=r.sync_bn, timeout=r.timeout, save_every=r.save_every)  # fmt: skip
+                       sync_bn=r.sync_bn, timeout=r.timeout, save_every=r.save_every or 0)  # fmt: skip
         nodes = Nodes(r.nnodes, r.node_rank, r.master)
         report = launch(job, r.nproc, port=r.port, timeout_s=r.timeout * max(1, plan.steps),
                         max_restarts=r.max_restarts, nodes=nodes, say=say)  # fmt: skip
