@@ -345,3 +345,17 @@ def test_a_recorded_step_no_run_reaches_is_refused(step: int, tmp_path: Path) ->
     save_file({"w": np.zeros(3, "float32")}, str(bad), metadata={TRAINING_KEY: json.dumps({"step": step})})
     with pytest.raises(CheckpointError, match=f"step {step}, not a step a run reaches"):
         training_step(bad)
+
+
+def test_steps_with_resume_say_they_are_more_steps(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--resume X --steps 2 runs 2 steps more (Lightning's max_steps would be a total): the output says which."""
+    _needs("torch")
+    from resnet_tools.cli import main
+    from resnet_tools.train.checkpoint import training_step
+
+    first, second = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
+    assert main([*RUN, "--save", str(first)]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(first), "--backend", "torch", "--steps", "2", "--save", str(second)]) == 0
+    assert "resuming at step 3: 2 more step(s), to step 5" in capsys.readouterr().out
+    assert training_step(second) == 5

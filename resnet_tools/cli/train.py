@@ -27,6 +27,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     plan = prepare(TrainRequest(**fields, backends=parse_backends(args.backends or args.backend or "torch")))
     if plan.notes:
         console.print(f"[yellow]note:[/] resuming with {', '.join(plan.notes)}", highlight=False)
+    if plan.request.resume and args.steps is not None:  # the count is this invocation's, said plainly
+        console.print(
+            f"resuming at step {plan.start}: {plan.steps} more step(s), to step {plan.start + plan.steps} "
+            f"(--steps counts the steps this command runs, not a total)",
+            highlight=False,
+        )
     console.print(plan.summary)
     backends = plan.request.backends
     if plan.request.parallel:
@@ -94,7 +100,13 @@ def register(sub: Subcommands) -> None:
     )
     p.add_argument("--size", type=int, default=None, help="image side (default 32; --resume: the run's)")
     p.add_argument("--stem", choices=["cifar", "imagenet"], default="cifar")
-    p.add_argument("--steps", type=int, default=None)
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="steps to run; with --resume, steps MORE than the run's (not a total, unlike Lightning's max_steps; "
+        "without --steps a resumed run finishes its own)",
+    )
     p.add_argument("--epochs", type=int, default=None, help="default: 1 epoch when --steps is not given")
     p.add_argument("--batch", type=int, default=None, help="default 64 (--resume: the run's)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=None, help="default sgd (a resumed run keeps its own)")
