@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -149,7 +150,7 @@ def read(path: Path, model: str | ModelSpec | None) -> tuple[ModelSpec | None, d
     source = str(path)
     try:
         zf = zipfile.ZipFile(path, "r")
-    except (OSError, zipfile.BadZipFile) as exc:
+    except (OSError, zipfile.BadZipFile, NotImplementedError, EOFError) as exc:  # a version zipfile lacks too
         raise CheckpointError(f"cannot read {path} as a .keras archive (a zip): {exc}") from None
     try:
         if CONFIG_MEMBER not in zf.namelist():
@@ -167,6 +168,9 @@ def read(path: Path, model: str | ModelSpec | None) -> tuple[ModelSpec | None, d
     except OSError as exc:
         zf.close()
         raise CheckpointError(f"cannot read {path}: {exc}") from None
+    except (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, EOFError) as exc:
+        zf.close()  # a damaged zip: bad CRC or lengths, a method or version zipfile lacks, an encrypted member
+        raise CheckpointError(f"cannot read {path} as a .keras archive (a zip): {exc}") from None
     except BaseException:
         zf.close()
         raise

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +156,7 @@ def read_npz(path: Path, _model: ModelRef) -> Checkpoint:
             )
         meta = data["__metadata__"] if "__metadata__" in data.files else None
         arrays = {k: _npz_member(data, k, path) for k in data.files if k != "__metadata__"}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError, zlib.error) as exc:
         raise CheckpointError(f"cannot read {path} as npz: {why(exc)}") from None
     return foreign_or_ours(arrays, _npz_metadata(meta, path) if meta is not None else {})
 

@@ -138,7 +138,7 @@ def sniff(path: Path) -> Format | None:
             return FORMATS["paddle"]
         if len(head) > 8 and head[8:9] == b"{":
             return FORMATS["safetensors"]
-    except (OSError, zipfile.BadZipFile):
+    except (OSError, zipfile.BadZipFile, NotImplementedError, EOFError, RuntimeError):  # damaged: no format
         return None
     return None
 
@@ -162,7 +162,9 @@ def read_checkpoint(
         ckpt = Checkpoint({}, meta, native=native, framework=fmt.framework, reader=user)
     else:
         ckpt = fmt.read(path, model)
-    scalars = sorted(k for k, v in (ckpt.native or ckpt.weights).items() if np.ndim(v) == 0)
+    scalars = sorted(
+        k for k, v in (ckpt.native or ckpt.weights).items() if np.ndim(v) == 0 and not k.startswith(OPTIMIZER_PREFIX)
+    )  # a training checkpoint's optimizer state holds scalars (AdamW's step)
     if scalars:
         raise CheckpointError(
             f"{path}: {', '.join(scalars[:5])} {'is a scalar' if len(scalars) == 1 else 'are scalars'}"
