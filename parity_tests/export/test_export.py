@@ -290,3 +290,17 @@ def test_resnet_export_routes_around_a_known_defect(tmp_path: Path, capsys) -> N
     assert main(["export", str(v2), str(tmp_path / "v2.onnx"), "--format", "onnx", "--input", "1x3x33x45"]) == 0
     out = capsys.readouterr().out
     assert "from paddle" in out and "within the tolerance" in out
+
+
+def test_force_never_replaces_a_folder_of_the_users(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """`export ... art --format saved-model --force` with the user's file in art/ used to replace the whole folder."""
+    from resnet_tools.cli import main
+
+    ckpt = _checkpoint(tmp_path)
+    art = tmp_path / "art"
+    art.mkdir()
+    (art / "notes.txt").write_text("mine")
+    assert main(["export", str(ckpt), str(art), "--format", "saved-model", "--force"]) == 2
+    err = capsys.readouterr().err
+    assert "did not write" in err and len(err.strip().splitlines()) == 1, err
+    assert (art / "notes.txt").read_text() == "mine" and sorted(p.name for p in art.iterdir()) == ["notes.txt"]

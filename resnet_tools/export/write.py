@@ -14,6 +14,9 @@ from resnet_tools.core.errors import OutputError
 from resnet_tools.export.formats import ArtifactFormat
 from resnet_tools.export.runtimes import mark_layout
 
+#: A folder artifact's mark that this tool wrote it: --force replaces only such a folder, never one of the user's.
+MARK = ".resnet-export"
+
 
 def check_output(out: Path, fmt: ArtifactFormat, *, force: bool) -> None:
     """Before any export work: the folder exists and is writable, and nothing is replaced without --force."""
@@ -27,6 +30,11 @@ def check_output(out: Path, fmt: ArtifactFormat, *, force: bool) -> None:
         kind = "a folder" if out.is_dir() else "a file"
         raise OutputError(
             f"cannot write {out}: it is {kind}, and {fmt.name} is {'a folder' if fmt.folder else 'a file'}"
+        )
+    if out.is_dir() and not (out / MARK).is_file():
+        raise OutputError(
+            f"{out} is a folder resnet export did not write (no {MARK} in it): --force replaces only an artifact "
+            f"of ours; move your files or pick another name"
         )
 
 
@@ -55,6 +63,8 @@ def write_artifact(
                                          opset=opset)  # fmt: skip
         if fmt.name == "onnx":
             mark_layout(made, layout or input_layout(model))
+        if fmt.folder:
+            (made / MARK).write_text("written by resnet export; --force may replace this folder\n")
         if out.exists():  # --force: the old artifact goes only once the new one is complete
             old = staging / ".replaced"
             os.replace(out, old)
