@@ -5,6 +5,7 @@ a thin layer over :func:`prepare` and :func:`run`, and the tests call them too."
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -123,14 +124,15 @@ def run(
     use_cpu_cores(modules)
     order = datasets.batches(len(data.y_train), plan.batch, r.seed or 0, start=plan.start)
     chosen = [next(order) for _ in range(plan.steps)]
+    run_id = uuid.uuid4().hex  # in every checkpoint this run writes, as a data-parallel run's
 
     def save(lockstep: Lockstep, step: int) -> None:
         assert r.save is not None
         first = r.backends[0]
         trainer = lockstep.trainers[first]
         state = TrainingState(plan.spec, modules[first].export_weights(trainer.model), trainer.export_state(), step,
-                              plan.config, {"backend": first, "dtype": r.dtype, "data": data.name, "seed": r.seed,
-                                            "batch": r.batch, "size": r.size})  # fmt: skip
+                              plan.config, {"run_id": run_id, "backend": first, "dtype": r.dtype, "data": data.name,
+                                            "seed": r.seed, "batch": r.batch, "size": r.size})  # fmt: skip
         save_training_checkpoint(r.save, state)
 
     def each(record: StepRecord, lockstep: Lockstep) -> None:
