@@ -171,7 +171,7 @@ def derive_document(layers: Sequence[Layer], name: str | None = None) -> dict[st
     planes = widths[0]
     wpg = block.inner * 64 // (planes * block.groups) if block.kind == "bottleneck" else 64
     cifar = conv.shape[2] == 3
-    depth = 1 + sum(len(_main(b)) for b in read) + (1 if head else 0)
+    depth = 1 + sum(2 if b.kind == "basic" else 3 for b in read) + (1 if head else 0)  # weighted layers
     name = name or f"resnet{depth}{'_cifar' if cifar else '_derived'}"
     if is_zoo_model(name):
         name += "_derived"
@@ -220,8 +220,9 @@ def derive_document(layers: Sequence[Layer], name: str | None = None) -> dict[st
     return doc
 
 
-def _main(b: _Block) -> list[int]:
-    return [0, 1] if b.kind == "basic" else [0, 1, 2]
+def natural_key(path: str) -> tuple[tuple[int, int, str], ...]:
+    """A module path as a sort key, numbers compared as numbers (``blocks.10`` after ``blocks.2``)."""
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in path.split("."))
 
 
 def _where(block: Sequence[Layer], index: int) -> str:
@@ -307,7 +308,7 @@ def canonical_layers(shapes: Mapping[str, tuple[int, ...]]) -> list[Layer]:
 
     def rank(module: str) -> tuple[Any, ...]:
         top = {"conv1": 0, "bn1": 1, "post_bn": 3, "fc": 4}.get(module, 2)
-        return (top, tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in module.split(".")))
+        return (top, natural_key(module))
 
     out = []
     for module in sorted(modules, key=rank):

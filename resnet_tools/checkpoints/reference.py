@@ -211,7 +211,8 @@ def reference_map(
     and loaded (:func:`read_through_model`), else built from ``ref`` here. Every look-alike the weights fit
     stays a candidate (``StructureMap.candidates``) until :func:`choose_by_proof` runs them against the user's
     model; the trace rides on the map."""
-    view = load_submodule(framework, "foreign").VIEW  # the naming its weights are presented in (Keras: torch's)
+    foreign = load_submodule(framework, "foreign")
+    view = foreign.VIEW  # the naming its weights are presented in (Keras: torch's)
     units = units_of(native, view)
     found, _notes = fitting_specs(units, model, source, assume)  # the run proves which (a wrong one fails the proof)
     spec = found[0]
@@ -219,7 +220,6 @@ def reference_map(
         user = _build(ref, framework)
         _load(user, framework, native, ref)
     t, square = _run(user, framework, spec)
-    foreign = load_submodule(framework, "foreign")
     if hasattr(foreign, "residual_blocks"):  # blocks that are no modules (Keras' flat layers): the graph's additions
         t.block_ends = [end for end, _layers in foreign.residual_blocks(user)]
     by_run, flow = followed(units, t)

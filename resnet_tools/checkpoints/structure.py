@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from resnet_spec import ModelSpec
-from resnet_spec.derive import derived_assumptions
+from resnet_spec.derive import derived_assumptions, natural_key
 from resnet_spec.errors import CheckpointError
 from resnet_spec.lookalikes import assumed
 from resnet_spec.params import ParamEntry, canonical_table
@@ -328,18 +328,13 @@ def structural_map(
     return StructureMap(spec, mapped, framework, [*chosen, *notes, *assumptions(spec, who, assume or {})])
 
 
-def _natural(path: str) -> tuple[tuple[int, int, str], ...]:
-    """A module path as a sort key, numbers compared as numbers (``blocks.10`` after ``blocks.2``)."""
-    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in path.split("."))
-
-
 def reorder(units: Sequence[Unit], top: Sequence[str]) -> list[Unit]:
     """The units of a file whose keys were sorted, in forward order as far as the paths tell: by the family's
     top-level modules (``top``), the Linear head last, then by path with numbers as numbers."""
 
     def rank(u: Unit) -> tuple[Any, ...]:
         first = next((i for i, t in enumerate(top) if (u.path + ".").startswith(t)), len(top))
-        return (first, u.kind == "fc", _natural(u.path))
+        return (first, u.kind == "fc", natural_key(u.path))
 
     return [dataclasses.replace(u, order=i) for i, u in enumerate(sorted(units, key=rank))]
 
