@@ -431,6 +431,75 @@ def torch_cifar_resnet_option_a(n: int = 3, num_classes: int = 10, pad: str = "s
     return randomize_torch(ResNet(), 20 + n)
 
 
+def torch_timm_style_resnet50d(
+    num_classes: int = 9, avg_down: bool = True, depths: tuple[int, ...] = (3, 4, 6, 3)
+) -> Any:
+    """timm's ``resnet50d`` as timm/models/resnet.py builds it (``stem_type='deep'``, ``avg_down=True``): a deep stem
+    ``conv1`` = Sequential(conv 3x3/2 3->32, BN, ReLU, conv 32->32, BN, ReLU, conv 32->64), ``bn1``, ReLU, max-pool;
+    bottlenecks striding on the 3x3; each projection ``downsample`` = Sequential(AvgPool2d(2, 2, ceil_mode=True,
+    count_include_pad=False), conv 1x1, BN) where the block strides (Identity in place of the pool where it does not).
+    ``avg_down=False``: timm's ``resnet50c`` (the deep stem, the 1x1 conv strides). ``depths``: fewer blocks for a
+    quick test (the stage layout as resnet50's)."""
+    from torch import nn
+
+    class Bottleneck(nn.Module):
+        def __init__(self, cin: int, planes: int, stride: int, downsample: Any) -> None:
+            super().__init__()
+            self.conv1 = nn.Conv2d(cin, planes, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(planes)
+            self.act1 = nn.ReLU(inplace=True)
+            self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(planes)
+            self.act2 = nn.ReLU(inplace=True)
+            self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
+            self.bn3 = nn.BatchNorm2d(planes * 4)
+            self.act3 = nn.ReLU(inplace=True)
+            self.downsample = downsample
+
+        def forward(self, x: Any) -> Any:
+            shortcut = x if self.downsample is None else self.downsample(x)
+            x = self.act1(self.bn1(self.conv1(x)))
+            x = self.act2(self.bn2(self.conv2(x)))
+            x = self.bn3(self.conv3(x))
+            return self.act3(x + shortcut)
+
+    def downsample(cin: int, cout: int, stride: int) -> Any:
+        if not avg_down:
+            return nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+        pool = nn.AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False) if stride > 1 else nn.Identity()
+        return nn.Sequential(pool, nn.Conv2d(cin, cout, 1, 1, bias=False), nn.BatchNorm2d(cout))
+
+    class ResNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv1 = nn.Sequential(
+                nn.Conv2d(3, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU(inplace=True),
+                nn.Conv2d(32, 32, 3, 1, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU(inplace=True),
+                nn.Conv2d(32, 64, 3, 1, 1, bias=False),
+            )  # fmt: skip
+            self.bn1 = nn.BatchNorm2d(64)
+            self.act1 = nn.ReLU(inplace=True)
+            self.maxpool = nn.MaxPool2d(3, 2, 1)
+            cin = 64
+            for i, (depth, planes) in enumerate(zip(depths, (64, 128, 256, 512), strict=True)):
+                stride, blocks = (1 if i == 0 else 2), []
+                for b in range(depth):
+                    s = stride if b == 0 else 1
+                    ds = downsample(cin, planes * 4, s) if b == 0 else None
+                    blocks.append(Bottleneck(cin, planes, s, ds))
+                    cin = planes * 4
+                self.add_module(f"layer{i + 1}", nn.Sequential(*blocks))
+            self.global_pool = nn.AdaptiveAvgPool2d(1)
+            self.fc = nn.Linear(2048, num_classes)
+
+        def forward(self, x: Any) -> Any:
+            x = self.maxpool(self.act1(self.bn1(self.conv1(x))))
+            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+            return self.fc(self.global_pool(x).flatten(1))
+
+    return randomize_torch(ResNet(), 50 + avg_down)
+
+
 def torch_d2l_resnet18(num_classes: int = 10, in_channels: int = 1) -> Any:
     """d2l.ai's ResNet-18 ("Dive into Deep Learning", section 8.6, PyTorch edition) as the book writes it:
     ``Residual`` with ``conv1, conv2, conv3`` (the 1x1 projection, no BN) registered before ``bn1, bn2``, a bias

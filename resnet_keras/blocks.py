@@ -74,14 +74,26 @@ def norm(
 
 
 def shortcut(plan: BlockPlan, spec: ModelSpec, data_format: str) -> Op | None:
-    """The shortcut branch: conv+BN, conv alone, 1x1 max-pool, zero padding (option A), or None (identity)."""
+    """The shortcut branch: conv+BN, conv alone (each after ResNet-D's average pool where the plan has one), 1x1
+    max-pool, zero padding (option A), or None (identity)."""
     prefix = f"layer{plan.stage}.{plan.index}"
-    if plan.shortcut == "conv_bn":
+    if plan.shortcut in ("conv_bn", "conv"):
         sc_conv = conv(plan.shortcut_conv, f"{prefix}.downsample.0", data_format)
-        sc_norm = norm(plan.out_channels, spec, f"{prefix}.downsample.1", data_format)
-        return lambda x: sc_norm(sc_conv(x))
-    if plan.shortcut == "conv":
-        return conv(plan.shortcut_conv, f"{prefix}.downsample.0", data_format)
+        sc_norm = (
+            norm(plan.out_channels, spec, f"{prefix}.downsample.1", data_format) if plan.shortcut == "conv_bn" else None
+        )
+        pool = None
+        if plan.shortcut_pool:
+            # 'same' pads an odd edge at the end only and leaves the padding out of the mean: torch's
+            # AvgPool2d(s, s, ceil_mode=True, count_include_pad=False) and paddle's exclusive ceil-mode pool
+            name = f"{keras_block_name(plan.stage, plan.index)}_0_pool"
+            pool = layers.AveragePooling2D(plan.stride, plan.stride, "same", data_format=data_format, name=name)
+
+        def branch(x: Tensor) -> Tensor:
+            x = sc_conv(x if pool is None else pool(x))
+            return x if sc_norm is None else sc_norm(x)
+
+        return branch
     if plan.shortcut == "pool":
         name = f"{keras_block_name(plan.stage, plan.index)}_pool"
         return layers.MaxPooling2D(1, strides=plan.stride, data_format=data_format, name=name)

@@ -70,6 +70,10 @@ def block(x, plan: dict):
         sc_conv = conv(plan["shortcut_conv"], f"{{name}}_0")
         sc_norm = norm(f"{{name}}_0") if kind == "conv_bn" else None
         shortcut = (lambda t: sc_norm(sc_conv(t))) if sc_norm else sc_conv
+        if plan["shortcut_pool"]:  # ResNet-D: a 2x2 average pool strides ('same': an odd edge's padding not counted)
+            s, then = plan["stride"], shortcut
+            pool = layers.AveragePooling2D(s, s, "same", name=f"{{name}}_0_pool")
+            shortcut = lambda t: then(pool(t))  # noqa: E731
     elif kind == "pool":
         shortcut = layers.MaxPooling2D(1, strides=plan["stride"], name=f"{{name}}_pool")
     elif kind == "zero_pad":
@@ -97,8 +101,11 @@ def block(x, plan: dict):
 def {builder}() -> keras.Model:
     """The model (NHWC input of any size), with random weights; load the converted ones with load_weights."""
     stem = ARCH["stem"]
-    inputs = keras.Input((None, None, stem["conv"][0]), name="input")
-    x = conv(stem["conv"], "conv1")(inputs)
+    inputs = keras.Input((None, None, (stem["deep"] or [stem["conv"]])[0][0]), name="input")
+    x = inputs
+    for i, c in enumerate(stem["deep"], start=1):  # a deep stem: 3x3 convs with BN + ReLU between
+        x = layers.Activation("relu", name=f"conv1_{{i}}_relu")(norm(f"conv1_{{i}}")(conv(c, f"conv1_{{i}}")(x)))
+    x = conv(stem["conv"], f"conv1_{{len(stem['deep']) + 1}}" if stem["deep"] else "conv1")(x)
     if stem["norm"]:
         x = layers.Activation("relu", name="conv1_relu")(norm("conv1")(x))
     if stem["pool"]:

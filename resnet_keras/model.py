@@ -11,9 +11,9 @@ from keras import layers
 from resnet_keras.blocks import BLOCKS, Op, conv, norm
 from resnet_spec.errors import SpecError
 from resnet_spec.model_spec import FEATURE_NAMES, ModelSpec
-from resnet_spec.naming import keras_block_name
+from resnet_spec.naming import keras_block_name, keras_layer_name
 from resnet_spec.numerics import linear_init_bound
-from resnet_spec.plan import feature_channels, feature_names, plan_stages, stem_conv
+from resnet_spec.plan import feature_channels, feature_names, plan_stages, stem_layers
 from resnet_spec.spec import AMP_DTYPES, DTYPES, get_spec
 
 DATA_FORMATS = ("channels_last", "channels_first")
@@ -71,7 +71,8 @@ def stem_pool(spec: ModelSpec, data_format: str) -> Op:
 
 def feature_layer_names(spec: ModelSpec) -> dict[str, str]:
     """Layer whose output is each feature map of ``resnet_spec.FEATURE_NAMES``."""
-    stem = "pool1_pool" if spec.stem.pool else "conv1_relu" if spec.stem.norm else "conv1_conv"
+    last_conv = keras_layer_name(stem_layers(spec)[-1][0])
+    stem = "pool1_pool" if spec.stem.pool else "conv1_relu" if spec.stem.norm else last_conv
     names = {FEATURE_NAMES[0]: stem}
     for blocks in plan_stages(spec):
         names[feature_names(spec)[blocks[0].stage]] = f"{keras_block_name(blocks[-1].stage, blocks[-1].index)}_out"
@@ -113,10 +114,11 @@ class ResNet(keras.Model):
         # TF on a CPU without oneDNN has no NCHW conv: take NCHW in, compute in NHWC (same weights, same math).
         compute = data_format if data_format == "channels_last" or nchw_conv_supported() else "channels_last"
         x = inputs if compute == data_format else layers.Permute((2, 3, 1), name="nchw_to_nhwc")(inputs)
-        x = conv(stem_conv(spec), "conv1", compute)(x)
-        if spec.stem.norm:
-            x = norm(spec.stem.width, spec, "bn1", compute)(x)
-            x = layers.Activation("relu", name="conv1_relu")(x)
+        for conv_name, bn_name, plan in stem_layers(spec):  # one conv, or a deep stem's
+            x = conv(plan, conv_name, compute)(x)
+            if bn_name is not None:
+                x = norm(plan.out_channels, spec, bn_name, compute)(x)
+                x = layers.Activation("relu", name=keras_layer_name(bn_name).replace("_bn", "_relu"))(x)
         x = stem_pool(spec, compute)(x)
         block_cls = BLOCKS[(spec.block, spec.preact)]
         for blocks in plan_stages(spec):

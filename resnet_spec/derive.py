@@ -139,11 +139,16 @@ def derive_document(layers: Sequence[Layer], name: str | None = None) -> dict[st
     """The zoo YAML document (one variant, one model) of the ResNet these layers make; SpecError in one line
     naming what does not fit the spec language."""
     stem, blocks, head = _blocks(layers)
-    if not stem or stem[0].kind != "conv" or len(stem) > 2 or (len(stem) == 2 and stem[1].kind != "bn"):
-        kinds = "+".join(u.kind for u in stem) or "nothing"
-        raise SpecError(f"its stem is {kinds} (one conv, optionally with a BN, is derived; deep stems are not yet)")
-    conv = stem[0]
-    if conv.shape[2:] not in ((3, 3), (7, 7)):
+    kinds = [u.kind for u in stem]
+    convs = [u for u in stem if u.kind == "conv"]
+    deep = len(convs) > 1
+    # one conv, optionally with a BN; or a deep stem: 3x3 convs each with a BN (the last one's optional)
+    if not convs or kinds not in (["conv", "bn"] * len(convs), (["conv", "bn"] * len(convs))[:-1]):
+        raise SpecError(f"its stem is {'+'.join(kinds) or 'nothing'} (a conv, each with a BN, is derived)")
+    if deep and any(u.shape[2:] != (3, 3) for u in convs):
+        raise SpecError("its stem has several convs that are not all 3x3 (a deep stem's are)")
+    conv = convs[-1]
+    if not deep and conv.shape[2:] not in ((3, 3), (7, 7)):
         raise SpecError(f"its stem conv is {conv.shape[2]}x{conv.shape[3]} (3x3 CIFAR or 7x7 ImageNet stems)")
     if [u.kind for u in head] not in ([], ["fc"]):
         raise SpecError(f"its head is {'+'.join(u.kind for u in head)} (a Linear, or none, is derived)")
@@ -170,9 +175,10 @@ def derive_document(layers: Sequence[Layer], name: str | None = None) -> dict[st
         raise SpecError("its bottleneck outputs are not 4x its width")
     planes = widths[0]
     wpg = block.inner * 64 // (planes * block.groups) if block.kind == "bottleneck" else 64
-    cifar = conv.shape[2] == 3
-    depth = 1 + sum(2 if b.kind == "basic" else 3 for b in read) + (1 if head else 0)  # weighted layers
-    name = name or f"resnet{depth}{'_cifar' if cifar else '_derived'}"
+    cifar = conv.shape[2] == 3 and not deep
+    # weighted layers, a deep stem counted as one (as timm's resnet50d)
+    depth = 1 + sum(2 if b.kind == "basic" else 3 for b in read) + (1 if head else 0)
+    name = name or f"resnet{depth}{'_cifar' if cifar else '_deep' if deep else '_derived'}"
     if is_zoo_model(name):
         name += "_derived"
     variant = {
@@ -194,9 +200,10 @@ def derive_document(layers: Sequence[Layer], name: str | None = None) -> dict[st
             "width": conv.shape[0],
             "kernel": conv.shape[2],
             "stride": 1 if cifar else 2,
-            "norm": len(stem) == 2,
+            "norm": kinds[-1] == "bn",
             "pool": not cifar,
             "pool_pad": "neg_inf",
+            **({"deep": [c.shape[0] for c in convs[:-1]]} if deep else {}),
         },
         "shortcut": _SHORTCUTS[kinds_sc.pop()],
         "post_norm": False,
@@ -207,7 +214,7 @@ def derive_document(layers: Sequence[Layer], name: str | None = None) -> dict[st
         "depths": [len(st) for st in stages],
         "widths": widths,
         "num_classes": head[0].shape[0] if head else 0,
-        "in_channels": conv.shape[1],
+        "in_channels": convs[0].shape[1],
     }
     if block.kind == "bottleneck":
         entry |= {"groups": block.groups, "width_per_group": wpg}
@@ -263,9 +270,10 @@ def document_of(spec: ModelSpec) -> dict[str, Any]:
         "conv_bias": dataclasses.asdict(spec.conv_bias),
         "bn_eps": spec.bn_eps,
         "bn_momentum": spec.bn_momentum,
-        "stem": dataclasses.asdict(spec.stem),
+        "stem": {**dataclasses.asdict(spec.stem), "deep": list(spec.stem.deep)},
         "shortcut": spec.shortcut,
         "channel_pad": spec.channel_pad,
+        "downsample": spec.downsample,
         "post_norm": spec.post_norm,
     }
     trainable, stats = count_params(spec)
@@ -307,7 +315,7 @@ def canonical_layers(shapes: Mapping[str, tuple[int, ...]]) -> list[Layer]:
         modules.setdefault(module, []).append(name)
 
     def rank(module: str) -> tuple[Any, ...]:
-        top = {"conv1": 0, "bn1": 1, "post_bn": 3, "fc": 4}.get(module, 2)
+        top = 0 if module.startswith("conv1.") else {"conv1": 0, "bn1": 1, "post_bn": 3, "fc": 4}.get(module, 2)
         return (top, natural_key(module))
 
     out = []
@@ -322,6 +330,8 @@ def derived_assumptions(spec: ModelSpec) -> list[str]:
     """What a derived spec takes as He et al. build it, which no layer shows."""
     strides = ", ".join(map(str, spec.stage_strides))
     stem = "3x3 stride 1, no pool (CIFAR)" if spec.stem.kind == "cifar" else "stride 2 and a 3x3 max-pool"
+    if spec.stem.deep:
+        stem = "a deep stem whose first 3x3 conv strides 2, ReLUs between, and a 3x3 max-pool"
     return [
         f"derived {spec.name} ({len(spec.depths)} stages of {', '.join(map(str, spec.depths))} {spec.block} blocks, "
         f"widths {', '.join(map(str, spec.widths))}, shortcut {spec.shortcut}); assumed, as no weight shows: stage "

@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from resnet_spec.model_spec import ModelSpec
-from resnet_spec.plan import ConvPlan, channel_padding, feature_channels, plan_stages, stem_conv
+from resnet_spec.plan import ConvPlan, channel_padding, feature_channels, plan_stages, stem_convs
 
 
 def _conv(c: ConvPlan) -> list[Any]:
@@ -33,12 +33,20 @@ def architecture(spec: ModelSpec) -> dict[str, Any]:
                     "shortcut": b.shortcut,  # identity | conv_bn | conv | pool | zero_pad
                     "shortcut_conv": _conv(sc) if sc is not None else None,
                     "stride": b.stride,
+                    "shortcut_pool": b.shortcut_pool,  # ResNet-D: a 2x2 average pool before the shortcut's conv
                     "zero_pad": list(channel_padding(spec, b)) if b.shortcut == "zero_pad" else None,
                 }
             )
     st = spec.stem
     return {
-        "stem": {"conv": _conv(stem_conv(spec)), "norm": st.norm, "pool": st.pool, "pool_pad": st.pool_pad},
+        # "deep": a deep stem's convs before its last, each with BN + ReLU ([] for one conv); "conv": the last one
+        "stem": {
+            "deep": [_conv(c) for c in stem_convs(spec)[:-1]],
+            "conv": _conv(stem_convs(spec)[-1]),
+            "norm": st.norm,
+            "pool": st.pool,
+            "pool_pad": st.pool_pad,
+        },
         "stages": len(spec.depths),
         "preact": spec.preact,
         "post_norm": spec.post_norm,

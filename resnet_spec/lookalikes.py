@@ -9,7 +9,10 @@ Each :class:`Axis` is one such setting, a build option of ``resnet_spec.get_spec
   (keras.applications' V2) or in its first (timm's resnetv2, He et al.'s pre-activation code);
 - ``pool_pad``: a stem max-pool that follows the conv directly (no BN + ReLU in between, as in V2) pads with zeros
   (keras.applications) or with -inf (torch's ``MaxPool2d(3, 2, padding=1)``). After BN + ReLU the two are equal;
-- ``channel_pad``: an option-A shortcut (CIFAR ResNets) puts its zero channels around the input's or after them.
+- ``channel_pad``: an option-A shortcut (CIFAR ResNets) puts its zero channels around the input's or after them;
+- ``downsample``: a strided projection shortcut strides its 1x1 conv (He et al.'s B) or a 2x2 average pool before
+  it (ResNet-D). Open where the stem is deep, as the two are common there (timm's resnet50c and resnet50d); with a
+  single-conv stem every published checkpoint strides the conv, which is taken (``--reference`` proves either).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from dataclasses import dataclass
 
 from resnet_spec.errors import SpecError
 from resnet_spec.model_spec import ModelSpec
-from resnet_spec.spec import apply_overrides
+from resnet_spec.spec import PROJECTIONS, apply_overrides
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,16 @@ AXES = (
         },
         lambda s: s.shortcut == "zero_pad_when_needed" and len(set(s.widths)) > 1,
         lambda s: s.channel_pad,
+    ),
+    Axis(
+        "downsample",
+        {
+            "conv": "a strided shortcut's 1x1 conv strides: He et al.'s B, torchvision, timm's resnet50c",
+            "avg_pool": "a 2x2 average pool strides a shortcut, its 1x1 conv does not: ResNet-D, timm's resnet50d, "
+            "PaddleClas' ResNet50_vd",
+        },
+        lambda s: bool(s.stem.deep) and s.shortcut in PROJECTIONS and _strides(s),
+        lambda s: s.downsample,
     ),
 )
 AXIS_NAMES = tuple(a.name for a in AXES)

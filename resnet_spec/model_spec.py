@@ -24,7 +24,7 @@ class ConvBias:
 
 @dataclass(frozen=True)
 class StemSpec:
-    """The stem: one k x k conv, optional BN+ReLU, optional 3x3/2 max-pool."""
+    """The stem: one k x k conv (or a deep stem's 3x3 convs), optional BN+ReLU, optional 3x3/2 max-pool."""
 
     kind: str
     width: int
@@ -33,6 +33,9 @@ class StemSpec:
     norm: bool
     pool: bool
     pool_pad: str  # "neg_inf" (torch/paddle MaxPool padding) or "zero" (keras.applications)
+    # A deep stem (ResNet-C/D of Bag of Tricks, timm's resnet*d, PaddleClas' *_vd): the widths of the 3x3 convs
+    # before the last one, each with BN + ReLU; the first strides. () = one k x k conv.
+    deep: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,9 @@ class ModelSpec:
     # Option A's zero padding of the shortcut's new channels: "split" (half before, half after the input's, as
     # F.pad(x, (0, 0, 0, 0, p, p)) in the common CIFAR code) or "end" (torch.cat([x, zeros])).
     channel_pad: str = "split"
+    # A projection shortcut in a strided block: its 1x1 conv strides ("conv": He et al.'s B, torchvision) or a 2x2
+    # average pool does and the conv follows at stride 1 ("avg_pool": ResNet-D, timm's resnet*d, PaddleClas' *_vd).
+    downsample: str = "conv"
     # Build options (overridable through create_model(**overrides)).
     zero_init_residual: bool = False
     replace_stride_with_dilation: tuple[bool, bool, bool] = (False, False, False)
@@ -90,6 +96,7 @@ class ModelSpec:
             "stride_block": self.stride_block,
             "pool_pad": self.stem.pool_pad,
             "channel_pad": self.channel_pad,
+            "downsample": self.downsample,
             "zero_init_residual": self.zero_init_residual,
             "replace_stride_with_dilation": list(self.replace_stride_with_dilation),
         }

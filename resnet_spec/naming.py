@@ -26,6 +26,10 @@ _KERAS_TOP = {"conv1": "conv1_conv", "bn1": "conv1_bn", "post_bn": "post_bn", "f
 _KERAS_TOP_INV = {v: k for k, v in _KERAS_TOP.items()}
 _BLOCK_RE = re.compile(r"^layer(\d+)\.(\d+)\.(conv\d+|bn\d+|downsample\.[01]|preact_bn)$")
 _KERAS_BLOCK_RE = re.compile(r"^conv(\d+)_block(\d+)_(\d+_conv|\d+_bn|preact_bn)$")
+#: A deep stem's layers (``resnet_spec.plan.stem_layers``): ``conv1.{3i}`` (a conv) and ``conv1.{3i+1}`` (its BN),
+#: a ReLU between; in Keras ``conv1_{i+1}_conv`` and ``conv1_{i+1}_bn``.
+_DEEP_STEM_RE = re.compile(r"^conv1\.(\d+)$")
+_KERAS_DEEP_STEM_RE = re.compile(r"^conv1_(\d+)_(conv|bn)$")
 
 
 def native_attrs(framework: str, kind: str) -> dict[str, str]:
@@ -43,6 +47,9 @@ def keras_layer_name(module: str) -> str:
     """Canonical module path -> keras.applications layer name (``layer1.0.conv2`` -> ``conv2_block1_2_conv``)."""
     if module in _KERAS_TOP:
         return _KERAS_TOP[module]
+    deep = _DEEP_STEM_RE.match(module)
+    if deep and int(deep[1]) % 3 < 2:
+        return f"conv1_{int(deep[1]) // 3 + 1}_{'conv' if int(deep[1]) % 3 == 0 else 'bn'}"
     m = _BLOCK_RE.match(module)
     if not m:
         raise ValueError(f"no keras name for module {module!r}")
@@ -66,6 +73,9 @@ def canonical_module(keras_name: str) -> str:
     """keras.applications layer name -> canonical module path (inverse of :func:`keras_layer_name`)."""
     if keras_name in _KERAS_TOP_INV:
         return _KERAS_TOP_INV[keras_name]
+    deep = _KERAS_DEEP_STEM_RE.match(keras_name)
+    if deep and int(deep[1]) >= 1:
+        return f"conv1.{3 * (int(deep[1]) - 1) + (deep[2] == 'bn')}"
     m = _KERAS_BLOCK_RE.match(keras_name)
     if not m:
         raise ValueError(f"not a ResNet layer name: {keras_name!r}")
@@ -173,6 +183,9 @@ def module_kind(module: str) -> str:
     """conv, bn or fc for a canonical module path (by naming rule)."""
     if module == "fc":
         return "fc"
+    deep = _DEEP_STEM_RE.match(module)
+    if deep and int(deep[1]) % 3 < 2:  # a deep stem: conv, BN, ReLU, conv, ...
+        return "conv" if int(deep[1]) % 3 == 0 else "bn"
     if _CONV_MODULE_RE.search(module):
         return "conv"
     if _BN_MODULE_RE.search(module):

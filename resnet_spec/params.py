@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from resnet_spec.model_spec import ModelSpec
-from resnet_spec.plan import ConvPlan, feature_channels, plan_stages, stem_conv
+from resnet_spec.plan import ConvPlan, feature_channels, plan_stages, stem_layers
 
 BN_ATTRS = ("weight", "bias", "running_mean", "running_var")
 BN_STAT_ATTRS = ("running_mean", "running_var")
@@ -47,9 +47,11 @@ def _bn(module: str, channels: int) -> list[ParamEntry]:
 
 def canonical_table(spec: ModelSpec) -> list[ParamEntry]:
     """All tensors of ``spec`` in module order, with canonical names and shapes."""
-    table = _conv("conv1", stem_conv(spec))
-    if spec.stem.norm:
-        table += _bn("bn1", spec.stem.width)
+    table: list[ParamEntry] = []
+    for conv_name, bn_name, conv in stem_layers(spec):
+        table += _conv(conv_name, conv)
+        if bn_name is not None:
+            table += _bn(bn_name, conv.out_channels)
     for blocks in plan_stages(spec):
         for blk in blocks:
             prefix = f"layer{blk.stage}.{blk.index}"

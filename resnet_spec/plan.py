@@ -42,19 +42,48 @@ class BlockPlan:
     convs: tuple[ConvPlan, ...]
     shortcut: str
     shortcut_bias: bool
+    #: ResNet-D: a 2x2 average pool (stride ``stride``, ceil mode, padding not counted) before the projection conv,
+    #: which then runs at stride 1 (``ModelSpec.downsample == "avg_pool"``, strided blocks only).
+    shortcut_pool: bool = False
 
     @property
     def shortcut_conv(self) -> ConvPlan | None:
         """The 1x1 projection conv of the shortcut, if any."""
         if self.shortcut not in ("conv_bn", "conv"):
             return None
-        return ConvPlan(self.in_channels, self.out_channels, 1, self.stride, 1, 1, bias=self.shortcut_bias)
+        stride = 1 if self.shortcut_pool else self.stride
+        return ConvPlan(self.in_channels, self.out_channels, 1, stride, 1, 1, bias=self.shortcut_bias)
+
+
+def stem_convs(spec: ModelSpec) -> tuple[ConvPlan, ...]:
+    """The stem's convolutions: one k x k conv, or a deep stem's 3x3 convs (the first strides)."""
+    st = spec.stem
+    widths = (spec.in_channels, *st.deep, st.width)
+    kernel = 3 if st.deep else st.kernel
+    return tuple(
+        ConvPlan(widths[i], widths[i + 1], kernel, st.stride if i == 0 else 1, 1, 1, bias=spec.conv_bias.stem)
+        for i in range(len(widths) - 1)
+    )
 
 
 def stem_conv(spec: ModelSpec) -> ConvPlan:
-    """The stem convolution."""
-    st = spec.stem
-    return ConvPlan(spec.in_channels, st.width, st.kernel, st.stride, 1, 1, bias=spec.conv_bias.stem)
+    """The stem's first convolution (its only one but in a deep stem): what the input meets."""
+    return stem_convs(spec)[0]
+
+
+def stem_layers(spec: ModelSpec) -> list[tuple[str, str | None, ConvPlan]]:
+    """(conv name, BN name or None, conv) of each stem conv, canonical names: ``conv1``, ``bn1``; a deep stem's as
+    timm's ``nn.Sequential`` numbers them, ReLUs between (``conv1.0``, ``conv1.1``, ``conv1.3``, ``conv1.4``,
+    ``conv1.6``), its last BN ``bn1``."""
+    convs = stem_convs(spec)
+    last_bn = "bn1" if spec.stem.norm else None
+    if not spec.stem.deep:
+        return [("conv1", last_bn, convs[0])]
+    out: list[tuple[str, str | None, ConvPlan]] = [
+        (f"conv1.{3 * i}", f"conv1.{3 * i + 1}", c) for i, c in enumerate(convs)
+    ]
+    out[-1] = (out[-1][0], last_bn, convs[-1])
+    return out
 
 
 def inner_width(spec: ModelSpec, planes: int) -> int:
@@ -125,6 +154,7 @@ def plan_stages(spec: ModelSpec) -> list[list[BlockPlan]]:
                 dilation *= stride
                 stride = 1
             kind = _shortcut_kind(spec, b, stride, cin, cout)
+            pooled = spec.downsample == "avg_pool" and stride > 1 and kind in ("conv_bn", "conv")
             blocks.append(
                 BlockPlan(
                     stage=s_idx + 1,
@@ -135,6 +165,7 @@ def plan_stages(spec: ModelSpec) -> list[list[BlockPlan]]:
                     convs=_block_convs(spec, cin, width, cout, stride, conv_dilation),
                     shortcut=kind,
                     shortcut_bias=spec.conv_bias.shortcut,
+                    shortcut_pool=pooled,
                 )
             )
             cin = cout

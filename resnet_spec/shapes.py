@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from resnet_spec.model_spec import FEATURE_NAMES, ModelSpec
-from resnet_spec.plan import ConvPlan, feature_channels, plan_stages, stem_conv
+from resnet_spec.plan import BlockPlan, ConvPlan, feature_channels, plan_stages, stem_convs, stem_layers
 
 
 def conv_out(size: int, conv: ConvPlan) -> int:
@@ -20,8 +20,9 @@ def pool_out(size: int) -> int:
 
 def feature_shapes(spec: ModelSpec, height: int, width: int) -> dict[str, tuple[int, int, int]]:
     """(C, H, W) of the stem output and of each stage's output for an input of height x width."""
-    conv = stem_conv(spec)
-    h, w = conv_out(height, conv), conv_out(width, conv)
+    h, w = height, width
+    for conv in stem_convs(spec):
+        h, w = conv_out(h, conv), conv_out(w, conv)
     if spec.stem.pool:
         h, w = pool_out(h), pool_out(w)
     if h < 1 or w < 1:
@@ -38,6 +39,11 @@ def feature_shapes(spec: ModelSpec, height: int, width: int) -> dict[str, tuple[
 def logits_shape(spec: ModelSpec, batch: int) -> tuple[int, int]:
     """Output shape: (batch, num_classes), or (batch, features) without a head."""
     return (batch, spec.num_classes if spec.num_classes > 0 else feature_channels(spec))
+
+
+def shortcut_in(blk: BlockPlan, size: int) -> int:
+    """The size the shortcut's conv sees: the block input's, or after ResNet-D's 2x2 average pool (ceil mode)."""
+    return -(-size // blk.stride) if blk.shortcut_pool else size
 
 
 def _conv_macs(conv: ConvPlan, h_out: int, w_out: int) -> int:
@@ -59,9 +65,10 @@ class ConvSite:
 
 def conv_sites(spec: ModelSpec, height: int = 224, width: int = 224) -> list[ConvSite]:
     """Every convolution in execution order (stem, then each block's convs and projection)."""
-    conv = stem_conv(spec)
-    sites = [ConvSite(conv, height, width)]
-    h, w = conv_out(height, conv), conv_out(width, conv)
+    sites, h, w = [], height, width
+    for conv in stem_convs(spec):
+        sites.append(ConvSite(conv, h, w))
+        h, w = conv_out(h, conv), conv_out(w, conv)
     if spec.stem.pool:
         h, w = pool_out(h), pool_out(w)
     for blocks in plan_stages(spec):
@@ -71,7 +78,7 @@ def conv_sites(spec: ModelSpec, height: int = 224, width: int = 224) -> list[Con
                 sites.append(ConvSite(c, h, w))
                 h, w = conv_out(h, c), conv_out(w, c)
             if blk.shortcut_conv is not None:
-                sites.append(ConvSite(blk.shortcut_conv, h_in, w_in))
+                sites.append(ConvSite(blk.shortcut_conv, shortcut_in(blk, h_in), shortcut_in(blk, w_in)))
     return sites
 
 
@@ -88,11 +95,13 @@ def module_shapes(spec: ModelSpec, height: int, width: int) -> dict[str, tuple[i
 
     A BN's shape is that of its input; a pre-activation BN sees the block input.
     """
-    conv = stem_conv(spec)
-    h, w = conv_out(height, conv), conv_out(width, conv)
-    shapes: dict[str, tuple[int, ...]] = {"conv1": (conv.out_channels, h, w)}
-    if spec.stem.norm:
-        shapes["bn1"] = (conv.out_channels, h, w)
+    h, w = height, width
+    shapes: dict[str, tuple[int, ...]] = {}
+    for conv_name, bn_name, conv in stem_layers(spec):
+        h, w = conv_out(h, conv), conv_out(w, conv)
+        shapes[conv_name] = (conv.out_channels, h, w)
+        if bn_name is not None:
+            shapes[bn_name] = (conv.out_channels, h, w)
     if spec.stem.pool:
         h, w = pool_out(h), pool_out(w)
     for blocks in plan_stages(spec):
@@ -108,7 +117,7 @@ def module_shapes(spec: ModelSpec, height: int, width: int) -> dict[str, tuple[i
                     shapes[f"{prefix}.bn{k}"] = (c.out_channels, h, w)
             sc = blk.shortcut_conv
             if sc is not None:
-                out = (sc.out_channels, conv_out(h_in, sc), conv_out(w_in, sc))
+                out = (sc.out_channels, conv_out(shortcut_in(blk, h_in), sc), conv_out(shortcut_in(blk, w_in), sc))
                 shapes[f"{prefix}.downsample.0"] = out
                 if blk.shortcut == "conv_bn":
                     shapes[f"{prefix}.downsample.1"] = out

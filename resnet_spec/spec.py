@@ -38,6 +38,8 @@ OVERRIDES = {
     "(timm's resnetv2)",
     "pool_pad": "the stem max-pool's padding, 'zero' (keras.applications) or 'neg_inf' (torch's MaxPool2d padding=1)",
     "channel_pad": "option A shortcuts: the new channels' zeros 'split' before and after the input's, or at the 'end'",
+    "downsample": "a strided projection shortcut: its 1x1 'conv' strides (torchvision), or an 'avg_pool' 2x2 does "
+    "(ResNet-D: timm's resnet*d, PaddleClas' *_vd)",
 }
 #: The shortcut kinds a V1.5 model may be built with (the others place the projection elsewhere).
 PROJECTIONS = ("projection_when_needed", "conv_when_needed")
@@ -97,7 +99,7 @@ def resolve_model(
     merged.update(variants[entry["variant"]])
     merged.update(entry)
     merged["stem"] = {**variants[entry["variant"]]["stem"], **entry.get("stem", {})}  # field-wise override
-    missing = sorted(set(StemSpec.__dataclass_fields__) - set(merged["stem"]))
+    missing = sorted(set(StemSpec.__dataclass_fields__) - set(merged["stem"]) - {"deep"})
     if missing:
         raise SpecError(f"{where}: field 'stem': missing {', '.join(missing)}")
     if merged["preprocessing"] not in doc["preprocessing"]:
@@ -112,7 +114,9 @@ def resolve_model(
     lengths = {len(merged[k]) for k in ("depths", "widths", "stage_strides")}
     if len(lengths) != 1:
         raise SpecError(f"{where}: fields 'depths', 'widths', 'stage_strides': one entry per stage each, got {lengths}")
-    stem = StemSpec(**merged["stem"])
+    stem = StemSpec(**{**merged["stem"], "deep": tuple(merged["stem"].get("deep", ()))})
+    if stem.deep and stem.kernel != 3:
+        raise SpecError(f"{where}: field 'stem.kernel': a deep stem's convs are 3x3, got {stem.kernel}")
     return ModelSpec(
         name=name,
         variant=merged["variant"],
@@ -133,6 +137,7 @@ def resolve_model(
         stem=stem,
         shortcut=merged["shortcut"],
         channel_pad=merged.get("channel_pad", "split"),
+        downsample=merged.get("downsample", "conv"),
         post_norm=merged["post_norm"],
         num_classes=merged["num_classes"],
         in_channels=merged["in_channels"],
@@ -321,7 +326,8 @@ def _hand_written_options(spec: ModelSpec, overrides: dict[str, Any]) -> dict[st
 
 
 def _unseen_options(spec: ModelSpec, overrides: dict[str, Any], stem: StemSpec) -> dict[str, Any]:
-    """``stride_on``, ``stride_block`` and ``pool_pad``: settings the weights cannot show (same tensors either way)."""
+    """``stride_on``, ``stride_block``, ``pool_pad``, ``channel_pad`` and ``downsample``: settings the weights cannot
+    show (same tensors either way)."""
     changes: dict[str, Any] = {}
     if "stride_on" in overrides:
         on = overrides["stride_on"]
@@ -353,6 +359,13 @@ def _unseen_options(spec: ModelSpec, overrides: dict[str, Any], stem: StemSpec) 
         if where not in ("split", "end"):
             raise SpecError(f"{spec.name}: channel_pad must be 'split' or 'end', got {where!r}")
         changes["channel_pad"] = where
+    if "downsample" in overrides:
+        how = overrides["downsample"]
+        if how not in ("conv", "avg_pool"):
+            raise SpecError(f"{spec.name}: downsample must be 'conv' or 'avg_pool', got {how!r}")
+        if how != spec.downsample and spec.shortcut not in PROJECTIONS:
+            raise SpecError(f"{spec.name}: downsample applies to projection shortcuts (shortcut {spec.shortcut})")
+        changes["downsample"] = how
     return changes
 
 

@@ -42,16 +42,29 @@ def norm(channels: int, spec: ModelSpec, zero: bool = False) -> nn.BatchNorm2d:
 
 
 def shortcut(plan: BlockPlan, spec: ModelSpec) -> nn.Module | None:
-    """The shortcut branch: conv+BN, conv alone, 1x1 max-pool, zero padding (option A), or None (identity)."""
-    if plan.shortcut == "conv_bn":
-        return nn.Sequential(conv(plan.shortcut_conv), norm(plan.out_channels, spec))
-    if plan.shortcut == "conv":
-        return nn.Sequential(conv(plan.shortcut_conv))
+    """The shortcut branch: conv+BN, conv alone (each after ResNet-D's average pool where the plan has one), 1x1
+    max-pool, zero padding (option A), or None (identity)."""
+    if plan.shortcut in ("conv_bn", "conv"):
+        layers = [conv(plan.shortcut_conv)] + ([norm(plan.out_channels, spec)] if plan.shortcut == "conv_bn" else [])
+        return AvgPoolFirst(plan.stride, *layers) if plan.shortcut_pool else nn.Sequential(*layers)
     if plan.shortcut == "pool":
         return nn.MaxPool2d(1, stride=plan.stride)
     if plan.shortcut == "zero_pad":
         return ZeroPadShortcut(plan.stride, *channel_padding(spec, plan))
     return None
+
+
+class AvgPoolFirst(nn.Sequential):
+    """ResNet-D's shortcut: a ``stride`` x ``stride`` average pool (ceil mode, padding not counted, as timm's
+    ``downsample_avg``), then its layers; numbered from 0 as the plain shortcut's (no weights in the pool)."""
+
+    def __init__(self, stride: int, *layers: nn.Module) -> None:
+        super().__init__(*layers)
+        self.stride = stride  # a plain attribute: a registered pool would join the Sequential's layers
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.avg_pool2d(x, self.stride, self.stride, ceil_mode=True, count_include_pad=False)
+        return super().forward(x)
 
 
 class ZeroPadShortcut(nn.Module):

@@ -61,10 +61,14 @@ class Block(nn.Module):
         elif kind == "zero_pad":
             self.downsample = ZeroPadShortcut(plan["stride"], *plan["zero_pad"])
         self.on_preact = self.preact and kind == "conv"  # a pre-activation conv shortcut reads the activated input
+        self.stride, self.pool_first = plan["stride"], plan["shortcut_pool"]  # ResNet-D: average pool, then conv
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.preact_bn(x)) if self.preact else x
         source = out if self.on_preact else x
+        if self.pool_first:  # a 2x2 average pool (ceil mode, padding not counted) strides, the 1x1 conv does not
+            s = self.stride
+            source = nn.functional.avg_pool2d(source, s, s, ceil_mode=True, count_include_pad=False)
         identity = source if self.downsample is None else self.downsample(source)
         for k in range(1, self.n + 1):
             out = getattr(self, f"conv{{k}}")(out)
@@ -79,7 +83,13 @@ class ResNet(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         stem = ARCH["stem"]
-        self.conv1 = conv(stem["conv"])
+        if stem["deep"]:  # a deep stem: 3x3 convs with BN + ReLU between, numbered as timm's
+            layers: list[nn.Module] = []
+            for c in stem["deep"]:
+                layers += [conv(c), norm(c[1]), nn.ReLU()]
+            self.conv1: nn.Module = nn.Sequential(*layers, conv(stem["conv"]))
+        else:
+            self.conv1 = conv(stem["conv"])
         self.bn1 = norm(stem["conv"][1]) if stem["norm"] else None
         self.relu = nn.ReLU()
         self.maxpool: nn.Module = nn.Identity()

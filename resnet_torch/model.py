@@ -9,7 +9,7 @@ from torch import nn
 
 from resnet_spec.model_spec import ModelSpec
 from resnet_spec.numerics import linear_init_bound
-from resnet_spec.plan import feature_channels, feature_names, plan_stages, stem_conv
+from resnet_spec.plan import feature_channels, feature_names, plan_stages, stem_convs
 from resnet_spec.spec import check_dtype, get_spec
 from resnet_torch.blocks import BLOCKS, conv, norm
 
@@ -25,6 +25,17 @@ def stem_pool(spec: ModelSpec) -> nn.Module:
 
 
 # --8<-- [end:torch-pool]
+
+
+def stem(spec: ModelSpec) -> nn.Module:
+    """The stem conv; a deep stem's 3x3 convs with BN + ReLU between, numbered as timm's ``conv1`` Sequential."""
+    convs = stem_convs(spec)
+    if len(convs) == 1:
+        return conv(convs[0])
+    layers: list[nn.Module] = []
+    for c in convs[:-1]:
+        layers += [conv(c), norm(c.out_channels, spec), nn.ReLU()]
+    return nn.Sequential(*layers, conv(convs[-1]))
 
 
 # --8<-- [start:model]
@@ -43,7 +54,7 @@ class ResNet(nn.Module):
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__()
         self.spec = spec
-        self.conv1 = conv(stem_conv(spec))
+        self.conv1 = stem(spec)
         self.bn1 = norm(spec.stem.width, spec) if spec.stem.norm else None
         self.relu = nn.ReLU()
         self.maxpool = stem_pool(spec)

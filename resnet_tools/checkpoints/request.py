@@ -52,6 +52,14 @@ FAMILIES = (
         {"stride_block": "first", "pool_pad": "neg_inf", "stride_on": "conv3x3"},
         ("stem.", "stages.", "norm.", "head."),
     ),
+    # timm/models/resnet.py with avg_down=True (resnet*d): downsample = Sequential(AvgPool2d(2, 2, ceil_mode=True,
+    # count_include_pad=False), conv, norm), so the shortcut's BN is downsample.2; its bottleneck strides on the 3x3.
+    Family(
+        "timm's resnet*d (layerN.M.downsample.2: an average pool before the shortcut conv)",
+        re.compile(r"^layer\d+\.\d+\.downsample\.2\."),
+        {"downsample": "avg_pool", "stride_on": "conv3x3"},
+        ("conv1.", "bn1.", "layer", "fc."),
+    ),
     # transformers/models/resnet: ResNetBottleNeckLayer strides on the 3x3 conv (downsample_in_bottleneck=False,
     # the default of every published checkpoint).
     Family(

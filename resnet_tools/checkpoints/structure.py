@@ -234,6 +234,9 @@ def map_units(
         run = list(units[at : at + len(targets)])
         at += len(targets)
         if key in ("stem", "head"):
+            if len(run) == len(targets) and all(map(_fits, targets, run)):  # in running order: a deep stem's
+                out |= {t.module: u for t, u in zip(targets, run, strict=True)}  # two 32-wide BNs are told apart
+                continue
             for t in targets:
                 fitting = [u for u in run if _fits(t, u)]
                 if len(fitting) != 1:
