@@ -500,6 +500,45 @@ def torch_timm_style_resnet50d(
     return randomize_torch(ResNet(), 50 + avg_down)
 
 
+def torch_tutorial_four_blocks(num_classes: int = 10, stem_relu: bool = False) -> Any:
+    """A tutorial's small ResNet for 32x32 images: a stem conv + BN *without* ReLU or pool; four residual blocks
+    in a ``blocks`` Sequential, each striding 2 on its first 3x3 conv, which keeps its input's width (the second
+    widens), a projection (1x1 conv at stride 2 + BN) in every block; global average pool, Linear. Convs keep
+    ``nn.Conv2d``'s default bias. ``stem_relu``: its look-alike with a ReLU after the stem's BN."""
+    import torch.nn.functional as F
+    from torch import nn
+
+    class ResBlock(nn.Module):
+        def __init__(self, cin: int, cout: int) -> None:
+            super().__init__()
+            self.conv1 = nn.Conv2d(cin, cin, 3, 2, 1)
+            self.bn1 = nn.BatchNorm2d(cin)
+            self.conv2 = nn.Conv2d(cin, cout, 3, 1, 1)
+            self.bn2 = nn.BatchNorm2d(cout)
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, 2), nn.BatchNorm2d(cout))
+
+        def forward(self, x: Any) -> Any:
+            out = F.relu(self.bn1(self.conv1(x)))
+            out = self.bn2(self.conv2(out))
+            return F.relu(out + self.shortcut(x))
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 32, 3, 1, 1)
+            self.bn = nn.BatchNorm2d(32)
+            self.blocks = nn.Sequential(ResBlock(32, 64), ResBlock(64, 128), ResBlock(128, 256), ResBlock(256, 512))
+            self.fc = nn.Linear(512, num_classes)
+
+        def forward(self, x: Any) -> Any:
+            x = self.bn(self.conv(x))
+            x = F.relu(x) if stem_relu else x
+            x = self.blocks(x)
+            return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
+
+    return randomize_torch(Net(), 40 + stem_relu)
+
+
 def torch_d2l_resnet18(num_classes: int = 10, in_channels: int = 1) -> Any:
     """d2l.ai's ResNet-18 ("Dive into Deep Learning", section 8.6, PyTorch edition) as the book writes it:
     ``Residual`` with ``conv1, conv2, conv3`` (the 1x1 projection, no BN) registered before ``bn1, bn2``, a bias

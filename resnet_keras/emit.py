@@ -107,9 +107,11 @@ def {builder}() -> keras.Model:
         x = layers.Activation("relu", name=f"conv1_{{i}}_relu")(norm(f"conv1_{{i}}")(conv(c, f"conv1_{{i}}")(x)))
     x = conv(stem["conv"], f"conv1_{{len(stem['deep']) + 1}}" if stem["deep"] else "conv1")(x)
     if stem["norm"]:
-        x = layers.Activation("relu", name="conv1_relu")(norm("conv1")(x))
+        x = norm("conv1")(x)
+        if stem["relu"]:
+            x = layers.Activation("relu", name="conv1_relu")(x)
     if stem["pool"]:
-        zero = stem["pool_pad"] == "zero" or stem["norm"]  # after BN + ReLU, zeros equal -inf padding
+        zero = stem["pool_pad"] == "zero" or (stem["norm"] and stem["relu"])  # after BN + ReLU zeros equal -inf
         pad = layers.ZeroPadding2D(1, name="pool1_pad") if zero else NegInfPadding2D(name="pool1_pad")
         x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(pad(x))
     for plan in ARCH["blocks"]:

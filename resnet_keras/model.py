@@ -58,7 +58,7 @@ def stem_pool(spec: ModelSpec, data_format: str) -> Op:
     if not spec.stem.pool:
         return lambda x: x
     pool = layers.MaxPooling2D(3, strides=2, data_format=data_format, name="pool1_pool")
-    if spec.stem.pool_pad == "zero" or spec.stem.norm:
+    if spec.stem.pool_pad == "zero" or (spec.stem.norm and spec.stem.relu):
         # After BN+ReLU the input is >= 0, so zero padding equals torch's -inf padding exactly.
         pad = layers.ZeroPadding2D(1, data_format=data_format, name="pool1_pad")
     else:
@@ -72,7 +72,8 @@ def stem_pool(spec: ModelSpec, data_format: str) -> Op:
 def feature_layer_names(spec: ModelSpec) -> dict[str, str]:
     """Layer whose output is each feature map of ``resnet_spec.FEATURE_NAMES``."""
     last_conv = keras_layer_name(stem_layers(spec)[-1][0])
-    stem = "pool1_pool" if spec.stem.pool else "conv1_relu" if spec.stem.norm else last_conv
+    after_norm = "conv1_relu" if spec.stem.relu else "conv1_bn"
+    stem = "pool1_pool" if spec.stem.pool else after_norm if spec.stem.norm else last_conv
     names = {FEATURE_NAMES[0]: stem}
     for blocks in plan_stages(spec):
         names[feature_names(spec)[blocks[0].stage]] = f"{keras_block_name(blocks[-1].stage, blocks[-1].index)}_out"
@@ -118,7 +119,8 @@ class ResNet(keras.Model):
             x = conv(plan, conv_name, compute)(x)
             if bn_name is not None:
                 x = norm(plan.out_channels, spec, bn_name, compute)(x)
-                x = layers.Activation("relu", name=keras_layer_name(bn_name).replace("_bn", "_relu"))(x)
+                if spec.stem.relu or bn_name != "bn1":  # tutorial models without a stem ReLU: relu False
+                    x = layers.Activation("relu", name=keras_layer_name(bn_name).replace("_bn", "_relu"))(x)
         x = stem_pool(spec, compute)(x)
         block_cls = BLOCKS[(spec.block, spec.preact)]
         for blocks in plan_stages(spec):

@@ -108,7 +108,9 @@ class ResNet(nn.Layer):
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         x = self.conv1(x)
         if self.bn1 is not None:
-            x = self.relu(self.bn1(x))
+            x = self.bn1(x)
+            if ARCH["stem"]["relu"]:
+                x = self.relu(x)
         x = self.maxpool(x)
         for s in range(1, ARCH["stages"] + 1):
             x = getattr(self, f"layer{{s}}")(x)

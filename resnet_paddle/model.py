@@ -78,7 +78,9 @@ class ResNet(nn.Layer):
         """The stem output and each stage's output, keyed by ``resnet_spec.plan.feature_names``."""
         x = self.conv1(x)
         if self.bn1 is not None:
-            x = self.relu(self.bn1(x))
+            x = self.bn1(x)
+            if self.spec.stem.relu:  # tutorial models without a stem ReLU: False
+                x = self.relu(x)
         x = self.maxpool(x)
         names = feature_names(self.spec)
         features = {names[0]: x}

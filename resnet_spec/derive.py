@@ -81,6 +81,7 @@ class _Block:
     inner_bias: bool
     last_bias: bool
     shortcut_bias: bool
+    widen_on: str = "conv1"  # basic: the conv that changes the width (``ModelSpec.widen_on``)
 
 
 def _read_block(block: Sequence[Layer], cin: int, where: str) -> _Block:
@@ -92,13 +93,15 @@ def _read_block(block: Sequence[Layer], cin: int, where: str) -> _Block:
     k1 = [c for c in convs if c.shape[2:] == (1, 1)]
     if len(k3) + len(k1) != len(convs):
         raise SpecError(f"block {where} has a conv that is neither 1x1 nor 3x3")
-    if len(k3) == 2:  # basic: 3x3 (cin -> w), 3x3 (w -> w), optional 1x1 projection
+    widen_on = "conv1"
+    if len(k3) == 2:  # basic: 3x3 (cin -> w), 3x3 (w -> w), or 3x3 (cin -> cin), 3x3 (cin -> w); optional projection
         a, b = k3
-        if a.shape[1] != cin or a.shape[0] != b.shape[1] or b.shape[0] != a.shape[0]:
+        if a.shape[1] != cin or a.shape[0] != b.shape[1] or a.shape[0] not in (b.shape[0], cin):
             raise SpecError(
                 f"block {where}: its 3x3 convs go {a.shape[1]}->{a.shape[0]}->{b.shape[0]} channels from {cin}; "
-                f"a basic block goes {cin}->width->width"
+                f"a basic block goes {cin}->width->width or {cin}->{cin}->width"
             )
+        widen_on = "conv2" if a.shape[0] == cin != b.shape[0] else "conv1"
         main, cout, inner, groups, proj = [a, b], b.shape[0], b.shape[0], 1, k1
     elif len(k3) == 1 and len(k1) in (2, 3):  # bottleneck: 1x1 (cin -> m), 3x3 (m -> m), 1x1 (m -> cout)
         mid = k3[0]
@@ -129,6 +132,7 @@ def _read_block(block: Sequence[Layer], cin: int, where: str) -> _Block:
         main[0].has_bias,
         main[-1].has_bias,
         bool(proj) and proj[0].has_bias,
+        widen_on,
     )
 
 
@@ -159,6 +163,9 @@ def derive_document(layers: Sequence[Layer], name: str | None = None) -> dict[st
     block_kinds = {b.kind for b in read}
     if len(block_kinds) > 1:
         raise SpecError("it mixes basic and bottleneck blocks")
+    widen = {b.widen_on for b in read if b.cin != b.cout}
+    if len(widen) > 1:
+        raise SpecError("some of its basic blocks widen on the first conv, others on the second")
     stages: list[list[_Block]] = []
     for b in read:
         if not stages or b.cin != b.cout:
@@ -207,6 +214,7 @@ def derive_document(layers: Sequence[Layer], name: str | None = None) -> dict[st
         },
         "shortcut": _SHORTCUTS[kinds_sc.pop()],
         "post_norm": False,
+        **({"widen_on": "conv2"} if widen == {"conv2"} else {}),
     }
     entry: dict[str, Any] = {
         "variant": name,
@@ -274,6 +282,7 @@ def document_of(spec: ModelSpec) -> dict[str, Any]:
         "shortcut": spec.shortcut,
         "channel_pad": spec.channel_pad,
         "downsample": spec.downsample,
+        "widen_on": spec.widen_on,
         "post_norm": spec.post_norm,
     }
     trainable, stats = count_params(spec)
@@ -335,6 +344,7 @@ def derived_assumptions(spec: ModelSpec) -> list[str]:
     return [
         f"derived {spec.name} ({len(spec.depths)} stages of {', '.join(map(str, spec.depths))} {spec.block} blocks, "
         f"widths {', '.join(map(str, spec.widths))}, shortcut {spec.shortcut}); assumed, as no weight shows: stage "
-        f"strides {strides} in each stage's first block, the stem {stem}, a ReLU after each addition; "
+        f"strides {strides} in each stage's first block, the stem {stem}, a ReLU after the stem's BN and after each "
+        f"addition; "
         f"--reference FILE.py:CALLABLE proves it against your code"
     ]

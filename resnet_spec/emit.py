@@ -44,6 +44,7 @@ def architecture(spec: ModelSpec) -> dict[str, Any]:
             "deep": [_conv(c) for c in stem_convs(spec)[:-1]],
             "conv": _conv(stem_convs(spec)[-1]),
             "norm": st.norm,
+            "relu": st.relu,
             "pool": st.pool,
             "pool_pad": st.pool_pad,
         },

@@ -12,7 +12,11 @@ Each :class:`Axis` is one such setting, a build option of ``resnet_spec.get_spec
 - ``channel_pad``: an option-A shortcut (CIFAR ResNets) puts its zero channels around the input's or after them;
 - ``downsample``: a strided projection shortcut strides its 1x1 conv (He et al.'s B) or a 2x2 average pool before
   it (ResNet-D). Open where the stem is deep, as the two are common there (timm's resnet50c and resnet50d); with a
-  single-conv stem every published checkpoint strides the conv, which is taken (``--reference`` proves either).
+  single-conv stem every published checkpoint strides the conv, which is taken (``--reference`` proves either);
+- ``derived``: a derived spec (``resnet_spec.derive``) takes what no layer shows as He et al. build it (the stride
+  in the first block of each stage after the first, the stem's stride and pool read off its kernel, a ReLU after
+  the stem's BN). Its one value is no choice among look-alikes but a word the user must give (``--assume
+  derived=he2016``), where their code (``--reference``, which reads these off the run) or names that decide do not.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from dataclasses import dataclass
 
 from resnet_spec.errors import SpecError
 from resnet_spec.model_spec import ModelSpec
-from resnet_spec.spec import PROJECTIONS, apply_overrides
+from resnet_spec.spec import PROJECTIONS, apply_overrides, is_zoo_model
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,7 @@ AXES = (
             "zero": "the stem max-pool pads with zeros: keras.applications",
             "neg_inf": "the stem max-pool pads with -inf: torch's MaxPool2d(3, 2, padding=1), paddle's MaxPool2D",
         },
-        lambda s: s.stem.pool and not s.stem.norm,  # after BN + ReLU the input is >= 0: zeros equal -inf
+        lambda s: s.stem.pool and not (s.stem.norm and s.stem.relu),  # after BN + ReLU (>= 0) zeros equal -inf
         lambda s: s.stem.pool_pad,
     ),
     Axis(
@@ -92,8 +96,26 @@ AXES = (
         lambda s: bool(s.stem.deep) and s.shortcut in PROJECTIONS and _strides(s),
         lambda s: s.downsample,
     ),
+    Axis(
+        "derived",
+        {
+            "he2016": "a derived spec's strides, stem and ReLUs as He et al. build them: stride 2 in the first block "
+            "of each stage after the first, a 3x3 stem at stride 1 without pool or a larger one at stride 2 with a "
+            "3x3 max-pool, a ReLU after the stem's BN and after each addition",
+        },
+        lambda s: not is_zoo_model(s.name) and as_he2016(s),
+        lambda s: "he2016",
+    ),
 )
 AXIS_NAMES = tuple(a.name for a in AXES)
+
+
+def as_he2016(spec: ModelSpec) -> bool:
+    """Whether what no layer shows is as He et al. build it (what a derived spec takes without the user's code)."""
+    strides = (1, *([2] * (len(spec.stage_strides) - 1)))
+    cifar = spec.stem.kernel == 3 and not spec.stem.deep
+    stem = (spec.stem.stride, spec.stem.pool) == ((1, False) if cifar else (2, True))
+    return spec.stage_strides == strides and spec.stride_block == "first" and stem and spec.stem.relu
 
 
 def axis(name: str) -> Axis:

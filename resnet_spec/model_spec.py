@@ -36,6 +36,7 @@ class StemSpec:
     # A deep stem (ResNet-C/D of Bag of Tricks, timm's resnet*d, PaddleClas' *_vd): the widths of the 3x3 convs
     # before the last one, each with BN + ReLU; the first strides. () = one k x k conv.
     deep: tuple[int, ...] = ()
+    relu: bool = True  # a ReLU after the stem's BN (tutorial models without one: False)
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,9 @@ class ModelSpec:
     # A projection shortcut in a strided block: its 1x1 conv strides ("conv": He et al.'s B, torchvision) or a 2x2
     # average pool does and the conv follows at stride 1 ("avg_pool": ResNet-D, timm's resnet*d, PaddleClas' *_vd).
     downsample: str = "conv"
+    # The conv of a basic block that changes the width: its first (He et al.: cin -> w -> w) or its second, the first
+    # keeping its input's (cin -> cin -> w, as some tutorial models write it).
+    widen_on: str = "conv1"
     # Build options (overridable through create_model(**overrides)).
     zero_init_residual: bool = False
     replace_stride_with_dilation: tuple[bool, bool, bool] = (False, False, False)

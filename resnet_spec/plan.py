@@ -97,9 +97,10 @@ def inner_width(spec: ModelSpec, planes: int) -> int:
 def _block_convs(spec: ModelSpec, cin: int, width: int, cout: int, stride: int, dilation: int) -> tuple[ConvPlan, ...]:
     bias_inner, bias_last = spec.conv_bias.inner, spec.conv_bias.last
     if spec.block == "basic":
+        mid = cin if spec.widen_on == "conv2" else width  # the first conv keeps its input's width, or widens
         return (
-            ConvPlan(cin, width, 3, stride, 1, 1, bias_inner),
-            ConvPlan(width, cout, 3, 1, 1, 1, bias_last),
+            ConvPlan(cin, mid, 3, stride, 1, 1, bias_inner),
+            ConvPlan(mid, cout, 3, 1, 1, 1, bias_last),
         )
     s1, s3 = (stride, 1) if spec.stride_on == "conv1x1" else (1, stride)
     return (

@@ -99,7 +99,7 @@ def resolve_model(
     merged.update(variants[entry["variant"]])
     merged.update(entry)
     merged["stem"] = {**variants[entry["variant"]]["stem"], **entry.get("stem", {})}  # field-wise override
-    missing = sorted(set(StemSpec.__dataclass_fields__) - set(merged["stem"]) - {"deep"})
+    missing = sorted(set(StemSpec.__dataclass_fields__) - set(merged["stem"]) - {"deep", "relu"})
     if missing:
         raise SpecError(f"{where}: field 'stem': missing {', '.join(missing)}")
     if merged["preprocessing"] not in doc["preprocessing"]:
@@ -138,6 +138,7 @@ def resolve_model(
         shortcut=merged["shortcut"],
         channel_pad=merged.get("channel_pad", "split"),
         downsample=merged.get("downsample", "conv"),
+        widen_on=merged.get("widen_on", "conv1"),
         post_norm=merged["post_norm"],
         num_classes=merged["num_classes"],
         in_channels=merged["in_channels"],

@@ -27,7 +27,8 @@ from resnet_tools.core.diffs import tensor_diff
 
 TOL = tolerance("float32", "cpu", "eval").rel
 EXT = {"torch": ".pth", "paddle": ".pdparams", "keras": ".weights.h5"}
-SPLIT = MapRequest(assume={"channel_pad": "split"})
+#: The user's word on what no weight shows: where option A puts its zeros, and He et al.'s strides and stem.
+SPLIT = MapRequest(assume={"channel_pad": "split", "derived": "he2016"})
 
 pytestmark = pytest.mark.skipif(len(LOADED) < 3, reason="needs torch, paddle and keras")
 
@@ -117,7 +118,7 @@ def test_the_derived_spec_is_a_zoo_yaml_and_travels_with_our_files(
     src = tmp_path / "resnet20.th"
     _save_like_the_cifar_code(model, src)
     spec_file, h5 = tmp_path / "resnet20.yaml", tmp_path / "r20.weights.h5"
-    argv = ["convert", str(src), str(h5), "--assume", "channel_pad=split", "--save-spec", str(spec_file)]
+    argv = ["convert", str(src), str(h5), "--assume", "channel_pad=split,derived=he2016", "--save-spec", str(spec_file)]
     assert main(argv) == 0
     assert "derived spec" in capsys.readouterr().out
     zoo = load_zoo(spec_file)
@@ -135,4 +136,58 @@ def test_the_derived_spec_is_a_zoo_yaml_and_travels_with_our_files(
     capsys.readouterr()
     assert main(["convert", str(pd), str(tmp_path / "x.pth")]) == 2  # canonical names, derived: zeros' place?
     assert "--assume channel_pad" in capsys.readouterr().err
-    assert main(["convert", str(pd), str(tmp_path / "x.pth"), "--assume", "channel_pad=split"]) == 0
+    assert main(["convert", str(pd), str(tmp_path / "x.pth"), "--assume", "channel_pad=split"]) == 2  # strides?
+    assert "--assume derived=he2016" in capsys.readouterr().err
+    assert main(["convert", str(pd), str(tmp_path / "x.pth"), "--assume", "channel_pad=split,derived=he2016"]) == 0
+
+
+def _tutorial(tmp_path: Path, stem_relu: bool = False) -> tuple[Any, Path, str]:
+    """The 4-block tutorial model (stride 2 in every block on a first conv that keeps its width, no stem ReLU or
+    pool), its state_dict file and its code as --reference."""
+    import torch
+
+    model = handwritten.torch_tutorial_four_blocks(stem_relu=stem_relu)
+    src = tmp_path / "tutorial.pth"
+    torch.save(model.state_dict(), src)
+    code = tmp_path / "tutorial_model.py"
+    code.write_text(
+        "from parity_tests import handwritten\n\n\n"
+        f"def build():\n    return handwritten.torch_tutorial_four_blocks(stem_relu={stem_relu})\n"
+    )
+    return model, src, f"{code}:build"
+
+
+def test_a_tutorial_model_without_its_code_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Its weights fit a derived spec, but its strides, stem pool and ReLU show in no weight: exit 2, one line
+    naming what to give, nothing written. Said to be He et al.'s (--assume derived=he2016), it converts onto that
+    spec, which is not the tutorial's: the word is the user's, the notes say so, the numbers differ."""
+    model, src, _ref = _tutorial(tmp_path)
+    dst = tmp_path / "out.pdparams"
+    assert main(["convert", str(src), str(dst)]) == 2
+    err = capsys.readouterr().err
+    assert "--reference" in err and "--assume derived=he2016" in err and err.count("\n") == 1, err
+    assert not dst.exists()
+    result = convert(src, dst, how=MapRequest(assume={"derived": "he2016"}))
+    assert any("settled as you said (--assume): derived=he2016" in n for n in result.notes), result.notes
+    rp, x = LOADED["paddle"], _x(2, 32)
+    weights = read_checkpoint(dst, format_for(dst), result.spec).weights
+    got = rp.forward_numpy(rp.import_weights(rp.create_model(result.spec), weights), x)
+    assert tensor_diff(_torch_out(model, x), got["logits"]).max_rel > 100 * TOL
+
+
+@pytest.mark.parametrize("stem_relu", [False, True])
+def test_a_tutorial_model_is_read_off_its_run(
+    stem_relu: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With its code, the run shows what the weights cannot: stride 2 in every block (the first stage too), the
+    stem without pool, with or without a ReLU; each framework's result matches the user's model on 32x40 images."""
+    model, src, ref = _tutorial(tmp_path, stem_relu)
+    x = np.random.default_rng(9).standard_normal((3, 3, 32, 40)).astype("float32")
+    spec = _everywhere(src, _torch_out(model, x), x, tmp_path, MapRequest(reference=ref))
+    assert (spec.stage_strides, spec.stem.pool, spec.stem.relu, spec.widen_on) == ((2, 2, 2, 2), False, stem_relu,
+                                                                                   "conv2")  # fmt: skip
+    assert count_params(spec)[0] == sum(p.numel() for p in model.parameters())
+    capsys.readouterr()
+    assert main(["convert", str(src), str(tmp_path / "o.pth"), "--reference", ref, "--force"]) == 0
+    out = capsys.readouterr().out
+    assert "read off your model's run" in out and "stage strides 2, 2, 2, 2" in out, out

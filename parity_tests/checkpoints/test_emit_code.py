@@ -72,7 +72,7 @@ def test_cifar_resnet20_as_code_in_every_framework(ext: str, tmp_path: Path) -> 
     src = tmp_path / "resnet20.th"
     torch.save({"state_dict": torch.nn.DataParallel(model).state_dict()}, src)
     out, code = tmp_path / f"resnet20{ext}", tmp_path / "cifar_resnet.py"
-    argv = ["convert", str(src), str(out), "--assume", "channel_pad=split", "--emit-code", str(code)]
+    argv = ["convert", str(src), str(out), "--assume", "channel_pad=split,derived=he2016", "--emit-code", str(code)]
     assert main(argv) == 0
     text = code.read_text()
     assert "resnet_spec" not in text.replace("resnet-xf", "") and "channel_pad=split" in text
@@ -118,3 +118,63 @@ def test_emit_code_refusals_are_one_line(tmp_path: Path, capsys: pytest.CaptureF
         assert expected in err and err.count("\n") == 1, (args, err)
         assert not (tmp_path / args[0]).exists() and not (tmp_path / "m.py").exists()
     assert (tmp_path / "taken.py").read_text() == "# mine\n"
+
+
+@pytest.mark.parametrize("ext", [".pth", ".pdparams", ".weights.h5"])
+def test_a_tutorial_model_as_code(ext: str, tmp_path: Path) -> None:
+    """The 4-block tutorial model (read off its run: stride 2 in every block, no stem ReLU or pool) as code."""
+    import torch
+
+    model = handwritten.torch_tutorial_four_blocks()
+    src = tmp_path / "tutorial.pth"
+    torch.save(model.state_dict(), src)
+    ref = tmp_path / "tutorial_model.py"
+    ref.write_text(
+        "from parity_tests import handwritten\n\n\ndef build():\n    return handwritten.torch_tutorial_four_blocks()\n"
+    )
+    out, code = tmp_path / f"ported_weights{ext}", tmp_path / "ported.py"
+    assert main(["convert", str(src), str(out), "--reference", f"{ref}:build", "--emit-code", str(code)]) == 0
+    x = np.random.default_rng(6).standard_normal((2, 3, 32, 40)).astype("float32")
+    got = _use_generated(tmp_path, "ported", "resnet10_cifar", out.name, x)
+    assert tensor_diff(_torch_out(model, x), got).max_rel <= TOL
+
+
+def test_a_hand_written_keras_model_as_pytorch_code(tmp_path: Path) -> None:
+    """A functional Keras ResNet-18 with Keras' own layer names, proved by its code, written out as PyTorch."""
+    import keras
+
+    from parity_tests.checkpoints.test_lookalikes import _trained_like
+
+    model = _trained_like(handwritten.keras_cifar_resnet18(num_classes=7))  # untrained, its logits overflow
+    src = tmp_path / "tutorial.weights.h5"
+    model.save_weights(src)
+    ref = tmp_path / "keras_model.py"
+    body = "handwritten.keras_cifar_resnet18(num_classes=7)"
+    ref.write_text(f"from parity_tests import handwritten\n\n\ndef build():\n    return {body}\n")
+    out, code = tmp_path / "ported.pth", tmp_path / "ported_model.py"
+    assert main(["convert", str(src), str(out), "--reference", f"{ref}:build", "--emit-code", str(code)]) == 0
+    x = np.random.default_rng(7).standard_normal((2, 3, 32, 40)).astype("float32")
+    expected = np.asarray(keras.ops.convert_to_numpy(model(x.transpose(0, 2, 3, 1), training=False)))
+    got = _use_generated(tmp_path, "ported_model", "resnet18", out.name, x)
+    assert tensor_diff(expected, got).max_rel <= TOL
+
+
+def test_a_neg_inf_pool_resnet50v2_as_keras_code(tmp_path: Path) -> None:
+    """A PyTorch ResNet50V2 whose stem pool pads with -inf (keras.applications pads zeros), proved by its code, as
+    Keras code: the generated model pads with -inf too."""
+    import torch
+
+    model = handwritten.torch_keras_style_resnet50v2(neg_inf_pool=True)
+    src = tmp_path / "v2.pth"
+    torch.save(model.state_dict(), src)
+    ref = tmp_path / "v2_model.py"
+    ref.write_text(
+        "from parity_tests import handwritten\n\n\n"
+        "def build():\n    return handwritten.torch_keras_style_resnet50v2(neg_inf_pool=True)\n"
+    )
+    out, code = tmp_path / "v2.weights.h5", tmp_path / "v2_keras.py"
+    assert main(["convert", str(src), str(out), "--reference", f"{ref}:build", "--emit-code", str(code)]) == 0
+    assert "pool_pad='neg_inf'" in code.read_text()
+    x = np.random.default_rng(8).standard_normal((2, 3, 65, 97)).astype("float32")
+    got = _use_generated(tmp_path, "v2_keras", "resnet50v2", out.name, x)
+    assert tensor_diff(_torch_out(model, x), got).max_rel <= TOL

@@ -168,3 +168,64 @@ def test_bounded_yaml_reads_what_map_files_hold() -> None:
     }
     with pytest.raises(ValueError, match="alias"):
         load_text("a: &x 1\nb: *x\n")
+
+
+def _keras_resnet18_file(tmp_path: Path, names: bool = True) -> Path:
+    """resnet18's .weights.h5 as Keras writes it (``names=False``: as older Keras 3 did, no layer names)."""
+    import h5py
+
+    from resnet_spec import get_spec
+    from resnet_spec.random_weights import random_weights
+
+    rk = LOADED["keras"]
+    path = tmp_path / "r18.weights.h5"
+    spec = get_spec("resnet18", num_classes=5)
+    rk.import_weights(rk.create_model(spec), random_weights(spec, seed=2)).save_weights(str(path))
+    if not names:
+        with h5py.File(path, "r+") as f:
+            f.visititems(lambda _n, o: o.attrs.__delitem__("name") if "name" in o.attrs else None)
+    return path
+
+
+@pytest.mark.skipif("keras" not in LOADED, reason="needs keras")
+def test_a_weights_h5_declaring_a_huge_variable_is_refused_within_a_memory_limit(tmp_path: Path) -> None:
+    """A variable declared 100 GB with no data behind it (HDF5 reads it as fill values, allocated whole) is refused
+    from its declaration, before any read: one line, exit 2, under a 1 GiB limit on the data segment."""
+    import h5py
+
+    path = _keras_resnet18_file(tmp_path)
+    with h5py.File(path, "r+") as f:
+        group = f["layers/conv2d/vars"]
+        del group["0"]
+        group.create_dataset("0", shape=(25_000_000_000,), dtype="float32")  # 100 GB declared, nothing stored
+    code = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_DATA, (1 << 30, 1 << 30))\n"
+        "from resnet_tools.cli import main\n"
+        f"sys.exit(main(['inspect', {str(path)!r}]))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2, res.stderr[-2000:]
+    assert "declares [25000000000] float32" in res.stderr and "Traceback" not in res.stderr, res.stderr[-2000:]
+
+
+@pytest.mark.skipif("keras" not in LOADED, reason="needs keras")
+@pytest.mark.parametrize("model", [None, "resnet18"])
+def test_a_weights_h5_read_by_order_checks_every_shape(
+    model: str | None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file without layer names is read in Keras' layer order: as many variables as resnet18's is not enough,
+    each must have its shape there (two conv layers' kernels swapped: refused, naming the layer)."""
+    import h5py
+
+    path = _keras_resnet18_file(tmp_path, names=False)
+    with h5py.File(path, "r+") as f:
+        a, b = f["layers/conv2d_1/vars/0"][()], f["layers/conv2d_5/vars/0"][()]
+        assert a.shape != b.shape
+        for name, value in (("layers/conv2d_1/vars/0", b), ("layers/conv2d_5/vars/0", a)):
+            del f[name]
+            f.create_dataset(name, data=value)
+    dst = tmp_path / "out.pth"
+    assert main(["convert", str(path), str(dst), *(["--model", model] if model else [])]) == 2
+    _one_line(capsys, "conv2d_1")
+    assert not dst.exists()

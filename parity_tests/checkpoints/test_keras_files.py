@@ -293,6 +293,10 @@ def _bad_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     out["flatten_head"] = (tmp_path / "flat.keras", "through Flatten")
     flat.save(str(out["flatten_head"][0]))
 
+    unpooled = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.Dropout(0.1)(base(inputs))))  # per pixel
+    out["unpooled_head"] = (tmp_path / "unpooled.keras", "reads average-pooled features (GlobalAveragePooling2D)")
+    unpooled.save(str(out["unpooled_head"][0]))
+
     nocfg = tmp_path / "nocfg.keras"
     with zipfile.ZipFile(nocfg, "w") as zf:
         zf.writestr("metadata.json", json.dumps({"keras_version": "3.15.1"}))

@@ -121,3 +121,18 @@ def test_resnet_d_as_code(ext: str, tmp_path: Path) -> None:
     x = _x()
     got = _use_generated(tmp_path, "my_resnet_d", "resnet17_deep", out.name, x)
     assert tensor_diff(_torch_out(model, x), got).max_rel <= TOL
+
+
+def test_resnet50d_proved_by_its_code(tmp_path: Path) -> None:
+    """With --reference the run proves the average pool (its look-alike, the strided conv, fails the proof)."""
+    import torch
+
+    model = handwritten.torch_timm_style_resnet50d(depths=SHORT)
+    src = tmp_path / "r50d.pth"
+    torch.save(model.state_dict(), src)
+    code = tmp_path / "my_model.py"
+    body = f"handwritten.torch_timm_style_resnet50d(depths={SHORT})"
+    code.write_text(f"from parity_tests import handwritten\n\n\ndef build():\n    return {body}\n")
+    x = _x()
+    spec = _everywhere(src, _torch_out(model, x), x, tmp_path, MapRequest(reference=f"{code}:build"))
+    assert spec.downsample == "avg_pool"

@@ -101,6 +101,20 @@ def test_a_torch_block_without_its_last_relu_is_named() -> None:
 
 
 @needs_torch
+def test_a_block_of_another_shape_is_named_at_that_block() -> None:
+    """A stride left out (stage 3's first block at stride 1): its output is twice as high and wide as the
+    reference's, so that block fails, naming both shapes, though every later one has the same weights."""
+    model = torch_cifar_resnet18()
+    model.layer3[0].conv1.stride = (1, 1)
+    model.layer3[0].shortcut[0].stride = (1, 1)
+    report = check_model(model, "resnet18")
+    bad = report.first_problem
+    assert bad is not None and bad.where == "stage3 block0", str(report)
+    assert "its output is [2, 256, 16, 20], the reference's [2, 256, 8, 10]" in bad.detail, bad.detail
+    assert all(f.ok for f in report.findings[:-1])
+
+
+@needs_torch
 def test_the_wrong_model_name_says_what_differs() -> None:
     report = check_model(torch_cifar_resnet18(), "resnet34")
     bad = report.first_problem

@@ -88,6 +88,24 @@ def test_a_kill_before_the_first_checkpoint_restarts_from_the_start(
     _close_to_the_uninterrupted_run(ckpt, "torch")
 
 
+def test_a_restart_keeps_each_steps_record_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Killed after step index 2 ran, with the last checkpoint after two steps: the restart runs index 2 again, and
+    the run's records hold it once (the later run's), not twice."""
+    from resnet_tools.cli import main
+    from resnet_tools.train.engines import FAULT_ENV
+
+    monkeypatch.setenv(FAULT_ENV, "1:3")  # rank 1 dies before step index 3
+    argv = [a if a != "3" else "4" for a in RUN]  # four steps
+    code = main([*argv, *OPTIMIZERS["sgd"], "--nproc", "2", "--save", str(tmp_path / "dp.safetensors"),
+                 "--save-every", "2", "--max-restarts", "1", "--json", str(tmp_path / "run.json")])  # fmt: skip
+    assert code == 0
+    assert re.search(r"restarting from step [12] \(restart 1 of 1\)", capsys.readouterr().out)
+    records = json.loads((tmp_path / "run.json").read_text())["records"]
+    assert [r["step"] for r in records] == [0, 1, 2, 3]
+
+
 def test_without_restarts_a_killed_worker_still_stops_the_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -376,3 +376,28 @@ def test_resume_continues_the_recorded_run(tmp_path: Path, capsys) -> None:  # t
     assert main(["train", "--resume", str(second), "--backend", "torch", "--steps", "1", "--batch", "8", "--force",
                  "--save", str(second)]) == 0  # fmt: skip
     assert "resuming with --batch 8 (the run had 16)" in capsys.readouterr().out
+
+
+def test_a_second_run_with_the_same_save_is_refused(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Two runs writing one --save would silently replace one another: while a run holds it (its lock beside the
+    file names a live pid, here this test's), another is refused in one line, nothing written; a lock whose pid is
+    gone (a killed run) is stale, taken over and removed at the end."""
+    import os
+    import subprocess
+    import sys
+
+    from resnet_tools.cli import main
+
+    save = tmp_path / "same.safetensors"
+    lock = tmp_path / ".same.safetensors.resnet-lock"
+    lock.write_text(str(os.getpid()))
+    argv = ["train", "--model", "resnet18", "--backend", "torch", "--steps", "1", "--batch", "8", "--size", "8",
+            "--save", str(save)]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"another training run (pid {os.getpid()}) is writing" in err and len(err.strip().splitlines()) == 1, err
+    assert not save.exists() and lock.read_text() == str(os.getpid())
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    lock.write_text(dead.stdout.strip())  # that process has exited: its lock is stale
+    assert main(argv) == 0
+    assert save.exists() and not lock.exists()

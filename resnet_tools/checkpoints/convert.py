@@ -40,7 +40,7 @@ from resnet_tools.checkpoints.formats.base import ASSUMED_KEY, DERIVED_KEY
 from resnet_tools.checkpoints.lazy import counting_nonfinite, dtype_of
 from resnet_tools.checkpoints.like import write_like
 from resnet_tools.checkpoints.request import PLAIN, MapRequest
-from resnet_tools.checkpoints.structure import StructureMap
+from resnet_tools.checkpoints.structure import StructureMap, unproved_derived
 from resnet_tools.core.backends import installed_backends, load_backends, load_submodule
 from resnet_tools.core.diffs import TensorDiff, tensor_diff, within
 from resnet_tools.core.files import commit, refuse_special, temp_path, write_errors
@@ -79,9 +79,12 @@ def resolve_spec(ckpt: Checkpoint, model: str | None, assume: Mapping[str, str] 
     derived = ckpt.metadata.get(DERIVED_KEY)
     unseen = {**recorded, **(assume or {})}
     if unseen and spec is not ckpt.spec:  # a mapping's spec has them settled already
-        spec = apply_overrides(spec, **{k: v for k, v in unseen.items() if axis(k).matters(spec)})
+        changes = {k: v for k, v in unseen.items() if axis(k).matters(spec) and axis(k).current(spec) != v}
+        spec = apply_overrides(spec, **changes) if changes else spec
     if spec is not ckpt.spec and derived is None and spec.name not in list_models():  # derived here, not --spec
         unsettled = [a for a in open_axes(spec) if a.name not in unseen]
+        if [a.name for a in unsettled] == ["derived"]:
+            raise CheckpointError(unproved_derived(spec, "the checkpoint"))
         if unsettled:  # read by the zoo's names, derived: its names cannot say what its weights do not show
             raise CheckpointError(
                 f"{spec.name} (a derived spec) has look-alikes its names and weights cannot tell apart: "

@@ -114,6 +114,24 @@ class H5Layer:
         return [tuple(v.shape) for v in self.variables]
 
 
+#: What one variable of a ``.weights.h5`` may declare: stored bytes x this (HDF5 compression; Keras writes none) and
+#: 1 GiB in all (float64 wide_resnet101_2's largest tensor is 38 MB). Checked before anything is read: a dataset
+#: declared large with no data behind it reads as fill values, which would be allocated whole.
+MAX_VARIABLE_RATIO = 20
+MAX_VARIABLE_BYTES = 1 << 30
+
+
+def check_declared(dataset: Any, path: str) -> None:
+    """One line if a variable declares more bytes than its stored data can hold (or than any ResNet's tensor)."""
+    declared = int(np.prod(dataset.shape, dtype=np.int64)) * dataset.dtype.itemsize if dataset.shape else 0
+    stored = int(dataset.id.get_storage_size())
+    if declared > MAX_VARIABLE_BYTES or declared > MAX_VARIABLE_RATIO * stored + 4096:
+        raise CheckpointError(
+            f"{path} declares {list(dataset.shape)} {dataset.dtype} ({declared:,} bytes) with {stored:,} bytes stored: "
+            f"not a Keras weights file (a variable holds at most {MAX_VARIABLE_BYTES >> 20} MiB, stored in full)"
+        )
+
+
 def walk(f: Any) -> tuple[list[H5Layer], list[str]]:
     """Every layer with variables, by model and class in Keras' numbering order, and the paths of other
     datasets (optimizer state, random layers' seeds) that are not network weights."""
@@ -155,6 +173,8 @@ def walk(f: Any) -> tuple[list[H5Layer], list[str]]:
                 ]
                 if len(datasets) != len(vars_):
                     raise CheckpointError(f"layer {path} holds variables Keras does not number 0..{len(vars_) - 1}")
+                for i, dataset in enumerate(datasets):
+                    check_declared(dataset, f"{path}/vars/{i}")
                 raw = vars_.attrs.get("name")
                 name = raw.decode() if isinstance(raw, bytes) else raw if isinstance(raw, str) else None
                 found.append(H5Layer(path, prefix.rstrip("/"), m["cls"], int(m["n"] or 0), name, tuple(datasets)))

@@ -30,9 +30,11 @@ import numpy as np
 from resnet_spec import ModelSpec
 from resnet_spec.errors import CheckpointError, VerificationError
 from resnet_spec.frameworks import conventions
-from resnet_spec.lookalikes import assumed, differences
+from resnet_spec.lookalikes import assumed, differences, variants
 from resnet_spec.plan import block_names
+from resnet_spec.spec import is_zoo_model
 from resnet_spec.tolerances import tolerance
+from resnet_tools.checkpoints.run_facts import read_off_run
 from resnet_tools.checkpoints.structure import (
     Flow,
     StructureMap,
@@ -224,6 +226,10 @@ def reference_map(
         t.block_ends = [end for end, _layers in foreign.residual_blocks(user)]
     by_run, flow = followed(units, t)
     mapped, notes = map_units(by_run, spec, source, flow=flow)
+    if not is_zoo_model(spec.name):  # a derived spec: its strides, stem pool and ReLU as the run shows them
+        refined, facts = read_off_run(spec, mapped, t)
+        if refined is not spec:
+            found, notes = variants(refined, dict(assume or {})), [*notes, *facts]
     ran = [f"mapped by running {ref}"] + (
         [f"your model takes square images only (H != W failed): proved on {square}x{square}"] if square else []
     )

@@ -57,7 +57,7 @@ FAMILIES = (
     Family(
         "timm's resnet*d (layerN.M.downsample.2: an average pool before the shortcut conv)",
         re.compile(r"^layer\d+\.\d+\.downsample\.2\."),
-        {"downsample": "avg_pool", "stride_on": "conv3x3"},
+        {"downsample": "avg_pool", "stride_on": "conv3x3", "derived": "he2016"},
         ("conv1.", "bn1.", "layer", "fc."),
     ),
     # transformers/models/resnet: ResNetBottleNeckLayer strides on the 3x3 conv (downsample_in_bottleneck=False,

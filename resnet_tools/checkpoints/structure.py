@@ -35,8 +35,9 @@ import numpy as np
 from resnet_spec import ModelSpec
 from resnet_spec.derive import derived_assumptions, natural_key
 from resnet_spec.errors import CheckpointError
-from resnet_spec.lookalikes import assumed
+from resnet_spec.lookalikes import assumed, axis
 from resnet_spec.params import ParamEntry, canonical_table
+from resnet_spec.plan import plan_stages
 from resnet_spec.spec import is_zoo_model
 from resnet_tools.checkpoints.request import family_of
 from resnet_tools.checkpoints.units import (
@@ -134,7 +135,7 @@ def _partner(bn: Unit, block: Sequence[Unit], prefix: str, interleaved: bool) ->
 
 
 def _assignments(
-    block: Sequence[Unit], targets: Sequence[Target], prefix: str, flow: Flow | None = None
+    block: Sequence[Unit], targets: Sequence[Target], prefix: str, flow: Flow | None = None, pooled: bool = False
 ) -> list[dict[str, Unit]]:
     """Every way to give the block's units the zoo block's roles that fits the shapes, the main path's
     order, the conv/BN pairs and the name hints."""
@@ -159,7 +160,7 @@ def _assignments(
         out = [
             {t.module: u for t, u in assigned.items()}
             for assigned in fitting
-            if _consistent(assigned, role, block, prefix, interleaved, hinted, flow, per_kind=per_kind)
+            if _consistent(assigned, role, block, prefix, interleaved, hinted, flow, per_kind=per_kind, pooled=pooled)
         ]
         if out or flow is not None:
             break
@@ -185,6 +186,7 @@ def _consistent(
     flow: Flow | None = None,
     *,
     per_kind: bool = False,
+    pooled: bool = False,
 ) -> bool:
     """Whether an assignment of roles agrees with the order, the conv/BN pairs, the hints (or the run).
     ``per_kind``: the main path's convs and its BNs each in running order, but not interleaved (a block that
@@ -196,7 +198,8 @@ def _consistent(
             return False
     if flow is not None:  # the run decides: BN after its conv, the shortcut conv reads what conv1 reads
         short, first = roles.get("downsample.0"), roles.get("conv1")
-        if short is not None and first is not None and flow.reads[short.path] != flow.reads[first.path]:
+        # (ResNet-D, ``pooled``: the shortcut conv reads the average pool's output instead)
+        if not pooled and short is not None and first is not None and flow.reads[short.path] != flow.reads[first.path]:
             return False
         return all(
             flow.partner.get(u.path) == roles[_conv_of(r)].path
@@ -252,7 +255,11 @@ def map_units(
                 f"not group its blocks as modules; give --reference"
             )
         blocks.append((key, run, targets, prefix))
-    found = {key: _assignments(run, targets, prefix, flow) for key, run, targets, prefix in blocks}
+    # ResNet-D (or a spec whose look-alike is): an average pool may feed a strided block's shortcut conv
+    may_pool = spec.downsample == "avg_pool" or axis("downsample").matters(spec)
+    strided = [b for stage in plan_stages(spec) for b in stage if b.stride > 1 and b.shortcut_conv is not None]
+    pooled = {f"layer{b.stage}.{b.index}" for b in strided} if may_pool else set()
+    found = {key: _assignments(run, targets, prefix, flow, key in pooled) for key, run, targets, prefix in blocks}
     learned: dict[str, str] = {}
     conflicts: set[str] = set()
     for key, _run, _t, prefix in blocks:
@@ -327,8 +334,20 @@ def structural_map(
     spec = found[0]
     if len(found) > 1:
         chosen.append(f"AMBIGUOUS: {ambiguity(found, source)}; the map shows {', '.join(assumed(spec))}")
+    if axis("derived").matters(spec) and "derived" not in given and not draft:
+        raise CheckpointError(unproved_derived(spec, source))
     mapped, notes = map_units(units, spec, source, draft=draft)
     return StructureMap(spec, mapped, framework, [*chosen, *notes, *assumptions(spec, who, assume or {})])
+
+
+def unproved_derived(spec: ModelSpec, source: str) -> str:
+    """One line: ``source`` is a ResNet outside the zoo whose strides, stem and ReLUs no weight shows."""
+    return (
+        f"{source} is a ResNet outside the zoo ({spec.name}, {len(spec.depths)} stages of "
+        f"{', '.join(map(str, spec.depths))} {spec.block} blocks); its strides, stem pool and ReLUs show in no weight: "
+        f"prove them with --reference FILE.py:CALLABLE (your model's code), or say they are He et al.'s "
+        f"(stride 2 in each stage's first block after the first, the stem read off its kernel): --assume derived=he2016"
+    )
 
 
 def reorder(units: Sequence[Unit], top: Sequence[str]) -> list[Unit]:

@@ -34,6 +34,12 @@ def cmd_train(args: argparse.Namespace) -> int:
             highlight=False,
         )
     console.print(plan.summary)
+    if plan.request.nnodes > 1:  # a missing peer is only known when the rendezvous gives up: say how long that is
+        console.print(
+            f"node {plan.request.node_rank} of {plan.request.nnodes}: waiting for the other nodes at "
+            f"{plan.request.master} (the rendezvous gives up after --timeout {plan.request.timeout:g} s)",
+            highlight=False,
+        )
     backends = plan.request.backends
     if plan.request.parallel:
         with console.status(f"{plan.request.nproc} replicas training on this node ..."):

@@ -33,6 +33,49 @@ def _writer_alive(pid: int) -> bool:
     return True
 
 
+#: Beside a file a long-running writer owns (``resnet train --save``): ``.{name}.resnet-lock``, holding its pid.
+LOCK_SUFFIX = ".resnet-lock"
+
+
+@contextmanager
+def claimed(path: Path | str | None, what: str = "run") -> Iterator[None]:
+    """Own ``path`` for the duration: a lock file beside it (created exclusively, holding this pid) that a second
+    writer meets and is refused by in one line, so two runs with the same ``--save`` cannot silently replace one
+    another. A lock whose pid is gone (a killed run) is stale and taken over. ``None``: nothing to claim."""
+    if path is None:
+        yield
+        return
+    target = Path(path)
+    lock = target.with_name(f".{target.name}{LOCK_SUFFIX}")
+    for _attempt in range(2):
+        try:
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            break
+        except FileExistsError:
+            try:
+                pid = int(lock.read_text().strip() or "0")
+            except (OSError, ValueError):
+                pid = 0
+            if pid > 0 and _writer_alive(pid):
+                raise OutputError(
+                    f"another {what} (pid {pid}) is writing {target}; wait for it to finish or give another file "
+                    f"(a stale lock of a killed run: remove {lock})"
+                ) from None
+            lock.unlink(missing_ok=True)  # its run is gone: the lock is stale
+        except OSError as exc:
+            raise OutputError(f"cannot write {target}: {exc.strerror} (creating {lock.name})") from None
+    else:
+        raise OutputError(f"cannot claim {target}: {lock} keeps coming back; is another run starting?")
+    try:
+        os.write(fd, str(os.getpid()).encode())
+    finally:
+        os.close(fd)
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
 def clean_stale_temps(folder: Path) -> list[Path]:
     """Remove temp files of our naming left by a killed writer (SIGKILL, power loss): its pid is gone,
     or the file is over a day old. Other files are never touched. Returns what was removed."""

@@ -113,8 +113,17 @@ def run(
     """Train as planned; ``on_step`` sees each StepRecord (lockstep runs), ``say`` a restart (--nproc). Writes
     ``--save`` (and every ``--save-every`` steps) atomically; the test accuracy of every trained model is in the
     result."""
-    if plan.request.nproc > 1 or plan.request.nnodes > 1:
-        return _run_parallel(plan, say)
+    from resnet_tools.core.files import claimed
+
+    owner = plan.request.save if plan.request.node_rank == 0 else None  # rank 0 writes --save
+    with claimed(owner, "training run"):  # a second run with the same --save is refused, not silently replaced
+        if plan.request.nproc > 1 or plan.request.nnodes > 1:
+            return _run_parallel(plan, say)
+        return _run_here(plan, on_step)
+
+
+def _run_here(plan: Plan, on_step: Callable[[Any], None] | None) -> TrainResult:
+    """One process: a lockstep run of every backend asked for."""
     from resnet_tools.core.backends import load_backends, use_cpu_cores
     from resnet_tools.train import data as datasets
     from resnet_tools.train.lockstep import Lockstep, StepRecord, run_lockstep
