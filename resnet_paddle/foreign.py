@@ -36,7 +36,14 @@ def load_state(model: paddle.nn.Layer, native: Mapping[str, Any]) -> tuple[list[
 
 
 def layer_hint(layer: Any) -> str | None:
-    """What in this layer's settings makes it compute otherwise than the zoo's (None: nothing known)."""
+    """What in this layer's settings makes it compute otherwise than the zoo's (None: nothing known): a conv that
+    does not pad (k - 1) / 2 on every side, as every conv of the zoo does."""
+    if not isinstance(layer, paddle.nn.Conv2D) or not isinstance(layer._padding, int):
+        return None
+    k, d = layer._kernel_size[0], layer._dilation[0]
+    want = d * (k - 1) // 2
+    if layer._padding != want:
+        return f"a {k}x{k} conv with padding={layer._padding}; the zoo's pads {want} on every side (padding={want})"
     return None
 
 

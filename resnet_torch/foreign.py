@@ -38,7 +38,14 @@ def load_state(model: torch.nn.Module, native: Mapping[str, Any]) -> tuple[list[
 
 
 def layer_hint(layer: Any) -> str | None:
-    """What in this layer's settings makes it compute otherwise than the zoo's (None: nothing known)."""
+    """What in this layer's settings makes it compute otherwise than the zoo's (None: nothing known): a conv that
+    does not pad (k - 1) / 2 on every side, as every conv of the zoo does."""
+    if not isinstance(layer, torch.nn.Conv2d) or isinstance(layer.padding, str):
+        return None
+    k, d = layer.kernel_size[0], layer.dilation[0]
+    want = d * (k - 1) // 2
+    if tuple(layer.padding) != (want, want):
+        return f"a {k}x{k} conv with padding={layer.padding[0]}; the zoo's pads {want} on every side (padding={want})"
     return None
 
 

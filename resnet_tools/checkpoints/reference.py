@@ -156,10 +156,11 @@ def _load(model: Any, framework: str, native: Mapping[str, Any], ref: str) -> No
         )
 
 
-def trace(model: Any, framework: str, x: np.ndarray) -> Trace:
-    """Run ``model`` once on ``x``, watching every layer."""
+def trace(model: Any, framework: str, x: np.ndarray, into: Trace | None = None) -> Trace:
+    """Run ``model`` once on ``x``, watching every layer (``into``: the trace to fill, kept by a caller that wants
+    to know how far a failing pass got)."""
     foreign = load_submodule(framework, "foreign")
-    t = Trace(x=x)
+    t = into if into is not None else Trace(x=x)
     keep: list[Any] = []  # every recorded tensor stays alive, so no id is reused during the pass
     named = foreign.named_layers(model)
 

@@ -27,10 +27,12 @@ from resnet_spec import ModelSpec
 from resnet_spec.errors import ResNetError
 from resnet_spec.naming import to_native
 from resnet_spec.params import canonical_table
+from resnet_spec.plan import plan_stages, stem_layers
 from resnet_spec.random_weights import random_weights
 from resnet_spec.spec import get_spec
 from resnet_spec.tolerances import tolerance
 from resnet_tools.checkpoints import reference
+from resnet_tools.checkpoints.run_facts import conv_stride
 from resnet_tools.checkpoints.structure import (
     Flow,
     StructureMap,
@@ -231,6 +233,129 @@ def _stride_hint(m: StructureMap, t: Trace, block: str) -> str | None:
     return None
 
 
+_ROLES = {
+    "basic": {"conv1": "the first 3x3 conv", "conv2": "the second 3x3 conv"},
+    "bottleneck": {"conv1": "the first 1x1 conv", "conv2": "the 3x3 conv", "conv3": "the last 1x1 conv"},
+}
+
+
+def _spatial_size(array: np.ndarray, channels: int) -> int:
+    """H * W of a feature map (NCHW, or Keras' NHWC), told apart by its channels."""
+    return int(array.size // max(array.shape[0] * channels, 1))
+
+
+def _stem_cause(m: StructureMap, t: Trace, theirs: np.ndarray, ours: np.ndarray) -> str | None:
+    """Why the stem's output differs in size: its pool left out or added, or its conv's stride."""
+    assert m.spec is not None
+    spec, channels = m.spec, m.spec.stem.width
+    ratio = _spatial_size(theirs, channels) / max(_spatial_size(ours, channels), 1)
+    if abs(ratio - 1) < 0.3:
+        return None
+    unit = m.units.get(stem_layers(spec)[0][0])
+    stride = conv_stride(unit, t) if unit is not None else None
+    if stride is not None and stride != spec.stem.stride:
+        return f"the stem conv has stride {stride}; {spec.name}'s has stride {spec.stem.stride}"
+    if ratio > 1 and spec.stem.pool:
+        return (
+            "the stem has no max-pool: after conv -> BN -> ReLU, the reference max-pools "
+            "(kernel 3, stride 2, padding 1), halving the height and width"
+        )
+    if ratio < 1 and not spec.stem.pool:
+        return "the stem pools where the reference does not (a CIFAR stem keeps the image's size)"
+    return None
+
+
+def _stride_cause(m: StructureMap, t: Trace, block: str) -> str | None:
+    """Which conv of the block strides in the student's run, against the reference's plan."""
+    assert m.spec is not None
+    plan = next((b for stage in plan_stages(m.spec) for b in stage if f"layer{b.stage}.{b.index}" == block), None)
+    if plan is None:
+        return None
+    roles = _ROLES[m.spec.block]
+    theirs, ours = {}, {}
+    for k, c in enumerate(plan.convs, start=1):
+        unit = m.units.get(f"{block}.conv{k}")
+        if unit is None:
+            return None
+        theirs[f"conv{k}"], ours[f"conv{k}"] = conv_stride(unit, t), c.stride
+    if None in theirs.values() or theirs == ours:
+        return None
+    strided = [r for r, s in theirs.items() if s and s > 1]
+    wanted = [r for r, s in ours.items() if s > 1]
+    if not strided:
+        return f"no conv of the block strides: in {m.spec.name}, {roles[wanted[0]]} has stride {plan.stride}"
+    if not wanted:
+        return f"{roles[strided[0]]} strides where the reference's block keeps the size (stride 1)"
+    return (
+        f"the stride sits on {roles[strided[0]]} ({m.units[f'{block}.{strided[0]}'].path}); in {m.spec.name} it is on "
+        f"{roles[wanted[0]]}"
+    )
+
+
+def _relu_cause(m: StructureMap, t: Trace, block: str, theirs: np.ndarray) -> str | None:
+    """A ReLU applied before the addition (relu(out) + shortcut), found from the student's own run: the block's
+    output equals its last BN's output, ReLU'd, plus the shortcut."""
+    assert m.spec is not None
+    last = f"{block}.bn{len(_ROLES[m.spec.block])}"
+    main, first = m.units.get(last), m.units.get(f"{block}.conv1")
+    short = m.units.get(f"{block}.downsample.1") or m.units.get(f"{block}.downsample.0")
+    if main is None or first is None or main.path not in t.module_out:
+        return None
+    identity = t.module_out.get(short.path) if short is not None else t.module_in.get(first.path)
+    out = t.module_out[main.path]
+    if identity is None or identity.shape != out.shape or out.shape != theirs.shape:
+        return None
+    if within(tensor_diff(theirs, np.maximum(out, 0) + identity), 1e-5):
+        return (
+            "the ReLU comes before the addition: out = relu(bn(conv(...))) + shortcut; the reference adds first, "
+            "then applies the ReLU: relu(out + shortcut)"
+        )
+    return None
+
+
+def _error_line(text: str) -> str:
+    """The line of a framework's error that says what failed (paddle's C++ summary, without its source location)."""
+    text = re.sub(r"^--reference: your model failed on a \[[^\]]*\] batch: ", "", text.strip())
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not set(line.strip()) <= set("-=")]
+    errors = [line for line in lines if re.match(r"^\w*Error\b|^\(\w+\)", line)]
+    line = errors[-1] if errors else (lines[0] if lines else "no message")
+    return re.sub(r"\s*\(at [^)]*\)\s*$", "", line)[:240]
+
+
+def _failed_pass(exc: Exception, t: Trace, foreign: Any, model: Any, units: Sequence[Unit], spec: ModelSpec) -> Finding:
+    """A forward pass that fails: where it got to and why, in the student's layers, with a layer setting known to
+    cause it (a conv's padding) at the block that holds it."""
+    blocks = _blocks_of(sorted(units, key=lambda u: u.order))
+    names = [f"layer{b.stage}.{b.index}" for stage in plan_stages(spec) for b in stage]
+    hinted = next(
+        ((p, h) for p, layer in foreign.named_layers(model).items() if (h := foreign.layer_hint(layer))), None
+    )
+    reason = _error_line(str(exc))
+    after = f" after {t.order[-1]}" if t.order else ""
+    if hinted is not None:
+        path, hint = hinted
+        index = next((i for i, (prefix, _) in enumerate(blocks) if path.startswith(prefix + ".")), None)
+        where = stage_name(names[index]) if index is not None and index < len(names) else "stem"
+        return Finding(where, False, f"{path}: {hint} (your forward pass fails{after}: {reason})")
+    return Finding("forward pass", False, f"your model's forward pass fails{after}: {reason}")
+
+
+def _never_runs(units: Sequence[Unit], t: Trace) -> Finding | None:
+    """A layer the model builds but its forward pass never calls (a head that uses a Linear's weight directly)."""
+    never = [u for u in units if u.path not in t.reads]
+    if not never:
+        return None
+    u = never[0]
+    if u.kind == "fc":
+        return Finding(
+            "head",
+            False,
+            f"your forward pass never calls {u.path}, its Linear layer (does it use {u.path}'s weight directly, "
+            f"x @ W?): call the layer itself, {u.path}(x), as the reference's head does",
+        )
+    return Finding("structure", False, f"{u.path} is built but your forward pass never calls it")
+
+
 def _other_model(
     units: Sequence[Unit],
     spec: ModelSpec,
@@ -322,8 +447,17 @@ def check_model(model: Any, zoo: str, *, input_size: tuple[int, int] | None = No
         return report
     size = input_size or ((32, 40) if spec.stem.kind == "cifar" else (64, 96))
     x = np.random.default_rng(seed).standard_normal((2, spec.in_channels, *size)).astype("float32")
+    partial = Trace(x=x)
     try:
-        first = reference.trace(model, framework, x)
+        first = reference.trace(model, framework, x, partial)
+    except ResNetError as exc:
+        report.findings.append(_failed_pass(exc, partial, foreign, model, units, spec))
+        return report
+    never = _never_runs(units, first)
+    if never is not None:
+        report.findings.append(never)
+        return report
+    try:
         by_run, flow = reference.followed(units, first)
         blocks = _their_blocks(model, foreign, by_run)
         problem = _structure(by_run, spec, flow, blocks)
@@ -354,8 +488,13 @@ def check_model(model: Any, zoo: str, *, input_size: tuple[int, int] | None = No
         hint = (
             _layer_hint(foreign, model, blocks, names, name)
             or (_stride_hint(m, t, name) if name != "stem" else None)
+            or (_stem_cause(m, t, theirs, ours[name]) if name == "stem" else None)
+            or (_stride_cause(m, t, name) if name != "stem" else None)
+            or (_relu_cause(m, t, name, theirs) if name != "stem" else None)
             or _hint(theirs, ours[name])
         )
+        if theirs.shape != ours[name].shape and "its output is" not in hint:
+            hint += f" (its output is {list(theirs.shape)}, the reference's {list(ours[name].shape)})"
         report.findings.append(Finding(where, False, hint + other))
         return report
     diff = tensor_diff(t.logits, ours["logits"]) if t.logits.shape == ours["logits"].shape else None
