@@ -90,6 +90,17 @@ def test_keras_archives_that_lie_are_refused_before_reading(tmp_path: Path, caps
         _one_line(capsys, expected)
 
 
+def _inspect_within_1gib(path: Path) -> subprocess.CompletedProcess[str]:
+    """``resnet inspect PATH`` in a fresh interpreter whose data segment may not pass 1 GiB."""
+    code = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_DATA, (1 << 30, 1 << 30))\n"
+        "from resnet_tools.cli import main\n"
+        f"sys.exit(main(['inspect', {str(path)!r}]))\n"
+    )
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+
+
 def test_a_keras_bomb_is_refused_within_a_memory_limit(tmp_path: Path) -> None:
     """The refusal needs no memory the archive's declared size asks for: under a 1 GiB address-space limit
     on the data segment, inspect still answers in one line."""
@@ -98,13 +109,7 @@ def test_a_keras_bomb_is_refused_within_a_memory_limit(tmp_path: Path) -> None:
         [("config.json", b"{}"), ("metadata.json", b"{}"), ("model.weights.h5", b"\0" * (1 << 30))],
         zipfile.ZIP_DEFLATED,
     )
-    code = (
-        "import resource, sys\n"
-        "resource.setrlimit(resource.RLIMIT_DATA, (1 << 30, 1 << 30))\n"
-        "from resnet_tools.cli import main\n"
-        f"sys.exit(main(['inspect', {str(bomb)!r}]))\n"
-    )
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    res = _inspect_within_1gib(bomb)
     assert res.returncode == 2, res.stderr[-2000:]
     assert "unpacks" in res.stderr and "Traceback" not in res.stderr
 
@@ -198,13 +203,7 @@ def test_a_weights_h5_declaring_a_huge_variable_is_refused_within_a_memory_limit
         group = f["layers/conv2d/vars"]
         del group["0"]
         group.create_dataset("0", shape=(25_000_000_000,), dtype="float32")  # 100 GB declared, nothing stored
-    code = (
-        "import resource, sys\n"
-        "resource.setrlimit(resource.RLIMIT_DATA, (1 << 30, 1 << 30))\n"
-        "from resnet_tools.cli import main\n"
-        f"sys.exit(main(['inspect', {str(path)!r}]))\n"
-    )
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    res = _inspect_within_1gib(path)
     assert res.returncode == 2, res.stderr[-2000:]
     assert "declares [25000000000] float32" in res.stderr and "Traceback" not in res.stderr, res.stderr[-2000:]
 
