@@ -1,5 +1,5 @@
 """Lesson 5, a typical wrong solution: the last ReLU is applied before the addition, not after it
-(``relu(bn3(conv3(y))) + identity``). The checker must name stage1 block0 and the missing ReLU after the addition."""
+(``relu(bn3(conv3(y))) + identity``). The checker must name stage1 block0 and the ReLU before the addition."""
 
 from __future__ import annotations
 
