@@ -185,6 +185,22 @@ def test_d2l_resnet18_is_held_to_the_zoo_entry() -> None:
     assert "your shortcut is missing its BN" in bad.detail and "2.0.conv3" in bad.detail
 
 
+@pytest.mark.parametrize("framework", ["torch", "paddle"])
+def test_d2l_resnet18_passes_as_d2l_teaches_it(framework: str) -> None:
+    """Checked against the d2l variant (conv biases, a projection without BN, 1-channel input), the book's model
+    passes at every block, in both editions of the book (against the zoo's entry it fails: the test above)."""
+    if framework not in LOADED:
+        pytest.skip(f"{framework} not installed")
+    from parity_tests.handwritten import paddle_d2l_resnet18, torch_d2l_resnet18
+
+    build = torch_d2l_resnet18 if framework == "torch" else paddle_d2l_resnet18
+    report = check_model(build(), "resnet18", variant="d2l")
+    assert report.passed, str(report)
+    assert report.model == "resnet18 (d2l)" and len(report.findings) == 1 + 8 + 1
+    with pytest.raises(ResNetError, match="unknown variant 'fastai'; known: d2l"):
+        check_model(build(), "resnet18", variant="fastai")
+
+
 # ---- the typical mistakes, each named by its cause (torch resnet18 and the paddle resnet50 solution) -------------
 
 
@@ -272,3 +288,46 @@ def test_a_paddle_conv_without_its_padding_is_one_line() -> None:
     bad = _problem(model, "resnet50")
     assert bad.where == "stage2 block2", bad
     assert "stages.1.2.spatial: a 3x3 conv with padding=0" in bad.detail and ".h:" not in bad.detail, bad
+
+
+def _torch_resnet50(expansion: int = 4) -> Any:
+    """A student's ResNet-50 in PyTorch with the bottleneck's expansion as a parameter (the lesson's is 4)."""
+    from torch import nn
+
+    class Bottleneck(nn.Module):
+        def __init__(self, cin: int, mid: int, stride: int) -> None:
+            super().__init__()
+            out = mid * expansion
+            self.conv1, self.bn1 = nn.Conv2d(cin, mid, 1, bias=False), nn.BatchNorm2d(mid)
+            self.conv2, self.bn2 = nn.Conv2d(mid, mid, 3, stride, 1, bias=False), nn.BatchNorm2d(mid)
+            self.conv3, self.bn3 = nn.Conv2d(mid, out, 1, bias=False), nn.BatchNorm2d(out)
+            self.down = None
+            if stride != 1 or cin != out:
+                self.down = nn.Sequential(nn.Conv2d(cin, out, 1, stride, bias=False), nn.BatchNorm2d(out))
+            self.relu = nn.ReLU()
+
+        def forward(self, x: Any) -> Any:
+            y = self.relu(self.bn1(self.conv1(x)))
+            y = self.relu(self.bn2(self.conv2(y)))
+            y = self.bn3(self.conv3(y))
+            return self.relu(y + (x if self.down is None else self.down(x)))
+
+    stem = [nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(3, 2, 1)]
+    blocks, cin = [], 64
+    for mid, n, stride in ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)):
+        stage = []
+        for i in range(n):
+            stage.append(Bottleneck(cin, mid, stride if i == 0 else 1))
+            cin = mid * expansion
+        blocks.append(nn.Sequential(*stage))
+    head = [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, 10)]
+    return nn.Sequential(*stem, *blocks, *head).eval()
+
+
+@needs_torch
+def test_a_bottleneck_expanding_2x_is_named() -> None:
+    assert check_model(_torch_resnet50(), "resnet50").passed  # the same student code with expansion 4 passes
+    bad = _problem(_torch_resnet50(expansion=2), "resnet50")
+    assert bad.where == "stage1 block0", bad
+    assert "your bottleneck expands 2x: its last 1x1 conv (4.0.conv3) gives 128 channels from 64" in bad.detail
+    assert "the reference's expands 4x (256 channels, expansion = 4)" in bad.detail

@@ -52,6 +52,14 @@ from resnet_tools.core.diffs import tensor_diff, within
 #: The frameworks whose models the checker runs (each backend's ``foreign`` module watches them run).
 CHECKS = ("torch", "paddle", "keras")
 
+#: Named variants a course may teach instead of the zoo's entry: build options of ``create_model``, and whether the
+#: input channels are the student's (d2l.ai's ResNet-18 reads 1-channel Fashion-MNIST).
+VARIANTS: dict[str, tuple[dict[str, Any], bool]] = {
+    # d2l.ai, chapter "Residual Networks": every conv keeps nn.Conv2d's bias, the projection (use_1x1conv) is a
+    # 1x1 conv without BN, the stem is the ImageNet one (7x7/2, BN, ReLU, 3x3/2 max-pool)
+    "d2l": ({"conv_bias": True, "shortcut": "conv_when_needed"}, True),
+}
+
 
 @dataclass
 class Finding:
@@ -138,6 +146,9 @@ def _block_problem(ours: Sequence[Target], theirs: Sequence[Unit], flow: Flow | 
     projection = [t for t in ours if ".downsample." in t.module]
     if Counter((t.kind, t.shape) for t in ours) == Counter((u.kind, u.shape) for u in theirs):
         return None
+    expansion = _expansion_problem(ours, theirs)
+    if expansion is not None:
+        return expansion
     if projection and their_kinds["conv"] == zoo_kinds["conv"] and their_kinds["bn"] == zoo_kinds["bn"] - 1:
         partnered = set(flow.partner.values()) if flow else set()
         lonely = [u for u in theirs if u.kind == "conv" and u.path not in partnered]
@@ -153,6 +164,24 @@ def _block_problem(ours: Sequence[Target], theirs: Sequence[Unit], flow: Flow | 
     if their_kinds["bn"] < zoo_kinds["bn"]:
         return f"a BatchNorm is missing: the reference has {_describe(ours)}; yours {_describe(theirs)}"
     return f"the layers differ: the reference has {_describe(ours)}; yours {_describe(theirs)}"
+
+
+def _expansion_problem(ours: Sequence[Target], theirs: Sequence[Unit]) -> str | None:
+    """A bottleneck whose last 1x1 conv widens by another factor than the reference's (expansion 2 for 4)."""
+    ours_3x3 = [t for t in ours if t.kind == "conv" and t.shape[2:] == (3, 3)]
+    their_3x3 = [u for u in theirs if u.kind == "conv" and u.shape[2:] == (3, 3)]
+    if len(ours_3x3) != 1 or len(their_3x3) != 1 or ours_3x3[0].shape[0] != their_3x3[0].shape[0]:
+        return None
+    mid, after = their_3x3[0].shape[0], list(theirs[list(theirs).index(their_3x3[0]) + 1 :])  # in running order
+    last = next((u for u in after if u.kind == "conv" and u.shape[2:] == (1, 1) and u.shape[1] == mid), None)
+    want = max(t.shape[0] for t in ours if t.kind == "conv")
+    if last is None or last.shape[0] == want:
+        return None
+    got = last.shape[0]
+    return (
+        f"your bottleneck expands {got / mid:g}x: its last 1x1 conv ({last.path}) gives {got} channels from {mid}; "
+        f"the reference's expands {want // mid}x ({want} channels, expansion = {want // mid})"
+    )
 
 
 def _structure(
@@ -414,30 +443,38 @@ def _layer_hint(
     return next((h for p in paths if p in layers and (h := foreign.layer_hint(layers[p]))), None)
 
 
-def check_model(model: Any, zoo: str, *, input_size: tuple[int, int] | None = None, seed: int = 0) -> CheckReport:
+def check_model(
+    model: Any, zoo: str, *, variant: str | None = None, input_size: tuple[int, int] | None = None, seed: int = 0
+) -> CheckReport:
     """Check ``model`` (a torch ``nn.Module``, a paddle ``nn.Layer`` or a functional ``keras.Model``) against
-    the zoo model ``zoo``.
+    the zoo model ``zoo``, or a named variant of it that a course teaches (``variant``: a key of :data:`VARIANTS`,
+    e.g. ``"d2l"``).
 
     The head size and input channels are read from the model. Its weights are replaced by the reference's
     (a student's model needs no training). Returns a :class:`CheckReport`: ``passed``, ``verdict``, and one
     finding per stage; ``print(report)`` shows them."""
     framework = framework_of(model)
-    report = CheckReport(zoo, framework)
+    report = CheckReport(zoo if variant is None else f"{zoo} ({variant})", framework)
+    if variant is not None and variant not in VARIANTS:
+        raise ResNetError(f"unknown variant {variant!r}; known: {', '.join(VARIANTS)}")
+    options, own_channels = VARIANTS[variant] if variant is not None else ({}, False)
     foreign = load_submodule(framework, "foreign")
     view = foreign.VIEW  # the naming and layouts its weights are presented in (Keras: torch's)
     try:
         native = foreign.state_numpy(model)
         units = units_of(native, view)
         spec = next(iter(zoo_options(units, zoo, extended=False)))  # the exercise: the zoo's model as it is
+        if options:
+            spec = get_spec(zoo, num_classes=spec.num_classes, in_channels=spec.in_channels, **options)
     except (ResNetError, ValueError) as exc:
         report.findings.append(Finding("structure", False, str(exc)))
         return report
-    fitting = candidates(units, zoo, extended=False)
+    fitting = [] if options else candidates(units, zoo, extended=False)
     if fitting:
         spec = fitting[0]
-    elif next(u for u in units if u.kind == "conv").shape[2:] == (3, 3):  # a 3x3 first conv: the CIFAR stem
+    elif not options and next(u for u in units if u.kind == "conv").shape[2:] == (3, 3):  # a 3x3 first conv: CIFAR
         spec = next((s for s in zoo_options(units, zoo, extended=False) if s.stem.kind == "cifar"), spec)
-    wanted = get_spec(zoo).in_channels
+    wanted = spec.in_channels if own_channels else get_spec(zoo).in_channels
     if spec.in_channels != wanted:  # the head may differ (the student's classes), the input may not
         text = (
             f"your model takes {spec.in_channels} input channel(s) (its first conv's input), {zoo} takes "
