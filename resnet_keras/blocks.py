@@ -16,7 +16,7 @@ from keras import layers
 
 from resnet_spec.model_spec import ModelSpec
 from resnet_spec.naming import keras_block_name, keras_layer_name
-from resnet_spec.numerics import conv_init_std, keras_bn_momentum
+from resnet_spec.numerics import bn_momentum, conv_init_std
 from resnet_spec.plan import BlockPlan, ConvPlan, channel_padding
 
 Tensor = keras.KerasTensor
@@ -65,7 +65,7 @@ def norm(
     axis = -1 if data_format == "channels_last" else 1
     layer = layers.BatchNormalization(
         axis=axis,
-        momentum=keras_bn_momentum(spec),
+        momentum=bn_momentum(spec, "keras"),
         epsilon=spec.bn_eps,
         gamma_initializer="zeros" if zero else "ones",
         name=keras_layer_name(module),

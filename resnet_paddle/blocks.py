@@ -6,7 +6,7 @@ import paddle
 from paddle import nn
 
 from resnet_spec.model_spec import ModelSpec
-from resnet_spec.numerics import conv_init_std, paddle_bn_momentum
+from resnet_spec.numerics import bn_momentum, conv_init_std
 from resnet_spec.plan import BlockPlan, ConvPlan, channel_padding
 
 
@@ -32,7 +32,7 @@ def norm(channels: int, spec: ModelSpec, zero: bool = False) -> nn.BatchNorm2D:
     """BatchNorm with the spec's eps and momentum (paddle convention: weight of the OLD statistic);
     ``zero`` starts gamma at 0 (zero_init_residual)."""
     gamma = paddle.ParamAttr(initializer=nn.initializer.Constant(0.0 if zero else 1.0))
-    layer = nn.BatchNorm2D(channels, momentum=paddle_bn_momentum(spec), epsilon=spec.bn_eps, weight_attr=gamma)
+    layer = nn.BatchNorm2D(channels, momentum=bn_momentum(spec, "paddle"), epsilon=spec.bn_eps, weight_attr=gamma)
     return layer
 
 

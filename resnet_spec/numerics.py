@@ -8,24 +8,25 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from resnet_spec.frameworks import conventions
 from resnet_spec.model_spec import ModelSpec
 from resnet_spec.plan import ConvPlan
 
 
 # --8<-- [start:bn-momentum]
-def torch_bn_momentum(spec: ModelSpec) -> float:
-    """torch: running = (1 - m) * running + m * batch  -> m is the spec's value as is."""
-    return spec.bn_momentum
+def bn_momentum(spec: ModelSpec, framework: str) -> float:
+    """The spec's BN momentum (torch's convention: the weight of the NEW batch statistic) in ``framework``'s, as its
+    ``Conventions.bn_momentum`` names it:
 
-
-def paddle_bn_momentum(spec: ModelSpec) -> float:
-    """paddle: running = m * running + (1 - m) * batch  -> m = 1 - torch momentum (0.1 -> 0.9)."""
-    return 1.0 - spec.bn_momentum
-
-
-def keras_bn_momentum(spec: ModelSpec) -> float:
-    """keras: running = m * running + (1 - m) * batch  -> m = 1 - torch momentum (0.01 -> 0.99)."""
-    return 1.0 - spec.bn_momentum
+    - "new batch" (torch): running = (1 - m) * running + m * batch -> m as is (0.1);
+    - "running" (paddle, keras): running = m * running + (1 - m) * batch -> m = 1 - torch's (0.1 -> 0.9).
+    """
+    kind = conventions(framework).bn_momentum
+    if kind == "new batch":
+        return spec.bn_momentum
+    if kind == "running":
+        return 1.0 - spec.bn_momentum
+    raise ValueError(f"{framework}: unknown BN momentum convention {kind!r}")
 
 
 # --8<-- [end:bn-momentum]

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from resnet_spec.model_spec import ModelSpec
-from resnet_spec.numerics import conv_init_std, torch_bn_momentum
+from resnet_spec.numerics import bn_momentum, conv_init_std
 from resnet_spec.plan import BlockPlan, ConvPlan, channel_padding
 
 
@@ -35,7 +35,7 @@ def conv(plan: ConvPlan, zero: bool = False) -> nn.Conv2d:
 def norm(channels: int, spec: ModelSpec, zero: bool = False) -> nn.BatchNorm2d:
     """BatchNorm with the spec's eps and momentum (torch convention: weight of the new batch);
     ``zero`` starts gamma at 0 (zero_init_residual)."""
-    layer = nn.BatchNorm2d(channels, eps=spec.bn_eps, momentum=torch_bn_momentum(spec))
+    layer = nn.BatchNorm2d(channels, eps=spec.bn_eps, momentum=bn_momentum(spec, "torch"))
     if zero:
         nn.init.zeros_(layer.weight)
     return layer

@@ -96,7 +96,7 @@ def test_wrong_momentum_convention_is_caught(monkeypatch: pytest.MonkeyPatch) ->
         pytest.skip("needs torch and paddle")
     import resnet_paddle.blocks as paddle_blocks
 
-    monkeypatch.setattr(paddle_blocks, "paddle_bn_momentum", lambda spec: spec.bn_momentum)
+    monkeypatch.setattr(paddle_blocks, "bn_momentum", lambda spec, _framework: spec.bn_momentum)
     mods = {b: LOADED[b] for b in ("torch", "paddle")}
     records = run_model_train_parity("resnet18", mods, input_shape=(2, 3, 33, 47), seed=1, dtype="float64")
     assert all(not r.passed and r.first_divergent_stage == "running_mean" for r in records)
