@@ -20,7 +20,7 @@ from resnet_spec.plan import plan_stages, stem_layers
 from resnet_tools.checkpoints.units import Trace, Unit
 
 
-def _spatial(array: np.ndarray, channels: int) -> tuple[int, int] | None:
+def spatial(array: np.ndarray, channels: int) -> tuple[int, int] | None:
     """(H, W) of a feature map with ``channels`` channels, NCHW or NHWC (Keras'); None where it cannot say."""
     if array.ndim != 4:
         return None
@@ -36,7 +36,7 @@ def conv_stride(unit: Unit, t: Trace) -> int | None:
     if unit.path not in t.module_in or unit.path not in t.module_out:
         return None
     cout, cin, k = unit.shape[0], unit.shape[1], unit.shape[2]
-    size_in, size_out = _spatial(t.module_in[unit.path], cin), _spatial(t.module_out[unit.path], cout)
+    size_in, size_out = spatial(t.module_in[unit.path], cin), spatial(t.module_out[unit.path], cout)
     if size_in is None or size_out is None:
         return None
     pad = (k - 1) // 2
@@ -66,8 +66,8 @@ def read_off_run(spec: ModelSpec, mapped: Mapping[str, Unit], t: Trace) -> tuple
     entry = mapped.get(f"layer{stages[0][0].stage}.{stages[0][0].index}.conv1")
     if entry is None or entry.path not in t.module_in or last_conv.path not in t.module_out:
         return spec, []
-    stem_out = _spatial(t.module_out[last_conv.path], last_conv.shape[0])
-    block_in = _spatial(t.module_in[entry.path], entry.shape[1])
+    stem_out = spatial(t.module_out[last_conv.path], last_conv.shape[0])
+    block_in = spatial(t.module_in[entry.path], entry.shape[1])
     if stem_out is None or block_in is None:
         return spec, []
     pool = block_in != stem_out

@@ -32,7 +32,7 @@ from resnet_spec.random_weights import random_weights
 from resnet_spec.spec import get_spec
 from resnet_spec.tolerances import tolerance
 from resnet_tools.checkpoints import reference
-from resnet_tools.checkpoints.run_facts import conv_stride
+from resnet_tools.checkpoints.run_facts import conv_stride, spatial
 from resnet_tools.checkpoints.structure import (
     Flow,
     StructureMap,
@@ -268,16 +268,14 @@ _ROLES = {
 }
 
 
-def _spatial_size(array: np.ndarray, channels: int) -> int:
-    """H * W of a feature map (NCHW, or Keras' NHWC), told apart by its channels."""
-    return int(array.size // max(array.shape[0] * channels, 1))
-
-
 def _stem_cause(m: StructureMap, t: Trace, theirs: np.ndarray, ours: np.ndarray) -> str | None:
     """Why the stem's output differs in size: its pool left out or added, or its conv's stride."""
     assert m.spec is not None
     spec, channels = m.spec, m.spec.stem.width
-    ratio = _spatial_size(theirs, channels) / max(_spatial_size(ours, channels), 1)
+    sizes = spatial(theirs, channels), spatial(ours, channels)
+    if sizes[0] is None or sizes[1] is None:
+        return None
+    ratio = (sizes[0][0] * sizes[0][1]) / max(sizes[1][0] * sizes[1][1], 1)
     if abs(ratio - 1) < 0.3:
         return None
     unit = m.units.get(stem_layers(spec)[0][0])
