@@ -1,4 +1,4 @@
-"""The three backends' ``builders.py``, generated from the YAML (``make builders``; a test fails when a file
+"""Every backend's ``builders.py``, generated from the YAML (``make builders``; a test fails when a file
 differs from what this writes, so a builder can never drift from ``resnets.yaml``)."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ BACKENDS = {
     "torch": ("PyTorch", "resnet_spec.codegen", "ModelOptions"),
     "paddle": ("PaddlePaddle", "resnet_spec.codegen", "ModelOptions"),
     "keras": ("Keras 3", "resnet_keras.model", "KerasOptions"),
+    "flax": ("Flax NNX", "resnet_spec.codegen", "ModelOptions"),
 }
 
 

@@ -1,6 +1,6 @@
 """One record per framework: how its zoo names and lays out a ResNet's tensors, and which numerical conventions
 it follows. ``naming`` and ``numerics`` read these records; no other module needs to know a framework by name.
-Adding a framework (Flax, MLX) starts with one record here (and its backend package)."""
+Adding a framework (as Flax was, or MLX) starts with one record here (and its backend package)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ class Conventions:
     to_native: Mapping[tuple[str, str], Transform]  # (kind, attribute) -> canonical layout to native
     from_native: Mapping[tuple[str, str], Transform]  # and back
     key_sep: str  # between the module and the attribute in a state-dict key
-    layer_names: str  # "module paths" (torchvision/paddle.vision: layer1.0.conv1) or "keras.applications"
+    layer_names: str  # "module paths" (torchvision: layer1.0.conv1), "keras.applications" or "flax example"
     bn_momentum: str  # "new batch" (the weight of the batch statistic) or "running" (the weight of the average)
     running_var: str  # the variance BN's running average takes in: "unbiased" (n - 1) or "biased" (n)
     model_class: str  # what a user's model derives from (for messages)
@@ -82,9 +82,27 @@ KERAS = Conventions(
     running_var="biased",
     model_class="keras.Model",
 )
+FLAX = Conventions(
+    name="flax",
+    attrs={
+        "conv": {"weight": "kernel", "bias": "bias"},
+        "bn": {"weight": "scale", "bias": "bias", "running_mean": "mean", "running_var": "var"},
+        "fc": {"weight": "kernel", "bias": "bias"},
+    },
+    to_native={
+        ("conv", "weight"): layouts.oihw_to_hwio,  # flax nnx.Conv kernel is HWIO
+        ("fc", "weight"): layouts.linear_out_in_to_in_out,  # flax nnx.Linear kernel is [in, out]
+    },
+    from_native={("conv", "weight"): layouts.hwio_to_oihw, ("fc", "weight"): layouts.linear_in_out_to_out_in},
+    key_sep="/",
+    layer_names="flax example",  # Flax's examples/imagenet: conv_init, ResNetBlock_N/Conv_0, conv_proj, Dense_0
+    bn_momentum="running",
+    running_var="biased",
+    model_class="flax.nnx.Module",
+)
 # --8<-- [end:naming]
 
-CONVENTIONS: dict[str, Conventions] = {c.name: c for c in (TORCH, PADDLE, KERAS)}
+CONVENTIONS: dict[str, Conventions] = {c.name: c for c in (TORCH, PADDLE, KERAS, FLAX)}
 FRAMEWORKS = tuple(CONVENTIONS)
 
 

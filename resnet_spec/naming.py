@@ -1,8 +1,8 @@
-"""Canonical <-> native names and layouts for torch, paddle and keras, by rule.
+"""Canonical <-> native names and layouts for torch, paddle, keras and flax, by rule.
 
 Native names follow each ecosystem's zoo so official checkpoints load as they are:
 torchvision ``layer1.0.bn1.running_mean``; paddle.vision ``layer1.0.bn1._mean``;
-keras.applications ``conv2_block1_1_bn/moving_mean``.
+keras.applications ``conv2_block1_1_bn/moving_mean``; Flax's examples/imagenet ``ResNetBlock_0/BatchNorm_0/mean``.
 """
 
 from __future__ import annotations
@@ -88,15 +88,86 @@ def canonical_module(keras_name: str) -> str:
     return f"layer{stage}.{index}.{tail}"
 
 
-def native_module(module: str, framework: str) -> str:
-    """Canonical module path -> the framework's module/layer name."""
-    return keras_layer_name(module) if conventions(framework).layer_names == "keras.applications" else module
+_FLAX_TOP = {"conv1": "conv_init", "bn1": "bn_init", "post_bn": "norm_post", "fc": "Dense_0"}
+_FLAX_TOP_INV = {v: k for k, v in _FLAX_TOP.items()}
+_FLAX_PARTS = {"downsample.0": "conv_proj", "downsample.1": "norm_proj", "preact_bn": "norm_preact"}
+_FLAX_PARTS_INV = {v: k for k, v in _FLAX_PARTS.items()}
+#: Flax's examples/imagenet block classes (its auto-names ``ResNetBlock_N``); the pre-activation pair is ours.
+FLAX_BLOCKS = {
+    ("basic", False): "ResNetBlock",
+    ("bottleneck", False): "BottleneckResNetBlock",
+    ("basic", True): "PreActResNetBlock",
+    ("bottleneck", True): "PreActBottleneckResNetBlock",
+}
+_FLAX_BLOCK_RE = re.compile(r"^(\w+?)_(\d+)/(Conv_\d+|BatchNorm_\d+|conv_proj|norm_proj|norm_preact)$")
+_FLAX_DEEP_STEM_RE = re.compile(r"^(conv|bn)_init_(\d+)$")
 
 
-def native_key(entry: ParamEntry, framework: str) -> str:
-    """The framework's key for a tensor: ``module.attr`` (torch/paddle) or ``layer/attr`` (keras)."""
+def flax_block_name(spec: ModelSpec, stage: int, index: int) -> str:
+    """Flax's example names a block by its class and its place over the whole network (``ResNetBlock_5``:
+    linen's auto-naming), so the name of ``layer{stage}.{index}`` needs the stage depths before it."""
+    return f"{FLAX_BLOCKS[(spec.block, spec.preact)]}_{sum(spec.depths[: stage - 1]) + index}"
+
+
+def flax_module_name(module: str, spec: ModelSpec) -> str:
+    """Canonical module path -> Flax example path (``layer2.0.conv1`` -> ``ResNetBlock_2/Conv_0`` in a resnet18)."""
+    if module in _FLAX_TOP:
+        return _FLAX_TOP[module]
+    deep = _DEEP_STEM_RE.match(module)
+    if deep and int(deep[1]) % 3 < 2:  # a deep stem: conv_init_0, bn_init_0, conv_init_1, ...
+        return f"{'conv' if int(deep[1]) % 3 == 0 else 'bn'}_init_{int(deep[1]) // 3}"
+    m = _BLOCK_RE.match(module)
+    if not m:
+        raise ValueError(f"no flax name for module {module!r}")
+    part = m[3]
+    if part not in _FLAX_PARTS:
+        kind, k = re.fullmatch(r"(conv|bn)(\d+)", part).groups()  # type: ignore[union-attr]
+        part = f"{'Conv' if kind == 'conv' else 'BatchNorm'}_{int(k) - 1}"
+    else:
+        part = _FLAX_PARTS[part]
+    return f"{flax_block_name(spec, int(m[1]), int(m[2]))}/{part}"
+
+
+def flax_canonical_module(name: str, depths: Sequence[int]) -> str:
+    """Flax example path -> canonical module path, given the stage depths (inverse of :func:`flax_module_name`)."""
+    if name in _FLAX_TOP_INV:
+        return _FLAX_TOP_INV[name]
+    deep = _FLAX_DEEP_STEM_RE.match(name)
+    if deep:
+        return f"conv1.{3 * int(deep[2]) + (deep[1] == 'bn')}"
+    m = _FLAX_BLOCK_RE.match(name)
+    if not m or m[1] not in FLAX_BLOCKS.values():
+        raise ValueError(f"not a Flax ResNet module name: {name!r}")
+    k = int(m[2])
+    if k >= sum(depths):
+        raise ValueError(f"{name!r}: block {k} beyond the {sum(depths)} blocks of depths {tuple(depths)}")
+    stage = next(s for s in range(len(depths)) if k < sum(depths[: s + 1]))
+    index = k - sum(depths[:stage])
+    part = _FLAX_PARTS_INV.get(m[3])
+    if part is None:
+        kind, n = m[3].split("_")
+        part = f"{'conv' if kind == 'Conv' else 'bn'}{int(n) + 1}"
+    return f"layer{stage + 1}.{index}.{part}"
+
+
+def native_module(module: str, framework: str, spec: ModelSpec | None = None) -> str:
+    """Canonical module path -> the framework's module/layer name (Flax's needs the spec: its blocks are numbered
+    over the network)."""
+    layer_names = conventions(framework).layer_names
+    if layer_names == "keras.applications":
+        return keras_layer_name(module)
+    if layer_names == "flax example":
+        if spec is None:
+            raise ValueError(f"{framework} names blocks over the whole network: its names need the spec")
+        return flax_module_name(module, spec)
+    return module
+
+
+def native_key(entry: ParamEntry, framework: str, spec: ModelSpec | None = None) -> str:
+    """The framework's key for a tensor: ``module.attr`` (torch/paddle) or ``layer/attr`` (keras, flax)."""
     conv = conventions(framework)
-    return f"{native_module(entry.module, framework)}{conv.key_sep}{conv.native_attr(entry.kind, entry.attr)}"
+    module = native_module(entry.module, framework, spec)
+    return f"{module}{conv.key_sep}{conv.native_attr(entry.kind, entry.attr)}"
 
 
 def to_native(entry: ParamEntry, framework: str, array: np.ndarray, *, copy: bool = True) -> np.ndarray:
@@ -136,7 +207,7 @@ class NativeEntry:
 def native_table(spec: ModelSpec, framework: str) -> list[NativeEntry]:
     """The canonical table annotated with one framework's keys and shapes."""
     conventions(framework)  # an unknown framework is one ValueError naming the known ones
-    return [NativeEntry(e, native_key(e, framework), native_shape(e, framework)) for e in canonical_table(spec)]
+    return [NativeEntry(e, native_key(e, framework, spec), native_shape(e, framework)) for e in canonical_table(spec)]
 
 
 def keras_order(spec: ModelSpec) -> list[ParamEntry]:
@@ -193,12 +264,19 @@ def module_kind(module: str) -> str:
     raise ValueError(f"not a ResNet module: {module!r}")
 
 
-def canonical_entry_from_native(key: str, framework: str, shape: tuple[int, ...]) -> ParamEntry:
-    """Parse a native key into a canonical entry (shape given in the framework's layout)."""
+def canonical_entry_from_native(
+    key: str, framework: str, shape: tuple[int, ...], depths: Sequence[int] | None = None
+) -> ParamEntry:
+    """Parse a native key into a canonical entry (shape given in the framework's layout; Flax's names need the
+    stage ``depths``)."""
     conv = conventions(framework)
     module, _, attr = key.rpartition(conv.key_sep)
     if conv.layer_names == "keras.applications":
         module = canonical_module(module)
+    elif conv.layer_names == "flax example":
+        if depths is None:
+            raise ValueError(f"{framework} key {key!r}: its blocks are numbered over the network; give the depths")
+        module = flax_canonical_module(module, depths)
     kind = module_kind(module)
     inverse = {v: k for k, v in conv.attrs[kind].items()}
     if attr not in inverse:

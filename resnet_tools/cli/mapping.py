@@ -30,7 +30,7 @@ def cmd_map(args: argparse.Namespace) -> int:
         table.add_column(col, overflow="fold")
     for key, name, shape in m.rows():
         entry = entries.get(name)
-        natives = [native_key(entry, fw) if entry else "-" for fw in FRAMEWORKS]
+        natives = [native_key(entry, fw, m.spec) if entry else "-" for fw in FRAMEWORKS]
         table.add_row(key, name, *natives, "x".join(map(str, shape)))
     console.print(table)
     for note in m.notes:

@@ -1,6 +1,6 @@
 """The backend contract and the one safe way to load backends.
 
-Each backend package (``resnet_torch``, ``resnet_paddle``, ``resnet_keras``) satisfies
+Each backend package (``resnet_torch``, ``resnet_paddle``, ``resnet_keras``, ``resnet_flax``) satisfies
 :class:`Backend` as a module (mypy checks it, see :func:`_conformance`). Tools take a ``Backend``,
 never a bare module, and load it lazily: converting torch -> safetensors imports neither paddle nor
 TensorFlow.
@@ -257,6 +257,7 @@ if TYPE_CHECKING:
 
     def _conformance() -> None:
         """mypy proves each backend package satisfies :class:`Backend` (never run)."""
+        import resnet_flax
         import resnet_keras
         import resnet_paddle
         import resnet_torch
@@ -264,3 +265,4 @@ if TYPE_CHECKING:
         _torch: Backend = resnet_torch
         _paddle: Backend = resnet_paddle
         _keras: Backend = resnet_keras
+        _flax: Backend = resnet_flax

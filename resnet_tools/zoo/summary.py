@@ -52,7 +52,7 @@ def summarize(spec: ModelSpec, backend: str, input_shape: tuple[int, int, int, i
             size *= d
         sizes[e.module][0 if e.trainable else 1] += size
     rows = [
-        SummaryRow(m, native_module(m, backend), LAYER_TYPES[module_kind(m)], (n, *shape), *sizes[m])
+        SummaryRow(m, native_module(m, backend, spec), LAYER_TYPES[module_kind(m)], (n, *shape), *sizes[m])
         for m, shape in shapes.items()
     ]
     trainable = sum(r.trainable for r in rows)
