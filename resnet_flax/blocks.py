@@ -45,7 +45,7 @@ def norm(
     channels: int, spec: ModelSpec, dtype: Any, param_dtype: Any, rngs: nnx.Rngs, zero: bool = False
 ) -> nnx.BatchNorm:
     """BatchNorm with the spec's eps and momentum (Flax's convention: the weight of the OLD statistic)."""
-    return nnx.BatchNorm(
+    layer = nnx.BatchNorm(
         channels,
         momentum=bn_momentum(spec, "flax"),
         epsilon=spec.bn_eps,
@@ -55,6 +55,9 @@ def norm(
         param_dtype=param_dtype,
         rngs=rngs,
     )
+    for stat in (layer.mean, layer.var):  # nnx.BatchNorm keeps its running statistics in float32 whatever param_dtype
+        stat.set_value(stat.get_value().astype(param_dtype))
+    return layer
 
 
 def avg_pool_ceil(x: Array, s: int) -> Array:
@@ -75,7 +78,11 @@ class Block(nnx.Module):
             self.norm_preact = norm(plan.in_channels, spec, dtype, param_dtype, rngs)
         for i, c in enumerate(plan.convs):
             last = i == n - 1
-            setattr(self, f"Conv_{i}", conv(c, dtype, param_dtype, rngs, zero=last and spec.preact and spec.zero_init_residual))
+            setattr(
+                self,
+                f"Conv_{i}",
+                conv(c, dtype, param_dtype, rngs, zero=last and spec.preact and spec.zero_init_residual),
+            )
             if not (spec.preact and last):
                 zero = last and spec.zero_init_residual
                 setattr(self, f"BatchNorm_{i}", norm(c.out_channels, spec, dtype, param_dtype, rngs, zero=zero))

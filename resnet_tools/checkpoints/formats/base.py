@@ -205,14 +205,17 @@ def native_state(ckpt: Checkpoint, spec: ModelSpec, framework: str) -> dict[str,
     }
 
 
-def weights_from_native(native: dict[str, Any], framework: str, path: Path) -> dict[str, Any]:
-    """Native keys and layouts -> canonical ones, by naming rule; lazy tensors get their transform chained.
-    Consumes ``native``: each array read into memory is let go once its canonical copy exists."""
+def weights_from_native(
+    native: dict[str, Any], framework: str, path: Path, depths: tuple[int, ...] | None = None
+) -> dict[str, Any]:
+    """Native keys and layouts -> canonical ones, by naming rule (Flax's names need the stage ``depths``); lazy
+    tensors get their transform chained. Consumes ``native``: each array read into memory is let go once its
+    canonical copy exists."""
     out = {}
     try:
         for key in list(native):
             value = native.pop(key)
-            entry = canonical_entry_from_native(key, framework, tuple(np.shape(value)))
+            entry = canonical_entry_from_native(key, framework, tuple(np.shape(value)), depths)
             out[entry.name] = apply(value, functools.partial(from_native, entry, framework), entry.shape)
     except ValueError as exc:
         raise CheckpointError(f"{path}: not a ResNet checkpoint of this zoo: {exc}") from None

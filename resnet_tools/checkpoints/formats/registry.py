@@ -15,6 +15,7 @@ from resnet_spec.errors import CheckpointError
 from resnet_spec.spec import list_models
 from resnet_tools.checkpoints.formats.base import OPTIMIZER_PREFIX, Checkpoint, Format, ModelRef
 from resnet_tools.checkpoints.formats.canonical import read_npz, read_safetensors, write_npz, write_safetensors
+from resnet_tools.checkpoints.formats.flax_msgpack import read_flax, write_flax
 from resnet_tools.checkpoints.formats.keras import (
     read_keras,
     read_keras_archive,
@@ -83,6 +84,15 @@ FORMATS: dict[str, Format] = {
             read_keras_legacy,
             None,
             "legacy Keras / keras.applications HDF5 weights, read by layer name (read only)",
+        ),
+        Format(
+            "flax",
+            (".msgpack",),
+            "flax",
+            read_flax,
+            write_flax,
+            "flax.serialization msgpack of Flax's examples/imagenet variables (params + batch_stats), or an NNX "
+            "model's pure state dict",
         ),
     )
 }
