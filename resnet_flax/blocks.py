@@ -30,7 +30,7 @@ def conv(plan: ConvPlan, dtype: Any, param_dtype: Any, rngs: nnx.Rngs, zero: boo
         plan.out_channels,
         (plan.kernel, plan.kernel),
         strides=plan.stride,
-        padding=[(pad, pad), (pad, pad)],
+        padding="SAME" if plan.same else [(pad, pad), (pad, pad)],  # Flax's "SAME" is TensorFlow's
         kernel_dilation=plan.dilation,
         feature_group_count=plan.groups,
         use_bias=plan.bias,

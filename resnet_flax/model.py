@@ -30,6 +30,8 @@ def stem_pool(x: Array, spec: ModelSpec) -> Array:
     zero padding."""
     if not spec.stem.pool:
         return x
+    if spec.padding == "same":  # TensorFlow's SAME, as Flax's examples/imagenet pools
+        return nnx.max_pool(x, (3, 3), strides=(2, 2), padding="SAME")
     if spec.stem.pool_pad == "zero":
         x = jnp.pad(x, [(0, 0), (1, 1), (1, 1), (0, 0)])
         return nnx.max_pool(x, (3, 3), strides=(2, 2), padding="VALID")

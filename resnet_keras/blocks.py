@@ -39,7 +39,7 @@ def conv(plan: ConvPlan, module: str, data_format: str, zero: bool = False) -> O
         plan.out_channels,
         plan.kernel,
         strides=plan.stride,
-        padding="valid",
+        padding="same" if plan.same else "valid",  # Keras' "same" is TensorFlow's SAME (ModelSpec.padding)
         dilation_rate=plan.dilation,
         groups=plan.groups,
         use_bias=plan.bias,
@@ -48,7 +48,7 @@ def conv(plan: ConvPlan, module: str, data_format: str, zero: bool = False) -> O
         data_format=data_format,
         name=name,
     )
-    if plan.padding == 0:
+    if plan.padding == 0 or plan.same:
         return layer
     pad = layers.ZeroPadding2D(plan.padding, data_format=data_format, name=name.replace("_conv", "_pad"))
     return lambda x: layer(pad(x))

@@ -57,6 +57,8 @@ def stem_pool(spec: ModelSpec, data_format: str) -> Op:
     """The stem max-pool; keras.applications zero-pads first (differs from -inf only on negative input)."""
     if not spec.stem.pool:
         return lambda x: x
+    if spec.padding == "same":  # TensorFlow's SAME (Flax's examples/imagenet)
+        return layers.MaxPooling2D(3, strides=2, padding="same", data_format=data_format, name="pool1_pool")
     pool = layers.MaxPooling2D(3, strides=2, data_format=data_format, name="pool1_pool")
     if spec.stem.pool_pad == "zero" or (spec.stem.norm and spec.stem.relu):
         # After BN+ReLU the input is >= 0, so zero padding equals torch's -inf padding exactly.

@@ -19,7 +19,7 @@ def conv(plan: ConvPlan, zero: bool = False) -> nn.Conv2D:
         plan.out_channels,
         plan.kernel,
         stride=plan.stride,
-        padding=plan.padding,
+        padding="SAME" if plan.same else plan.padding,  # paddle's "SAME" is TensorFlow's
         dilation=plan.dilation,
         groups=plan.groups,
         weight_attr=paddle.ParamAttr(initializer=init),

@@ -19,6 +19,8 @@ def stem_pool(spec: ModelSpec) -> nn.Layer:
     """The stem max-pool; keras.applications zero-pads first (differs from -inf only on negative input)."""
     if not spec.stem.pool:
         return nn.Identity()
+    if spec.padding == "same":
+        return nn.MaxPool2D(3, stride=2, padding="SAME")  # TensorFlow's SAME (Flax's examples/imagenet)
     if spec.stem.pool_pad == "zero":
         return nn.Sequential(nn.Pad2D(1, mode="constant", value=0.0), nn.MaxPool2D(3, stride=2))
     return nn.MaxPool2D(3, stride=2, padding=1)  # paddle pads max-pool with -inf

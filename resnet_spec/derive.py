@@ -283,6 +283,7 @@ def document_of(spec: ModelSpec) -> dict[str, Any]:
         "channel_pad": spec.channel_pad,
         "downsample": spec.downsample,
         "widen_on": spec.widen_on,
+        "padding": spec.padding,
         "post_norm": spec.post_norm,
     }
     trainable, stats = count_params(spec)

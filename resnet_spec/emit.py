@@ -10,6 +10,7 @@ import pprint
 import re
 from typing import Any
 
+from resnet_spec.errors import SpecError
 from resnet_spec.model_spec import ModelSpec
 from resnet_spec.plan import ConvPlan, channel_padding, feature_channels, plan_stages, stem_convs
 
@@ -22,6 +23,11 @@ def architecture(spec: ModelSpec) -> dict[str, Any]:
     """The model as data: the stem, every block (its convs as [in, out, kernel, stride, dilation, groups, bias],
     its shortcut and where it is strided), the head; BN eps and momentum (torch's convention: the new batch's
     weight)."""
+    if spec.padding != "symmetric":  # the file's convs pad k // 2 on every side: refused, never written wrong
+        raise SpecError(
+            f"--emit-code writes no model with padding={spec.padding!r} (TensorFlow's SAME, Flax's examples/imagenet) "
+            "yet; convert without it and build the model with resnet-xf: create_model(..., padding='same')"
+        )
     blocks = []
     for stage in plan_stages(spec):
         for b in stage:

@@ -16,7 +16,11 @@ Each :class:`Axis` is one such setting, a build option of ``resnet_spec.get_spec
 - ``derived``: a derived spec (``resnet_spec.derive``) takes what no layer shows as He et al. build it (the stride
   in the first block of each stage after the first, the stem's stride and pool read off its kernel, a ReLU after
   the stem's BN). Its one value is no choice among look-alikes but a word the user must give (``--assume
-  derived=he2016``), where their code (``--reference``, which reads these off the run) or names that decide do not.
+  derived=he2016``), where their code (``--reference``, which reads these off the run) or names that decide do not;
+- ``padding``: a strided 3x3 conv and the stem max-pool pad symmetrically (every zoo: torchvision, paddle.vision,
+  keras.applications, timm) or as TensorFlow's SAME (Flax's examples/imagenet). Every naming but Flax's decides it
+  (symmetric), so it is open only on a model read as SAME: a Flax file that is not ours is read so, and
+  ``--assume padding=symmetric`` says an NNX model of the user's pads both sides.
 """
 
 from __future__ import annotations
@@ -38,6 +42,11 @@ class Axis:
     values: Mapping[str, str]  # value -> what it means and who builds it so
     matters: Callable[[ModelSpec], bool]
     current: Callable[[ModelSpec], str]
+    #: Where a value may be set (a file's record, ``--assume``) though the axis is not open; None: where it matters.
+    applies: Callable[[ModelSpec], bool] | None = None
+
+    def can_apply(self, spec: ModelSpec) -> bool:
+        return (self.applies or self.matters)(spec)
 
     def describe(self, value: str) -> str:
         return f"{self.name}={value} ({self.values[value]})"
@@ -105,6 +114,18 @@ AXES = (
         },
         lambda s: not is_zoo_model(s.name) and as_he2016(s),
         lambda s: "he2016",
+    ),
+    Axis(
+        "padding",
+        {
+            "symmetric": "strided 3x3 convs and the stem max-pool pad one pixel on every side: torchvision, "
+            "paddle.vision, keras.applications, timm",
+            "same": "strided 3x3 convs and the stem max-pool pad as TensorFlow's SAME (on an even side one pixel "
+            "after, none before): Flax's examples/imagenet",
+        },
+        lambda s: s.padding == "same",
+        lambda s: s.padding,
+        applies=lambda s: _strides(s) or s.stem.pool,
     ),
 )
 AXIS_NAMES = tuple(a.name for a in AXES)

@@ -75,6 +75,10 @@ class ModelSpec:
     # The conv of a basic block that changes the width: its first (He et al.: cin -> w -> w) or its second, the first
     # keeping its input's (cin -> cin -> w, as some tutorial models write it).
     widen_on: str = "conv1"
+    # How a strided 3x3 conv of a block and the stem's max-pool pad: "symmetric" (k // 2 on every side: torchvision,
+    # paddle.vision, keras.applications, timm) or "same" (TensorFlow's SAME, Flax's examples/imagenet: on an even
+    # side, nothing before and one after). Equal on odd sides; same output sizes; other numbers on even ones.
+    padding: str = "symmetric"
     # Build options (overridable through create_model(**overrides)).
     zero_init_residual: bool = False
     replace_stride_with_dilation: tuple[bool, bool, bool] = (False, False, False)
@@ -101,6 +105,7 @@ class ModelSpec:
             "pool_pad": self.stem.pool_pad,
             "channel_pad": self.channel_pad,
             "downsample": self.downsample,
+            "padding": self.padding,
             "zero_init_residual": self.zero_init_residual,
             "replace_stride_with_dilation": list(self.replace_stride_with_dilation),
         }
@@ -118,4 +123,6 @@ class ModelSpec:
             "overridden",
         ):
             arch.pop(key)
+        if arch["padding"] == "symmetric":  # the default: files written before the option keep their hash
+            arch.pop("padding")
         return hashlib.sha256(json.dumps(arch, sort_keys=True).encode()).hexdigest()[:16]

@@ -22,11 +22,22 @@ class ConvPlan:
     dilation: int
     groups: int
     bias: bool
+    #: TensorFlow's SAME padding (``ModelSpec.padding == "same"``, strided convs only): see :func:`same_padding`.
+    same: bool = False
 
     @property
     def padding(self) -> int:
         """Symmetric zero padding that keeps 'same' geometry for odd kernels (explicit everywhere)."""
         return self.dilation * (self.kernel - 1) // 2
+
+
+def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
+    """TensorFlow's SAME padding of one side of ``size`` (before, after): ``ceil(size / stride)`` outputs, the
+    padding split with the odd pixel after. A 3x3 stride-2 conv pads (0, 1) on an even side, (1, 1) on an odd one;
+    symmetric padding is (1, 1) on both, so the two agree on odd sides only."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + dilation * (kernel - 1) + 1 - size, 0)
+    return total // 2, total - total // 2
 
 
 @dataclass(frozen=True)
@@ -96,16 +107,17 @@ def inner_width(spec: ModelSpec, planes: int) -> int:
 # --8<-- [start:stride-placement]
 def _block_convs(spec: ModelSpec, cin: int, width: int, cout: int, stride: int, dilation: int) -> tuple[ConvPlan, ...]:
     bias_inner, bias_last = spec.conv_bias.inner, spec.conv_bias.last
+    same = spec.padding == "same"  # a strided 3x3 pads TensorFlow's SAME (Flax's examples/imagenet)
     if spec.block == "basic":
         mid = cin if spec.widen_on == "conv2" else width  # the first conv keeps its input's width, or widens
         return (
-            ConvPlan(cin, mid, 3, stride, 1, 1, bias_inner),
+            ConvPlan(cin, mid, 3, stride, 1, 1, bias_inner, same=same and stride > 1),
             ConvPlan(mid, cout, 3, 1, 1, 1, bias_last),
         )
     s1, s3 = (stride, 1) if spec.stride_on == "conv1x1" else (1, stride)
     return (
         ConvPlan(cin, width, 1, s1, 1, 1, bias_inner),
-        ConvPlan(width, width, 3, s3, dilation, spec.groups, bias_inner),
+        ConvPlan(width, width, 3, s3, dilation, spec.groups, bias_inner, same=same and s3 > 1),
         ConvPlan(width, cout, 1, 1, 1, 1, bias_last),
     )
 

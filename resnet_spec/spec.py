@@ -40,6 +40,8 @@ OVERRIDES = {
     "channel_pad": "option A shortcuts: the new channels' zeros 'split' before and after the input's, or at the 'end'",
     "downsample": "a strided projection shortcut: its 1x1 'conv' strides (torchvision), or an 'avg_pool' 2x2 does "
     "(ResNet-D: timm's resnet*d, PaddleClas' *_vd)",
+    "padding": "strided 3x3 convs and the stem max-pool pad 'symmetric' (torchvision) or TensorFlow's 'same' "
+    "(Flax's examples/imagenet: one after, none before, on an even side)",
 }
 #: The shortcut kinds a V1.5 model may be built with (the others place the projection elsewhere).
 PROJECTIONS = ("projection_when_needed", "conv_when_needed")
@@ -139,6 +141,7 @@ def resolve_model(
         channel_pad=merged.get("channel_pad", "split"),
         downsample=merged.get("downsample", "conv"),
         widen_on=merged.get("widen_on", "conv1"),
+        padding=merged.get("padding", "symmetric"),
         post_norm=merged["post_norm"],
         num_classes=merged["num_classes"],
         in_channels=merged["in_channels"],
@@ -327,7 +330,8 @@ def _hand_written_options(spec: ModelSpec, overrides: dict[str, Any]) -> dict[st
 
 
 def _unseen_options(spec: ModelSpec, overrides: dict[str, Any], stem: StemSpec) -> dict[str, Any]:
-    """``stride_on``, ``stride_block``, ``pool_pad``, ``channel_pad`` and ``downsample``: settings the weights cannot
+    """``stride_on``, ``stride_block``, ``pool_pad``, ``channel_pad``, ``downsample`` and ``padding``: settings the
+    weights cannot
     show (same tensors either way)."""
     changes: dict[str, Any] = {}
     if "stride_on" in overrides:
@@ -367,6 +371,11 @@ def _unseen_options(spec: ModelSpec, overrides: dict[str, Any], stem: StemSpec) 
         if how != spec.downsample and spec.shortcut not in PROJECTIONS:
             raise SpecError(f"{spec.name}: downsample applies to projection shortcuts (shortcut {spec.shortcut})")
         changes["downsample"] = how
+    if "padding" in overrides:
+        pad = overrides["padding"]
+        if pad not in ("symmetric", "same"):
+            raise SpecError(f"{spec.name}: padding must be 'symmetric' or 'same', got {pad!r}")
+        changes["padding"] = pad
     return changes
 
 

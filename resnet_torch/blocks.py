@@ -7,18 +7,30 @@ from torch import nn
 
 from resnet_spec.model_spec import ModelSpec
 from resnet_spec.numerics import bn_momentum, conv_init_std
-from resnet_spec.plan import BlockPlan, ConvPlan, channel_padding
+from resnet_spec.plan import BlockPlan, ConvPlan, channel_padding, same_padding
+
+
+class SameConv2d(nn.Conv2d):
+    """A conv padded as TensorFlow's SAME (``ModelSpec.padding == "same"``: Flax's examples/imagenet) by the input's
+    size: torch's ``padding='same'`` refuses strides. Its state_dict is a Conv2d's."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        (k, _), (s, _), (d, _) = self.kernel_size, self.stride, self.dilation
+        top, bottom = same_padding(x.shape[-2], k, s, d)
+        left, right = same_padding(x.shape[-1], k, s, d)
+        return super().forward(nn.functional.pad(x, (left, right, top, bottom)))
 
 
 # --8<-- [start:helpers]
 def conv(plan: ConvPlan, zero: bool = False) -> nn.Conv2d:
-    """A conv from its plan, with explicit symmetric padding and He-normal (fan_out) init (or zeros)."""
-    layer = nn.Conv2d(
+    """A conv from its plan, with explicit symmetric padding (or TF's SAME where the plan says) and He-normal
+    (fan_out) init (or zeros)."""
+    layer = (SameConv2d if plan.same else nn.Conv2d)(
         plan.in_channels,
         plan.out_channels,
         plan.kernel,
         stride=plan.stride,
-        padding=plan.padding,
+        padding=0 if plan.same else plan.padding,
         dilation=plan.dilation,
         groups=plan.groups,
         bias=plan.bias,

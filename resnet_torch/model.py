@@ -9,9 +9,18 @@ from torch import nn
 
 from resnet_spec.model_spec import ModelSpec
 from resnet_spec.numerics import linear_init_bound
-from resnet_spec.plan import feature_channels, feature_names, plan_stages, stem_convs
+from resnet_spec.plan import feature_channels, feature_names, plan_stages, same_padding, stem_convs
 from resnet_spec.spec import check_dtype, get_spec
 from resnet_torch.blocks import BLOCKS, conv, norm
+
+
+class SameMaxPool2d(nn.MaxPool2d):
+    """The stem's 3x3/2 max-pool padded (with -inf) as TensorFlow's SAME: Flax's examples/imagenet."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        top, bottom = same_padding(x.shape[-2], 3, 2)
+        left, right = same_padding(x.shape[-1], 3, 2)
+        return super().forward(nn.functional.pad(x, (left, right, top, bottom), value=float("-inf")))
 
 
 # --8<-- [start:torch-pool]
@@ -19,6 +28,8 @@ def stem_pool(spec: ModelSpec) -> nn.Module:
     """The stem max-pool; keras.applications zero-pads first (differs from -inf only on negative input)."""
     if not spec.stem.pool:
         return nn.Identity()
+    if spec.padding == "same":
+        return SameMaxPool2d(3, stride=2)
     if spec.stem.pool_pad == "zero":
         return nn.Sequential(nn.ZeroPad2d(1), nn.MaxPool2d(3, stride=2))
     return nn.MaxPool2d(3, stride=2, padding=1)  # torch pads max-pool with -inf

@@ -79,7 +79,7 @@ def resolve_spec(ckpt: Checkpoint, model: str | None, assume: Mapping[str, str] 
     derived = ckpt.metadata.get(DERIVED_KEY)
     unseen = {**recorded, **(assume or {})}
     if unseen and spec is not ckpt.spec:  # a mapping's spec has them settled already
-        changes = {k: v for k, v in unseen.items() if axis(k).matters(spec) and axis(k).current(spec) != v}
+        changes = {k: v for k, v in unseen.items() if axis(k).can_apply(spec) and axis(k).current(spec) != v}
         spec = apply_overrides(spec, **changes) if changes else spec
     if spec is not ckpt.spec and derived is None and spec.name not in list_models():  # derived here, not --spec
         unsettled = [a for a in open_axes(spec) if a.name not in unseen]

@@ -21,6 +21,7 @@ from resnet_spec import ModelSpec
 from resnet_spec.errors import CheckpointError
 from resnet_spec.weights import validate_weights
 from resnet_tools.checkpoints.formats.base import (
+    ASSUMED_KEY,
     PRODUCER,
     Checkpoint,
     ModelRef,
@@ -145,8 +146,12 @@ def read_flax(path: Path, _model: ModelRef) -> Checkpoint:
         raise
     except (ValueError, TypeError, msgpack.UnpackException) as exc:
         raise CheckpointError(f"cannot read {path} as a Flax msgpack checkpoint: {exc}") from None
-    if meta.get("producer") != PRODUCER:
-        meta = {"source_framework": "flax"}
+    if meta.get("producer") != PRODUCER:  # Flax's example or the user's own: its model pads as the example's
+        meta = {ASSUMED_KEY: json.dumps({"padding": "same"})}
+        notes.append(
+            "read as Flax's examples/imagenet model: its strided 3x3 convs and stem max-pool pad TensorFlow's SAME "
+            "(--assume padding=symmetric if yours pads every side, as nnx.Conv(padding=1) does)"
+        )
     weights = weights_from_native(native, "flax", path, depths=depths)
     return Checkpoint(weights, {**meta, "source_framework": "flax"}, notes=notes)
 
@@ -176,8 +181,3 @@ def write_flax(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
 
     with open(path, "wb") as fh:
         fh.write(msgpack.packb(tree, default=pack, use_bin_type=True))
-
-
-def recorded(meta: dict[str, str]) -> dict[str, Any]:
-    """Our metadata's JSON entries, decoded (for tests and reports)."""
-    return {k: json.loads(v) if v[:1] in "{[" else v for k, v in meta.items()}

@@ -1,0 +1,212 @@
+"""Flax checkpoints: the model Flax's examples/imagenet trains (written in ``parity_tests/flax_example.py`` as the
+example writes it, random BN statistics), saved with ``flax.serialization.to_bytes``, converts to every framework's
+file and back bitwise; each framework's model of it equals the example's own output at even and odd sizes (where
+its 'SAME' padding differs from the zoo's symmetric padding, and where it does not); its look-alike with symmetric
+padding is other numbers; hostile msgpack files are refused in one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import numpy as np
+import pytest
+
+from parity_tests.conftest import LOADED
+from resnet_spec import get_spec
+from resnet_spec.tolerances import tolerance
+from resnet_tools.checkpoints.convert import convert
+from resnet_tools.checkpoints.formats import format_for, read_checkpoint
+from resnet_tools.checkpoints.request import MapRequest
+from resnet_tools.cli import main
+from resnet_tools.core.diffs import tensor_diff
+
+TOL = tolerance("float32", "cpu", "eval").rel
+EXT = {"torch": ".pth", "paddle": ".pdparams", "keras": ".weights.h5", "flax": ".msgpack"}
+
+pytestmark = pytest.mark.skipif("flax" not in LOADED, reason="needs flax")
+
+
+def _example(name: str, seed: int = 0) -> tuple[Any, dict[str, Any]]:
+    """The example's model and its variables: random weights, random BN statistics (variances > 0)."""
+    import jax
+    import jax.numpy as jnp
+
+    from parity_tests import flax_example
+
+    cls = {"resnet18": flax_example.ResNet18, "resnet50": flax_example.ResNet50}[name]
+    model = cls(num_classes=7)
+    shapes = model.init(jax.random.PRNGKey(seed), jnp.zeros((1, 32, 32, 3)), train=False)
+    rng = np.random.default_rng(seed)
+    params = jax.tree.map(lambda a: rng.standard_normal(a.shape).astype("float32") * 0.1, shapes["params"])
+    stats = jax.tree.map(lambda a: (rng.random(a.shape) + 0.5).astype("float32"), shapes["batch_stats"])
+    stats = jax.tree_util.tree_map_with_path(
+        lambda p, a: a - 1.0 if p[-1].key == "mean" else a, stats
+    )  # means around 0, variances in [0.5, 1.5)
+    return model, {"params": params, "batch_stats": stats}
+
+
+def _save(variables: dict[str, Any], path: Path) -> Path:
+    from flax import serialization
+
+    path.write_bytes(serialization.to_bytes(variables))
+    return path
+
+
+def _logits(model: Any, variables: dict[str, Any], x: np.ndarray) -> np.ndarray:
+    import jax.numpy as jnp
+
+    return np.asarray(model.apply(variables, jnp.asarray(x.transpose(0, 2, 3, 1)), train=False))
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50"])
+def test_the_examples_checkpoint_converts_both_ways_bitwise(name: str, tmp_path: Path) -> None:
+    from flax import serialization
+    from flax.traverse_util import flatten_dict
+
+    _model, variables = _example(name)
+    src = _save(variables, tmp_path / f"{name}.msgpack")
+    for fw, ext in EXT.items():
+        if fw == "flax" or fw not in LOADED:
+            continue
+        there, back = tmp_path / f"there{ext}", tmp_path / f"back-{fw}.msgpack"
+        assert convert(src, there).spec.padding == "same"
+        convert(there, back, how=MapRequest(assume={"padding": "same"}))
+        restored = serialization.msgpack_restore(back.read_bytes())
+        want, got = flatten_dict(variables), flatten_dict({k: restored[k] for k in ("params", "batch_stats")})
+        assert set(want) == set(got), fw
+        for key, value in want.items():
+            assert got[key].dtype == value.dtype and np.array_equal(got[key], value), (fw, key)
+
+
+@pytest.mark.parametrize("backend_name", sorted(EXT))
+def test_every_framework_computes_the_examples_model(backend_name: str, tmp_path: Path) -> None:
+    """Converted into each framework's own file and loaded there: the example's logits at 64 x 80 (even: 'SAME'
+    pads one side) and 65 x 81 (odd at the first strides), batch 2."""
+    if backend_name not in LOADED:
+        pytest.skip(f"{backend_name} not installed")
+    mod = LOADED[backend_name]
+    model, variables = _example("resnet18", seed=1)
+    src = _save(variables, tmp_path / "r18.msgpack")
+    dst = tmp_path / f"r18{EXT[backend_name]}"
+    spec = convert(src, dst, force=True).spec
+    assert spec == get_spec("resnet18", num_classes=7, padding="same")
+    weights = read_checkpoint(dst, format_for(dst), spec).weights
+    rng = np.random.default_rng(5)
+    for h, w in ((64, 80), (65, 81)):
+        x = rng.standard_normal((2, 3, h, w)).astype("float32")
+        want = _logits(model, variables, x)
+        got = mod.forward_numpy(mod.import_weights(mod.create_model(spec), weights), x)["logits"]
+        assert tensor_diff(want, got).max_rel <= TOL, (h, w)
+        # the look-alike that pads every side (the zoo's): other numbers, so the padding read matters
+        lookalike = get_spec("resnet18", num_classes=7)
+        other = mod.forward_numpy(mod.import_weights(mod.create_model(lookalike), weights), x)["logits"]
+        assert tensor_diff(want, other).max_rel > 100 * TOL, (h, w)
+
+
+def test_padding_is_the_users_word_when_given(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An NNX model of the user's own that pads every side: --assume padding=symmetric; the example's file without
+    it is read with the example's padding, and the note says so."""
+    _model, variables = _example("resnet18")
+    src = _save(variables, tmp_path / "r.msgpack")
+    assert main(["convert", str(src), str(tmp_path / "a.safetensors")]) == 0
+    out = capsys.readouterr().out
+    assert "padding='same'" in out and "TensorFlow's SAME" in out
+    result = convert(src, tmp_path / "b.safetensors", how=MapRequest(assume={"padding": "symmetric"}))
+    assert result.spec.padding == "symmetric"
+    assert (
+        read_checkpoint(tmp_path / "a.safetensors", format_for(tmp_path / "a.safetensors")).metadata["unseen_options"]
+        == '{"padding": "same"}'
+    )
+
+
+def test_our_flax_file_is_flaxs_own_layout(tmp_path: Path) -> None:
+    """A file we write is the example's variables: flax.serialization reads it into the example's own model (its
+    params and batch_stats trees), and resnet_flax's NNX model gives the torch model's logits."""
+    import jax
+    import jax.numpy as jnp
+    from flax import serialization
+
+    from parity_tests import flax_example
+
+    torch_mod, flax_mod = LOADED.get("torch"), LOADED["flax"]
+    if torch_mod is None:
+        pytest.skip("needs torch")
+    from resnet_spec.random_weights import random_weights
+
+    spec = get_spec("resnet50", num_classes=7)
+    tm = torch_mod.import_weights(torch_mod.create_model(spec), random_weights(spec, seed=4))
+    src = tmp_path / "r50.npz"
+    from resnet_tools.checkpoints.formats.base import Checkpoint
+    from resnet_tools.checkpoints.formats.registry import FORMATS, write_checkpoint
+
+    write_checkpoint(Checkpoint(torch_mod.export_weights(tm)), spec, src, FORMATS["npz"])
+    dst = tmp_path / "r50.msgpack"
+    convert(src, dst)
+    target = flax_example.ResNet50(num_classes=7).init(jax.random.PRNGKey(0), jnp.zeros((1, 32, 32, 3)), train=False)
+    restored = serialization.from_bytes(target, dst.read_bytes())  # the example's own loader
+    assert jax.tree.structure(restored) == jax.tree.structure(target)
+    weights = read_checkpoint(dst, format_for(dst)).weights
+    x = np.random.default_rng(2).standard_normal((2, 3, 67, 81)).astype("float32")
+    want = torch_mod.forward_numpy(tm, x)["logits"]
+    got = flax_mod.forward_numpy(flax_mod.import_weights(flax_mod.create_model(spec), weights), x)["logits"]
+    assert tensor_diff(want, got).max_rel <= TOL
+
+
+def _ext_array(shape: Any, dtype: str, data: bytes, code: int = 1) -> msgpack.ExtType:
+    return msgpack.ExtType(code, msgpack.packb((shape, dtype, data), use_bin_type=True))
+
+
+def _hostile(tmp_path: Path, tree: Any) -> Path:
+    path = tmp_path / "bad.msgpack"
+    path.write_bytes(tree if isinstance(tree, bytes) else msgpack.packb(tree, use_bin_type=True))
+    return path
+
+
+_KERNEL = np.zeros((7, 7, 3, 64), "float32")
+HOSTILE = {
+    "not msgpack": (b"\xc1\xc1 definitely not", "cannot read"),
+    "a list": ([1, 2, 3], "holds a list"),
+    "object dtype": ({"params": {"k": _ext_array([2], "object", b"xx")}, "batch_stats": {}}, "dtype 'object'"),
+    "short buffer": ({"params": {"k": _ext_array([1000], "float32", b"abcd")}, "batch_stats": {}}, "holding 4 bytes"),
+    "complex ext": ({"params": {"k": _ext_array([1], "float32", b"abcd", code=2)}, "batch_stats": {}}, "complex"),
+    "no batch_stats": (
+        {"params": {"conv_init": {"kernel": _ext_array([7, 7, 3, 64], "float32", _KERNEL.tobytes())}}},
+        "no batch_stats",
+    ),  # fmt: skip
+    "chunked": ({"params": {"k": {"__msgpack_chunked_array__": True}}, "batch_stats": {}}, "chunked array"),
+    "blocks misnumbered": (
+        {
+            "params": {
+                "ResNetBlock_0": {"Conv_0": {"kernel": _ext_array([3, 3, 64, 64], "float32", bytes(147456))}},
+                "ResNetBlock_2": {"Conv_0": {"kernel": _ext_array([3, 3, 64, 64], "float32", bytes(147456))}},
+            },
+            "batch_stats": {},
+        },
+        "not 0..1",
+    ),  # fmt: skip
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_msgpack_is_one_line(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tree, fragment = HOSTILE[case]
+    src = _hostile(tmp_path, tree)
+    before = set(tmp_path.iterdir())
+    assert main(["convert", str(src), str(tmp_path / "out.pth")]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and "Traceback" not in err and err.count("\n") <= 2, err
+    assert set(tmp_path.iterdir()) == before
+
+
+def test_emit_code_refuses_same_padding(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A generated model file pads every side: for the example's SAME padding it is refused, nothing written."""
+    _model, variables = _example("resnet18")
+    src = _save(variables, tmp_path / "r.msgpack")
+    before = set(tmp_path.iterdir())
+    code = tmp_path / "model.py"
+    assert main(["convert", str(src), str(tmp_path / "r.pth"), "--emit-code", str(code)]) == 2
+    err = capsys.readouterr().err
+    assert "padding='same'" in err and "Traceback" not in err and err.count("\n") <= 2, err
+    assert set(tmp_path.iterdir()) == before
