@@ -30,7 +30,6 @@ BasicBlock = Bottleneck = PreActBasicBlock = PreActBottleneck = Block
 __all__ = [
     "FRAMEWORK",
     "BasicBlock",
-    "Block",
     "Bottleneck",
     "PreActBasicBlock",
     "PreActBottleneck",

@@ -15,6 +15,9 @@ DESCRIPTOR = Descriptor(
     exports={},  # jax.export / StableHLO: not built yet (resnet export names the formats it has)
     extra="flax",
     model_base="flax.nnx.module.Module",
+    reports=("optax", "jax", "jaxlib"),
+    watches=False,
     runs_on=(),
+    bench_engines={},
     engine_env="",
 )

@@ -40,6 +40,9 @@ DESCRIPTOR = Descriptor(
     },
     extra="keras",
     model_base="keras.src.models.model.Model",
+    reports=("tensorflow-cpu", "tensorflow", "jax", "jaxlib"),
+    watches=True,
     runs_on=("tensorflow", "jax", "torch"),
+    bench_engines={"cpu": ("torch", "jax"), "gpu": ("tensorflow", "jax")},  # besides TF on CPU; on GPU, both XLAs
     engine_env="KERAS_BACKEND",
 )

@@ -35,6 +35,9 @@ DESCRIPTOR = Descriptor(
     exports={"onnx": ("onnx", "paddle2onnx", "onnxruntime"), "paddle-inference": ()},
     extra="paddle",
     model_base="paddle.nn.layer.layers.Layer",
+    reports=("paddlepaddle-gpu",),
+    watches=True,
     runs_on=(),
+    bench_engines={},
     engine_env="",
 )

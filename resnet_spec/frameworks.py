@@ -27,7 +27,6 @@ class Conventions:
     layer_names: str  # "module paths" (torchvision: layer1.0.conv1), "keras.applications" or "flax example"
     bn_momentum: str  # "new batch" (the weight of the batch statistic) or "running" (the weight of the average)
     running_var: str  # the variance BN's running average takes in: "unbiased" (n - 1) or "biased" (n)
-    model_class: str  # what a user's model derives from (for messages)
 
     def native_attr(self, kind: str, attr: str) -> str:
         return self.attrs[kind][attr]
@@ -47,7 +46,6 @@ TORCH = Conventions(
     layer_names="module paths",
     bn_momentum="new batch",
     running_var="unbiased",
-    model_class="torch.nn.Module",
 )
 PADDLE = Conventions(
     name="paddle",
@@ -62,7 +60,6 @@ PADDLE = Conventions(
     layer_names="module paths",
     bn_momentum="running",
     running_var="biased",
-    model_class="paddle.nn.Layer",
 )
 KERAS = Conventions(
     name="keras",
@@ -80,7 +77,6 @@ KERAS = Conventions(
     layer_names="keras.applications",
     bn_momentum="running",
     running_var="biased",
-    model_class="keras.Model",
 )
 FLAX = Conventions(
     name="flax",
@@ -98,7 +94,6 @@ FLAX = Conventions(
     layer_names="flax example",  # Flax's examples/imagenet: conv_init, ResNetBlock_N/Conv_0, conv_proj, Dense_0
     bn_momentum="running",
     running_var="biased",
-    model_class="flax.nnx.Module",
 )
 # --8<-- [end:naming]
 
@@ -165,7 +160,10 @@ class Descriptor:
     exports: Mapping[str, tuple[str, ...]]  # artifact format -> modules its exporter needs besides the framework
     extra: str  # the pip extra that installs it: pip install 'resnet-xf[extra]'
     model_base: str  # the class in a user's model's hierarchy that says it is this framework's (module.Class)
+    reports: tuple[str, ...]  # PyPI distributions whose versions a report records besides its own (jaxlib)
+    watches: bool  # foreign.run_watched runs a user's model layer by layer (the course's checker)
     runs_on: tuple[str, ...]  # compute engines it runs on (Keras: TF, JAX, torch), the CPU default first; () if one
+    bench_engines: Mapping[str, tuple[str, ...]]  # device -> the other engines `resnet bench` also runs it on
     engine_env: str  # the variable that picks the compute engine ("" if it runs on one)
 
 

@@ -32,6 +32,9 @@ DESCRIPTOR = Descriptor(
     exports={"onnx": ("onnx", "onnxscript", "onnxruntime"), "torch-export": ()},
     extra="torch",
     model_base="torch.nn.modules.module.Module",
+    reports=("torchvision",),
+    watches=True,
     runs_on=(),
+    bench_engines={},
     engine_env="",
 )

@@ -1,4 +1,4 @@
-"""The three backend packages are parallel: same files, public names, classes and signatures."""
+"""The backend packages are parallel: same files, public names, classes and signatures."""
 
 from __future__ import annotations
 
@@ -9,16 +9,20 @@ import pytest
 
 from parity_tests.conftest import LOADED
 from resnet_spec import list_models
+from resnet_tools.core.backends import descriptors
 
 ROOT = Path(__file__).resolve().parents[2]
-BACKEND_DIRS = ["resnet_torch", "resnet_paddle", "resnet_keras"]
+BACKEND_DIRS = [d.package for d in descriptors().values()]  # from the records
 # Framework-specific extras, documented in the create_model docstrings.
-EXTRA_PARAMS = {"keras": {"data_format", "input_shape"}}  # keras.applications-style options
+EXTRA_PARAMS = {
+    "keras": {"data_format", "input_shape"},  # keras.applications-style options
+    "flax": {"seed", "compute_dtype"},  # nnx.Rngs' seed; mixed precision is a Flax layer's build-time dtype
+}
 
 
 def test_same_file_sets() -> None:
     files = {d: sorted(p.name for p in (ROOT / d).glob("*.py")) for d in BACKEND_DIRS}
-    assert files["resnet_torch"] == files["resnet_paddle"] == files["resnet_keras"]
+    assert len(files) >= 4 and all(f == files[BACKEND_DIRS[0]] for f in files.values()), files
 
 
 def _modules() -> dict:

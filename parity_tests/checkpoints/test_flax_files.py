@@ -174,7 +174,7 @@ HOSTILE = {
     "no batch_stats": (
         {"params": {"conv_init": {"kernel": _ext_array([7, 7, 3, 64], "float32", _KERNEL.tobytes())}}},
         "no batch_stats",
-    ),  # fmt: skip
+    ),
     "chunked": ({"params": {"k": {"__msgpack_chunked_array__": True}}, "batch_stats": {}}, "chunked array"),
     "blocks misnumbered": (
         {
@@ -185,7 +185,7 @@ HOSTILE = {
             "batch_stats": {},
         },
         "not 0..1",
-    ),  # fmt: skip
+    ),
 }
 
 

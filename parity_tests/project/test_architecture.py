@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-FRAMEWORKS = {"torch", "paddle", "tensorflow", "keras", "jax", "torchvision"}
-BACKEND_PACKAGES = {"resnet_torch", "resnet_paddle", "resnet_keras"}
+FRAMEWORKS = {"torch", "paddle", "tensorflow", "keras", "jax", "torchvision", "flax", "optax", "orbax"}
+#: Every backend package, from the records (resnet_spec.frameworks lists the frameworks; each has resnet_<name>/).
+BACKEND_PACKAGES = {f"resnet_{name}" for name in __import__("resnet_spec.frameworks").frameworks.FRAMEWORKS}
 
 
 def _module_name(path: Path) -> str:

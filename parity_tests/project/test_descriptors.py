@@ -20,9 +20,9 @@ from resnet_tools.export.formats import formats
 from resnet_tools.train.parallel import engine_of, processes, rank_env
 
 ROOT = Path(__file__).resolve().parents[2]
-NAMES = {"torch", "paddle", "keras", "tensorflow", "jax"}
+NAMES = {*frameworks.FRAMEWORKS, "tensorflow", "jax"}
 #: Framework-specific code by design: each framework's own bench paths.
-OWN_CODE = {ROOT / "resnet_tools" / "bench" / "paths" / f"{b}.py" for b in ("torch", "paddle", "keras")}
+OWN_CODE = set((ROOT / "resnet_tools" / "bench" / "paths").glob("*.py"))
 
 
 def _strings(node: ast.AST) -> set[str]:
@@ -44,9 +44,22 @@ def framework_comparisons(path: Path) -> list[str]:
     return found
 
 
+def framework_lists(path: Path) -> list[str]:
+    """Every tuple, list, set or dict literal in ``path`` naming two frameworks or more (as items or keys): a fact
+    about each framework kept outside its record."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        items = node.keys if isinstance(node, ast.Dict) else getattr(node, "elts", None)
+        if isinstance(node, ast.Tuple | ast.List | ast.Set | ast.Dict) and items is not None:
+            named = {i.value for i in items if isinstance(i, ast.Constant) and isinstance(i.value, str)} & NAMES
+            if len(named) >= 2:
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node)[:80]}")
+    return found
+
+
 def test_no_tool_compares_a_framework_name_with_a_string() -> None:
     files = [f for f in sorted((ROOT / "resnet_tools").rglob("*.py")) if f not in OWN_CODE]
-    found = [line for f in files for line in framework_comparisons(f)]
+    found = [line for f in files for line in framework_comparisons(f) + framework_lists(f)]
     assert not found, "read the backend's descriptor instead:\n" + "\n".join(found)
 
 
@@ -61,6 +74,9 @@ def test_the_comparison_finder_finds_one(tmp_path: Path) -> None:
     try:
         assert len(framework_comparisons(planted)) == 3
         assert framework_comparisons(tmp_path / "ok.py") == []
+        listed = tmp_path / "listed.py"
+        listed.write_text('A = ("torch", "paddle")\nB = {"keras", "flax"}\nC = {"torch": 1, "jax": 2}\nD = ["torch"]\n')
+        assert len(framework_lists(listed)) == 3
     finally:
         ROOT = saved
 
@@ -94,7 +110,8 @@ FAKE = """
         engine=Engine(name="fake all-reduce", batch_norm="per-replica BN statistics", one_process=False,
                       global_bn=False, cpu_sync_bn=False, needs=None,
                       rank_env=lambda r: {"FAKE_RANK": str(r.rank)}, launcher="fakerun {n}"),
-        exports={"onnx": ("onnx",)}, extra="fake", model_base="fake.nn.Module", runs_on=(), engine_env="",
+        exports={"onnx": ("onnx",)}, extra="fake", model_base="fake.nn.Module", reports=(), watches=False,
+        runs_on=(), bench_engines={}, engine_env="",
     )
 """
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from resnet_spec.errors import ResNetError
 from resnet_tools.bench.rows import Row
-from resnet_tools.core.backends import descriptor
+from resnet_tools.core.backends import descriptor, descriptors
 
 NOISY_SPREAD = 1.2
 
@@ -84,18 +84,8 @@ def machine_info() -> dict[str, Any]:
     import importlib.metadata as md
 
     versions = {}
-    for dist in (
-        "torch",
-        "torchvision",
-        "paddlepaddle",
-        "paddlepaddle-gpu",
-        "tensorflow-cpu",
-        "tensorflow",
-        "keras",
-        "jax",
-        "jaxlib",
-        "numpy",
-    ):
+    dists = [d for rec in descriptors().values() for d in (rec.distribution, *rec.reports)]
+    for dist in (*dict.fromkeys(dists), "numpy"):  # each backend's own, and what its descriptor reports beside
         with contextlib.suppress(md.PackageNotFoundError):
             versions[dist] = md.version(dist)
     cpu = platform.processor() or ""

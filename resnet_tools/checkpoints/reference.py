@@ -29,7 +29,6 @@ import numpy as np
 
 from resnet_spec import ModelSpec
 from resnet_spec.errors import CheckpointError, VerificationError
-from resnet_spec.frameworks import conventions
 from resnet_spec.lookalikes import assumed, differences, variants
 from resnet_spec.plan import block_names
 from resnet_spec.spec import is_zoo_model
@@ -45,7 +44,7 @@ from resnet_tools.checkpoints.structure import (
     map_units,
     units_of,
 )
-from resnet_tools.core.backends import load_submodule
+from resnet_tools.core.backends import descriptor, load_submodule
 from resnet_tools.core.diffs import tensor_diff, within
 
 #: How long one step of the user's code (importing the file, building the model, one forward pass) may take.
@@ -142,7 +141,7 @@ def _build(ref: str, framework: str) -> Any:
     except Exception as exc:
         raise CheckpointError(f"--reference {ref}: calling it failed: {type(exc).__name__}: {exc}") from None
     if not load_submodule(framework, "foreign").is_model(model):
-        expected = conventions(framework).model_class
+        expected = descriptor(framework).model_base
         raise CheckpointError(f"--reference {ref} returned a {type(model).__name__}, not a {expected}")
     return model
 

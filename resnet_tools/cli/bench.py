@@ -86,9 +86,9 @@ def _other_engines(backends: list[str], device: str, skip: bool) -> tuple[str, .
     besides TF (unless --no-keras-others)."""
     from resnet_tools.core.backends import descriptor
 
-    if not any(descriptor(b).runs_on for b in backends) or (skip and device == "cpu"):
+    if skip and device == "cpu":
         return ()
-    wanted = ("tensorflow", "jax") if device == "gpu" else ("torch", "jax")
+    wanted = dict.fromkeys(e for b in backends for e in descriptor(b).bench_engines.get(device, ()))
     return tuple(b for b in wanted if importlib.util.find_spec(b) is not None)
 
 

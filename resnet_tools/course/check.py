@@ -46,11 +46,15 @@ from resnet_tools.checkpoints.structure import (
     units_of,
     zoo_options,
 )
-from resnet_tools.core.backends import descriptor, load_backend, load_submodule
+from resnet_tools.core.backends import descriptor, known_backends, load_backend, load_submodule
 from resnet_tools.core.diffs import tensor_diff, within
 
-#: The frameworks whose models the checker runs (each backend's ``foreign`` module watches them run).
-CHECKS = ("torch", "paddle", "keras")
+
+def checks() -> tuple[str, ...]:
+    """The frameworks whose models the checker runs: those whose backend's ``foreign`` module watches a model run
+    (its descriptor says so)."""
+    return tuple(b for b in known_backends() if descriptor(b).watches)
+
 
 #: Named variants a course may teach instead of the zoo's entry: build options of ``create_model``, and whether the
 #: input channels are the student's (d2l.ai's ResNet-18 reads 1-channel Fashion-MNIST).
@@ -109,8 +113,11 @@ def framework_of(model: Any) -> str:
     """The framework of ``model`` from its class hierarchy (each backend's descriptor names its model base class);
     anything else is one clear error."""
     names = {f"{c.__module__}.{c.__name__}" for c in type(model).__mro__}
-    for framework in CHECKS:
+    for framework in known_backends():
         if descriptor(framework).model_base in names:
+            if framework not in checks():
+                raise ResNetError(f"check_model does not run {framework} models yet; check your model's "
+                                  f"{' or '.join(checks())} version")  # fmt: skip
             return framework
     raise ResNetError(
         f"check_model takes a torch nn.Module, a paddle nn.Layer or a functional keras.Model; got a "
