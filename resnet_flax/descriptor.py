@@ -3,7 +3,16 @@
 
 from __future__ import annotations
 
-from resnet_spec.frameworks import Descriptor
+from resnet_spec.frameworks import Descriptor, Engine, Rank
+
+
+def rank_env(r: Rank) -> dict[str, str]:
+    """One process with its replicas as JAX devices (on the CPU, host devices: the flag splits the host)."""
+    env = {"XLA_FLAGS": f"--xla_force_host_platform_device_count={r.local_replicas}"}
+    if r.world > 1:  # refused by init_from_env, in one line, in every process
+        env.update(RESNET_JAX_COORDINATOR=r.master)
+    return env
+
 
 DESCRIPTOR = Descriptor(
     framework="flax",
@@ -11,7 +20,16 @@ DESCRIPTOR = Descriptor(
     module="flax",
     distribution="flax",
     import_before=(),
-    engine=None,  # data-parallel training on JAX's sharding: not built yet (resnet train --nproc refuses it)
+    engine=Engine(
+        name="JAX sharding (nnx.jit over a batch-sharded mesh), one process with N devices",
+        batch_norm="BN statistics over the global batch (JAX computes them on the sharded batch)",
+        one_process=True,
+        global_bn=True,
+        cpu_sync_bn=True,
+        needs=None,
+        rank_env=rank_env,
+        launcher="XLA_FLAGS=--xla_force_host_platform_device_count={n} python -m resnet_tools.train.parallel JOB.json",
+    ),
     exports={},  # jax.export / StableHLO: not built yet (resnet export names the formats it has)
     extra="flax",
     model_base="flax.nnx.module.Module",

@@ -51,8 +51,14 @@ class Trainer:
     def step(self, x: np.ndarray, labels: np.ndarray, lr: float) -> dict[str, float]:
         """One train-mode step on cross-entropy at learning rate ``lr``; the loss and the gradient norm."""
         with on(self.device):
-            _logits, loss, _input_grad, grads = loss_and_grads(self.model, jnp.asarray(nchw_to_nhwc(x)), labels)
-            return self.apply(flat(grads), float(loss), lr)
+            loss, grads = self.loss_and_grads(nchw_to_nhwc(x), labels)
+            return self.apply(grads, float(loss), lr)
+
+    def loss_and_grads(self, inp: np.ndarray, labels: np.ndarray) -> tuple[Any, Tree]:
+        """The train-mode loss and the parameters' gradients by native key, for an NHWC batch (a data-parallel
+        trainer shards the batch over its devices first)."""
+        _logits, loss, _input_grad, grads = loss_and_grads(self.model, jnp.asarray(inp), labels)
+        return loss, flat(grads)
 
     def apply(self, grads: Tree, loss: float, lr: float) -> dict[str, float]:
         """One update with gradients by native key (a data-parallel trainer averages them first)."""

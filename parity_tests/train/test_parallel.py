@@ -1,5 +1,5 @@
 """Data-parallel training on each framework's own engine, on the CPU: torch DistributedDataParallel and
-paddle.DataParallel over gloo (2 processes), Keras' DataParallel on JAX (2 host devices). Each computes what
+paddle.DataParallel over gloo (2 processes), Keras' DataParallel on JAX and Flax's JAX sharding (2 host devices). Each computes what
 its single-process reference computes, and failures stop cleanly."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import pytest
 
 from parity_tests.conftest import LOADED
 from resnet_spec.tolerances import tolerance
+from resnet_tools.core.backends import descriptors
 from resnet_tools.train.lockstep import max_rel
 
 pytestmark = pytest.mark.skipif("torch" not in LOADED, reason="torch not installed")
@@ -55,8 +56,8 @@ def _trained(weights: dict) -> dict:
     return {k: v for k, v in weights.items() if "running" not in k}
 
 
-#: What each engine computes: per-replica BN statistics (the shards' reference) or global-batch ones.
-PER_REPLICA = {"torch": True, "paddle": True, "keras": False}
+#: What each engine computes: per-replica BN statistics (the shards' reference) or global-batch ones (its record).
+PER_REPLICA = {name: not d.engine.global_bn for name, d in descriptors().items() if d.engine is not None}
 
 
 @pytest.mark.parametrize("kind", list(OPTIMIZERS))
