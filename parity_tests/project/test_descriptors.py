@@ -158,3 +158,34 @@ def test_the_architecture_page_lists_exactly_a_backends_files() -> None:
     for framework in frameworks.FRAMEWORKS:
         files = sorted(p.name for p in (ROOT / f"resnet_{framework}").glob("*.py"))
         assert listed == files, f"docs/architecture.md lists {listed}; resnet_{framework}/ has {files}"
+
+
+def test_the_fourth_framework_touched_only_what_this_page_lists() -> None:
+    """Flax's name appears, outside its package, the tests, the docs, the course and the bench scripts, in exactly
+    the files docs/architecture.md lists as what the fourth framework touched."""
+    import re
+    import subprocess
+
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    block = text.split("<!-- fourth-framework-files -->", 1)[1].split("```text\n", 1)[1].split("```", 1)[0]
+    listed = sorted(line.split()[0] for line in block.splitlines() if line.strip())
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    outside = ("resnet_flax/", "parity_tests/", "docs/", "course/", "bench/", "README.md", "mkdocs.yml", ".ci/")
+    naming = re.compile(r"\bflax\b|resnet_flax")
+    found = sorted(
+        f for f in tracked
+        if not f.startswith(outside) and (ROOT / f).is_file() and naming.search((ROOT / f).read_text(errors="ignore"))
+    )  # fmt: skip
+    assert found == listed, f"the tree names flax in {found}; docs/architecture.md lists {listed}"
+
+
+def test_flax_the_fourth_framework_is_enumerated_by_the_tools() -> None:
+    """The real fourth backend, not a patched record: every tool finds it through its records."""
+    if "flax" not in backends.installed_backends():
+        pytest.skip("flax not installed")
+    assert backends.known_backends()[-1] == "flax" and "flax" in frameworks.FRAMEWORKS
+    assert backends.parse_backends("torch,flax") == ["torch", "flax"]
+    assert backends.load_order(["flax", "keras", "paddle"]) == ["paddle", "flax", "keras"]
+    assert engine_of("flax").one_process and processes("flax", 4) == 1
+    assert rank_env("flax", 0, 1, [1], local_replicas=2) == {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    assert all("flax" not in f.writers for f in formats().values())  # it writes no artifact yet: never picked

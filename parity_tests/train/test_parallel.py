@@ -1,6 +1,6 @@
 """Data-parallel training on each framework's own engine, on the CPU: torch DistributedDataParallel and
-paddle.DataParallel over gloo (2 processes), Keras' DataParallel on JAX and Flax's JAX sharding (2 host devices). Each computes what
-its single-process reference computes, and failures stop cleanly."""
+paddle.DataParallel over gloo (2 processes), Keras' DataParallel on JAX and Flax's JAX sharding (2 host devices).
+Each computes what its single-process reference computes, and failures stop cleanly."""
 
 from __future__ import annotations
 
