@@ -30,7 +30,7 @@ DESCRIPTOR = Descriptor(
         rank_env=rank_env,
         launcher="XLA_FLAGS=--xla_force_host_platform_device_count={n} python -m resnet_tools.train.parallel JOB.json",
     ),
-    exports={},  # jax.export / StableHLO: not built yet (resnet export names the formats it has)
+    exports={"jax-export": ()},
     extra="flax",
     model_base="flax.nnx.module.Module",
     reports=("optax", "jax", "jaxlib"),

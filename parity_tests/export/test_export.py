@@ -99,6 +99,35 @@ def test_resnet_export_writes_a_verified_onnx_file(backend: str, dynamic: bool, 
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging left
 
 
+def test_resnet_export_writes_a_jax_export_file(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Flax's artifact: jax.export's serialized StableHLO, NHWC input with a symbolic batch; a batch of 3 runs in
+    jax.export.deserialize and gives the checkpoint's logits as torch computes them."""
+    if "flax" not in LOADED or "torch" not in LOADED:
+        pytest.skip("needs flax and torch")
+    import jax
+
+    from resnet_tools.checkpoints.formats import FORMATS as CKPT
+    from resnet_tools.checkpoints.formats import read_checkpoint
+    from resnet_tools.cli import main
+    from resnet_tools.core.backends import load_submodule
+    from resnet_tools.export.runtimes import artifact_runner
+
+    ckpt, out = _checkpoint(tmp_path), tmp_path / "r18.jax"
+    argv = ["export", str(ckpt), str(out), "--format", "jax-export", "--backend", "flax", "--input", "1x3x40x56"]
+    assert main(argv) == 0
+    assert "within the tolerance" in capsys.readouterr().out
+    (aval,) = jax.export.deserialize(bytearray(out.read_bytes())).in_avals
+    assert not isinstance(aval.shape[0], int) and tuple(aval.shape[1:]) == (40, 56, 3)  # NHWC, batch free
+    torch_mod = LOADED["torch"]
+    model = torch_mod.import_weights(
+        torch_mod.create_model("resnet18"), read_checkpoint(ckpt, CKPT["safetensors"]).weights
+    )
+    x = np.random.default_rng(6).standard_normal((3, 3, 40, 56)).astype("float32")
+    ref = torch_mod.forward_numpy(model, x)["logits"]
+    got = artifact_runner("jax-export", out, load_submodule("flax", "export"))(x)
+    assert np.abs(got - ref).max() / np.abs(ref).max() <= TOL
+
+
 def test_a_changed_weight_fails_export_parity(tmp_path: Path) -> None:
     """The check can fail: an artifact of a model whose one BN running variance is 1% off is caught."""
     from resnet_spec import get_spec

@@ -32,6 +32,7 @@ _KINDS = (
     ("paddle-inference", True, "", "Paddle Inference (oneDNN)"),
     ("saved-model", True, "", "tf.saved_model.load"),
     ("tflite", False, ".tflite", "TFLite interpreter (XNNPACK)"),
+    ("jax-export", False, ".jax", "jax.export.deserialize (XLA)"),
 )
 
 

@@ -25,7 +25,7 @@ from resnet_tools.parity.engine import ParityRecord, seeded_inputs
 EXPORT_POINTS = ("logits", "batch 1")
 #: The distribution whose version a runtime reports.
 _RUNTIME_DIST = {"onnx": "onnxruntime", "torch-export": "torch", "paddle-inference": "paddlepaddle",
-                 "saved-model": "tensorflow-cpu", "tflite": "tensorflow-cpu"}  # fmt: skip
+                 "saved-model": "tensorflow-cpu", "tflite": "tensorflow-cpu", "jax-export": "jax"}  # fmt: skip
 
 
 def runtime_name(fmt: str) -> str:
