@@ -15,6 +15,7 @@ import pytest
 
 from parity_tests.conftest import LOADED
 from parity_tests.train.test_parallel import OPTIMIZERS, PER_REPLICA, RUN, _reference
+from resnet_tools.core.backends import descriptors
 from resnet_spec.tolerances import tolerance
 from resnet_tools.train.lockstep import max_rel
 
@@ -39,8 +40,9 @@ def _close_to_the_uninterrupted_run(ckpt: Path, backend: str, replicas: int = 2)
     assert max_rel(got.optimizer, state) <= BOUND
 
 
-#: The rank that is killed (Keras: its one process holds both replicas) and the step it dies before.
-KILLED = {"torch": "1:2", "paddle": "1:2", "keras": "0:2"}
+#: The rank that is killed (a one-process engine, Keras' or Flax's: its one process holds both replicas) and the step
+#: it dies before; every backend with an engine, from the records.
+KILLED = {name: "0:2" if d.engine.one_process else "1:2" for name, d in descriptors().items() if d.engine is not None}
 
 
 @pytest.mark.parametrize("backend", list(KILLED))
