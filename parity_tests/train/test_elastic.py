@@ -15,8 +15,8 @@ import pytest
 
 from parity_tests.conftest import LOADED
 from parity_tests.train.test_parallel import OPTIMIZERS, PER_REPLICA, RUN, _reference
-from resnet_tools.core.backends import descriptors
 from resnet_spec.tolerances import tolerance
+from resnet_tools.core.backends import descriptors
 from resnet_tools.train.lockstep import max_rel
 
 ROOT = Path(__file__).resolve().parents[2]
