@@ -21,6 +21,7 @@ from resnet_spec.plan import BlockPlan, ConvPlan, channel_padding
 Array = jax.Array
 
 
+# --8<-- [start:helpers]
 def conv(plan: ConvPlan, dtype: Any, param_dtype: Any, rngs: nnx.Rngs, zero: bool = False) -> nnx.Conv:
     """A conv from its plan, He-normal (fan_out) init or zeros; padding explicit and symmetric."""
     pad = plan.padding
@@ -66,6 +67,10 @@ def avg_pool_ceil(x: Array, s: int) -> Array:
     return nnx.avg_pool(x, (s, s), strides=(s, s), padding="SAME", count_include_pad=False)
 
 
+# --8<-- [end:helpers]
+
+
+# --8<-- [start:block]
 class Block(nnx.Module):
     """One residual block of any kind: the plan says which convs, where the stride sits and the shortcut."""
 
@@ -121,3 +126,6 @@ class Block(nnx.Module):
             if i < self.n - 1:
                 out = nnx.relu(out)
         return nnx.relu(identity + out)
+
+
+# --8<-- [end:block]
