@@ -39,6 +39,10 @@ USE = {
         "import numpy as np\nfrom {module} import {builder}\nmodel = {builder}()\nmodel.load_weights('{weights}')\n"
         "y = np.asarray(model(np.load('x.npy').transpose(0, 2, 3, 1)))\n"
     ),
+    ".msgpack": (
+        "import numpy as np\nfrom {module} import {builder}, load\nmodel = load({builder}(), '{weights}')\n"
+        "y = np.asarray(model(np.load('x.npy').transpose(0, 2, 3, 1)))\n"
+    ),
 }
 
 
@@ -63,7 +67,7 @@ def _use_generated(folder: Path, module: str, builder: str, weights: str, x: np.
     return np.load(folder / "y.npy")
 
 
-@pytest.mark.parametrize("ext", [".pth", ".pdparams", ".weights.h5"])
+@pytest.mark.parametrize("ext", [".pth", ".pdparams", ".weights.h5", ".msgpack"])
 def test_cifar_resnet20_as_code_in_every_framework(ext: str, tmp_path: Path) -> None:
     """The CIFAR ResNet-20 (option A, derived spec) written out as a model file for each framework."""
     import torch
@@ -81,7 +85,7 @@ def test_cifar_resnet20_as_code_in_every_framework(ext: str, tmp_path: Path) -> 
     assert tensor_diff(_torch_out(model, x), got).max_rel <= TOL
 
 
-@pytest.mark.parametrize("ext", [".pdparams", ".weights.h5"])
+@pytest.mark.parametrize("ext", [".pdparams", ".weights.h5", ".msgpack"])
 def test_timm_layout_resnetv2_as_code(ext: str, tmp_path: Path) -> None:
     """timm's pre-activation layout (first-block strides, -inf pool) as Paddle and Keras code: not
     keras.applications' ResNet50V2, its look-alike."""
@@ -105,7 +109,7 @@ def test_emit_code_refusals_are_one_line(tmp_path: Path, capsys: pytest.CaptureF
     torch.save(handwritten.torch_cifar_resnet18().state_dict(), src)
     (tmp_path / "taken.py").write_text("# mine\n")
     cases = [
-        (["out.safetensors", "--emit-code", "m.py"], "give DST as .pth, .pdparams or .weights.h5"),
+        (["out.safetensors", "--emit-code", "m.py"], "give DST as .pth, .pdparams, .weights.h5 or .msgpack"),
         (["out.pth", "--emit-code", "m.txt"], "give a new .py file"),
         (["out.pth", "--emit-code", "taken.py"], "exists"),
         (["out.pth", "--emit-code", "m.py", "--like", str(src)], "--emit-code and --like"),
@@ -120,7 +124,7 @@ def test_emit_code_refusals_are_one_line(tmp_path: Path, capsys: pytest.CaptureF
     assert (tmp_path / "taken.py").read_text() == "# mine\n"
 
 
-@pytest.mark.parametrize("ext", [".pth", ".pdparams", ".weights.h5"])
+@pytest.mark.parametrize("ext", [".pth", ".pdparams", ".weights.h5", ".msgpack"])
 def test_a_tutorial_model_as_code(ext: str, tmp_path: Path) -> None:
     """The 4-block tutorial model (read off its run: stride 2 in every block, no stem ReLU or pool) as code."""
     import torch

@@ -173,11 +173,10 @@ def _same_format_as_template(dst: Path, template: Format, like: Path | str) -> N
 
 def _check_emit(code: Path, fmt: Format, like: Path | str | None, force: bool) -> None:
     """--emit-code: a framework's weights file to go with it, no --like, a writable new .py."""
-    weights_file = fmt.write_state is not None or ".weights.h5" in fmt.extensions  # a state dict, or Keras' weights
-    if fmt.framework is None or not weights_file:
+    if fmt.framework is None or not fmt.code:
         raise CheckpointError(
-            f"--emit-code writes a model file for a framework's weights: give DST as .pth, .pdparams or .weights.h5 "
-            f"(not {fmt.name})"
+            f"--emit-code writes a model file for a framework's weights: give DST as .pth, .pdparams, .weights.h5 or "
+            f".msgpack (not {fmt.name})"
         )
     if like is not None:
         raise CheckpointError("--emit-code and --like: the generated model has the zoo's names; give one or the other")

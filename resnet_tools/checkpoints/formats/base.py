@@ -66,6 +66,8 @@ class Format:
     #: A state-dict format (torch, paddle): writes a native ``{key: array}`` object, wrappers kept (``--like``).
     #: Such files may hold a ResNet of the user's own naming, mapped by structure (``resnet map``).
     write_state: Callable[[Any, Path], None] | None = None
+    #: A framework's weights file that the model file of ``--emit-code`` loads (not a model archive, not read-only).
+    code: bool = False
 
 
 def why(exc: BaseException) -> str:

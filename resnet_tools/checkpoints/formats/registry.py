@@ -50,6 +50,7 @@ FORMATS: dict[str, Format] = {
             "torch state dict (torchvision names, or your own; Lightning / EMA / compile wrappers read)",
             "torch",
             write_state=write_torch_state,
+            code=True,
         ),
         Format(
             "paddle",
@@ -59,6 +60,7 @@ FORMATS: dict[str, Format] = {
             write_paddle,
             "paddle.vision-style state dict",
             write_state=write_pickled_state,
+            code=True,
         ),
         Format(
             "keras",
@@ -67,6 +69,7 @@ FORMATS: dict[str, Format] = {
             read_keras,
             write_keras,
             "Keras 3 weights file (model.save_weights): keras.applications' layer order, nested models read",
+            code=True,
         ),
         Format(
             "keras_archive",
@@ -93,6 +96,7 @@ FORMATS: dict[str, Format] = {
             write_flax,
             "flax.serialization msgpack of Flax's examples/imagenet variables (params + batch_stats), or an NNX "
             "model's pure state dict",
+            code=True,
         ),
     )
 }
