@@ -112,7 +112,7 @@ def test_padding_is_the_users_word_when_given(tmp_path: Path, capsys: pytest.Cap
     src = _save(variables, tmp_path / "r.msgpack")
     assert main(["convert", str(src), str(tmp_path / "a.safetensors")]) == 0
     out = capsys.readouterr().out
-    assert "padding='same'" in out and "TensorFlow's SAME" in out
+    assert "padding='same'" in out and "TensorFlow's SAME" in out and "--assume padding=symmetric" in out
     result = convert(src, tmp_path / "b.safetensors", how=MapRequest(assume={"padding": "symmetric"}))
     assert result.spec.padding == "symmetric"
     assert (
@@ -210,3 +210,46 @@ def test_emit_code_refuses_same_padding(tmp_path: Path, capsys: pytest.CaptureFi
     err = capsys.readouterr().err
     assert "padding='same'" in err and "Traceback" not in err and err.count("\n") <= 2, err
     assert set(tmp_path.iterdir()) == before
+
+
+def test_orbax_directories_of_an_nnx_model_and_of_the_example(tmp_path: Path) -> None:
+    """``ocp.StandardCheckpointer().save(dir, nnx.state(model))`` of resnet_flax's model (--assume
+    padding=symmetric: it pads every side) and of the example's variables: each converts to torch, whose model
+    computes what the saved one does."""
+    import orbax.checkpoint as ocp
+    from flax import nnx
+
+    from resnet_spec.random_weights import random_weights
+
+    torch_mod, flax_mod = LOADED.get("torch"), LOADED["flax"]
+    if torch_mod is None:
+        pytest.skip("needs torch")
+    x = np.random.default_rng(8).standard_normal((2, 3, 64, 80)).astype("float32")
+    ours = flax_mod.create_model("resnet18", num_classes=5)
+    flax_mod.import_weights(ours, random_weights(ours.spec, seed=2))
+    example, variables = _example("resnet18", seed=3)
+    cases = [
+        ("nnx", nnx.state(ours), {"padding": "symmetric"}, flax_mod.forward_numpy(ours, x)["logits"]),
+        ("example", variables, {}, _logits(example, variables, x)),
+    ]
+    for label, tree, assume, want in cases:
+        folder = tmp_path / label
+        with ocp.StandardCheckpointer() as checkpointer:
+            checkpointer.save(folder, tree)
+        dst = tmp_path / f"{label}.pth"
+        spec = convert(folder, dst, how=MapRequest(assume=assume)).spec
+        weights = read_checkpoint(dst, format_for(dst), spec).weights
+        got = torch_mod.forward_numpy(torch_mod.import_weights(torch_mod.create_model(spec), weights), x)["logits"]
+        assert tensor_diff(want, got).max_rel <= TOL, label
+
+
+def test_a_folder_that_is_no_orbax_checkpoint_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    (folder / "_CHECKPOINT_METADATA").write_text("{}")  # looks like orbax's; holds nothing
+    for src, fragment in ((folder, "as an orbax checkpoint"), (tmp_path / "missing", "no such folder")):
+        args = [] if src == folder else ["--from", "orbax"]
+        assert main(["convert", str(src), str(tmp_path / "out.pth"), *args]) == 2
+        err = capsys.readouterr().err
+        assert fragment in err and "Traceback" not in err and err.count("\n") <= 2, err
+    assert not (tmp_path / "out.pth").exists()

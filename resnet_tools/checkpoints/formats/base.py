@@ -68,6 +68,8 @@ class Format:
     write_state: Callable[[Any, Path], None] | None = None
     #: A framework's weights file that the model file of ``--emit-code`` loads (not a model archive, not read-only).
     code: bool = False
+    #: A checkpoint directory (orbax), not a file.
+    folder: bool = False
 
 
 def why(exc: BaseException) -> str:

@@ -1,7 +1,8 @@
 """Flax's own files: ``flax.serialization.to_bytes`` / ``msgpack_serialize`` of a model's variables (Flax's
 examples/imagenet: ``{"params": ..., "batch_stats": ...}``, or a train state holding both, or an NNX model's
 ``nnx.state(model).to_pure_dict()``). Read and written with msgpack alone: no flax import, nothing executed; an
-array is only ever rebuilt from its shape, a dtype name from a fixed list, and its bytes.
+array is only ever rebuilt from its shape, a dtype name from a fixed list, and its bytes. Orbax checkpoint
+directories of the same trees are read by orbax (JSON metadata and tensorstore data; no pickle).
 
 Flax's example numbers its blocks over the network (``ResNetBlock_5``), so the reader reads the stage depths off
 the blocks (a new stage where a block projects its shortcut or changes the width) before it names anything.
@@ -28,6 +29,7 @@ from resnet_tools.checkpoints.formats.base import (
     file_metadata,
     native_state,
     weights_from_native,
+    why,
 )
 
 #: flax.serialization's msgpack extension codes (flax/serialization.py ``_MsgpackExtType``).
@@ -76,6 +78,9 @@ def _flat(tree: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
         if isinstance(value, dict):
             if _CHUNKED in value:
                 raise ValueError(f"{path} is a chunked array (over 1 GiB): not a ResNet weight")
+            if set(value) == {"value"} and not isinstance(value["value"], dict):  # an NNX Variable's state
+                yield path, value["value"]
+                continue
             yield from _flat(value, f"{path}/")
         else:
             yield path, value
@@ -140,17 +145,46 @@ def read_flax(path: Path, _model: ModelRef) -> Checkpoint:
 
     try:
         tree = msgpack.unpackb(path.read_bytes(), ext_hook=_ext, raw=False, strict_map_key=True)
+    except (ValueError, TypeError, msgpack.UnpackException) as exc:
+        raise CheckpointError(f"cannot read {path} as a Flax msgpack checkpoint: {exc}") from None
+    return _checkpoint(tree, path, "a Flax msgpack checkpoint")
+
+
+def read_orbax(path: Path, _model: ModelRef) -> Checkpoint:
+    """An orbax-checkpoint directory (``ocp.StandardCheckpointer().save(path, nnx.state(model))``, or of Flax's
+    variables), restored by orbax itself as host arrays: JSON metadata and tensorstore data, no pickle, no code."""
+    import orbax.checkpoint as ocp
+
+    try:
+        with ocp.StandardCheckpointer() as checkpointer:
+            tree = checkpointer.restore(path.resolve())
+    except Exception as exc:  # orbax and tensorstore raise many kinds; each is one line here
+        raise CheckpointError(f"cannot read {path} as an orbax checkpoint: {why(exc)}") from None
+    tree = _host(tree)
+    return _checkpoint(tree, path, "an orbax checkpoint")
+
+
+def _host(tree: Any) -> Any:
+    """A restored tree with numpy leaves (orbax gives jax arrays)."""
+    if isinstance(tree, dict):
+        return {str(k): _host(v) for k, v in tree.items()}
+    return np.asarray(tree)
+
+
+def _checkpoint(tree: Any, path: Path, what: str) -> Checkpoint:
+    """Variables in either of Flax's files, named and checked the same way."""
+    try:
         native, meta, notes = _variables(tree, path)
         depths = flax_depths(native)
     except CheckpointError:
         raise
-    except (ValueError, TypeError, msgpack.UnpackException) as exc:
-        raise CheckpointError(f"cannot read {path} as a Flax msgpack checkpoint: {exc}") from None
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(f"cannot read {path} as {what}: {exc}") from None
     if meta.get("producer") != PRODUCER:  # Flax's example or the user's own: its model pads as the example's
         meta = {ASSUMED_KEY: json.dumps({"padding": "same"})}
         notes.append(
-            "read as Flax's examples/imagenet model: its strided 3x3 convs and stem max-pool pad TensorFlow's SAME "
-            "(--assume padding=symmetric if yours pads every side, as nnx.Conv(padding=1) does)"
+            "a Flax file this tool did not write is read as Flax's examples/imagenet model, whose strided 3x3 convs "
+            "and stem max-pool pad TensorFlow's SAME, unless --assume padding=symmetric says yours pads every side"
         )
     weights = weights_from_native(native, "flax", path, depths=depths)
     return Checkpoint(weights, {**meta, "source_framework": "flax"}, notes=notes)

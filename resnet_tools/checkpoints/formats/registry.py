@@ -15,7 +15,7 @@ from resnet_spec.errors import CheckpointError
 from resnet_spec.spec import list_models
 from resnet_tools.checkpoints.formats.base import OPTIMIZER_PREFIX, Checkpoint, Format, ModelRef
 from resnet_tools.checkpoints.formats.canonical import read_npz, read_safetensors, write_npz, write_safetensors
-from resnet_tools.checkpoints.formats.flax_msgpack import read_flax, write_flax
+from resnet_tools.checkpoints.formats.flax_msgpack import read_flax, read_orbax, write_flax
 from resnet_tools.checkpoints.formats.keras import (
     read_keras,
     read_keras_archive,
@@ -98,6 +98,16 @@ FORMATS: dict[str, Format] = {
             "model's pure state dict",
             code=True,
         ),
+        Format(
+            "orbax",
+            (),
+            "flax",
+            read_orbax,
+            None,
+            "orbax-checkpoint directory of an NNX model's state or Flax's variables (read only)",
+            "flax",
+            folder=True,
+        ),
     )
 }
 
@@ -108,6 +118,8 @@ def format_for(path: Path | str, given: str | None = None) -> Format:
         if given not in FORMATS:
             raise CheckpointError(f"unknown format {given!r}; known: {', '.join(FORMATS)}")
         return FORMATS[given]
+    if Path(path).is_dir() and (Path(path) / "_CHECKPOINT_METADATA").is_file():  # orbax writes this file
+        return FORMATS["orbax"]
     name = Path(path).name.lower()
     hits = [(ext, f) for f in FORMATS.values() for ext in f.extensions if name.endswith(ext)]
     if not hits:
@@ -164,7 +176,9 @@ def read_checkpoint(
     (``resnet_tools.checkpoints.mapping``, as ``how`` asks). ``lazy``: tensors a format can leave in the file
     stay there as :class:`LazyArray` until read (a conversion then holds about one copy of the checkpoint)."""
     path = Path(path)
-    if not path.is_file():
+    if fmt.folder and not path.is_dir():
+        raise CheckpointError(f"cannot read {path}: {'not a folder' if path.exists() else 'no such folder'}")
+    if not fmt.folder and not path.is_file():
         raise CheckpointError(f"cannot read {path}: {'not a file' if path.exists() else 'no such file'}")
     if not os.access(path, os.R_OK):
         raise CheckpointError(f"cannot read {path}: permission denied")
