@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+from collections.abc import Callable, Iterator
 from types import ModuleType
 
 import numpy as np
@@ -35,6 +37,27 @@ def get_backend(name: str) -> ModuleType:
     if name not in LOADED:
         pytest.skip(f"{name} not installed")
     return LOADED[name]
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim`` (None elsewhere)."""
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim  # type: ignore[no-any-return]
+    except (OSError, AttributeError):
+        return None
+
+
+_TRIM = _malloc_trim()
+
+
+@pytest.fixture(autouse=True)
+def _give_freed_memory_back() -> Iterator[None]:
+    """After each test, hand the memory glibc keeps from freed tensors back to the system: a worker that ran four
+    frameworks' big models otherwise holds their peak (measured: 2.6 GB kept after resnext101 and wide_resnet101 in
+    Flax, 0.35 GB after a trim), and two such workers ran out of CI's 24 GiB."""
+    yield
+    if _TRIM is not None:
+        _TRIM(0)
 
 
 @pytest.fixture

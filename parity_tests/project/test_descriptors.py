@@ -188,4 +188,4 @@ def test_flax_the_fourth_framework_is_enumerated_by_the_tools() -> None:
     assert backends.load_order(["flax", "keras", "paddle"]) == ["paddle", "flax", "keras"]
     assert engine_of("flax").one_process and processes("flax", 4) == 1
     assert rank_env("flax", 0, 1, [1], local_replicas=2) == {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
-    assert all("flax" not in f.writers for f in formats().values())  # it writes no artifact yet: never picked
+    assert formats()["jax-export"].writers == ("flax",)  # its exporter, from its descriptor
