@@ -39,6 +39,12 @@ def get_backend(name: str) -> ModuleType:
     return LOADED[name]
 
 
+#: Tests that hold every framework's model of a 50-layer-or-deeper network at once (4 to 11 GB each, measured): one
+#: xdist worker runs them all, one after another (``--dist loadgroup`` in pyproject's addopts), so two never meet in
+#: CI's 24 GiB (two did, and the kernel killed a worker, in three full runs).
+ALL_FRAMEWORKS_AT_ONCE = pytest.mark.xdist_group("all-frameworks-at-once")
+
+
 def _malloc_trim() -> Callable[[int], int] | None:
     """glibc's ``malloc_trim`` (None elsewhere)."""
     try:

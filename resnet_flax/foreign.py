@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from resnet_flax.weights import state_key
+from resnet_flax.weights import native_state, state_key
 from resnet_spec.errors import ResNetError
 
 #: The layers a ResNet's weights live in (matched on the class name).
@@ -34,7 +34,7 @@ def state_numpy(model: nnx.Module) -> dict[str, np.ndarray]:
 
 def load_state(model: nnx.Module, native: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     """Load ``native`` (numpy arrays under the model's state paths); (missing, unexpected) keys."""
-    held = {state_key(p): v for p, v in nnx.graph.iter_graph(model) if isinstance(v, nnx.Variable)}
+    held = native_state(model)
     for key, value in native.items():
         if key in held:
             held[key].set_value(jnp.asarray(np.ascontiguousarray(value), dtype=held[key].get_value().dtype))

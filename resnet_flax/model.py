@@ -87,15 +87,19 @@ class ResNet(nnx.Module):
                 param_dtype=param_dtype, rngs=rngs,
             )  # fmt: skip
 
-    def forward_features(self, x: Array, train: bool = False) -> dict[str, Array]:
-        """The stem output and each stage's output, keyed by ``resnet_spec.plan.feature_names``."""
+    def forward_stem(self, x: Array, train: bool = False) -> Array:
+        """The stem: its conv(s), BN and ReLU, and its max-pool."""
         for conv_name, bn_name in self.stem_names:
             x = getattr(self, conv_name)(x)
             if bn_name is not None:
                 x = getattr(self, bn_name)(x, use_running_average=not train)
                 if self.spec.stem.relu or bn_name != "bn_init":  # tutorial models without a stem ReLU: relu False
                     x = nnx.relu(x)
-        x = stem_pool(x, self.spec)
+        return stem_pool(x, self.spec)
+
+    def forward_features(self, x: Array, train: bool = False) -> dict[str, Array]:
+        """The stem output and each stage's output, keyed by ``resnet_spec.plan.feature_names``."""
+        x = self.forward_stem(x, train)
         names = feature_names(self.spec)
         features = {names[0]: x}
         for i, stage in enumerate(self.stages):

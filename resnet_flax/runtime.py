@@ -102,10 +102,8 @@ def forward_blocks(model: ResNet, x: np.ndarray, *, device: str = "cpu") -> dict
     logits, in forward order, NCHW."""
     names = iter(block_names(model.spec))
     with on(device):
-        h = jnp.asarray(nchw_to_nhwc(x))
-        out: dict[str, jax.Array] = {}
-        h = model.forward_features(h)[FEATURE_NAMES[0]]
-        out[FEATURE_NAMES[0]] = h
+        h = model.forward_stem(jnp.asarray(nchw_to_nhwc(x)))
+        out: dict[str, jax.Array] = {FEATURE_NAMES[0]: h}
         for stage in model.stages:
             for block in stage:
                 h = getattr(model, block)(h)

@@ -20,8 +20,8 @@ def state_key(path: tuple) -> str:
     return "/".join(str(p) for p in path)
 
 
-def native_state(model: ResNet) -> dict[str, nnx.Variable]:
-    """The model's variables (parameters and BN statistics) by native key."""
+def native_state(model: nnx.Module) -> dict[str, nnx.Variable]:
+    """A model's variables (parameters and BN statistics) by native key (its state path: ours, or a user's)."""
     return {state_key(path): var for path, var in nnx.graph.iter_graph(model) if isinstance(var, nnx.Variable)}
 
 

@@ -10,15 +10,19 @@ from resnet_spec.numerics import bn_momentum, conv_init_std
 from resnet_spec.plan import BlockPlan, ConvPlan, channel_padding, same_padding
 
 
+def pad_same(x: torch.Tensor, kernel: int, stride: int, dilation: int = 1, value: float = 0.0) -> torch.Tensor:
+    """``x`` padded as TensorFlow's SAME pads before a ``kernel`` x ``kernel`` window at ``stride``, by its size."""
+    top, bottom = same_padding(x.shape[-2], kernel, stride, dilation)
+    left, right = same_padding(x.shape[-1], kernel, stride, dilation)
+    return nn.functional.pad(x, (left, right, top, bottom), value=value)
+
+
 class SameConv2d(nn.Conv2d):
     """A conv padded as TensorFlow's SAME (``ModelSpec.padding == "same"``: Flax's examples/imagenet) by the input's
     size: torch's ``padding='same'`` refuses strides. Its state_dict is a Conv2d's."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        (k, _), (s, _), (d, _) = self.kernel_size, self.stride, self.dilation
-        top, bottom = same_padding(x.shape[-2], k, s, d)
-        left, right = same_padding(x.shape[-1], k, s, d)
-        return super().forward(nn.functional.pad(x, (left, right, top, bottom)))
+        return super().forward(pad_same(x, self.kernel_size[0], self.stride[0], self.dilation[0]))
 
 
 # --8<-- [start:helpers]

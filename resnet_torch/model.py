@@ -9,18 +9,16 @@ from torch import nn
 
 from resnet_spec.model_spec import ModelSpec
 from resnet_spec.numerics import linear_init_bound
-from resnet_spec.plan import feature_channels, feature_names, plan_stages, same_padding, stem_convs
+from resnet_spec.plan import feature_channels, feature_names, plan_stages, stem_convs
 from resnet_spec.spec import check_dtype, get_spec
-from resnet_torch.blocks import BLOCKS, conv, norm
+from resnet_torch.blocks import BLOCKS, conv, norm, pad_same
 
 
 class SameMaxPool2d(nn.MaxPool2d):
     """The stem's 3x3/2 max-pool padded (with -inf) as TensorFlow's SAME: Flax's examples/imagenet."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        top, bottom = same_padding(x.shape[-2], 3, 2)
-        left, right = same_padding(x.shape[-1], 3, 2)
-        return super().forward(nn.functional.pad(x, (left, right, top, bottom), value=float("-inf")))
+        return super().forward(pad_same(x, 3, 2, value=float("-inf")))
 
 
 # --8<-- [start:torch-pool]

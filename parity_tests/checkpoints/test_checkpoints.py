@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from parity_tests.conftest import LOADED
+from parity_tests.conftest import ALL_FRAMEWORKS_AT_ONCE, LOADED
 from resnet_spec import WeightsError, canonical_table, get_spec, list_models
 from resnet_spec.random_weights import random_weights
 from resnet_tools.checkpoints.convert import convert, inspect_checkpoint, resolve_spec
@@ -31,6 +31,7 @@ def _same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:
     return a.keys() == b.keys() and all(a[k].dtype == b[k].dtype and np.array_equal(a[k], b[k]) for k in a)
 
 
+@ALL_FRAMEWORKS_AT_ONCE
 @pytest.mark.parametrize("name", list_models())
 def test_export_import_bitwise_every_pair(name: str) -> None:
     """Every framework's export, imported into every other (one model per framework, each import replacing every
@@ -47,6 +48,7 @@ def test_export_import_bitwise_every_pair(name: str) -> None:
                 assert _same(mod.export_weights(mod.import_weights(models[dst], exported[src])), weights), (src, dst)
 
 
+@ALL_FRAMEWORKS_AT_ONCE
 @pytest.mark.parametrize("name", list_models())
 def test_file_round_trip_bitwise_every_format(name: str, tmp_path: Path) -> None:
     spec = get_spec(name, num_classes=10)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from parity_tests.conftest import LOADED
+from parity_tests.conftest import ALL_FRAMEWORKS_AT_ONCE, LOADED
 from resnet_spec import get_spec
 from resnet_spec.tolerances import tolerance
 from resnet_tools.export.formats import FORMATS, defect
@@ -24,6 +24,7 @@ TOL = tolerance("float32", "cpu", "export").rel
 INPUT = (2, 3, 35, 51)  # odd, non-square, batch 2
 
 
+@ALL_FRAMEWORKS_AT_ONCE
 @pytest.mark.parametrize("name", ["resnet18", "resnet50", "resnet50v2", "resnext50_32x4d"])
 def test_every_artifact_matches_its_source_framework(name: str, tmp_path: Path) -> None:
     """ONNX from torch, paddle and Keras in onnxruntime, and torch.export, Paddle Inference, SavedModel and

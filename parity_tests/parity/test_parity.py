@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from parity_tests.conftest import LOADED
+from parity_tests.conftest import ALL_FRAMEWORKS_AT_ONCE, LOADED
 from resnet_spec import get_spec, list_models
 from resnet_spec.random_weights import random_weights
 from resnet_spec.tolerances import TEST_CEILING, TOLERANCES
@@ -40,6 +40,7 @@ RUNS = [
 ]
 
 
+@ALL_FRAMEWORKS_AT_ONCE
 @pytest.mark.parametrize(("name", "size", "path"), RUNS)
 def test_eval_parity_all_pairs(name: str, size: tuple[int, int], path: str) -> None:
     records = run_model_parity(name, LOADED, input_shape=(2, 3, *size), seed=7, path=path)

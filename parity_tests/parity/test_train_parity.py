@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from parity_tests.conftest import LOADED
+from parity_tests.conftest import ALL_FRAMEWORKS_AT_ONCE, LOADED
 from resnet_spec import get_spec
 from resnet_spec.numerics import torch_running_var_as_biased
 from resnet_spec.random_weights import random_weights
@@ -28,6 +28,7 @@ def _records(name: str, dtype: str) -> list:
     return run_model_train_parity(name, LOADED, input_shape=SHAPE, seed=3, dtype=dtype)
 
 
+@ALL_FRAMEWORKS_AT_ONCE
 @pytest.mark.parametrize("name", MODELS)
 def test_train_step_parity_float64(name: str) -> None:
     """Everything a training step produces agrees for every ordered pair: train-mode logits, loss, input
@@ -41,6 +42,7 @@ def test_train_step_parity_float64(name: str) -> None:
         assert r.tolerance <= 1e-6 and r.top1_agree == 1.0
 
 
+@ALL_FRAMEWORKS_AT_ONCE
 @pytest.mark.parametrize("name", ["resnet18", "resnet50v2"])
 def test_train_forward_loss_and_running_stats_float32(name: str) -> None:
     for r in _records(name, "float32"):
