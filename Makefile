@@ -9,8 +9,10 @@ STAMP := $(VENV)/.installed
 DEVICE ?= cpu
 PARITY_ARGS ?=
 PYTEST_ARGS ?= -n 2
+# make test leaves out the tests marked slow (the zoo beyond one model of each kind); make test-all runs them too.
+PYTEST_MARKERS ?= not slow
 
-.PHONY: venv parity test lint builders docs docs-check docs-data docs-data-gpu gpu-check bench mutate course clean
+.PHONY: venv parity test test-all lint builders docs docs-check docs-data docs-data-gpu gpu-check bench mutate course clean
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
@@ -33,6 +35,10 @@ builders: $(STAMP)
 	$(BIN)/python -m resnet_spec.codegen .
 
 test: $(STAMP) lint
+	$(BIN)/python -m pytest -m "$(PYTEST_MARKERS)" $(PYTEST_ARGS)
+
+# Every test, the whole zoo included (about an hour on 2 cores).
+test-all: $(STAMP) lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 docs: $(STAMP)

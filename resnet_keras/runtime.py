@@ -175,6 +175,12 @@ def amp_supported(device: str) -> bool:
     return device == "cpu" or (device in ("gpu", "cuda") and gpu_available())
 
 
+def release_caches() -> None:
+    """Free what the framework keeps between models in a long run: Keras' global graph state and the compiled
+    functions of earlier models (measured: a worker that ran the zoo's fast paths held GBs without it)."""
+    keras.backend.clear_session(free_memory=True)
+
+
 def use_all_cores() -> None:
     """Every core for long CPU runs: TensorFlow, JAX and torch take them by default (nothing to do)."""
 

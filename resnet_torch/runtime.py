@@ -127,6 +127,13 @@ def amp_supported(device: str) -> bool:
     return device == "cpu" or (device in ("gpu", "cuda") and gpu_available())
 
 
+def release_caches() -> None:
+    """Free what the framework keeps between models in a long run: torch keeps compiled graphs only for
+    ``torch.compile``, which this backend's paths do not use (CUDA's cached blocks go back where there is one)."""
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def use_all_cores() -> None:
     """Every core for long CPU runs: torch takes them by default (nothing to do)."""
 

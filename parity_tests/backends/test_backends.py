@@ -7,6 +7,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 
+from parity_tests.conftest import zoo_params
 from resnet_spec import FEATURE_NAMES, SpecError, feature_shapes, get_spec, list_models, logits_shape
 from resnet_spec.naming import native_table
 from resnet_spec.random_weights import random_weights
@@ -16,7 +17,7 @@ from resnet_tools.core.diffs import tensor_diff
 SIZES = [(224, 224), (97, 131)]
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", zoo_params())
 def test_param_counts_and_native_names(backend: ModuleType, name: str) -> None:
     model = backend.create_model(name)
     spec = get_spec(name)
@@ -26,7 +27,7 @@ def test_param_counts_and_native_names(backend: ModuleType, name: str) -> None:
     assert backend.native_shapes(model) == expected
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", zoo_params())
 def test_logits_and_stage_shapes(backend: ModuleType, name: str, rng: np.random.Generator) -> None:
     model = backend.create_model(name)
     spec = get_spec(name)

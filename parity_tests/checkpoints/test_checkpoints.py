@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from parity_tests.conftest import ALL_FRAMEWORKS_AT_ONCE, LOADED
-from resnet_spec import WeightsError, canonical_table, get_spec, list_models
+from parity_tests.conftest import ALL_FRAMEWORKS_AT_ONCE, LOADED, zoo_params
+from resnet_spec import WeightsError, canonical_table, get_spec
 from resnet_spec.random_weights import random_weights
 from resnet_tools.checkpoints.convert import convert, inspect_checkpoint, resolve_spec
 from resnet_tools.checkpoints.formats import FORMATS, format_for, read_checkpoint
@@ -32,7 +32,7 @@ def _same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:
 
 
 @ALL_FRAMEWORKS_AT_ONCE
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", zoo_params())
 def test_export_import_bitwise_every_pair(name: str) -> None:
     """Every framework's export, imported into every other (one model per framework, each import replacing every
     tensor: an import is strict), exports the weights bitwise."""
@@ -49,7 +49,7 @@ def test_export_import_bitwise_every_pair(name: str) -> None:
 
 
 @ALL_FRAMEWORKS_AT_ONCE
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", zoo_params())
 def test_file_round_trip_bitwise_every_format(name: str, tmp_path: Path) -> None:
     spec = get_spec(name, num_classes=10)
     weights = random_weights(spec, seed=5)

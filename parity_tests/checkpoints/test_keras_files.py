@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from parity_tests.conftest import LOADED
-from resnet_spec import get_spec, list_models
+from parity_tests.conftest import LOADED, zoo_params
+from resnet_spec import get_spec
 from resnet_spec.layouts import nhwc_to_nchw
 from resnet_spec.naming import keras_layer_name, keras_order
 from resnet_spec.random_weights import random_weights
@@ -96,8 +96,12 @@ D2L = {"conv_bias": True, "shortcut": "conv_when_needed"}  # d2l.ai's ResNet: th
 
 @pytest.mark.parametrize(
     ("name", "options"),
-    [*((n, {}) for n in list_models()), ("resnet18", D2L), ("resnet50", D2L)],
-    ids=[*list_models(), "resnet18-d2l", "resnet50-d2l"],
+    [
+        *(pytest.param(p.values[0], {}, id=p.id, marks=p.marks) for p in zoo_params()),
+        ("resnet18", D2L),
+        ("resnet50", D2L),
+    ],
+    ids=str,
 )
 def test_keras_order_is_the_models_layer_order(name: str, options: dict[str, Any]) -> None:
     """The spec's Keras order is the order Keras lists our model's layers in (what a file numbers by)."""

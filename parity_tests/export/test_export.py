@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from parity_tests.conftest import ALL_FRAMEWORKS_AT_ONCE, LOADED
+from parity_tests.conftest import ALL_FRAMEWORKS_AT_ONCE, LOADED, slow_params, zoo_params
 from resnet_spec import get_spec
 from resnet_spec.tolerances import tolerance
 from resnet_tools.export.formats import FORMATS, defect
@@ -25,7 +25,9 @@ INPUT = (2, 3, 35, 51)  # odd, non-square, batch 2
 
 
 @ALL_FRAMEWORKS_AT_ONCE
-@pytest.mark.parametrize("name", ["resnet18", "resnet50", "resnet50v2", "resnext50_32x4d"])
+@pytest.mark.parametrize(
+    "name", [*zoo_params(["resnet18", "resnet50v2"]), *slow_params(["resnet50", "resnext50_32x4d"])]
+)
 def test_every_artifact_matches_its_source_framework(name: str, tmp_path: Path) -> None:
     """ONNX from torch, paddle and Keras in onnxruntime, and torch.export, Paddle Inference, SavedModel and
     TFLite in their runtimes: logits within the export tolerance of the source's eager forward, and each

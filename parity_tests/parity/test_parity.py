@@ -1,9 +1,8 @@
 """Eval-mode parity of every model for every ordered pair of backends, and that parity catches bugs.
 
-Every zoo model runs eager at 97x131 here; the 224x224 and fast-path runs take one model of each kind (basic,
-v1.5 and v1 bottleneck, pre-activation, grouped, wide): with four frameworks the whole zoo on every path is 36
-runs of 12 pairs, which CI's 2 cores and 24 GiB do not fit. ``make docs-data`` runs the whole zoo on the fast path
-(docs/generated/parity-eval)."""
+``make test`` runs one model of each kind (conftest's SAMPLE: basic, v1.5 and v1 bottleneck, pre-activation,
+grouped, wide) eager at 97x131 and 224x224 and on the fast path; ``make test-all`` adds the zoo's other models eager at
+97x131 (marked slow), and ``make docs-data`` runs the whole zoo on the fast path (docs/generated/parity-eval)."""
 
 from __future__ import annotations
 
@@ -14,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from parity_tests.conftest import ALL_FRAMEWORKS_AT_ONCE, LOADED
+from parity_tests.conftest import ALL_FRAMEWORKS_AT_ONCE, LOADED, SAMPLE
 from resnet_spec import get_spec, list_models
 from resnet_spec.random_weights import random_weights
 from resnet_spec.tolerances import TEST_CEILING, TOLERANCES
@@ -30,10 +29,10 @@ def test_tolerance_table_within_ceiling() -> None:
             assert tol.rel <= TEST_CEILING, tol
 
 
-#: One model of each kind: what the 224x224 and fast-path runs take (the zoo's others are deeper or wider copies).
-SAMPLE = ("resnet18", "resnet50", "resnet50v1", "resnet50v2", "resnext50_32x4d", "wide_resnet50_2")
 RUNS = [
-    pytest.param(name, size, path, id=f"{name}-{size[0]}x{size[1]}-{path}")
+    pytest.param(
+        name, size, path, id=f"{name}-{size[0]}x{size[1]}-{path}", marks=() if name in SAMPLE else pytest.mark.slow
+    )
     for name in list_models()
     for size, path in (((97, 131), "eager"), ((224, 224), "eager"), ((97, 131), "fast"))
     if (path == "eager" and size == (97, 131)) or name in SAMPLE

@@ -9,14 +9,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from parity_tests.conftest import ALL_FRAMEWORKS_AT_ONCE, LOADED
+from parity_tests.conftest import ALL_FRAMEWORKS_AT_ONCE, LOADED, slow_params, zoo_params
 from resnet_spec import get_spec
 from resnet_spec.numerics import torch_running_var_as_biased
 from resnet_spec.random_weights import random_weights
 from resnet_spec.shapes import bn_counts
 from resnet_tools.parity.engine import TRAIN_POINTS, run_model_train_parity
 
-MODELS = ["resnet18", "resnet50", "resnet50v1", "resnet50v2", "resnext50_32x4d"]
+MODELS = [*zoo_params(["resnet18", "resnet50", "resnet50v2"]), *slow_params(["resnet50v1", "resnext50_32x4d"])]
 SHAPE = (2, 3, 97, 131)
 FORWARD_POINTS = ("train_logits", "loss", "running_mean", "running_var")
 GRADIENT_POINTS = ("input_grad", "grads", "weight_update")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from parity_tests.conftest import LOADED
+from parity_tests.conftest import LOADED, slow_params
 from parity_tests.train.test_parallel import OPTIMIZERS, PER_REPLICA, RUN, _reference
 from resnet_spec.tolerances import tolerance
 from resnet_tools.core.backends import descriptors
@@ -45,7 +45,17 @@ def _close_to_the_uninterrupted_run(ckpt: Path, backend: str, replicas: int = 2)
 KILLED = {name: "0:2" if d.engine.one_process else "1:2" for name, d in descriptors().items() if d.engine is not None}
 
 
-@pytest.mark.parametrize("backend", list(KILLED))
+def first_of_each_kind(kinds: dict[str, str]) -> list:
+    """Backends as pytest params: the first of each engine kind runs in ``make test``, the others are marked slow."""
+    seen: set[str] = set()
+    params = []
+    for backend, kind in kinds.items():
+        params.append(pytest.param(backend, id=backend, marks=() if kind not in seen else pytest.mark.slow))
+        seen.add(kind)
+    return params
+
+
+@pytest.mark.parametrize("backend", first_of_each_kind(KILLED))
 def test_a_killed_worker_is_restarted_and_ends_on_the_uninterrupted_weights(
     backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -176,7 +186,7 @@ def _free_port() -> int:
     return free_port()
 
 
-@pytest.mark.parametrize("backend", ["torch", "paddle", "keras"])
+@pytest.mark.parametrize("backend", ["torch", *slow_params(["paddle", "keras"])])
 def test_two_nodes_on_the_loopback_equal_the_single_process_reference(backend: str, tmp_path: Path) -> None:
     """``resnet train --nnodes 2 --node-rank R --master 127.0.0.1:PORT`` on two "nodes" (1 replica each): the
     commands docs/training.md gives for two hosts, with the host's address replaced by the loopback's. Keras

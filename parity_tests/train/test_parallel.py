@@ -60,8 +60,15 @@ def _trained(weights: dict) -> dict:
 PER_REPLICA = {name: not d.engine.global_bn for name, d in descriptors().items() if d.engine is not None}
 
 
-@pytest.mark.parametrize("kind", list(OPTIMIZERS))
-@pytest.mark.parametrize("backend", list(PER_REPLICA))
+#: ``make test`` runs each engine with one optimizer, taking SGD and AdamW in turn; ``make test-all`` every pair.
+RUNS = [
+    pytest.param(backend, kind, id=f"{backend}-{kind}", marks=() if (i + j) % 2 else pytest.mark.slow)
+    for i, backend in enumerate(PER_REPLICA)
+    for j, kind in enumerate(OPTIMIZERS)
+]
+
+
+@pytest.mark.parametrize(("backend", "kind"), RUNS)
 def test_two_replicas_equal_the_single_process_reference(backend: str, kind: str, tmp_path: Path) -> None:
     """2 replicas for 3 steps = the reference that computes the same thing: every weight, the BN running
     statistics and the optimizer state within the float64 training bound; the other reference (per-replica
