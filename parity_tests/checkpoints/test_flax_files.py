@@ -253,3 +253,65 @@ def test_a_folder_that_is_no_orbax_checkpoint_is_one_line(tmp_path: Path, capsys
         err = capsys.readouterr().err
         assert fragment in err and "Traceback" not in err and err.count("\n") <= 2, err
     assert not (tmp_path / "out.pth").exists()
+
+
+def test_a_torch_file_written_as_orbax_is_the_examples_variables(tmp_path: Path) -> None:
+    """The example's checkpoint -> .pth -> ``--to orbax``: orbax restores the example's own variables, every leaf
+    bitwise, and the example computes its logits from them; the folder reads back into torch bitwise."""
+    from flax.traverse_util import flatten_dict
+
+    if "torch" not in LOADED:
+        pytest.skip("needs torch")
+    import orbax.checkpoint as ocp
+
+    model, variables = _example("resnet18", seed=5)
+    pth, folder, back = tmp_path / "w.pth", tmp_path / "ckpt", tmp_path / "back.pth"
+    convert(_save(variables, tmp_path / "w.msgpack"), pth)
+    convert(pth, folder, to_format="orbax")
+    with ocp.StandardCheckpointer() as checkpointer:
+        restored = checkpointer.restore(folder.resolve())
+    want, got = flatten_dict(variables), flatten_dict(restored)
+    assert set(want) == set(got)
+    for key, value in want.items():
+        assert np.asarray(got[key]).dtype == value.dtype and np.array_equal(got[key], value), key
+    x = np.random.default_rng(4).standard_normal((2, 3, 64, 80)).astype("float32")
+    assert np.array_equal(_logits(model, restored, x), _logits(model, variables, x))
+    convert(folder, back)  # our metadata rides in orbax's custom_metadata: no padding note, no --assume needed
+    a, b = (read_checkpoint(p, format_for(p), None).weights for p in (pth, back))
+    assert set(a) == set(b) and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_an_orbax_output_keeps_the_force_rules(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An existing orbax folder is replaced only with --force (no temp folder left beside it); a folder that is
+    not an orbax checkpoint is never replaced, --force or not; a name without --to is one line."""
+    from resnet_spec.random_weights import random_weights
+
+    src = tmp_path / "w.safetensors"
+    first, second = (random_weights(get_spec("resnet18"), seed=s) for s in (1, 2))
+    from resnet_tools.checkpoints.formats import FORMATS, Checkpoint
+
+    def weights_of(folder: Path) -> dict[str, Any]:
+        return read_checkpoint(folder, FORMATS["orbax"], None).weights
+
+    folder = tmp_path / "ckpt"
+    FORMATS["safetensors"].write(Checkpoint(first, {}), get_spec("resnet18"), src)  # type: ignore[misc]
+    assert main(["convert", str(src), str(folder), "--to", "orbax"]) == 0
+    assert np.array_equal(weights_of(folder)["fc.weight"], first["fc.weight"])
+    FORMATS["safetensors"].write(Checkpoint(second, {}), get_spec("resnet18"), src)  # type: ignore[misc]
+    assert main(["convert", str(src), str(folder), "--to", "orbax"]) == 2
+    assert "exists; pass --force" in capsys.readouterr().err
+    assert np.array_equal(weights_of(folder)["fc.weight"], first["fc.weight"])
+    assert main(["convert", str(src), str(folder), "--to", "orbax", "--force"]) == 0
+    assert np.array_equal(weights_of(folder)["fc.weight"], second["fc.weight"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt", "w.safetensors"]  # no temp folder left
+    mine = tmp_path / "photos"
+    mine.mkdir()
+    (mine / "cat.jpg").write_bytes(b"not a checkpoint")
+    for extra in ([], ["--force"]):
+        assert main(["convert", str(src), str(mine), "--to", "orbax", *extra]) == 2
+        err = capsys.readouterr().err
+        assert "is a folder that is not an orbax checkpoint" in err and err.count("\n") == 1, err
+    assert [p.name for p in mine.iterdir()] == ["cat.jpg"]
+    assert main(["convert", str(src), str(tmp_path / "new")]) == 2
+    err = capsys.readouterr().err
+    assert "--to" in err and err.count("\n") == 1, err

@@ -30,6 +30,7 @@ from resnet_tools.checkpoints.formats import (
     Checkpoint,
     Format,
     format_for,
+    is_orbax_folder,
     nonfinite,
     read_checkpoint,
     shapes_of,
@@ -43,7 +44,7 @@ from resnet_tools.checkpoints.request import PLAIN, MapRequest
 from resnet_tools.checkpoints.structure import StructureMap, unproved_derived
 from resnet_tools.core.backends import installed_backends, load_backends, load_submodule
 from resnet_tools.core.diffs import TensorDiff, tensor_diff, within
-from resnet_tools.core.files import commit, refuse_special, temp_path, write_errors
+from resnet_tools.core.files import commit, commit_folder, refuse_special, temp_folder, temp_path, write_errors
 
 VERIFY_INPUT = (2, 97, 131)  # batch, H, W: non-square, odd
 
@@ -234,8 +235,10 @@ def convert(
     df = format_for(like, to_format) if like is not None else format_for(dst, to_format)
     if like is not None and to_format is None:
         _same_format_as_template(dst, df, like)
-    if dst.is_dir():
-        raise CheckpointError(f"cannot write {dst}: it is a folder")
+    if dst.is_dir() and not (df.folder and is_orbax_folder(dst)):  # only a folder of the output's kind is replaced
+        raise CheckpointError(
+            f"cannot write {dst}: it is a folder" + (" that is not an orbax checkpoint" if df.folder else "")
+        )
     refuse_special(dst)
     if os.path.lexists(dst) and not force:  # lexists: a dangling symlink is an existing name too
         raise CheckpointError(f"{dst} exists; pass --force to overwrite")
@@ -263,7 +266,7 @@ def convert(
     bad: dict[str, int] = {}
     ckpt.weights = counting_nonfinite(ckpt.weights, bad)  # checked on the one read each tensor gets
     template = _template(like, df, spec) if like is not None else None
-    with temp_path(dst) as tmp, contextlib.ExitStack() as stack:
+    with (temp_folder if df.folder else temp_path)(dst) as tmp, contextlib.ExitStack() as stack:
         code_tmp = stack.enter_context(temp_path(code)) if code is not None else None
         if template is not None:
             with write_errors(tmp):
@@ -295,7 +298,10 @@ def convert(
             text = emitted_source(spec, df.framework, dst.name, result.notes)
             code_tmp.write_text(text)
             result.notes.append(f"wrote {code}: {function_name(spec)}() builds the model that loads {dst.name}")
-        commit(tmp, dst, exclusive=not force)
+        if df.folder:
+            commit_folder(tmp, dst, replaces=lambda p: force and is_orbax_folder(p))
+        else:
+            commit(tmp, dst, exclusive=not force)
         if code is not None and code_tmp is not None:
             commit(code_tmp, code, exclusive=not force)
     t4 = time.perf_counter()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from resnet_tools.checkpoints.formats import FORMATS
+from resnet_tools.checkpoints.formats import FORMATS, is_orbax_folder
 from resnet_tools.cli.args import WEIGHTS_HELP, Subcommands, add_checkpoint_options, map_request
 
 
@@ -18,7 +18,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
     from resnet_tools.core.files import atomic_write, check_outputs
     from resnet_tools.hub.resolve import resolve_weights
 
-    check_outputs([args.dst, args.save_spec, args.emit_code], force=args.force)  # before a download, not after it
+    # before a download, not after it; a folder output (orbax) is checked by convert itself, as every output is there
+    folder = (args.to_format is not None and FORMATS[args.to_format].folder) or is_orbax_folder(args.dst)
+    check_outputs([None if folder else args.dst, args.save_spec, args.emit_code], force=args.force)
     how = map_request(args)
     src = resolve_weights(args.src, sha256=args.sha256)
     if src.official is not None:

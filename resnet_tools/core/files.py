@@ -147,6 +147,45 @@ def temp_path(path: Path) -> Iterator[Path]:
         Path(tmp).unlink(missing_ok=True)
 
 
+@contextmanager
+def temp_folder(path: Path) -> Iterator[Path]:
+    """A free name beside the folder ``path`` for a writer that creates a folder (orbax); the folder is removed
+    unless the caller renamed it. (A killed run's temp folder stays: the stale cleanup never removes folders.)"""
+    clean_stale_temps(path.parent)
+    try:
+        holder = Path(tempfile.mkdtemp(prefix=f".{path.name}{TEMP_MARK}{os.getpid()}-", dir=path.parent))
+    except OSError as exc:  # read-only folder, no permission, full disk
+        raise OutputError(f"cannot write {path}: {exc.strerror} in {path.parent}") from None
+    holder.rmdir()  # the writer creates it (orbax refuses an existing folder)
+    try:
+        yield holder
+    finally:
+        if holder.is_dir() and not holder.is_symlink():
+            shutil.rmtree(holder, ignore_errors=True)
+
+
+def commit_folder(tmp: Path, path: Path, *, replaces: Callable[[Path], bool]) -> None:
+    """Rename the folder ``tmp`` onto ``path``. An existing ``path`` is replaced only where ``replaces(path)``
+    says it is an output of the same kind (the caller checked ``--force``): it is moved aside first and removed
+    after, so a reader sees the old folder or the new one, never a mix. Anything else there is refused."""
+    if os.path.lexists(path):
+        if path.is_symlink() or not path.is_dir() or not replaces(path):
+            raise OutputError(f"cannot write {path}: it exists and is not a folder this format writes")
+        aside = path.with_name(f".{path.name}{TEMP_MARK}{os.getpid()}-old")
+        os.rename(path, aside)
+        try:
+            os.rename(tmp, path)
+        except OSError:
+            os.rename(aside, path)
+            raise
+        shutil.rmtree(aside, ignore_errors=True)
+        return
+    try:
+        os.rename(tmp, path)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror}") from None
+
+
 def refuse_special(path: Path) -> None:
     """An existing output that is not a regular file (a device such as /dev/full, a FIFO, a socket) is never
     replaced: renaming onto it would turn the node into a file."""

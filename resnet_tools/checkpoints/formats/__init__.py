@@ -24,6 +24,7 @@ from resnet_tools.checkpoints.formats.pdparams import read_paddle, write_pickled
 from resnet_tools.checkpoints.formats.registry import (
     FORMATS,
     format_for,
+    is_orbax_folder,
     nonfinite,
     read_checkpoint,
     shapes_of,
@@ -46,6 +47,7 @@ __all__ = [
     "Container",
     "Format",
     "format_for",
+    "is_orbax_folder",
     "nonfinite",
     "read_checkpoint",
     "read_paddle",

@@ -2,7 +2,7 @@
 examples/imagenet: ``{"params": ..., "batch_stats": ...}``, or a train state holding both, or an NNX model's
 ``nnx.state(model).to_pure_dict()``). Read and written with msgpack alone: no flax import, nothing executed; an
 array is only ever rebuilt from its shape, a dtype name from a fixed list, and its bytes. Orbax checkpoint
-directories of the same trees are read by orbax (JSON metadata and tensorstore data; no pickle).
+directories of the same trees are read and written by orbax (JSON metadata and tensorstore data; no pickle).
 
 Flax's example numbers its blocks over the network (``ResNetBlock_5``), so the reader reads the stage depths off
 the blocks (a new stage where a block projects its shortcut or changes the width) before it names anything.
@@ -158,9 +158,12 @@ def read_orbax(path: Path, _model: ModelRef) -> Checkpoint:
     try:
         with ocp.StandardCheckpointer() as checkpointer:
             tree = checkpointer.restore(path.resolve())
+            custom = checkpointer.metadata(path.resolve()).custom_metadata
     except Exception as exc:  # orbax and tensorstore raise many kinds; each is one line here
         raise CheckpointError(f"cannot read {path} as an orbax checkpoint: {why(exc)}") from None
     tree = _host(tree)
+    if isinstance(tree, dict) and custom and META_KEY not in tree:  # where write_orbax keeps this tool's metadata
+        tree[META_KEY] = custom
     return _checkpoint(tree, path, "an orbax checkpoint")
 
 
@@ -190,12 +193,10 @@ def _checkpoint(tree: Any, path: Path, what: str) -> Checkpoint:
     return Checkpoint(weights, {**meta, "source_framework": "flax"}, notes=notes)
 
 
-def write_flax(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
-    """Flax's example layout, ``{"params": ..., "batch_stats": ..., "__resnet_xf__": metadata}``, as
-    ``flax.serialization.to_bytes`` writes it (``msgpack_restore`` and ``from_bytes`` read it back)."""
-    import msgpack
-
-    validate_weights(spec, "flax", ckpt.weights)  # everything checked before the file is touched
+def _example_variables(ckpt: Checkpoint, spec: ModelSpec) -> dict[str, Any]:
+    """``{"params": ..., "batch_stats": ...}`` in Flax's example names and layouts, checked before anything is
+    written."""
+    validate_weights(spec, "flax", ckpt.weights)
     tree: dict[str, Any] = {"params": {}, "batch_stats": {}}
     for key, tensor in native_state(ckpt, spec, "flax").items():
         *modules, attr = key.split("/")
@@ -203,6 +204,29 @@ def write_flax(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
         for m in modules:
             node = node.setdefault(m, {})
         node[attr] = np.ascontiguousarray(np.asarray(tensor))
+    return tree
+
+
+def write_orbax(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
+    """Flax's example variables as an orbax-checkpoint folder at ``path`` (which must not exist), this tool's
+    metadata in orbax's own ``custom_metadata``: ``ocp.StandardCheckpointer().restore(path)`` gives the variables."""
+    import orbax.checkpoint as ocp
+
+    tree = _example_variables(ckpt, spec)
+    try:
+        with ocp.StandardCheckpointer() as checkpointer:
+            checkpointer.save(path.resolve(), tree, custom_metadata=file_metadata(spec, ckpt))
+            checkpointer.wait_until_finished()
+    except (ValueError, TypeError) as exc:  # orbax's own refusals; OSError is the caller's (write_errors)
+        raise CheckpointError(f"cannot write {path} as an orbax checkpoint: {why(exc)}") from None
+
+
+def write_flax(ckpt: Checkpoint, spec: ModelSpec, path: Path) -> None:
+    """Flax's example layout, ``{"params": ..., "batch_stats": ..., "__resnet_xf__": metadata}``, as
+    ``flax.serialization.to_bytes`` writes it (``msgpack_restore`` and ``from_bytes`` read it back)."""
+    import msgpack
+
+    tree: dict[str, Any] = _example_variables(ckpt, spec)
     tree[META_KEY] = file_metadata(spec, ckpt)
 
     def pack(obj: Any) -> Any:

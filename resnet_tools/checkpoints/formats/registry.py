@@ -15,7 +15,7 @@ from resnet_spec.errors import CheckpointError
 from resnet_spec.spec import list_models
 from resnet_tools.checkpoints.formats.base import OPTIMIZER_PREFIX, Checkpoint, Format, ModelRef
 from resnet_tools.checkpoints.formats.canonical import read_npz, read_safetensors, write_npz, write_safetensors
-from resnet_tools.checkpoints.formats.flax_msgpack import read_flax, read_orbax, write_flax
+from resnet_tools.checkpoints.formats.flax_msgpack import read_flax, read_orbax, write_flax, write_orbax
 from resnet_tools.checkpoints.formats.keras import (
     read_keras,
     read_keras_archive,
@@ -103,13 +103,18 @@ FORMATS: dict[str, Format] = {
             (),
             "flax",
             read_orbax,
-            None,
-            "orbax-checkpoint directory of an NNX model's state or Flax's variables (read only)",
+            write_orbax,
+            "orbax-checkpoint folder of an NNX model's state or Flax's variables (written in the example's names)",
             "flax",
             folder=True,
         ),
     )
 }
+
+
+def is_orbax_folder(path: Path | str) -> bool:
+    """Whether ``path`` is an orbax checkpoint folder (orbax writes ``_CHECKPOINT_METADATA`` in each)."""
+    return Path(path).is_dir() and (Path(path) / "_CHECKPOINT_METADATA").is_file()
 
 
 def format_for(path: Path | str, given: str | None = None) -> Format:
@@ -118,7 +123,7 @@ def format_for(path: Path | str, given: str | None = None) -> Format:
         if given not in FORMATS:
             raise CheckpointError(f"unknown format {given!r}; known: {', '.join(FORMATS)}")
         return FORMATS[given]
-    if Path(path).is_dir() and (Path(path) / "_CHECKPOINT_METADATA").is_file():  # orbax writes this file
+    if is_orbax_folder(path):
         return FORMATS["orbax"]
     name = Path(path).name.lower()
     hits = [(ext, f) for f in FORMATS.values() for ext in f.extensions if name.endswith(ext)]
