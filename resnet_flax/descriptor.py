@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from resnet_spec.frameworks import Descriptor, Engine, Rank
+from resnet_spec.frameworks import ArtifactKind, Descriptor, Engine, Rank
 
 
 def rank_env(r: Rank) -> dict[str, str]:
@@ -31,6 +31,7 @@ DESCRIPTOR = Descriptor(
         launcher="XLA_FLAGS=--xla_force_host_platform_device_count={n} python -m resnet_tools.train.parallel JOB.json",
     ),
     exports={"jax-export": ()},
+    artifacts={"jax-export": ArtifactKind(folder=False, suffix=".jax", runtime="jax.export.deserialize (XLA)")},
     extra="flax",
     model_base="flax.nnx.module.Module",
     reports=("optax", "jax", "jaxlib"),

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from resnet_spec.frameworks import Descriptor, Engine, Rank
+from resnet_spec.frameworks import ArtifactKind, Descriptor, Engine, Rank
 
 
 def rank_env(r: Rank) -> dict[str, str]:
@@ -37,6 +37,10 @@ DESCRIPTOR = Descriptor(
         "onnx": ("onnx", "tf2onnx", "tensorflow", "onnxruntime"),
         "saved-model": ("tensorflow",),
         "tflite": ("tensorflow",),
+    },
+    artifacts={
+        "saved-model": ArtifactKind(folder=True, suffix="", runtime="tf.saved_model.load"),
+        "tflite": ArtifactKind(folder=False, suffix=".tflite", runtime="TFLite interpreter (XNNPACK)"),
     },
     extra="keras",
     model_base="keras.src.models.model.Model",

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from resnet_spec.frameworks import Descriptor, Engine, Rank
+from resnet_spec.frameworks import ArtifactKind, Descriptor, Engine, Rank
 
 
 def rank_env(r: Rank) -> dict[str, str]:
@@ -33,6 +33,7 @@ DESCRIPTOR = Descriptor(
         launcher="python -m paddle.distributed.launch --nproc_per_node {n} resnet_tools/train/parallel.py JOB.json",
     ),
     exports={"onnx": ("onnx", "paddle2onnx", "onnxruntime"), "paddle-inference": ()},
+    artifacts={"paddle-inference": ArtifactKind(folder=True, suffix="", runtime="Paddle Inference (oneDNN)")},
     extra="paddle",
     model_base="paddle.nn.layer.layers.Layer",
     reports=("paddlepaddle-gpu",),

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from resnet_spec.frameworks import Descriptor, Engine, Rank
+from resnet_spec.frameworks import ArtifactKind, Descriptor, Engine, Rank
 
 
 def rank_env(r: Rank) -> dict[str, str]:
@@ -30,6 +30,7 @@ DESCRIPTOR = Descriptor(
         launcher="torchrun --nproc-per-node {n} -m resnet_tools.train.parallel JOB.json",
     ),
     exports={"onnx": ("onnx", "onnxscript", "onnxruntime"), "torch-export": ()},
+    artifacts={"torch-export": ArtifactKind(folder=False, suffix=".pt2", runtime="torch.export.load")},
     extra="torch",
     model_base="torch.nn.modules.module.Module",
     reports=("torchvision",),

@@ -88,6 +88,9 @@ def test_every_backend_descriptor_is_complete(name: str) -> None:
     assert d.package == f"resnet_{name}" and d.framework == name
     for fact in DESCRIPTOR_FACTS:
         assert hasattr(d, fact), fact
+    assert set(d.artifacts) <= set(d.exports), "a format it defines but does not write"
+    others = {k for n, o in backends.descriptors().items() if n != name for k in o.artifacts}
+    assert not set(d.artifacts) & others, "a format two frameworks define"
     if d.engine is not None:
         assert all(hasattr(d.engine, f) for f in ENGINE_FACTS)
         env = d.engine.rank_env(Rank(0, 2, 0, 2, "127.0.0.1:29500", (29501, 29502)))
@@ -103,14 +106,16 @@ def _fake_package(root: Path, body: str) -> None:
 
 
 FAKE = """
-    from resnet_spec.frameworks import Descriptor, Engine
+    from resnet_spec.frameworks import ArtifactKind, Descriptor, Engine
 
     DESCRIPTOR = Descriptor(
         framework="fake", package="resnet_fake", module="json", distribution="fake-framework", import_before=(),
         engine=Engine(name="fake all-reduce", batch_norm="per-replica BN statistics", one_process=False,
                       global_bn=False, cpu_sync_bn=False, needs=None,
                       rank_env=lambda r: {"FAKE_RANK": str(r.rank)}, launcher="fakerun {n}"),
-        exports={"onnx": ("onnx",)}, extra="fake", model_base="fake.nn.Module", reports=(), watches=False,
+        exports={"onnx": ("onnx",), "fake-runtime": ()},
+        artifacts={"fake-runtime": ArtifactKind(folder=False, suffix=".fk", runtime="fake's runtime")},
+        extra="fake", model_base="fake.nn.Module", reports=(), watches=False,
         runs_on=(), bench_engines={}, engine_env="",
     )
 """
@@ -134,6 +139,8 @@ def test_a_fourth_framework_is_enumerated_by_the_tools(fourth: Path) -> None:
     assert backends.parse_backends("torch,fake") == ["torch", "fake"]
     assert backends.load_order(["keras", "fake", "paddle"]) == ["paddle", "keras", "fake"]
     assert formats()["onnx"].writers[-1] == "fake" and formats()["onnx"].needs["fake"] == ("onnx",)
+    own = formats()["fake-runtime"]  # a format it defines: from its descriptor alone
+    assert own.writers == ("fake",) and (own.suffix, own.runtime) == (".fk", "fake's runtime")
     assert engine_of("fake").name == "fake all-reduce" and processes("fake", 4) == 4
     assert rank_env("fake", 1, 2, [1, 2, 3]) == {"FAKE_RANK": "1"}
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from resnet_spec import ModelSpec
+from resnet_spec.frameworks import ArtifactKind
 from resnet_tools.core.backends import descriptors
 from resnet_tools.core.errors import UsageError
 
@@ -25,24 +26,19 @@ class ArtifactFormat:
     needs: dict[str, tuple[str, ...]]
 
 
-#: (name, folder, suffix, runtime): the artifact formats; which backends write each comes from their descriptors.
-_KINDS = (
-    ("onnx", False, ".onnx", "onnxruntime (CPU)"),
-    ("torch-export", False, ".pt2", "torch.export.load"),
-    ("paddle-inference", True, "", "Paddle Inference (oneDNN)"),
-    ("saved-model", True, "", "tf.saved_model.load"),
-    ("tflite", False, ".tflite", "TFLite interpreter (XNNPACK)"),
-    ("jax-export", False, ".jax", "jax.export.deserialize (XLA)"),
-)
+#: ONNX: the exchange format several frameworks write. Every other format is defined by one framework's descriptor.
+ONNX = ArtifactKind(folder=False, suffix=".onnx", runtime="onnxruntime (CPU)")
 
 
 def formats() -> dict[str, ArtifactFormat]:
-    """Every artifact format with the backends whose descriptor lists an exporter for it (table order)."""
+    """Every artifact format with the backends whose descriptor lists an exporter for it: ONNX, then each
+    framework's own formats in the frameworks' order."""
     table = descriptors()
+    kinds = {"onnx": ONNX, **{name: kind for d in table.values() for name, kind in d.artifacts.items()}}
     return {
-        name: ArtifactFormat(name, tuple(b for b, d in table.items() if name in d.exports), folder, suffix, runtime,
-                             {b: tuple(d.exports[name]) for b, d in table.items() if d.exports.get(name)})
-        for name, folder, suffix, runtime in _KINDS
+        name: ArtifactFormat(name, tuple(b for b, d in table.items() if name in d.exports), kind.folder, kind.suffix,
+                             kind.runtime, {b: tuple(d.exports[name]) for b, d in table.items() if d.exports.get(name)})
+        for name, kind in kinds.items()
     }  # fmt: skip
 
 
