@@ -44,7 +44,7 @@ from resnet_tools.checkpoints.request import PLAIN, MapRequest
 from resnet_tools.checkpoints.structure import StructureMap, unproved_derived
 from resnet_tools.core.backends import installed_backends, load_backends, load_submodule
 from resnet_tools.core.diffs import TensorDiff, tensor_diff, within
-from resnet_tools.core.files import commit, commit_folder, refuse_special, temp_folder, temp_path, write_errors
+from resnet_tools.core.files import commit, publish, refuse_special, staged, temp_path, write_errors
 
 VERIFY_INPUT = (2, 97, 131)  # batch, H, W: non-square, odd
 
@@ -266,7 +266,7 @@ def convert(
     bad: dict[str, int] = {}
     ckpt.weights = counting_nonfinite(ckpt.weights, bad)  # checked on the one read each tensor gets
     template = _template(like, df, spec) if like is not None else None
-    with (temp_folder if df.folder else temp_path)(dst) as tmp, contextlib.ExitStack() as stack:
+    with (staged if df.folder else temp_path)(dst) as tmp, contextlib.ExitStack() as stack:
         code_tmp = stack.enter_context(temp_path(code)) if code is not None else None
         if template is not None:
             with write_errors(tmp):
@@ -298,8 +298,8 @@ def convert(
             text = emitted_source(spec, df.framework, dst.name, result.notes)
             code_tmp.write_text(text)
             result.notes.append(f"wrote {code}: {function_name(spec)}() builds the model that loads {dst.name}")
-        if df.folder:
-            commit_folder(tmp, dst, replaces=lambda p: force and is_orbax_folder(p))
+        if df.folder:  # an existing folder was checked above: an orbax checkpoint, and --force given
+            publish(tmp, dst)
         else:
             commit(tmp, dst, exclusive=not force)
         if code is not None and code_tmp is not None:

@@ -148,42 +148,27 @@ def temp_path(path: Path) -> Iterator[Path]:
 
 
 @contextmanager
-def temp_folder(path: Path) -> Iterator[Path]:
-    """A free name beside the folder ``path`` for a writer that creates a folder (orbax); the folder is removed
-    unless the caller renamed it. (A killed run's temp folder stays: the stale cleanup never removes folders.)"""
-    clean_stale_temps(path.parent)
+def staged(path: Path) -> Iterator[Path]:
+    """Where a writer that creates a folder (or a file) for ``path`` writes it: ``path``'s name inside a temp folder
+    beside it, so nothing is seen at ``path`` until :func:`publish` renames it there. The temp folder, with anything
+    it still holds (a failed write, the output it replaced), is removed on the way out."""
     try:
-        holder = Path(tempfile.mkdtemp(prefix=f".{path.name}{TEMP_MARK}{os.getpid()}-", dir=path.parent))
+        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}{TEMP_MARK}{os.getpid()}-", dir=path.parent))
     except OSError as exc:  # read-only folder, no permission, full disk
         raise OutputError(f"cannot write {path}: {exc.strerror} in {path.parent}") from None
-    holder.rmdir()  # the writer creates it (orbax refuses an existing folder)
     try:
-        yield holder
+        yield staging / path.name
     finally:
-        if holder.is_dir() and not holder.is_symlink():
-            shutil.rmtree(holder, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
 
 
-def commit_folder(tmp: Path, path: Path, *, replaces: Callable[[Path], bool]) -> None:
-    """Rename the folder ``tmp`` onto ``path``. An existing ``path`` is replaced only where ``replaces(path)``
-    says it is an output of the same kind (the caller checked ``--force``): it is moved aside first and removed
-    after, so a reader sees the old folder or the new one, never a mix. Anything else there is refused."""
-    if os.path.lexists(path):
-        if path.is_symlink() or not path.is_dir() or not replaces(path):
-            raise OutputError(f"cannot write {path}: it exists and is not a folder this format writes")
-        aside = path.with_name(f".{path.name}{TEMP_MARK}{os.getpid()}-old")
-        os.rename(path, aside)
-        try:
-            os.rename(tmp, path)
-        except OSError:
-            os.rename(aside, path)
-            raise
-        shutil.rmtree(aside, ignore_errors=True)
-        return
-    try:
-        os.rename(tmp, path)
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror}") from None
+def publish(made: Path, path: Path) -> None:
+    """Rename what :func:`staged` gave onto ``path``. An existing ``path`` (the caller checked --force and that it
+    is an output of the same kind) is first moved into the staging folder, removed with it: a folder cannot be
+    renamed onto a non-empty one, and this way a reader sees the old output or the new, never a mix."""
+    if path.exists():
+        os.replace(path, made.parent / ".replaced")
+    os.replace(made, path)
 
 
 def refuse_special(path: Path) -> None:

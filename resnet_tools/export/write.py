@@ -4,13 +4,12 @@ is renamed into place only when it is complete, so a failed or interrupted expor
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from resnet_tools.core.backends import quiet_output
 from resnet_tools.core.errors import OutputError
+from resnet_tools.core.files import publish, staged
 from resnet_tools.export.formats import ArtifactFormat
 from resnet_tools.export.runtimes import mark_layout
 
@@ -51,9 +50,7 @@ def write_artifact(
     """``exporter.export_artifact(model, ...)`` into a temp folder beside ``out``, then renamed onto ``out``.
     ONNX files get their input ``layout`` recorded in their metadata (default: :func:`input_layout`)."""
     check_output(out, fmt, force=force)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.resnet-export-", dir=out.parent))
-    try:
-        made = staging / out.name
+    with staged(out) as made:
         if verbose:
             exporter.export_artifact(model, fmt.name, made, input_shape=input_shape, dynamic_batch=dynamic_batch,
                                      opset=opset)  # fmt: skip
@@ -65,10 +62,5 @@ def write_artifact(
             mark_layout(made, layout or input_layout(model))
         if fmt.folder:
             (made / MARK).write_text("written by resnet export; --force may replace this folder\n")
-        if out.exists():  # --force: the old artifact goes only once the new one is complete
-            old = staging / ".replaced"
-            os.replace(out, old)
-        os.replace(made, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        publish(made, out)  # --force: the old artifact goes only once the new one is complete
     return out
