@@ -7,10 +7,12 @@ from resnet_spec.frameworks import ArtifactKind, Descriptor, Engine, Rank
 
 
 def rank_env(r: Rank) -> dict[str, str]:
-    """One process with its replicas as JAX devices (on the CPU, host devices: the flag splits the host)."""
+    """One process per node with its replicas as JAX devices (on the CPU, host devices: the flag splits the host)."""
     env = {"XLA_FLAGS": f"--xla_force_host_platform_device_count={r.local_replicas}"}
-    if r.world > 1:  # refused by init_from_env, in one line, in every process
-        env.update(RESNET_JAX_COORDINATOR=r.master)
+    if r.world > 1:  # over several nodes, JAX's coordinator at the master address
+        env.update(
+            RESNET_JAX_COORDINATOR=r.master, RESNET_JAX_PROCESSES=str(r.world), RESNET_JAX_PROCESS_ID=str(r.rank)
+        )
     return env
 
 

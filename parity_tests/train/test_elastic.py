@@ -186,11 +186,15 @@ def _free_port() -> int:
     return free_port()
 
 
-@pytest.mark.parametrize("backend", ["torch", *slow_params(["paddle", "keras"])])
+#: Every backend with a data-parallel engine, from the records: the first runs in ``make test``, the others are slow.
+ENGINES = [name for name, d in descriptors().items() if d.engine is not None]
+
+
+@pytest.mark.parametrize("backend", [ENGINES[0], *slow_params(ENGINES[1:])])
 def test_two_nodes_on_the_loopback_equal_the_single_process_reference(backend: str, tmp_path: Path) -> None:
     """``resnet train --nnodes 2 --node-rank R --master 127.0.0.1:PORT`` on two "nodes" (1 replica each): the
-    commands docs/training.md gives for two hosts, with the host's address replaced by the loopback's. Keras
-    runs as two JAX processes joined by JAX's coordinator (CPU collectives over gloo)."""
+    commands docs/training.md gives for two hosts, with the host's address replaced by the loopback's. Keras and
+    Flax run as two JAX processes joined by JAX's coordinator (CPU collectives over gloo)."""
     _needs(backend)
     master = f"127.0.0.1:{_free_port()}"
     ckpt = tmp_path / "node0.safetensors"
