@@ -699,3 +699,78 @@ def keras_cifar_resnet18(
     rng = np.random.default_rng(3)
     model.set_weights([rng.uniform(0.5, 1.5, w.shape).astype("float32") for w in model.get_weights()])
     return model
+
+
+# ---- flax ---------------------------------------------------------------------------------------------------
+
+
+def flax_tutorial_resnet18(
+    num_classes: int = 10, cifar: bool = False, stride_on_conv2: bool = False, same_padding: bool = False
+) -> Any:
+    """A ResNet-18 as ``flax.nnx`` tutorials write it: a ``BasicBlock`` module (``conv1``/``bn1``/``conv2``/``bn2``, a
+    ``shortcut`` ``nnx.Sequential`` or None), stages as ``nnx.Sequential``, the stem's max-pool by
+    ``nnx.max_pool``, NHWC. Random weights, random BN statistics and biases, eval mode. ``cifar``: a 3x3 stride-1
+    stem without the pool. The switches plant look-alikes with the same weight shapes: the stride on each
+    downsampling block's second conv, and ``padding='SAME'`` on the strided convs (TF's rule: bottom/right only)."""
+    from flax import nnx
+
+    rngs = nnx.Rngs(0)
+
+    def pad(k: int, stride: int) -> Any:
+        return "SAME" if same_padding and stride > 1 else k // 2
+
+    class BasicBlock(nnx.Module):
+        def __init__(self, cin: int, cout: int, stride: int) -> None:
+            s1, s2 = (1, stride) if stride_on_conv2 else (stride, 1)
+            self.conv1 = nnx.Conv(cin, cout, (3, 3), strides=s1, padding=pad(3, s1), use_bias=False, rngs=rngs)
+            self.bn1 = nnx.BatchNorm(cout, rngs=rngs)
+            self.conv2 = nnx.Conv(cout, cout, (3, 3), strides=s2, padding=pad(3, s2), use_bias=False, rngs=rngs)
+            self.bn2 = nnx.BatchNorm(cout, rngs=rngs)
+            self.shortcut = (
+                nnx.Sequential(
+                    nnx.Conv(cin, cout, (1, 1), strides=stride, use_bias=False, rngs=rngs),
+                    nnx.BatchNorm(cout, rngs=rngs),
+                )
+                if stride != 1 or cin != cout
+                else None
+            )
+
+        def __call__(self, x: Any) -> Any:
+            y = nnx.relu(self.bn1(self.conv1(x)))
+            y = self.bn2(self.conv2(y))
+            return nnx.relu(y + (x if self.shortcut is None else self.shortcut(x)))
+
+    class ResNet18(nnx.Module):
+        def __init__(self) -> None:
+            k, s = (3, 1) if cifar else (7, 2)
+            self.conv1 = nnx.Conv(3, 64, (k, k), strides=s, padding=pad(k, s), use_bias=False, rngs=rngs)
+            self.bn1 = nnx.BatchNorm(64, rngs=rngs)
+            widths, cin = (64, 128, 256, 512), 64
+            for i, w in enumerate(widths):
+                stride = 1 if i == 0 else 2
+                setattr(self, f"layer{i + 1}", nnx.Sequential(BasicBlock(cin, w, stride), BasicBlock(w, w, 1)))
+                cin = w
+            self.fc = nnx.Linear(512, num_classes, rngs=rngs)
+
+        def __call__(self, x: Any) -> Any:
+            x = nnx.relu(self.bn1(self.conv1(x)))
+            if not cifar:
+                x = nnx.max_pool(x, (3, 3), strides=(2, 2), padding="SAME" if same_padding else ((1, 1), (1, 1)))
+            for i in range(4):
+                x = getattr(self, f"layer{i + 1}")(x)
+            return self.fc(x.mean(axis=(1, 2)))
+
+    model = ResNet18()
+    rng = np.random.default_rng(7)
+    for path, var in nnx.graph.iter_graph(model):
+        if isinstance(var, (nnx.Param, nnx.BatchStat)):
+            shape, name = var.get_value().shape, str(path[-1])
+            if name == "var":
+                value = rng.uniform(0.5, 2.0, shape)
+            elif len(shape) == 1:
+                value = rng.normal(0, 0.2, shape) + (1.0 if name == "scale" else 0.0)
+            else:
+                value = rng.normal(0, np.sqrt(2.0 / np.prod(shape[:-1])), shape)
+            var.set_value(var.get_value().dtype.type(0) + value.astype(np.float32))
+    model.eval()
+    return model

@@ -71,6 +71,12 @@ def avg_pool_ceil(x: Array, s: int) -> Array:
 
 
 # --8<-- [start:block]
+def pick(x: Array, stride: int) -> Array:
+    """Every ``stride``-th row and column (``x[:, ::s, ::s]``) as one strided slice: indexing lowers to a gather
+    when the batch is symbolic (jax2tf), which TFLite's converter cannot translate."""
+    return jax.lax.slice(x, (0, 0, 0, 0), x.shape, (1, stride, stride, 1))
+
+
 class Block(nnx.Module):
     """One residual block of any kind: the plan says which convs, where the stride sits and the shortcut."""
 
@@ -103,9 +109,9 @@ class Block(nnx.Module):
             y = self.conv_proj(avg_pool_ceil(x, self.stride) if self.pool and self.stride > 1 else x)
             return self.norm_proj(y, use_running_average=not train) if self.kind == "conv_bn" else y
         if self.kind == "pool":  # a 1x1 max-pool's pick
-            return x[:, :: self.stride, :: self.stride, :]
+            return pick(x, self.stride)
         if self.kind == "zero_pad":
-            x = x[:, :: self.stride, :: self.stride, :]
+            x = pick(x, self.stride)
             return jnp.pad(x, [(0, 0), (0, 0), (0, 0), self.pad])
         return x
 

@@ -32,12 +32,14 @@ DESCRIPTOR = Descriptor(
         rank_env=rank_env,
         launcher="XLA_FLAGS=--xla_force_host_platform_device_count={n} python -m resnet_tools.train.parallel JOB.json",
     ),
-    exports={"jax-export": ()},
-    artifacts={"jax-export": ArtifactKind(folder=False, suffix=".jax", runtime="jax.export.deserialize (XLA)")},
+    exports={"jax-export": (), "saved-model": ("tensorflow",), "tflite": ("tensorflow",)},
+    artifacts={
+        "jax-export": ArtifactKind(folder=False, suffix=".jax", runtime="jax.export.deserialize (XLA)", dist="jax")
+    },
     extra="flax",
     model_base="flax.nnx.module.Module",
     reports=("optax", "jax", "jaxlib"),
-    watches=False,
+    watches=True,
     runs_on=(),
     bench_engines={},
     engine_env="",

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from resnet_spec.frameworks import ArtifactKind, Descriptor, Engine, Rank
+from resnet_spec.frameworks import Descriptor, Engine, Rank
 
 
 def rank_env(r: Rank) -> dict[str, str]:
@@ -38,10 +38,7 @@ DESCRIPTOR = Descriptor(
         "saved-model": ("tensorflow",),
         "tflite": ("tensorflow",),
     },
-    artifacts={
-        "saved-model": ArtifactKind(folder=True, suffix="", runtime="tf.saved_model.load"),
-        "tflite": ArtifactKind(folder=False, suffix=".tflite", runtime="TFLite interpreter (XNNPACK)"),
-    },
+    artifacts={},  # its three are shared formats (export.formats.SHARED), written by another framework too
     extra="keras",
     model_base="keras.src.models.model.Model",
     reports=("tensorflow-cpu", "tensorflow", "jax", "jaxlib"),

@@ -1,18 +1,17 @@
 """Deployment artifacts written by Keras' and TensorFlow's own exporters, and the runtimes for its native ones.
 
 ``onnx``: ``Model.export(format="onnx")`` (tf2onnx on TensorFlow). ``saved-model``: ``Model.export(
-format="tf_saved_model")``, run by ``tf.saved_model.load``. ``tflite``: that SavedModel converted by
-``tf.lite.TFLiteConverter``, run by the TFLite interpreter. All three need Keras' TensorFlow backend (JAX
-exports through jax2tf, which needs TensorFlow too). The artifacts take the model's own layout: NHWC for
-channels_last models (the default), and return the logits; the runners here take NCHW and transpose
-(``resnet_spec.layouts``). ``dynamic_batch`` leaves the batch dimension free (height and width stay fixed).
+format="tf_saved_model")``. ``tflite``: that SavedModel converted by ``tf.lite.TFLiteConverter``. All three need
+TensorFlow (Keras' JAX backend exports through jax2tf). The artifacts take the model's own layout: NHWC for
+channels_last models (the default), and return the logits. All three are shared formats (Flax writes SavedModel
+and TFLite too), run by ``resnet_tools.export.runtimes``. ``dynamic_batch`` leaves the batch dimension free
+(height and width stay fixed).
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,7 +20,6 @@ import numpy as np
 
 from resnet_keras.model import ResNet
 from resnet_spec.errors import ResNetError
-from resnet_spec.layouts import nchw_to_nhwc
 
 #: The artifacts this backend writes: format -> what writes it.
 ARTIFACTS = {
@@ -59,38 +57,7 @@ def export_artifact(
         Path(path).write_bytes(flat)
 
 
-def _nhwc(x: np.ndarray, channels: int) -> np.ndarray:
-    """NCHW input for an artifact whose input is NHWC (its channel count last)."""
-    return nchw_to_nhwc(x) if x.shape[1] == channels else np.ascontiguousarray(x)
-
-
 def artifact_runner(path: str | Path, fmt: str) -> Callable[[np.ndarray], np.ndarray]:
-    """Run a native artifact (``saved-model``, ``tflite``) on NCHW numpy input; the logits."""
-    import tensorflow as tf
-
-    if fmt == "saved-model":
-        loaded = tf.saved_model.load(str(path))
-        spec = loaded.serve.input_signature[0]
-        last = spec.shape[-1]
-
-        def run_saved(x: np.ndarray) -> np.ndarray:
-            inp = nchw_to_nhwc(x) if last == x.shape[1] else np.ascontiguousarray(x)
-            return np.asarray(loaded.serve(tf.constant(inp, dtype=spec.dtype)))
-
-        return run_saved
-    with warnings.catch_warnings():  # tf.lite.Interpreter announces its move to ai_edge_litert
-        warnings.simplefilter("ignore")
-        interpreter = tf.lite.Interpreter(model_path=str(path))
-    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    last = int(inp["shape_signature"][-1])
-
-    def run_tflite(x: np.ndarray) -> np.ndarray:
-        arr = nchw_to_nhwc(x) if last == x.shape[1] else np.ascontiguousarray(x)
-        if tuple(interpreter.get_input_details()[0]["shape"]) != arr.shape:
-            interpreter.resize_tensor_input(inp["index"], list(arr.shape))
-        interpreter.allocate_tensors()
-        interpreter.set_tensor(inp["index"], arr.astype(inp["dtype"], copy=False))
-        interpreter.invoke()
-        return np.array(interpreter.get_tensor(out["index"]))
-
-    return run_tflite
+    """Keras writes only shared formats (ONNX, SavedModel, TFLite), which ``resnet_tools.export.runtimes`` runs
+    whoever wrote them: there is no format of Keras' own to run."""
+    raise ResNetError(f"{fmt} is not a format of Keras' own: run it with resnet_tools.export.runtimes.artifact_runner")

@@ -33,7 +33,11 @@ DESCRIPTOR = Descriptor(
         launcher="python -m paddle.distributed.launch --nproc_per_node {n} resnet_tools/train/parallel.py JOB.json",
     ),
     exports={"onnx": ("onnx", "paddle2onnx", "onnxruntime"), "paddle-inference": ()},
-    artifacts={"paddle-inference": ArtifactKind(folder=True, suffix="", runtime="Paddle Inference (oneDNN)")},
+    artifacts={
+        "paddle-inference": ArtifactKind(
+            folder=True, suffix="", runtime="Paddle Inference (oneDNN)", dist="paddlepaddle"
+        )
+    },
     extra="paddle",
     model_base="paddle.nn.layer.layers.Layer",
     reports=("paddlepaddle-gpu",),

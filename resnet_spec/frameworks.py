@@ -148,11 +148,13 @@ class Engine:
 
 @dataclass(frozen=True)
 class ArtifactKind:
-    """An artifact format one framework defines, run by its own runtime (``resnet export --format``)."""
+    """An artifact format (``resnet export --format``): one framework's own, run by its runtime, or a shared one
+    several frameworks write (``resnet_tools.export.formats.SHARED``)."""
 
     folder: bool  # a folder (SavedModel, Paddle Inference) rather than one file
     suffix: str  # the usual file suffix ("" for folders)
     runtime: str  # what runs it here, for tables and messages
+    dist: str  # the PyPI distribution of that runtime (its version goes in reports)
 
 
 @dataclass(frozen=True)
@@ -167,7 +169,7 @@ class Descriptor:
     import_before: tuple[str, ...]  # modules that must not be imported before the framework (a segfault)
     engine: Engine | None  # its data-parallel engine, if it has one
     exports: Mapping[str, tuple[str, ...]]  # artifact format -> modules its exporter needs besides the framework
-    artifacts: Mapping[str, ArtifactKind]  # the artifact formats it defines (ONNX, everyone's, is export.formats')
+    artifacts: Mapping[str, ArtifactKind]  # the formats it alone writes (shared ones: export.formats.SHARED)
     extra: str  # the pip extra that installs it: pip install 'resnet-xf[extra]'
     model_base: str  # the class in a user's model's hierarchy that says it is this framework's (module.Class)
     reports: tuple[str, ...]  # PyPI distributions whose versions a report records besides its own (jaxlib)

@@ -30,7 +30,7 @@ DESCRIPTOR = Descriptor(
         launcher="torchrun --nproc-per-node {n} -m resnet_tools.train.parallel JOB.json",
     ),
     exports={"onnx": ("onnx", "onnxscript", "onnxruntime"), "torch-export": ()},
-    artifacts={"torch-export": ArtifactKind(folder=False, suffix=".pt2", runtime="torch.export.load")},
+    artifacts={"torch-export": ArtifactKind(folder=False, suffix=".pt2", runtime="torch.export.load", dist="torch")},
     extra="torch",
     model_base="torch.nn.modules.module.Module",
     reports=("torchvision",),

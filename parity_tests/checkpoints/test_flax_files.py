@@ -13,6 +13,7 @@ import msgpack
 import numpy as np
 import pytest
 
+from parity_tests import handwritten
 from parity_tests.conftest import LOADED
 from resnet_spec import get_spec
 from resnet_spec.tolerances import tolerance
@@ -315,3 +316,83 @@ def test_an_orbax_output_keeps_the_force_rules(tmp_path: Path, capsys: pytest.Ca
     assert main(["convert", str(src), str(tmp_path / "new")]) == 2
     err = capsys.readouterr().err
     assert "--to" in err and err.count("\n") == 1, err
+
+
+# ---- --reference: a hand-written NNX model, run and watched -------------------------------------------------
+
+
+_BUILD = "from parity_tests import handwritten\n\n\ndef build():\n    return "
+
+
+def _nnx_reference(tmp_path: Path, args: str, orbax: bool = False) -> tuple[Any, Path, str]:
+    """The user's NNX model (parity_tests/handwritten.py), its file as an NNX user saves one (msgpack of the pure
+    state dict, or an orbax folder of ``nnx.state``), and a ``--reference`` to the code that builds it."""
+    from flax import nnx, serialization
+
+    kwargs = {k.strip(): v.strip() == "True" or int(v) for k, v in (a.split("=") for a in args.split(",") if a)}
+    model = handwritten.flax_tutorial_resnet18(**kwargs)  # as the --reference code below builds it
+    if orbax:
+        import orbax.checkpoint as ocp
+
+        src = tmp_path / "mine_ckpt"
+        with ocp.StandardCheckpointer() as checkpointer:
+            checkpointer.save(src.resolve(), nnx.state(model))
+            checkpointer.wait_until_finished()
+    else:
+        src = tmp_path / "mine.msgpack"
+        src.write_bytes(serialization.to_bytes(nnx.state(model).to_pure_dict()))
+    code = tmp_path / "my_model.py"
+    code.write_text(f"{_BUILD}handwritten.flax_tutorial_resnet18({args})\n")
+    return model, src, f"{code}:build"
+
+
+@pytest.mark.parametrize(("args", "orbax"), [("num_classes=7", False), ("num_classes=5, cifar=True", True)])
+def test_a_hand_written_nnx_model_converts_by_its_code(args: str, orbax: bool, tmp_path: Path) -> None:
+    """A tutorial's NNX ResNet-18 (its own names: ``layer2.layers.0.shortcut.layers.1``), saved as NNX users save
+    it: --reference builds it, Flax's own reader loads the file into it, its layers are watched as they run, and
+    every framework's model of the converted file computes the user's own logits (H != W, batch 2)."""
+    import jax.numpy as jnp
+
+    model, src, ref = _nnx_reference(tmp_path, args, orbax)
+    x = np.random.default_rng(4).standard_normal((2, 3, 40, 56)).astype("float32")
+    expected = np.asarray(model(jnp.asarray(x.transpose(0, 2, 3, 1))))
+    notes = read_checkpoint(src, format_for(src), how=MapRequest(reference=ref)).notes
+    assert any("proved against your model: every block and the logits" in n for n in notes), notes
+    for fw, ext in EXT.items():
+        if fw not in LOADED:
+            continue
+        dst = tmp_path / f"out-{fw}{ext}"
+        result = convert(src, dst, how=MapRequest(reference=ref))
+        assert result.spec.name == "resnet18" and result.spec.num_classes == int(args.split(",")[0].split("=")[1])
+        assert (result.spec.stem.kind == "cifar") == ("cifar" in args)
+        mod = LOADED[fw]
+        weights = read_checkpoint(dst, format_for(dst)).weights
+        got = mod.forward_numpy(mod.import_weights(mod.create_model(result.spec), weights), x)["logits"]
+        assert tensor_diff(expected, got).max_rel <= TOL, fw
+
+
+@pytest.mark.parametrize(
+    ("args", "where"), [("stride_on_conv2=True", "block layer2.0"), ("same_padding=True", "the stem")]
+)
+def test_nnx_lookalikes_with_the_same_weights_are_refused(
+    args: str, where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same weight shapes, another computation (the stride on each downsampling block's second conv;
+    TF-'SAME' padding on the strided convs and the pool): the run against the user's model refuses to convert,
+    naming where the two part, and writes nothing."""
+    _model, src, ref = _nnx_reference(tmp_path, args)
+    dst = tmp_path / "out.pth"
+    assert main(["convert", str(src), str(dst), "--reference", ref]) == 1
+    err = capsys.readouterr().err
+    assert f"part at {where}" in err and "architectural difference" in err and err.count("\n") == 1, err
+    assert not dst.exists()
+
+
+def test_an_nnx_file_that_is_not_the_models_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _model, src, _ref = _nnx_reference(tmp_path, "num_classes=7")
+    code = tmp_path / "other.py"
+    code.write_text(f"{_BUILD}handwritten.flax_tutorial_resnet18()\n")
+    assert main(["convert", str(src), str(tmp_path / "o.pth"), "--reference", f"{code}:build"]) == 2
+    err = capsys.readouterr().err
+    assert "does not load into it" in err and "fc/bias is [7] in the file, [10] in the model" in err, err
+    assert err.count("\n") == 1, err

@@ -331,3 +331,34 @@ def test_a_bottleneck_expanding_2x_is_named() -> None:
     assert bad.where == "stage1 block0", bad
     assert "your bottleneck expands 2x: its last 1x1 conv (4.0.conv3) gives 128 channels from 64" in bad.detail
     assert "the reference's expands 4x (256 channels, expansion = 4)" in bad.detail
+
+
+needs_flax = pytest.mark.skipif("flax" not in LOADED, reason="flax not installed")
+
+
+@needs_flax
+@pytest.mark.parametrize("cifar", [True, False])
+def test_an_nnx_resnet_passes_at_every_stage(cifar: bool) -> None:
+    """A tutorial's ``flax.nnx`` ResNet-18 (its layers watched as they run: NNX has no hooks)."""
+    from parity_tests.handwritten import flax_tutorial_resnet18
+
+    report = check_model(flax_tutorial_resnet18(cifar=cifar), "resnet18")
+    assert report.passed, str(report)
+    assert [f.where for f in report.findings] == [
+        "stem",
+        *(f"stage{s} block{b}" for s in range(1, 5) for b in range(2)),
+        "logits",
+    ]
+    assert report.verdict == "PASS: your flax model computes resnet18"
+
+
+@needs_flax
+def test_nnx_mistakes_are_named_at_their_stage() -> None:
+    from parity_tests.handwritten import flax_tutorial_resnet18
+
+    stride = check_model(flax_tutorial_resnet18(cifar=True, stride_on_conv2=True), "resnet18").first_problem
+    assert stride is not None and stride.where == "stage2 block0", stride
+    assert "the stride sits on the second 3x3 conv (layer2.layers.0.conv2)" in stride.detail
+    same = check_model(flax_tutorial_resnet18(same_padding=True), "resnet18").first_problem
+    assert same is not None and same.where == "stem", same  # the 7x7 stride-2 conv, the first strided layer
+    assert "a 7x7 conv with padding='SAME' and stride 2" in same.detail and "write padding=3" in same.detail

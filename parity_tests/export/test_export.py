@@ -30,9 +30,10 @@ INPUT = (2, 3, 35, 51)  # odd, non-square, batch 2
 )
 def test_every_artifact_matches_its_source_framework(name: str, tmp_path: Path) -> None:
     """ONNX from torch, paddle and Keras in onnxruntime, and torch.export, Paddle Inference, SavedModel and
-    TFLite in their runtimes: logits within the export tolerance of the source's eager forward, and each
-    row run alone (a free batch dimension) gives what it gave in the batch. Through ``resnet parity
-    --targets`` in a process of its own: the exporters keep gigabytes (resnet50: 10 GB for all seven)."""
+    TFLite (from Keras and from Flax) and jax.export in their runtimes: logits within the export tolerance of
+    the source's eager forward, and each row run alone (a free batch dimension) gives what it gave in the batch.
+    Through ``resnet parity --targets`` in a process of its own: the exporters keep gigabytes (resnet50: 10 GB
+    for all seven)."""
     import json
     import subprocess
     import sys
@@ -102,32 +103,40 @@ def test_resnet_export_writes_a_verified_onnx_file(backend: str, dynamic: bool, 
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging left
 
 
-def test_resnet_export_writes_a_jax_export_file(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    """Flax's artifact: jax.export's serialized StableHLO, NHWC input with a symbolic batch; a batch of 3 runs in
-    jax.export.deserialize and gives the checkpoint's logits as torch computes them."""
+@pytest.mark.parametrize("fmt", ["jax-export", "saved-model", "tflite"])
+def test_resnet_export_writes_flax_artifacts(fmt: str, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Flax's artifacts: jax.export's serialized StableHLO, and the same forward through jax2tf as a SavedModel and
+    a TFLite file; NHWC input (a symbolic batch but in TFLite); a batch of 3 runs in the format's runtime and gives
+    the checkpoint's logits as torch computes them."""
     if "flax" not in LOADED or "torch" not in LOADED:
         pytest.skip("needs flax and torch")
-    import jax
-
     from resnet_tools.checkpoints.formats import FORMATS as CKPT
     from resnet_tools.checkpoints.formats import read_checkpoint
     from resnet_tools.cli import main
     from resnet_tools.core.backends import load_submodule
     from resnet_tools.export.runtimes import artifact_runner
 
-    ckpt, out = _checkpoint(tmp_path), tmp_path / "r18.jax"
-    argv = ["export", str(ckpt), str(out), "--format", "jax-export", "--backend", "flax", "--input", "1x3x40x56"]
+    ckpt, out = _checkpoint(tmp_path), tmp_path / f"r18{FORMATS[fmt].suffix}"
+    argv = ["export", str(ckpt), str(out), "--format", fmt, "--backend", "flax", "--input", "1x3x40x56"]
     assert main(argv) == 0
     assert "within the tolerance" in capsys.readouterr().out
-    (aval,) = jax.export.deserialize(bytearray(out.read_bytes())).in_avals
-    assert not isinstance(aval.shape[0], int) and tuple(aval.shape[1:]) == (40, 56, 3)  # NHWC, batch free
+    if fmt == "jax-export":
+        import jax
+
+        (aval,) = jax.export.deserialize(bytearray(out.read_bytes())).in_avals
+        assert not isinstance(aval.shape[0], int) and tuple(aval.shape[1:]) == (40, 56, 3)  # NHWC, batch free
+    elif fmt == "saved-model":
+        import tensorflow as tf
+
+        (spec,) = tf.saved_model.load(str(out)).serve.input_signature
+        assert spec.shape.as_list() == [None, 40, 56, 3]
     torch_mod = LOADED["torch"]
     model = torch_mod.import_weights(
         torch_mod.create_model("resnet18"), read_checkpoint(ckpt, CKPT["safetensors"]).weights
     )
     x = np.random.default_rng(6).standard_normal((3, 3, 40, 56)).astype("float32")
     ref = torch_mod.forward_numpy(model, x)["logits"]
-    got = artifact_runner("jax-export", out, load_submodule("flax", "export"))(x)
+    got = artifact_runner(fmt, out, load_submodule("flax", "export"))(x)
     assert np.abs(got - ref).max() / np.abs(ref).max() <= TOL
 
 
@@ -156,8 +165,8 @@ def test_a_changed_weight_fails_export_parity(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--format", "coreml"], "unknown format 'coreml'; known: onnx, torch-export"),
-        (["--format", "tflite", "--backend", "torch"], "torch does not write tflite; tflite comes from keras"),
+        (["--format", "coreml"], "unknown format 'coreml'; known: onnx, saved-model, tflite, torch-export"),
+        (["--format", "tflite", "--backend", "torch"], "torch does not write tflite; tflite comes from keras, flax"),
         (["--format", "onnx", "--opset", "3"], "--opset goes with --format onnx and lies in 7..23"),
         (["--format", "onnx", "--input", "1x1x32x32"], "takes 3 input channels; --input has 1"),
         (["--format", "onnx", "--input", "1x3x100000x100000"], "is beyond what export builds"),
@@ -245,7 +254,10 @@ def test_parity_targets_run_artifacts_in_the_same_table_and_report(tmp_path: Pat
     ("extra", "message"),
     [
         (["--targets", "frameworks,coreml"], "unknown --targets coreml"),
-        (["--targets", "tflite", "--backends", "torch"], "--targets tflite: written by keras, none of --backends"),
+        (
+            ["--targets", "tflite", "--backends", "torch"],
+            "--targets tflite: written by keras, flax, none of --backends",
+        ),
         (["--targets", "onnx", "--mode", "train"], "artifact --targets run in eval mode"),
     ],
 )

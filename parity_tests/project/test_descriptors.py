@@ -16,7 +16,7 @@ from resnet_spec import frameworks
 from resnet_spec.frameworks import DESCRIPTOR_FACTS, ENGINE_FACTS, Conventions, Rank
 from resnet_tools.core import backends
 from resnet_tools.core.errors import UsageError
-from resnet_tools.export.formats import formats
+from resnet_tools.export.formats import SHARED, formats
 from resnet_tools.train.parallel import engine_of, processes, rank_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,6 +81,17 @@ def test_the_comparison_finder_finds_one(tmp_path: Path) -> None:
         ROOT = saved
 
 
+def test_the_shared_formats_have_their_runners_and_several_writers() -> None:
+    """A shared format (export.formats.SHARED) is run by export.runtimes whoever wrote it, and is shared because
+    more than one framework writes it."""
+    from resnet_tools.export.runtimes import RUNNERS
+
+    assert set(RUNNERS) == set(SHARED)
+    table = backends.descriptors()
+    for name in SHARED:
+        assert len([b for b, d in table.items() if name in d.exports]) >= 2, name
+
+
 @pytest.mark.parametrize("name", frameworks.FRAMEWORKS)
 def test_every_backend_descriptor_is_complete(name: str) -> None:
     d = backends.descriptor(name)
@@ -91,6 +102,7 @@ def test_every_backend_descriptor_is_complete(name: str) -> None:
     assert set(d.artifacts) <= set(d.exports), "a format it defines but does not write"
     others = {k for n, o in backends.descriptors().items() if n != name for k in o.artifacts}
     assert not set(d.artifacts) & others, "a format two frameworks define"
+    assert not set(d.artifacts) & set(SHARED), "a shared format defined again by one framework"
     if d.engine is not None:
         assert all(hasattr(d.engine, f) for f in ENGINE_FACTS)
         env = d.engine.rank_env(Rank(0, 2, 0, 2, "127.0.0.1:29500", (29501, 29502)))
@@ -114,7 +126,7 @@ FAKE = """
                       global_bn=False, cpu_sync_bn=False, needs=None,
                       rank_env=lambda r: {"FAKE_RANK": str(r.rank)}, launcher="fakerun {n}"),
         exports={"onnx": ("onnx",), "fake-runtime": ()},
-        artifacts={"fake-runtime": ArtifactKind(folder=False, suffix=".fk", runtime="fake's runtime")},
+        artifacts={"fake-runtime": ArtifactKind(folder=False, suffix=".fk", runtime="fake's runtime", dist="fake")},
         extra="fake", model_base="fake.nn.Module", reports=(), watches=False,
         runs_on=(), bench_engines={}, engine_env="",
     )

@@ -24,20 +24,29 @@ class ArtifactFormat:
     runtime: str  # what runs it here
     #: modules each writer needs besides its framework (PyPI names in PIP)
     needs: dict[str, tuple[str, ...]]
+    dist: str  # the runtime's PyPI distribution
 
 
-#: ONNX: the exchange format several frameworks write. Every other format is defined by one framework's descriptor.
-ONNX = ArtifactKind(folder=False, suffix=".onnx", runtime="onnxruntime (CPU)")
+#: The formats several frameworks write, run here by their own runtimes (``export.runtimes``), whoever wrote them:
+#: ONNX (torch, paddle, Keras) and TensorFlow's SavedModel and TFLite (Keras; Flax through jax2tf). Every other
+#: format is one framework's, defined by its descriptor.
+SHARED = {
+    "onnx": ArtifactKind(folder=False, suffix=".onnx", runtime="onnxruntime (CPU)", dist="onnxruntime"),
+    "saved-model": ArtifactKind(folder=True, suffix="", runtime="tf.saved_model.load", dist="tensorflow-cpu"),
+    "tflite": ArtifactKind(folder=False, suffix=".tflite", runtime="TFLite interpreter (XNNPACK)",
+                           dist="tensorflow-cpu"),
+}  # fmt: skip
 
 
 def formats() -> dict[str, ArtifactFormat]:
-    """Every artifact format with the backends whose descriptor lists an exporter for it: ONNX, then each
-    framework's own formats in the frameworks' order."""
+    """Every artifact format with the backends whose descriptor lists an exporter for it: the shared ones, then
+    each framework's own formats in the frameworks' order."""
     table = descriptors()
-    kinds = {"onnx": ONNX, **{name: kind for d in table.values() for name, kind in d.artifacts.items()}}
+    kinds = {**SHARED, **{name: kind for d in table.values() for name, kind in d.artifacts.items()}}
     return {
         name: ArtifactFormat(name, tuple(b for b, d in table.items() if name in d.exports), kind.folder, kind.suffix,
-                             kind.runtime, {b: tuple(d.exports[name]) for b, d in table.items() if d.exports.get(name)})
+                             kind.runtime, {b: tuple(d.exports[name]) for b, d in table.items() if d.exports.get(name)},
+                             kind.dist)
         for name, kind in kinds.items()
     }  # fmt: skip
 

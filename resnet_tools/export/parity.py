@@ -23,15 +23,12 @@ from resnet_tools.parity.engine import ParityRecord, seeded_inputs
 
 #: The comparison points of an export record: the logits against the source, then each row run alone.
 EXPORT_POINTS = ("logits", "batch 1")
-#: The distribution whose version a runtime reports.
-_RUNTIME_DIST = {"onnx": "onnxruntime", "torch-export": "torch", "paddle-inference": "paddlepaddle",
-                 "saved-model": "tensorflow-cpu", "tflite": "tensorflow-cpu", "jax-export": "jax"}  # fmt: skip
 
 
 def runtime_name(fmt: str) -> str:
-    dist = _RUNTIME_DIST[fmt]
+    """The runtime that ran ``fmt`` and its installed version, for records and tables."""
     try:
-        version = importlib.metadata.version(dist)
+        version = importlib.metadata.version(FORMATS[fmt].dist)
     except importlib.metadata.PackageNotFoundError:
         version = "?"
     return f"{FORMATS[fmt].runtime} {version}"
