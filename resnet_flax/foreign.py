@@ -14,7 +14,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,41 +23,15 @@ import numpy as np
 from flax import nnx
 
 from resnet_spec import layouts
+from resnet_spec.views import Value, ViewedAttr, torch_view
 
 #: The layers a ResNet's weights live in (matched on the class name, so a subclass counts).
 LAYER_TYPES = ("Conv", "BatchNorm", "Linear")
 #: The naming and layouts of :func:`state_numpy`: torch's (the structural mapping reads an NNX model as a torch one).
 VIEW = "torch"
-Layout = Callable[[np.ndarray], np.ndarray]
-#: NNX variable -> the torch attribute it is presented as, and the layout transforms (to torch's, back), per layer.
-_ATTRS: dict[str, dict[str, tuple[str, Layout, Layout]]] = {
-    "Conv": {
-        "kernel": ("weight", layouts.hwio_to_oihw, layouts.oihw_to_hwio),
-        "bias": ("bias", layouts.identity, layouts.identity),
-    },
-    "Linear": {
-        "kernel": ("weight", layouts.linear_in_out_to_out_in, layouts.linear_out_in_to_in_out),
-        "bias": ("bias", layouts.identity, layouts.identity),
-    },
-    "BatchNorm": {
-        "scale": ("weight", layouts.identity, layouts.identity),
-        "bias": ("bias", layouts.identity, layouts.identity),
-        "mean": ("running_mean", layouts.identity, layouts.identity),
-        "var": ("running_var", layouts.identity, layouts.identity),
-    },
-}
+#: Layer class -> its variables as torch names and lays them out (from the Conventions record).
+_ATTRS = torch_view("flax", LAYER_TYPES)
 _WATCHING = threading.Lock()  # one watched run at a time: the wrapped __call__ belongs to the class
-
-
-@dataclass(eq=False)
-class Value:
-    """An array a layer read or wrote, NCHW: the same object wherever that array is read (identity = the array)."""
-
-    array: np.ndarray
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return tuple(self.array.shape)
 
 
 def is_model(obj: object) -> bool:
@@ -78,19 +51,19 @@ def named_layers(model: nnx.Module) -> dict[str, Any]:
     return {".".join(map(str, p)): m for p, m in nnx.graph.iter_graph(model) if isinstance(m, nnx.Module) and p}
 
 
-def _variables(model: nnx.Module) -> Iterator[tuple[str, nnx.Variable[Any], Layout, Layout]]:
-    """(torch-view key, the variable, to torch's layout, back) for every weight of a conv, BN or Linear layer."""
+def _variables(model: nnx.Module) -> Iterator[tuple[str, nnx.Variable[Any], ViewedAttr]]:
+    """(torch-view key, the variable, its names and layouts) for every weight of a conv, BN or Linear layer."""
     for path, layer in named_layers(model).items():
         kind = _kind(layer)
-        for attr, (name, to_view, back) in (_ATTRS[kind] if kind else {}).items():
-            variable = getattr(layer, attr, None)
+        for a in _ATTRS[kind] if kind else ():
+            variable = getattr(layer, a.native, None)
             if isinstance(variable, nnx.Variable):
-                yield f"{path}.{name}", variable, to_view, back
+                yield f"{path}.{a.torch}", variable, a
 
 
 def state_numpy(model: nnx.Module) -> dict[str, np.ndarray]:
     """The weights of every Conv, BatchNorm and Linear layer, as torch names and lays them out."""
-    return {key: to_view(np.asarray(v.get_value())) for key, v, to_view, _ in _variables(model)}
+    return {key: a.to_torch(np.asarray(v.get_value())) for key, v, a in _variables(model)}
 
 
 def load_state(model: nnx.Module, native: Mapping[str, Any]) -> tuple[list[str], list[str]]:
@@ -98,11 +71,11 @@ def load_state(model: nnx.Module, native: Mapping[str, Any]) -> tuple[list[str],
     mode; (missing, unexpected) keys."""
     wanted = dict(native)
     missing: list[str] = []
-    for key, variable, _, back in _variables(model):
+    for key, variable, a in _variables(model):
         if key not in wanted:
             missing.append(key)
             continue
-        value = back(np.asarray(wanted.pop(key)))
+        value = a.to_native(np.asarray(wanted.pop(key)))
         variable.set_value(jnp.asarray(np.ascontiguousarray(value), dtype=variable.get_value().dtype))
     model.eval()
     return missing, list(wanted)

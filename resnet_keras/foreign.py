@@ -12,7 +12,6 @@ by hand) has no graph to read: it is refused with what to do instead.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,39 +19,14 @@ import keras
 import numpy as np
 
 from resnet_spec import layouts
+from resnet_spec.views import Value, torch_view
 
 #: The layers a ResNet's weights live in (matched on the class name, so a subclass of ours counts).
 LAYER_TYPES = ("Conv2D", "BatchNormalization", "Dense")
 #: The naming and layouts of :func:`state_numpy` (the structural mapping reads a Keras model as a torch one).
 VIEW = "torch"
-#: Keras variable -> the torch attribute it is presented as, and the layout transform, per layer class.
-_ATTRS: dict[str, dict[str, tuple[str, Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]]] = {
-    "Conv2D": {
-        "kernel": ("weight", layouts.hwio_to_oihw, layouts.oihw_to_hwio),
-        "bias": ("bias", np.asarray, np.asarray),
-    },
-    "Dense": {
-        "kernel": ("weight", layouts.linear_in_out_to_out_in, layouts.linear_out_in_to_in_out),
-        "bias": ("bias", np.asarray, np.asarray),
-    },
-    "BatchNormalization": {
-        "gamma": ("weight", np.asarray, np.asarray),
-        "beta": ("bias", np.asarray, np.asarray),
-        "moving_mean": ("running_mean", np.asarray, np.asarray),
-        "moving_variance": ("running_var", np.asarray, np.asarray),
-    },
-}
-
-
-@dataclass(eq=False)
-class Value:
-    """One tensor of the graph, computed: the same object wherever the tensor is read (identity = the tensor)."""
-
-    array: np.ndarray
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return tuple(self.array.shape)
+#: Layer class -> its variables as torch names and lays them out (from the Conventions record).
+_ATTRS = torch_view("keras", LAYER_TYPES)
 
 
 def is_model(obj: object) -> bool:
@@ -82,10 +56,10 @@ def state_numpy(model: keras.Model) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     for layer in _graph_layers(model):
         kind = _kind(layer)
-        for attr, (name, to_view, _) in (_ATTRS[kind] if kind else {}).items():
-            variable = getattr(layer, attr, None)
+        for a in _ATTRS[kind] if kind else ():
+            variable = getattr(layer, a.native, None)
             if variable is not None:
-                out[f"{layer.name}.{name}"] = to_view(np.asarray(keras.ops.convert_to_numpy(variable)))
+                out[f"{layer.name}.{a.torch}"] = a.to_torch(np.asarray(keras.ops.convert_to_numpy(variable)))
     return out
 
 
@@ -101,14 +75,14 @@ def load_state(model: keras.Model, native: Mapping[str, Any]) -> tuple[list[str]
     missing: list[str] = []
     for layer in _graph_layers(model):
         kind = _kind(layer)
-        for attr, (name, _, to_keras) in (_ATTRS[kind] if kind else {}).items():
-            variable, key = getattr(layer, attr, None), f"{layer.name}.{name}"
+        for a in _ATTRS[kind] if kind else ():
+            variable, key = getattr(layer, a.native, None), f"{layer.name}.{a.torch}"
             if variable is None:
                 continue
             if key not in wanted:
                 missing.append(key)
                 continue
-            variable.assign(to_keras(np.asarray(wanted.pop(key))).astype(variable.dtype))
+            variable.assign(a.to_native(np.asarray(wanted.pop(key))).astype(variable.dtype))
     return missing, list(wanted)
 
 
