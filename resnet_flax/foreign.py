@@ -46,9 +46,24 @@ def _kind(layer: Any) -> str | None:
     return next((k for k in _ATTRS if k in {c.__name__ for c in type(layer).__mro__}), None)
 
 
+def _submodules(node: Any, at: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], nnx.Module]]:
+    """Every module under ``node`` with its path, each before its children and in the order they were assigned
+    (``nnx.graph.iter_graph`` sorts attribute names: ``blocks`` would come before ``conv1``, the stem)."""
+    for name, value in vars(node).items():
+        items = (
+            enumerate(value) if isinstance(value, list | tuple) else value.items() if isinstance(value, dict) else ()
+        )
+        for key, child in [(name, value), *((f"{name}.{k}", v) for k, v in items)]:
+            if isinstance(child, nnx.Module) and not name.startswith("_pytree__"):
+                path = (*at, *str(key).split("."))
+                yield path, child
+                yield from _submodules(child, path)
+
+
 def named_layers(model: nnx.Module) -> dict[str, Any]:
-    """Every submodule under its path, joined by dots as torch's are (the model itself left out)."""
-    return {".".join(map(str, p)): m for p, m in nnx.graph.iter_graph(model) if isinstance(m, nnx.Module) and p}
+    """Every submodule under its path, joined by dots as torch's are, in the order the model assigned them (the
+    model itself left out)."""
+    return {".".join(p): m for p, m in _submodules(model, ())}
 
 
 def _variables(model: nnx.Module) -> Iterator[tuple[str, nnx.Variable[Any], ViewedAttr]]:

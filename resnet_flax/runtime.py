@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,6 +21,10 @@ from resnet_spec.model_spec import FEATURE_NAMES
 from resnet_spec.naming import to_canonical
 from resnet_spec.plan import block_names
 from resnet_spec.spec import check_amp
+
+#: JAX logs "Unable to initialize backend 'tpu'" at INFO; paddle's import sets the root logger to INFO with a
+#: handler, so the line would show wherever paddle is loaded too. Chatter, not a finding: kept at WARNING.
+logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
 
 
 def jax_device(device: str) -> jax.Device:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import keras
@@ -14,6 +15,10 @@ from resnet_spec.model_spec import FEATURE_NAMES
 from resnet_spec.naming import keras_block_name, native_table, to_canonical
 from resnet_spec.plan import block_names, plan_stages
 from resnet_spec.spec import check_amp
+
+#: JAX logs "Unable to initialize backend 'tpu'" at INFO; paddle's import sets the root logger to INFO with a
+#: handler, so the line would show wherever paddle is loaded too. Chatter, not a finding: kept at WARNING.
+logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
 
 
 def keras_device(device: str) -> str:

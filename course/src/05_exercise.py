@@ -10,11 +10,15 @@
 # *For a class:* the cell below holds a worked solution; delete the lines marked `TODO` before handing it out.
 
 # %%
+import logging
 import sys
 import warnings
 
 warnings.filterwarnings("ignore", message="No ccache found")
+warnings.filterwarnings("ignore", message="When training, we now always track global mean and variance")
 from paddle import nn
+
+logging.getLogger().setLevel(logging.WARNING)  # paddle's import sets the root logger to INFO: JAX's chatter would show
 
 sys.path.insert(0, "solutions")  # the course folder's solutions/: the network skeleton and two wrong solutions
 from resnet50_paddle import ResNet50
@@ -89,7 +93,24 @@ import resnet18_keras
 for name, model in (("resnet18_keras", resnet18_keras.build()),
                     ("with padding='same'", resnet18_keras.build(same_padding=True))):  # fmt: skip
     verdict = check_model(model, "resnet18").verdict
-    print(f"» {name}: {verdict[:110]}")
+    print(f"» {name}: {verdict}")
+
+# %% [markdown]
+# ## The same exercise in Flax NNX
+#
+# The checker takes a `flax.nnx.Module` too. NNX has no forward hooks either: for the one checked pass, the
+# `__call__` of the model's layer classes reports what each layer read and wrote (and is restored after it).
+# `solutions/resnet18_flax.py` is a CIFAR ResNet-18 written as NNX tutorials write it (a `BasicBlock` module, the
+# blocks in an `nnx.Sequential`, NHWC input). Its classic mistake is NNX's default `padding='SAME'` left on a
+# strided conv: TensorFlow's rule, which pads one pixel more at the bottom and right than at the top and left.
+
+# %%
+import resnet18_flax
+
+for name, model in (("resnet18_flax", resnet18_flax.build()),
+                    ("with padding='SAME'", resnet18_flax.build(same_padding=True))):  # fmt: skip
+    verdict = check_model(model, "resnet18").verdict
+    print(f"» {name}: {verdict}")
 
 # %% [markdown]
 # ## In an autograder

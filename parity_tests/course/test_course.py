@@ -362,3 +362,14 @@ def test_nnx_mistakes_are_named_at_their_stage() -> None:
     same = check_model(flax_tutorial_resnet18(same_padding=True), "resnet18").first_problem
     assert same is not None and same.where == "stem", same  # the 7x7 stride-2 conv, the first strided layer
     assert "a 7x7 conv with padding='SAME' and stride 2" in same.detail and "write padding=3" in same.detail
+
+
+@needs_flax
+def test_the_flax_exercise_solution_passes_and_its_padding_mistake_is_named() -> None:
+    """Lesson 5's NNX solution assigns its blocks (``blocks``) after the stem (``conv1``): the checker follows the
+    model's own order, not NNX's sorted attribute names, and names the planted 'SAME' padding."""
+    flax_solution = _solution("resnet18_flax")
+    report = check_model(flax_solution.build(), "resnet18")
+    assert report.passed, str(report)
+    bad = check_model(flax_solution.build(same_padding=True), "resnet18").first_problem
+    assert bad is not None and bad.where == "stage2 block0" and "write padding=1" in bad.detail, bad
