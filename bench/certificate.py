@@ -1,5 +1,5 @@
-"""The accuracy certificate: resnet18 (CIFAR stem) trained on the digits in each framework, converted to
-the other two frameworks' files, evaluated everywhere. Writes docs/generated/certificate.{json,md}.
+"""The accuracy certificate: resnet18 (CIFAR stem) trained on the digits in each installed framework, converted
+to every other framework's own file, evaluated everywhere. Writes docs/generated/certificate.{json,md}.
 
     python bench/certificate.py [--epochs 1] [--size 32]      # under 5 minutes on 2 cores
 """
@@ -22,10 +22,12 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from resnet_tools.core.backends import load_backends, use_cpu_cores  # noqa: E402  (paddle before TensorFlow)
+from resnet_tools.checkpoints.formats import FORMATS  # noqa: E402  (no framework imported)
+from resnet_tools.core.backends import installed_backends, load_backends, use_cpu_cores  # noqa: E402
 from resnet_tools.core.threads import threads_env  # noqa: E402
 
-FILES = {"torch": ".pth", "paddle": ".pdparams", "keras": ".weights.h5"}
+#: Each installed framework's own weights file (the format its generated model file loads), from the registry.
+FILES = {f.framework: f.extensions[0] for f in FORMATS.values() if f.code and f.framework in installed_backends()}
 
 
 def train_all(train_args: list[str], tmp: Path, chains: list[list[str]], threads: int) -> dict[str, float]:
@@ -60,9 +62,10 @@ def main() -> int:
     p.add_argument("--out", default=str(ROOT / "docs" / "generated" / "certificate"))
     args = p.parse_args()
     cores = len(os.sched_getaffinity(0))
-    # paddle's dygraph gains little from a second thread (4.0 -> 3.3 s a step) and takes longest: on 2+ cores
-    # it trains beside torch-then-Keras, each side on half the cores
-    chains = [["paddle"], ["torch", "keras"]] if cores >= 2 else [list(FILES)]
+    # paddle's dygraph gains little from a second thread (4.0 -> 3.3 s a step) and takes longest (measured): on 2+
+    # cores it trains beside the others in turn, each side on half the cores
+    others = [b for b in FILES if b != "paddle"]
+    chains = [["paddle"], others] if cores >= 2 and "paddle" in FILES and others else [list(FILES)]
     threads = max(1, cores // len(chains))
     train_args = ["--model", "resnet18", "--epochs", str(args.epochs), "--size", str(args.size), "--batch",
                   str(args.batch), "--optimizer", "adamw", "--lr", str(args.lr), "--weight-decay", "0.01"]  # fmt: skip
@@ -100,9 +103,9 @@ def main() -> int:
     lines = [
         f"resnet18 (CIFAR stem, 1 input channel) on scikit-learn's digits ({args.size}x{args.size}, 1,437 train / 360 "
         f"test), {args.epochs} epoch(s) of AdamW (lr {args.lr:g}, cosine, batch {args.batch}) in each framework, "
-        "float32, from one initialisation; then converted with `resnet convert` to the other two frameworks' files and "
+        "float32, from one initialisation; then converted with `resnet convert` to every other framework's file and "
         f"evaluated there (`bench/certificate.py`: {total} s in all on {cores} cores; "
-        + ("paddle trained beside torch-then-Keras, " if len(chains) > 1 else "")
+        + (f"paddle trained beside {'-then-'.join(chains[1])}, " if len(chains) > 1 else "")
         + f"{threads} thread(s) each).",
         "",
         "| trained in | train time (s) | top-1 there | converted to | top-1 in the target | argmax agreement | "

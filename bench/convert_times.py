@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-FORMATS = {"safetensors": ".safetensors", "npz": ".npz", "torch": ".pth", "paddle": ".pdparams", "keras": ".weights.h5"}
 LINE = re.compile(r"framework imports ([\d.]+)s \(([^)]*)\), read ([\d.]+)s, write ([\d.]+)s")
 REPEATS = 3
 
@@ -61,6 +60,8 @@ def main() -> None:
     from resnet_tools.checkpoints.formats import FORMATS as ALL
     from resnet_tools.checkpoints.formats import Checkpoint, write_checkpoint
 
+    # the interchange files, then each framework's own weights file (the formats a generated model file loads)
+    formats = {"safetensors": ".safetensors", "npz": ".npz", **{n: f.extensions[0] for n, f in ALL.items() if f.code}}
     baselines = {fw: _baseline_mb(fw) for fw in ("none", "torch")}
     lines = [
         "Each conversion in a fresh process (`resnet convert`), measured with `bench/convert_times.py` on this "
@@ -77,11 +78,11 @@ def main() -> None:
             base = tmp / "src.safetensors"
             write_checkpoint(Checkpoint(random_weights(spec, seed=0)), spec, base, ALL["safetensors"])
             size_mb = base.stat().st_size / 2**20
-            sources = {name: tmp / f"src_{name}{ext}" for name, ext in FORMATS.items()}
+            sources = {name: tmp / f"src_{name}{ext}" for name, ext in formats.items()}
             for path in sources.values():
                 _convert(base, path)
             for src, src_path in sources.items():
-                for dst, ext in FORMATS.items():
+                for dst, ext in formats.items():
                     if src == dst:
                         continue
                     samples = [_convert(src_path, tmp / f"out{ext}") for _ in range(REPEATS)]
