@@ -42,6 +42,7 @@ def test_the_notebooks_are_built_from_their_sources() -> None:
         "03_moving_weights.py",
         "04_training.py",
         "05_exercise.py",
+        "06_everyday_workflow.py",
     ]
     assert build.check() == []
 
