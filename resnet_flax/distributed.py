@@ -22,12 +22,11 @@ from typing import Any
 
 import jax
 import numpy as np
-import optax
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from resnet_flax.model import ResNet
-from resnet_flax.runtime import flat, jax_device
+from resnet_flax.runtime import cross_entropy, flat, jax_device
 from resnet_flax.training import Trainer, Tree
 from resnet_spec.errors import ResNetError
 from resnet_spec.optim import OptimizerConfig
@@ -105,7 +104,7 @@ def _global_step(graphdef: nnx.GraphDef[ResNet], state: nnx.State, x: jax.Array,
     def loss_fn(params: nnx.State, rest: nnx.State) -> tuple[jax.Array, nnx.State]:
         model = nnx.merge(graphdef, params, rest, copy=True)  # its Variables made in this trace, so BN may write them
         logits = model(x, train=True)
-        loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+        loss = cross_entropy(logits, y)
         return loss, nnx.state(model)
 
     params, rest = state.split(nnx.Param, ...)

@@ -162,11 +162,16 @@ def loss_and_grads(model: ResNet, x: jax.Array, labels: np.ndarray) -> tuple[Any
     return _loss_and_grads(model, x, jnp.asarray(labels))
 
 
+def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """The training loss every Flax step uses: mean softmax cross-entropy over integer labels."""
+    return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+
 @nnx.jit
 def _loss_and_grads(model: ResNet, x: jax.Array, y: jax.Array) -> tuple[Any, Any, Any, nnx.State]:
     def loss_fn(m: ResNet, inp: jax.Array) -> tuple[jax.Array, jax.Array]:
         logits = m(inp, train=True)  # nnx writes the BN running statistics back into ``model``
-        return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), logits
+        return cross_entropy(logits, y), logits
 
     grad = nnx.value_and_grad(loss_fn, argnums=(nnx.DiffState(0, nnx.Param), 1), has_aux=True)
     (loss, logits), (param_grads, input_grad) = grad(model, x)
