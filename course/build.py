@@ -1,5 +1,10 @@
 """The course's notebooks from their sources: ``course/src/NN_name.py`` (cells marked ``# %%``, markdown cells
-``# %% [markdown]``) -> ``course/NN_name.ipynb``, executed from a clean kernel with outputs kept.
+``# %% [markdown]``, raw cells ``# %% [raw]``) -> ``course/NN_name.ipynb``, executed from a clean kernel with outputs
+kept.
+
+A source whose first cell is otter-grader's ``# ASSIGNMENT CONFIG`` is an exercise: ``otter assign`` splits it into
+the student edition ``course/NN_name.ipynb`` (answers replaced by ``...``, public checks, no outputs; what the site
+shows) and the teacher edition ``course/teacher/NN_name.ipynb`` (the solutions, executed with outputs kept).
 
     python course/build.py            # write and execute every notebook (make course)
     python course/build.py --check    # every notebook's cells equal its source (no output is compared)
@@ -8,7 +13,9 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +25,7 @@ from nbclient import NotebookClient
 
 COURSE = Path(__file__).resolve().parent
 SOURCES = sorted((COURSE / "src").glob("[0-9][0-9]_*.py"))
+TEACHER = COURSE / "teacher"
 #: One lesson may take this long on 2 CPU cores (the issue's bound is 2 minutes).
 CELL_TIMEOUT_S = 300
 
@@ -27,12 +35,13 @@ def cells_of(source: Path) -> list[tuple[str, str]]:
     cells: list[tuple[str, list[str]]] = []
     for line in source.read_text().splitlines():
         if line.startswith("# %%"):
-            cells.append(("markdown" if "[markdown]" in line else "code", []))
+            kind = "markdown" if "[markdown]" in line else "raw" if "[raw]" in line else "code"
+            cells.append((kind, []))
         elif cells:
             cells[-1][1].append(line)
     out = []
     for kind, lines in cells:
-        if kind == "markdown":
+        if kind in ("markdown", "raw"):
             lines = [ln[2:] if ln.startswith("# ") else ln.lstrip("#") for ln in lines]
         text = "\n".join(lines).strip("\n")
         out.append((kind, text))
@@ -43,8 +52,42 @@ def notebook_of(source: Path) -> Any:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     for kind, text in cells_of(source):
-        nb.cells.append(nbformat.v4.new_markdown_cell(text) if kind == "markdown" else nbformat.v4.new_code_cell(text))
+        new = {"markdown": nbformat.v4.new_markdown_cell, "raw": nbformat.v4.new_raw_cell}
+        nb.cells.append(new.get(kind, nbformat.v4.new_code_cell)(text))
     return nb
+
+
+def is_exercise(source: Path) -> bool:
+    """Whether ``source`` is an otter-grader assignment (its first cell is the ``# ASSIGNMENT CONFIG``)."""
+    cells = cells_of(source)
+    return bool(cells) and cells[0][0] == "raw" and cells[0][1].startswith("# ASSIGNMENT CONFIG")
+
+
+def assign(source: Path, out: Path) -> dict[str, Path]:
+    """``otter assign`` of an exercise into ``out``: the paths of its student and teacher (autograder) notebooks
+    and of the autograder zip, which holds the hidden checks."""
+    master = out / "master" / f"{source.stem}.ipynb"
+    master.parent.mkdir(parents=True)
+    nbformat.write(notebook_of(source), master)
+    otter = Path(sys.executable).with_name("otter")
+    subprocess.run([str(otter), "assign", str(master), str(out / "dist")], check=True, capture_output=True)
+    autograder = out / "dist" / "autograder"
+    return {
+        "student": out / "dist" / "student" / master.name,
+        "teacher": autograder / master.name,
+        "autograder": next(autograder.glob("*-autograder_*.zip")),
+    }
+
+
+def editions(source: Path) -> list[tuple[Path, Any]]:
+    """(committed path, notebook not yet executed) of each notebook a source makes: one for a lesson; for an
+    exercise, the student edition (executed never) and the teacher edition."""
+    if not is_exercise(source):
+        return [(target(source), notebook_of(source))]
+    with tempfile.TemporaryDirectory() as tmp:
+        made = assign(source, Path(tmp))
+        student, teacher = (nbformat.read(made[k], as_version=4) for k in ("student", "teacher"))
+    return [(target(source), student), (TEACHER / target(source).name, teacher)]
 
 
 def execute(nb: Any) -> Any:
@@ -64,13 +107,14 @@ def check() -> list[str]:
     """Notebooks whose cells differ from their sources (edited by hand, or a source changed without a rebuild)."""
     stale = []
     for source in SOURCES:
-        path = target(source)
-        if not path.exists():
-            stale.append(f"{path.name}: missing")
-            continue
-        nb = nbformat.read(path, as_version=4)
-        if [(c.cell_type, c.source) for c in nb.cells] != cells_of(source):
-            stale.append(f"{path.name}: its cells differ from src/{source.name}")
+        for path, want in editions(source):
+            name = path.relative_to(COURSE)
+            if not path.exists():
+                stale.append(f"{name}: missing")
+                continue
+            nb = nbformat.read(path, as_version=4)
+            if [(c.cell_type, c.source) for c in nb.cells] != [(c.cell_type, c.source) for c in want.cells]:
+                stale.append(f"{name}: its cells differ from src/{source.name}")
     return stale
 
 
@@ -87,10 +131,13 @@ def main() -> int:
     for source in SOURCES:
         if args.lessons and source.name[:2] not in args.lessons:
             continue
-        start = time.perf_counter()
-        nb = execute(notebook_of(source))
-        nbformat.write(nb, target(source))
-        print(f"{target(source).name}: executed in {time.perf_counter() - start:.0f} s")
+        for path, nb in editions(source):
+            if path.parent == TEACHER or not is_exercise(source):  # a student edition is handed out unexecuted
+                start = time.perf_counter()
+                nb = execute(nb)
+                print(f"{path.relative_to(COURSE)}: executed in {time.perf_counter() - start:.0f} s")
+            path.parent.mkdir(exist_ok=True)
+            nbformat.write(nb, path)
     return 0
 
 

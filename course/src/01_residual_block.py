@@ -127,11 +127,37 @@ assert diff < 1e-5
 #
 # ResNet-50 and deeper use a cheaper block: a 1x1 conv reduces the channels, a 3x3 conv works at the reduced
 # width, a 1x1 conv expands by 4. torchvision and paddle.vision put the stride on the 3x3 conv ("ResNet v1.5");
-# the paper's Caffe model put it on the first 1x1 conv (v1). Here is the Paddle version; the PyTorch one differs
-# only in the class names of the table above.
+# the paper's Caffe model put it on the first 1x1 conv (v1). The two versions again differ only in the class names
+# of the table above, and `torch.relu` / `paddle.nn.functional.relu`.
 
 
 # %%
+class TorchBottleneck(torch.nn.Module):
+    expansion = 4
+
+    def __init__(self, cin, width, stride=1):
+        super().__init__()
+        cout = width * self.expansion
+        self.conv1 = torch.nn.Conv2d(cin, width, 1, bias=False)
+        self.bn1 = torch.nn.BatchNorm2d(width)
+        self.conv2 = torch.nn.Conv2d(width, width, 3, stride, 1, bias=False)  # v1.5: the stride is here
+        self.bn2 = torch.nn.BatchNorm2d(width)
+        self.conv3 = torch.nn.Conv2d(width, cout, 1, bias=False)
+        self.bn3 = torch.nn.BatchNorm2d(cout)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = torch.nn.Sequential(
+                torch.nn.Conv2d(cin, cout, 1, stride, bias=False), torch.nn.BatchNorm2d(cout)
+            )
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = torch.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return torch.relu(out + identity)
+
+
 class PaddleBottleneck(paddle.nn.Layer):
     expansion = 4
 
@@ -158,6 +184,21 @@ class PaddleBottleneck(paddle.nn.Layer):
         out = self.bn3(self.conv3(out))
         return relu(out + identity)
 
+
+# %% [markdown]
+# The same check as for the BasicBlock: torch's weights and statistics copied into Paddle, the same input, the
+# same output.
+
+# %%
+t_bottleneck = randomize_bn(TorchBottleneck(256, 128, stride=2))
+p_bottleneck = torch_to_paddle(t_bottleneck, PaddleBottleneck(256, 128, stride=2))
+x = np.random.default_rng(1).standard_normal((2, 256, 28, 36)).astype("float32")
+with torch.no_grad():
+    y_torch = t_bottleneck(torch.from_numpy(x)).numpy()
+diff = np.abs(y_torch - p_bottleneck(paddle.to_tensor(x)).numpy()).max() / np.abs(y_torch).max()
+print("» bottleneck output shape", y_torch.shape, "in both")
+print(f"max relative difference torch vs paddle: {diff:.1e}")
+assert diff < 1e-5
 
 # %% [markdown]
 # ## Shapes and parameter counts, as `paddle.summary` prints them

@@ -8,6 +8,7 @@
 # scikit-learn's handwritten digits, to an accuracy; then each framework reads the other's file.
 
 # %%
+import os
 import warnings
 
 warnings.filterwarnings("ignore", message="No ccache found")
@@ -23,7 +24,8 @@ from resnet_spec import get_spec
 
 torch.manual_seed(0)
 paddle.seed(0)
-torch.set_num_threads(2)
+torch.set_num_threads(os.cpu_count())  # torch's default: every core
+paddle.base.core.set_num_threads(os.cpu_count())  # paddle's import sets OMP_NUM_THREADS=1: one core unless told
 
 # %% [markdown]
 # ## Data: a `Dataset` and a `DataLoader` in each framework

@@ -327,8 +327,9 @@ def _stride_cause(m: StructureMap, t: Trace, block: str) -> str | None:
 
 
 def _relu_cause(m: StructureMap, t: Trace, block: str, theirs: np.ndarray) -> str | None:
-    """A ReLU applied before the addition (relu(out) + shortcut), found from the student's own run: the block's
-    output equals its last BN's output, ReLU'd, plus the shortcut."""
+    """A ReLU applied before the addition, found from the student's own run: the block's output equals its last BN's
+    output, ReLU'd, plus the shortcut (relu(out) + shortcut), or that sum ReLU'd again (relu(relu(out) + shortcut),
+    which differs only where a projection shortcut gives negative values)."""
     assert m.spec is not None
     last = f"{block}.bn{len(_ROLES[m.spec.block])}"
     main, first = m.units.get(last), m.units.get(f"{block}.conv1")
@@ -343,6 +344,11 @@ def _relu_cause(m: StructureMap, t: Trace, block: str, theirs: np.ndarray) -> st
         return (
             "the ReLU comes before the addition: out = relu(bn(conv(...))) + shortcut; the reference adds first, "
             "then applies the ReLU: relu(out + shortcut)"
+        )
+    if within(tensor_diff(theirs, np.maximum(np.maximum(out, 0) + identity, 0)), 1e-5):
+        return (
+            "a ReLU comes before the addition as well as after it: relu(relu(bn(conv(...))) + shortcut); the "
+            "reference's last BN goes into the addition without one: relu(bn(conv(...)) + shortcut)"
         )
     return None
 
@@ -371,6 +377,11 @@ def _failed_pass(exc: Exception, t: Trace, foreign: Any, model: Any, units: Sequ
         index = next((i for i, (prefix, _) in enumerate(blocks) if path.startswith(prefix + ".")), None)
         where = stage_name(names[index]) if index is not None and index < len(names) else "stem"
         return Finding(where, False, f"{path}: {hint} (your forward pass fails{after}: {reason})")
+    zoo_blocks = [t for k, t in block_segments(targets_of(spec)) if k not in ("stem", "head")]
+    for i, ((_, theirs), ours) in enumerate(zip(blocks, zoo_blocks, strict=False)):
+        widened = _expansion_problem(ours, theirs)  # a block that widens wrongly breaks the next block's input
+        if widened is not None:
+            return Finding(stage_name(names[i]), False, f"{widened} (your forward pass fails{after}: {reason})")
     return Finding("forward pass", False, f"your model's forward pass fails{after}: {reason}")
 
 
