@@ -201,7 +201,7 @@ def test_d2l_resnet18_passes_as_d2l_teaches_it(framework: str) -> None:
         check_model(build(), "resnet18", variant="fastai")
 
 
-# ---- the typical mistakes, each named by its cause (torch resnet18 and the paddle resnet50 solution) -------------
+# ---- typical mistakes in the course's solution files (test_mistakes.py: each in torch and in paddle) ----------
 
 
 def _problem(model: Any, zoo: str) -> Any:
@@ -210,71 +210,6 @@ def _problem(model: Any, zoo: str) -> Any:
     assert bad is not None, str(report)
     assert "--reference" not in bad.detail and "Traceback" not in bad.detail and "\n" not in bad.detail, bad.detail
     return bad
-
-
-@needs_torch
-def test_a_basic_block_striding_on_its_second_conv_is_named() -> None:
-    model = torch_cifar_resnet18()
-    model.layer2[0].conv1.stride, model.layer2[0].conv2.stride = (1, 1), (2, 2)
-    bad = _problem(model, "resnet18")
-    assert bad.where == "stage2 block0", bad
-    assert "the stride sits on the second 3x3 conv (layer2.0.conv2); in resnet18 it is on the first 3x3 conv" in (
-        bad.detail
-    )
-
-
-@needs_torch
-def test_a_relu_before_an_identity_blocks_addition_is_named() -> None:
-    """Without a projection the shortcut is >= 0, so the output has no negative value either way: the run of the
-    student's own layers shows it (the output is relu(bn2) + input)."""
-    import torch
-
-    model = torch_cifar_resnet18()
-    block = model.layer3[1]
-    block.forward = lambda x: torch.relu(block.bn2(block.conv2(torch.relu(block.bn1(block.conv1(x)))))) + x
-    bad = _problem(model, "resnet18")
-    assert bad.where == "stage3 block1" and "the ReLU comes before the addition" in bad.detail, bad
-
-
-@needs_torch
-def test_a_conv_without_its_padding_is_named_at_its_block() -> None:
-    """padding=0 on a 3x3 conv: the student's own forward pass fails at the addition; the block, the layer, its
-    padding and the shapes that did not add are named, no framework traceback."""
-    model = torch_cifar_resnet18()
-    model.layer3[1].conv2.padding = (0, 0)
-    bad = _problem(model, "resnet18")
-    assert bad.where == "stage3 block1", bad
-    assert bad.detail.startswith("layer3.1.conv2: a 3x3 conv with padding=0; the zoo's pads 1") and "fails" in (
-        bad.detail
-    )
-
-
-@needs_torch
-def test_a_head_using_the_linear_weight_directly_is_named() -> None:
-    import torch
-
-    model = torch_cifar_resnet18()
-    body = [model.layer1, model.layer2, model.layer3, model.layer4]
-
-    def forward(x: Any) -> Any:
-        out = torch.relu(model.bn1(model.conv1(x)))
-        for stage in body:
-            out = stage(out)
-        return out.mean((2, 3)) @ model.linear.weight.T + model.linear.bias
-
-    model.forward = forward
-    bad = _problem(model, "resnet18")
-    assert bad.where == "head" and "never calls linear, its Linear layer" in bad.detail, bad
-
-
-@needs_paddle
-def test_a_stem_without_its_max_pool_is_named() -> None:
-    from paddle import nn
-
-    model = _solution("resnet50_paddle").ResNet50()
-    model.stem[3] = nn.Identity()
-    bad = _problem(model, "resnet50")
-    assert bad.where == "stem" and "the stem has no max-pool" in bad.detail, bad
 
 
 @needs_paddle
