@@ -9,8 +9,9 @@ STAMP := $(VENV)/.installed
 DEVICE ?= cpu
 PARITY_ARGS ?=
 PYTEST_ARGS ?= -n 2
-# make test leaves out the tests marked slow (the zoo beyond one model of each kind); make test-all runs them too.
-PYTEST_MARKERS ?= not slow
+# make test leaves out the tests marked slow (the zoo beyond one model of each kind) and timing (they compare
+# timings, so they run alone); make test-all runs both, the timing ones in one process after the rest.
+PYTEST_MARKERS ?= not slow and not timing
 
 .PHONY: venv parity test test-all lint builders docs docs-check docs-data docs-data-gpu gpu-check bench mutate course clean
 venv: $(STAMP)
@@ -39,7 +40,8 @@ test: $(STAMP) lint
 
 # Every test, the whole zoo included (about an hour on 2 cores).
 test-all: $(STAMP) lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not timing" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m timing -p no:xdist
 
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict

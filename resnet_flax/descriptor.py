@@ -43,4 +43,9 @@ DESCRIPTOR = Descriptor(
     runs_on=(),
     bench_engines={},
     engine_env="",
+    best_paths={
+        "cpu train": ("Trainer (nnx.jit grads + optax)",),
+        "cpu serve": ("nnx.jit fp32",),
+        "gpu serve": ("nnx.jit bf16",),
+    },  # no GPU training path in resnet bench
 )

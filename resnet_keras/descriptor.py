@@ -46,4 +46,9 @@ DESCRIPTOR = Descriptor(
     runs_on=("tensorflow", "jax", "torch"),
     bench_engines={"cpu": ("torch", "jax"), "gpu": ("tensorflow", "jax")},  # besides TF on CPU; on GPU, both XLAs
     engine_env="KERAS_BACKEND",
+    best_paths={
+        "cpu train": ("train_on_batch",),
+        "cpu serve": ("XLA (jit_compile)",),
+        "gpu serve": ("XLA fp32",),
+    },  # no GPU training path in resnet bench
 )

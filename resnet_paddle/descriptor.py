@@ -45,4 +45,9 @@ DESCRIPTOR = Descriptor(
     runs_on=(),
     bench_engines={},
     engine_env="",
+    best_paths={
+        "cpu train": ("dygraph",),
+        "cpu serve": ("Paddle Inference",),
+        "gpu serve": ("Paddle Inference TensorRT fp16",),
+    },  # no GPU training path in resnet bench
 )

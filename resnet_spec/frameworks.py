@@ -177,6 +177,7 @@ class Descriptor:
     runs_on: tuple[str, ...]  # compute engines it runs on (Keras: TF, JAX, torch), the CPU default first; () if one
     bench_engines: Mapping[str, tuple[str, ...]]  # device -> the other engines `resnet bench` also runs it on
     engine_env: str  # the variable that picks the compute engine ("" if it runs on one)
+    best_paths: Mapping[str, tuple[str, ...]]  # "cpu train", "gpu serve", ... -> the bench paths `resnet choose` times
 
 
 #: The facts a descriptor must give (a missing one is named by the completeness test).

@@ -38,4 +38,10 @@ DESCRIPTOR = Descriptor(
     runs_on=(),
     bench_engines={},
     engine_env="",
+    best_paths={
+        "cpu train": ("eager",),
+        "cpu serve": ("channels_last", "ONNX Runtime"),
+        "gpu train": ("train channels_last bf16",),
+        "gpu serve": ("torch.compile bf16",),
+    },
 )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import importlib.util
 import sys
 import textwrap
 from pathlib import Path
@@ -103,6 +104,14 @@ def test_every_backend_descriptor_is_complete(name: str) -> None:
     others = {k for n, o in backends.descriptors().items() if n != name for k in o.artifacts}
     assert not set(d.artifacts) & others, "a format two frameworks define"
     assert not set(d.artifacts) & set(SHARED), "a shared format defined again by one framework"
+    assert set(d.best_paths) <= {"cpu train", "cpu serve", "gpu train", "gpu serve"}, d.best_paths
+    assert not any("," in path for paths in d.best_paths.values() for path in paths), "bench --paths splits on ','"
+    if importlib.util.find_spec(d.module) is not None:  # resnet choose times these: each is one of its bench paths
+        from resnet_tools.bench.paths import paths_of
+
+        for mode in ("train", "serve"):
+            named = {p for p, _, _ in paths_of(name).cpu_paths("resnet18", 1, 32, mode.replace("serve", "eval"), 1)}
+            assert set(d.best_paths.get(f"cpu {mode}", ())) <= named, (mode, named)
     if d.engine is not None:
         assert all(hasattr(d.engine, f) for f in ENGINE_FACTS)
         env = d.engine.rank_env(Rank(0, 2, 0, 2, "127.0.0.1:29500", (29501, 29502)))
@@ -128,7 +137,7 @@ FAKE = """
         exports={"onnx": ("onnx",), "fake-runtime": ()},
         artifacts={"fake-runtime": ArtifactKind(folder=False, suffix=".fk", runtime="fake's runtime", dist="fake")},
         extra="fake", model_base="fake.nn.Module", reports=(), watches=False,
-        runs_on=(), bench_engines={}, engine_env="",
+        runs_on=(), bench_engines={}, engine_env="", best_paths={},
     )
 """
 

@@ -61,7 +61,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _registrars() -> list[Callable[[Subcommands], None]]:
     """Subcommand modules; each imports its backends lazily, inside the command."""
-    from resnet_tools.cli import bench, convert, evaluate, export, hub, mapping, parity, predict, summary, train
+    from resnet_tools.cli import (
+        bench,
+        choose,
+        convert,
+        evaluate,
+        export,
+        hub,
+        mapping,
+        parity,
+        predict,
+        summary,
+        train,
+    )
 
     return [
         parity.register,
@@ -74,6 +86,7 @@ def _registrars() -> list[Callable[[Subcommands], None]]:
         summary.register,
         predict.register,
         bench.register,
+        choose.register,
     ]
 
 

@@ -37,7 +37,7 @@ def _jit(name: str, x: np.ndarray, compute_dtype: str | None) -> Runner:
 def cpu_paths(name: str, batch: int, size: int, mode: str, threads: int) -> Iterator[PathEntry]:
     x = np.random.default_rng(0).standard_normal((batch, size, size, 3)).astype("float32")  # NHWC, Flax's layout
     if mode == "train":
-        yield "Trainer (nnx.jit grads, optax)", "ours", partial(trainer_step, "flax", name, nchw(batch, size))
+        yield "Trainer (nnx.jit grads + optax)", "ours", partial(trainer_step, "flax", name, nchw(batch, size))
         return
     yield "eager call", "ours", partial(_eager, name, x)
     yield "nnx.jit fp32", "ours", partial(_jit, name, x, None)
