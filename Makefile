@@ -70,6 +70,10 @@ docs-data: $(STAMP)
 	$(BIN)/python bench/scaling_on_paper.py
 	$(BIN)/resnet bench --mode train --models resnet18,resnet50 --batch 16 --size 112 --repeats 5 --min-time 0 --force --json docs/generated/bench_train.json
 	$(BIN)/python bench/render_bench.py --out docs/generated/bench_train.md --chart "" docs/generated/bench_train.json
+	$(BIN)/resnet choose --task train --force --json docs/generated/choose_train.json
+	$(BIN)/resnet choose --task serve --force --json docs/generated/choose_serve.json
+	$(BIN)/python bench/render_choose.py docs/generated/choose_train.json docs/generated/choose_serve.json
+	$(BIN)/python bench/profile_paddle_training.py
 	$(BIN)/resnet train --model resnet18 --backends torch,paddle,keras --steps 200 --size 8 --batch 32 --dtype float32 --lr 0.05 --force --json docs/generated/lockstep-fp32.json --plot docs/generated/lockstep-fp32.png
 
 # On a CUDA machine (docs/gpu.md): regenerate the docs' GPU figures (about 25 minutes on an H100).

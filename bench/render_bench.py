@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,13 +33,36 @@ def main(argv: list[str]) -> None:
     sys.path.insert(0, str(ROOT))
     from resnet_tools.bench.runner import markdown_table
 
-    files = [json.loads(Path(path).read_text()) for path in args.paths]
+    files = [load_dated(Path(path)) for path in args.paths]
     Path(args.out).write_text("\n\n".join(markdown_table(data) for data in files))
     print(f"wrote {args.out}")
     if args.chart:
         gpu = [json.loads((ROOT / "docs" / "generated" / "gpu" / name).read_text()) for name in GPU_FILES]
         overview(files, gpu, Path(args.chart))
         print(f"wrote {args.chart}")
+
+
+def load_dated(path: Path) -> dict[str, Any]:
+    """A ``resnet bench --json`` file; one from before runs recorded their day gets the day it was committed
+    (``machine["committed"]``, from git), which the tables state as an upper bound."""
+    data: dict[str, Any] = json.loads(path.read_text())
+    if not data["machine"].get("date"):
+        log = ["git", "log", "-1", "--format=%cs", "--", str(path)]
+        day = subprocess.run(log, capture_output=True, text=True, cwd=ROOT).stdout.strip()
+        data["machine"]["committed"] = day or None
+    return data
+
+
+def _when(files: list[dict[str, Any]]) -> str:
+    """The day(s) the files were measured, short, for a chart's panel: "2026-12-07" or "on or before 2026-11-23"."""
+    days = []
+    for data in files:
+        m = data["machine"]
+        days.append(m["date"] if m.get("date") else f"on or before {m.get('committed')}")
+        days[-1] += (
+            " (" + ", ".join(f"{k} {v.split('+')[0]}" for k, v in m["versions"].items() if k in ("torch", "jax")) + ")"
+        )
+    return " + ".join(dict.fromkeys(days))
 
 
 def _machine(files: list[dict[str, Any]]) -> str:
@@ -88,8 +112,8 @@ def overview(cpu: list[dict[str, Any]], gpu: list[dict[str, Any]], path: Path) -
     counts = [len({(r["backend"], r["model"], r["path"]) for r in rows}) for rows in (cpu_rows, gpu_rows)]
     # one panel above the other: the page's column is narrow, and a side-by-side pair would shrink the labels
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 0.36 * sum(counts) + 2.2), height_ratios=counts)
-    _panel(top, cpu_rows, f"CPU ({_machine(cpu)}), batch {CPU_BATCH}, fp32")
-    _panel(bottom, gpu_rows, f"GPU ({_machine(gpu)}), batch {GPU_BATCH}")
+    _panel(top, cpu_rows, f"CPU ({_machine(cpu)}), batch {CPU_BATCH}, fp32; {_when(cpu)}")
+    _panel(bottom, gpu_rows, f"GPU ({_machine(gpu)}), batch {GPU_BATCH}; {_when(gpu)}")
     fig.legend(
         handles=[Patch(color="tab:blue", label="ours"), Patch(color="tab:gray", label="official model / stand-in")],
         loc="lower center", ncol=2, fontsize=8, frameon=False,

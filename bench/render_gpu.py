@@ -7,7 +7,6 @@ Run: .venv/bin/python bench/render_gpu.py [--folder FOLDER]   (make gpu-check re
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -22,11 +21,23 @@ SECTIONS = (
 )
 
 
+def unpinned(versions: dict[str, str]) -> str:
+    """The versions a run used that differ from constraints.txt's pins, as "torch 2.11.0 (pinned 2.13.0)"."""
+    pins = dict(line.split("==", 1) for line in (ROOT / "constraints.txt").read_text().splitlines() if "==" in line)
+    return ", ".join(
+        f"{name} {v} (pinned {pins[name]})"
+        for name, v in versions.items()
+        if name in pins and v.split("+")[0] != pins[name]
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folder", default=str(GPU), help="where the bench-gpu-*.json files are (and the output goes)")
     folder = Path(parser.parse_args().folder)
     sys.path.insert(0, str(ROOT))
+    from render_bench import load_dated  # this folder's renderer of the CPU tables
+
     from resnet_tools.bench.runner import markdown_table
 
     parts, rows = [], []
@@ -35,8 +46,10 @@ def main() -> None:
         if not (folder / name).exists():  # a step left out or cut off: said in the page, not a crash
             parts.append(f"### {title}\n\n*Not measured in this run ({name} is missing).*\n")
             continue
-        data = json.loads((folder / name).read_text())
+        data = load_dated(folder / name)
         note = f"\n*{data['note']}.*\n" if data.get("note") else ""
+        if stale := unpinned(data["machine"]["versions"]):
+            note += f"\n*Not the pinned versions: {stale} (constraints.txt); re-run make docs-data-gpu to update.*\n"
         if data.get("complete") is False:  # written as it went, then killed at its time limit
             note += f"\n*Cut off by its time limit: these are the {len(data['rows'])} rows it finished.*\n"
         parts.append(f"### {title}\n\n{markdown_table(data)}{note}")

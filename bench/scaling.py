@@ -13,6 +13,7 @@ replica counts run back to back, and the ratio is the figure.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import statistics
@@ -72,11 +73,13 @@ def main() -> int:
         one = next(o for o in rows if o["backend"] == r["backend"] and o["replicas"] == 1)
         r["speed-up"] = one["step s (median)"] / r["step s (median)"]
     out = Path(args.out)
-    doc = {"rows": rows, "cores": cores, "batch": args.batch, "size": args.size, "steps": args.steps,
+    doc = {"date": datetime.date.today().isoformat(), "rows": rows, "cores": cores, "batch": args.batch,
+           "size": args.size, "steps": args.steps,
            "warmup": args.warmup, "model": "resnet18 (CIFAR stem)", "dtype": "float32"}  # fmt: skip
     out.with_suffix(".json").write_text(json.dumps(doc, indent=1))
     lines = [
-        f"resnet18 (CIFAR stem) on the digits at {args.size}x{args.size}, global batch {args.batch}, float32, SGD; "
+        f"Measured {doc['date']}: resnet18 (CIFAR stem) on the digits at {args.size}x{args.size}, "
+        f"global batch {args.batch}, float32, SGD; "
         f"{args.steps} timed steps after {args.warmup} warm-up steps, rank 0's step times; {cores} cores shared by "
         "the replicas (`bench/scaling.py`).",
         "",

@@ -291,13 +291,15 @@ def test_paddle_tensorrt_without_tensorrt_is_a_clear_error() -> None:
 def test_markdown_table_is_narrow_and_moves_errors_under_it() -> None:
     """The docs' benchmark tables: one per backend, no model column when one model, and a row that failed
     is a note under the tables, not an error message inside a cell."""
+    from resnet_spec.errors import ResNetError
     from resnet_tools.bench.rows import Row
     from resnet_tools.bench.runner import markdown_table
 
     ok = Row("torch", "resnet50", "eager NCHW", "ours", 16, "eval", 2, images_per_s=20.0, latency_ms_median=800,
              latency_ms_p90=850, spread=1.06, peak_rss_mb=1100, peak_share=0.8).as_dict()  # fmt: skip
     bad = Row("paddle", "resnet50", "dygraph", "paddle.vision", 16, "eval", 2, error="RuntimeError: boom").as_dict()
-    data = {"machine": {"cpu": "X", "cores": 2, "versions": {"torch": "2"}}, "threads": 2, "peak_gflops": 200,
+    data = {"machine": {"date": "2026-12-07", "cpu": "X", "cores": 2, "versions": {"torch": "2"}}, "threads": 2,
+            "peak_gflops": 200,
             "rows": [ok, bad]}  # fmt: skip
     text = markdown_table(data)
     table_lines = [ln for ln in text.splitlines() if ln.startswith("|")]
@@ -305,3 +307,7 @@ def test_markdown_table_is_narrow_and_moves_errors_under_it() -> None:
     assert all("boom" not in ln for ln in table_lines) and table_lines[0].startswith("| batch |")
     assert "- paddle · resnet50 · batch 16 · dygraph · paddle.vision: RuntimeError: boom" in text
     assert max(ln.count("|") for ln in table_lines) == 9  # eight columns
+    assert text.startswith("Measured 2026-12-07: inference")  # every table says the day it was measured
+    del data["machine"]["date"]
+    with pytest.raises(ResNetError, match="a benchmark run without a date"):
+        markdown_table(data)

@@ -16,7 +16,7 @@ from typing import Any
 
 from resnet_spec.errors import ResNetError
 from resnet_tools.bench.rows import Row
-from resnet_tools.bench.runner import machine_info, run_bench
+from resnet_tools.bench.runner import WorkerTimeoutError, machine_info, run_bench
 from resnet_tools.core.backends import descriptor, known_backends
 
 TASKS = ("train", "serve", "convert")
@@ -101,10 +101,14 @@ def choose(
         if left < START_SHARE * budget_s:
             pick.skipped = f"not measured: the budget ({budget_s:.0f} s) was spent before its turn"
             continue
-        result = run_bench(
-            [model], [name], [batch], threads=threads, mode=mode, size=size, repeats=3, min_time=0.0,
-            paths=",".join(paths), device=device, official=False, on_row=on_row,
-        )  # fmt: skip
+        try:
+            result = run_bench(
+                [model], [name], [batch], threads=threads, mode=mode, size=size, repeats=3, min_time=0.0,
+                paths=",".join(paths), device=device, official=False, on_row=on_row, timeout_s=left,
+            )  # fmt: skip
+        except WorkerTimeoutError:
+            pick.skipped = f"not finished within the {left:.0f} s of the budget left (its compile and first steps)"
+            continue
         rows += result.rows
         timed = [r for r in result.rows if not r.error and r.images_per_s > 0]
         if not timed:

@@ -7,11 +7,13 @@ pinned to the same thread count; ours and the official model of a path are timed
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import os
 import platform
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +37,7 @@ class BenchResult:
     peak_method: str = ""  # CPU: how the ceiling was measured (resnet_tools.bench.ceiling)
     sgemm_gflops: float | None = None  # CPU: numpy's SGEMM, shown beside the ceiling
     complete: bool = True  # False: the rows so far of a run still going (or cut off by a time limit)
+    size: int = 224  # the images' side
 
     def as_dict(self) -> dict[str, Any]:
         method = (
@@ -52,8 +55,17 @@ class BenchResult:
             "sgemm_gflops": self.sgemm_gflops,
             "malloc": self.malloc,
             "complete": self.complete,
+            "size": self.size,
             "rows": [r.as_dict() for r in self.rows],
         }
+
+
+class WorkerTimeoutError(ResNetError):
+    """A worker stopped at its time limit; ``rows``: what it measured before."""
+
+    def __init__(self, message: str, rows: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.rows = rows
 
 
 def _worker(
@@ -66,16 +78,29 @@ def _worker(
     cmd = [sys.executable, "-m", "resnet_tools.bench.worker", *args]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env_extra or {})}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    stopped = threading.Event()
+
+    def stop() -> None:
+        stopped.set()
+        proc.kill()
+
+    killer = threading.Timer(timeout, stop)  # the deadline holds while the worker compiles or runs
+    killer.start()
     rows = []
     assert proc.stdout is not None
-    for line in proc.stdout:
-        if line.startswith("{"):
-            row = json.loads(line)
-            rows.append(row)
-            if on_row:
-                on_row(row)
-    stderr = proc.stderr.read() if proc.stderr else ""
-    if proc.wait(timeout=timeout) != 0:
+    try:
+        for line in proc.stdout:
+            if line.startswith("{"):
+                row = json.loads(line)
+                rows.append(row)
+                if on_row:
+                    on_row(row)
+        stderr = proc.stderr.read() if proc.stderr else ""
+    finally:
+        killer.cancel()
+    if proc.wait() != 0 and stopped.is_set():
+        raise WorkerTimeoutError(f"benchmark worker {' '.join(args[:2])} stopped at its {timeout:.0f} s limit", rows)
+    if proc.returncode != 0:
         raise ResNetError(f"benchmark worker {' '.join(args[:2])} failed: {stderr.strip().splitlines()[-1:]}")
     return rows
 
@@ -92,6 +117,7 @@ def machine_info() -> dict[str, Any]:
     with contextlib.suppress(OSError, StopIteration), open("/proc/cpuinfo") as fh:
         cpu = next(ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name"))
     return {
+        "date": datetime.date.today().isoformat(),  # every figure carries the day it was measured
         "cpu": cpu,
         "cores": os.cpu_count(),
         "platform": platform.platform(),
@@ -146,6 +172,7 @@ def run_bench(
     device: str = "cpu",
     on_progress: Callable[[BenchResult], None] | None = None,
     official: bool = True,
+    timeout_s: float = 3600,
 ) -> BenchResult:
     """Every backend's rows, each backend in its own worker process. ``keras_backends``: Keras backends to
     run besides the first (CPU: tensorflow first; GPU: the first of ``keras_backends``). ``on_progress``: the
@@ -161,7 +188,7 @@ def run_bench(
     def result(complete: bool) -> BenchResult:
         add_derived(rows, peak, probe.get("peaks"))
         return BenchResult(machine, threads, peak, list(rows), malloc, device, probe.get("peaks", {}),
-                           probe.get("peak_method", ""), probe.get("sgemm_gflops"), complete)  # fmt: skip
+                           probe.get("peak_method", ""), probe.get("sgemm_gflops"), complete, size)  # fmt: skip
 
     flags = {"models": ",".join(models), "batches": ",".join(map(str, batches)), "size": size, "mode": mode,
              "threads": threads, "repeats": repeats, "min-time": min_time, "paths": paths, "malloc": malloc,
@@ -178,7 +205,7 @@ def run_bench(
             if on_progress:
                 on_progress(result(complete=False))
 
-        _worker(["--backend", backend, *common], each, env_extra=env)
+        _worker(["--backend", backend, *common], each, timeout=timeout_s, env_extra=env)
 
     for backend in backends:
         d = descriptor(backend)
@@ -224,22 +251,43 @@ def plot(result: BenchResult, path: str) -> None:
     plt.close(fig)
 
 
+def measured_on(machine: dict[str, Any]) -> str:
+    """When a run was measured: its recorded date, or for a run that did not record one, the day its JSON file was
+    committed (``committed``, set by the renderers from git), said as an upper bound."""
+    if machine.get("date"):
+        return f"Measured {machine['date']}"
+    if machine.get("committed"):
+        return f"Measured on or before {machine['committed']} (the day its file was committed; the run kept no date)"
+    raise ResNetError("a benchmark run without a date: re-run it (resnet bench records the day) or commit its file")
+
+
+def _settings(data: dict[str, Any]) -> str:
+    """The run's settings a figure depends on: mode and image size (batch and path are columns)."""
+    rows = data.get("rows") or [{}]
+    mode = rows[0].get("mode", "eval")
+    size = data.get("size")
+    return f"{'training steps' if mode == 'train' else 'inference'}" + (f", {size}x{size} images" if size else "")
+
+
 def markdown_table(data: dict[str, Any]) -> str:
     """A Markdown table of a ``resnet bench --json`` file (for the docs)."""
     m = data["machine"]
     gpu = data.get("device") == "gpu"
     versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
+    settings = _settings(data)
     if gpu:
         peaks = ", ".join(f"{k} {v / 1000:.0f}" for k, v in data["peaks"].items())
         head = (
-            f"{m.get('gpu', 'GPU')} (driver {m.get('driver', '?')}, CUDA {m.get('cuda', '?')}, cuDNN "
+            f"{measured_on(m)}: {settings}; {m.get('gpu', 'GPU')} (driver {m.get('driver', '?')}, "
+            f"CUDA {m.get('cuda', '?')}, cuDNN "
             f"{m.get('cudnn', '?')}); measured dense matmul peaks (TFLOP/s): {peaks}. % peak is against "
             f"the peak of the row's precision. Input on the device, every call synchronised; TF32 off "
             f"except on tf32 rows. Versions: {versions}.\n\n"
         )
     else:
         head = (
-            f"{m['cpu']}, {m['cores']} cores, {data['threads']} threads per framework, malloc "
+            f"{measured_on(m)}: {settings}; {m['cpu']}, {m['cores']} cores, {data['threads']} threads per framework, "
+            "malloc "
             f"{data.get('malloc', 'glibc')}; {_cpu_ceiling_text(data)}. Versions: {versions}.\n\n"
         )
     parts: list[str] = []
