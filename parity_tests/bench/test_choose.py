@@ -80,3 +80,23 @@ def test_an_unknown_task_is_one_line() -> None:
 
     with pytest.raises(ResNetError, match="--task 'deploy': choose one of train, serve, convert"):
         choose("deploy")
+
+
+def test_a_worker_is_stopped_at_its_deadline() -> None:
+    """The deadline holds while a worker runs (a compile that takes minutes): it is killed, and the error says so."""
+    from resnet_tools.bench.runner import WorkerTimeoutError, _worker
+
+    with pytest.raises(WorkerTimeoutError, match="stopped at its 0 s limit"):
+        _worker(["--backend", "peak", "--threads", "1", "--device", "cpu"], timeout=0.05)
+
+
+def test_a_backend_that_overruns_the_budget_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    from resnet_tools.bench.runner import WorkerTimeoutError
+
+    def overrun(*args: Any, timeout_s: float, **kwargs: Any) -> Any:
+        assert 0 < timeout_s <= 60  # the budget left, not the hour a bench worker gets
+        raise WorkerTimeoutError("stopped", [])
+
+    monkeypatch.setattr(choose_module, "run_bench", overrun)
+    picked = choose("train", backends=["torch"], budget_s=60, **SMALL)
+    assert picked.picks[0].skipped.startswith("not finished within the 60 s of the budget left"), picked.picks
