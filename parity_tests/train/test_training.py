@@ -234,13 +234,14 @@ def test_train_resume_in_another_framework_continues_the_curve(tmp_path) -> None
         (["--weight-decay", "-1"], "--weight-decay must be zero or positive"),
         (["--steps", "0"], "--steps must be at least 1, got 0"),
         (["--json", "{out}"], "two outputs name the same file"),
+        (["--save", "{pt}"], "a training checkpoint is a .safetensors file (weights, optimizer state, step)"),
     ],
 )
 def test_train_bad_input_is_one_line(extra: list[str], message: str, bad_inputs: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     tmp_path = bad_inputs
     places = {k: str(tmp_path / v) for k, v in (("empty", "empty"), ("imageless", "imageless"), ("two", "two"),
               ("ckpt", "run.safetensors"), ("cut", "cut.safetensors"), ("plain", "plain.safetensors"),
-              ("out", "out.safetensors"))}  # fmt: skip
+              ("out", "out.safetensors"), ("pt", "run.pt"))}  # fmt: skip
     out = tmp_path / "out.safetensors"
     capsys.readouterr()
     assert _cli("--backend", "torch", "--steps", "1", "--save", str(out), *[e.format(**places) for e in extra]) == 2

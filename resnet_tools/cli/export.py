@@ -4,8 +4,14 @@ atomically and verified in its runtime against the framework that wrote it."""
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from resnet_tools.cli.args import WEIGHTS_HELP, Subcommands, parse_input_shape
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from resnet_tools.export.int8 import Int8Report
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -14,6 +20,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from resnet_tools.export.run import ExportRequest, export
 
     shape = parse_input_shape(args.input) if args.input else None
+    if args.int8:
+        return _int8(args, shape)
     request = ExportRequest(args.ckpt, args.out, args.format, backend=args.backend, input_shape=shape,
                             static_batch=args.static_batch, opset=args.opset, model=args.model, sha256=args.sha256,
                             force=args.force, verbose=args.verbose)  # fmt: skip
@@ -27,6 +35,39 @@ def cmd_export(args: argparse.Namespace) -> int:
         f"{r.tolerance:g})"
     )
     return 0 if r.verified else 1
+
+
+def _int8(args: argparse.Namespace, shape: tuple[int, int, int, int] | None) -> int:
+    from resnet_tools.cli.console import console
+    from resnet_tools.export.int8 import Int8CollapseError, export_int8
+    from resnet_tools.export.run import ExportRequest
+
+    request = ExportRequest(args.ckpt, args.out, args.format, input_shape=shape, static_batch=args.static_batch,
+                            opset=args.opset, model=args.model, sha256=args.sha256, force=args.force,
+                            verbose=args.verbose)  # fmt: skip
+    say = lambda line: console.print(line, highlight=False)  # noqa: E731
+    try:
+        _, report = export_int8(request, args.calibration, not args.per_tensor, args.threads, say)
+    except Int8CollapseError as exc:
+        console.print(_blocks(exc.report))
+        console.print(f"[bold red]{exc}[/]; nothing was written", highlight=False)
+        return 1
+    console.print(_blocks(report))
+    console.print(f"wrote {args.out} (INT8 ONNX, QDQ): {report.verdict()}", highlight=False)
+    return 0
+
+
+def _blocks(report: Int8Report) -> Table:
+    """The per-block drift of an INT8 model against its float source, the worst block marked."""
+    from rich.table import Table
+
+    table = Table(title="INT8 vs float per block")
+    table.add_column("block")
+    table.add_column("drift", justify="right")
+    for block, drift in report.blocks.items():
+        table.add_row(block, f"{drift:.1e}" + ("  <- worst" if block == report.worst_block else ""))
+    table.add_row("logits", f"{report.logit_drift:.1e}")
+    return table
 
 
 def register(sub: Subcommands) -> None:
@@ -52,4 +93,16 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--model", default=None, help="the zoo model, where the checkpoint does not say")
     p.add_argument("--sha256", default=None, help="the SHA-256 of an https:// checkpoint")
     p.add_argument("--force", action="store_true", help="replace an existing artifact")
+    p.add_argument(
+        "--int8",
+        action="store_true",
+        help="INT8 ONNX (ONNX Runtime static quantization, QDQ), checked on held-out images",
+    )
+    p.add_argument(
+        "--calibration", default="digits", help="--int8's images: digits (scikit-learn's) or an ImageFolder DIR"
+    )
+    p.add_argument(
+        "--per-tensor", action="store_true", help="--int8 with one scale per weight tensor (default: per channel)"
+    )
+    p.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads for --int8's checks")
     p.set_defaults(func=cmd_export)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from resnet_spec.optim import OPTIMIZERS, SCHEDULES
@@ -17,11 +18,18 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from resnet_tools.cli.console import console
     from resnet_tools.core.backends import parse_backends
+    from resnet_tools.core.errors import UsageError
     from resnet_tools.core.files import atomic_write, check_outputs
     from resnet_tools.train.plot import plot_run
     from resnet_tools.train.request import TrainRequest
     from resnet_tools.train.run import prepare, run
 
+    if args.save and not args.save.endswith(".safetensors"):  # read back as a .pt, it would look like a pickle
+        stem = args.save.rsplit(".", 1)[0] if "." in Path(args.save).name else args.save
+        raise UsageError(
+            f"--save {args.save}: a training checkpoint is a .safetensors file (weights, optimizer state, step); "
+            f"name it {stem}.safetensors, then `resnet convert {stem}.safetensors {Path(stem).name}.pt` for torch"
+        )
     check_outputs([args.save, args.json, args.plot], force=args.force)
     fields = {k: v for k, v in vars(args).items() if k in TrainRequest.__dataclass_fields__ and k != "backends"}
     plan = prepare(TrainRequest(**fields, backends=parse_backends(args.backends or args.backend or "torch")))

@@ -1,0 +1,98 @@
+"""``resnet export --int8``: a ResNet trained here on real images (the digits), quantized by ONNX Runtime, keeps its
+predictions on held-out images (top-1 within 0.5 points, argmax agreement >= 99%), block by block; a planted
+collapse (calibration on constant images) is caught and nothing is written."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from parity_tests.conftest import LOADED
+from resnet_spec import get_spec
+from resnet_tools.cli import main
+from resnet_tools.export import int8 as int8_module
+
+pytestmark = pytest.mark.skipif(
+    "torch" not in LOADED or any(importlib.util.find_spec(m) is None for m in ("onnxruntime", "onnxscript", "sklearn")),
+    reason="torch, onnxruntime, onnxscript and scikit-learn are needed",
+)
+SIZE = 16  # the digits' 8x8 scans at 16x16: a ResNet-18 (CIFAR stem) trains to > 90% in seconds
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A digits ResNet-18 trained by plain torch SGD for 3 epochs, saved as a state_dict a user saves."""
+    import torch
+
+    import resnet_torch
+    from resnet_tools.train.data import load_digits
+
+    torch.manual_seed(0)
+    data = load_digits(SIZE)
+    model = resnet_torch.create_model(get_spec("resnet18", num_classes=10, stem="cifar", in_channels=1))
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    x, y = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
+    model.train()
+    for _ in range(3):
+        for idx in torch.randperm(len(x)).split(64):
+            loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    model.eval()
+    with torch.no_grad():
+        top1 = (model(torch.from_numpy(data.x_test)).argmax(1).numpy() == data.y_test).mean()
+    assert top1 > 0.9, top1
+    path = tmp_path_factory.mktemp("int8") / "digits_resnet18.pt"
+    torch.save(model.state_dict(), path)
+    return path
+
+
+def test_int8_onnx_keeps_the_float_models_predictions(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "int8.onnx"
+    argv = ["export", str(trained), str(out), "--format", "onnx", "--int8", "--input", f"1x1x{SIZE}x{SIZE}"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert out.exists() and "layer4.1" in text and "<- worst" in text
+    import onnx
+
+    ops = {n.op_type for n in onnx.load(str(out)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops  # QDQ: ONNX Runtime runs int8 kernels for these groups
+    line = " ".join(text[text.index("wrote") :].split())
+    top1_float, top1_int8 = (float(v) for v in re.findall(r"([\d.]+)% (?:float|INT8)", line))
+    agreement = float(re.search(r"agreement ([\d.]+)%", line)[1])  # type: ignore[index]
+    assert top1_float - top1_int8 <= 0.5 and agreement >= 99.0, line
+
+
+def test_a_collapse_is_caught_with_its_block_and_nothing_is_written(
+    trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Calibration on constant images: every activation range is wrong, the int8 model predicts one class."""
+    real = int8_module.calibration_split
+
+    def constant(*args: Any) -> Any:
+        cal, x, y, _ = real(*args)
+        return np.full_like(cal, cal.mean()), x, y, "constant images"
+
+    monkeypatch.setattr(int8_module, "calibration_split", constant)
+    out = tmp_path / "int8.onnx"
+    argv = ["export", str(trained), str(out), "--format", "onnx", "--int8", "--input", f"1x1x{SIZE}x{SIZE}"]
+    assert main(argv) == 1
+    text = " ".join(capsys.readouterr().out.split())  # the console wraps long lines
+    assert "INT8 collapse" in text and "the block that drifts most is layer" in text and "nothing was written" in text
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_int8_with_another_format_is_one_line(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["export", str(trained), str(tmp_path / "m.tflite"), "--format", "tflite", "--int8"]
+    assert main(argv) == 2
+    assert "--int8 goes with --format onnx" in capsys.readouterr().err
