@@ -11,6 +11,8 @@
 import os
 import warnings
 
+THREADS = int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count())  # read before paddle's import sets it to 1
+
 warnings.filterwarnings("ignore", message="No ccache found")
 warnings.filterwarnings("ignore", message="When training, we now always track")
 import numpy as np
@@ -24,8 +26,8 @@ from resnet_spec import get_spec
 
 torch.manual_seed(0)
 paddle.seed(0)
-torch.set_num_threads(os.cpu_count())  # torch's default: every core
-paddle.base.core.set_num_threads(os.cpu_count())  # paddle's import sets OMP_NUM_THREADS=1: one core unless told
+torch.set_num_threads(THREADS)  # torch's default: every core
+paddle.base.core.set_num_threads(THREADS)  # paddle's import sets OMP_NUM_THREADS=1: one core unless told
 
 # %% [markdown]
 # ## Data: a `Dataset` and a `DataLoader` in each framework

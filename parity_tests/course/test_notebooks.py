@@ -65,8 +65,10 @@ LESSONS = [s for s in build.SOURCES if not build.is_exercise(s)]  # an exercise 
 
 
 @pytest.mark.parametrize("source", LESSONS, ids=lambda s: s.stem)
-def test_each_lesson_runs_from_a_clean_kernel_as_committed(source: Path) -> None:
+def test_each_lesson_runs_from_a_clean_kernel_as_committed(source: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import nbformat
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the kernel shares the cores with the other test worker
 
     committed = nbformat.read(build.target(source), as_version=4)
     fresh = build.execute(build.notebook_of(source))  # its time is measured by make course, not asserted here

@@ -27,9 +27,20 @@ def assigned(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def grade(submission: Path, assigned: dict[str, Path]) -> Any:
+    """otter's grade of ``submission``, its kernel on one thread (it shares the cores with the other test worker)."""
+    import os
+
     from otter.api import grade_submission
 
-    return grade_submission(str(submission), str(assigned["autograder"]), quiet=True)
+    before = os.environ.get("OMP_NUM_THREADS")
+    os.environ["OMP_NUM_THREADS"] = "1"  # the kernel otter starts inherits it
+    try:
+        return grade_submission(str(submission), str(assigned["autograder"]), quiet=True)
+    finally:
+        if before is None:
+            del os.environ["OMP_NUM_THREADS"]
+        else:
+            os.environ["OMP_NUM_THREADS"] = before
 
 
 def failed(results: Any) -> dict[str, str]:
