@@ -7,7 +7,6 @@ by images/s, with the trade-offs in words and the deployment targets each can re
 
 from __future__ import annotations
 
-import datetime
 import importlib.util
 import time
 from collections.abc import Callable
@@ -91,10 +90,10 @@ def choose(
         if importlib.util.find_spec(d.module) is None:
             pick.missing = f"pip install 'resnet-xf[{d.extra}]'"
             continue
-        paths = d.best_paths.get(f"{device} {mode if mode == 'train' else 'serve'}", ())
-        left = budget_s - (clock() - start)
         if task == "convert":
             continue  # nothing to time: what each framework reads, writes and exports is listed
+        paths = d.best_paths.get(f"{device} {task}", ())
+        left = budget_s - (clock() - start)
         if not paths:
             pick.skipped = f"resnet bench has no {device} {task} path for {name}"
             continue
@@ -120,9 +119,10 @@ def choose(
         pick.spread, pick.one_off_s = best.spread, best.one_off_s
         pick.peak_mb = best.peak_gpu_mb if device == "gpu" else best.peak_rss_mb
     picks.sort(key=lambda p: (-p.images_per_s, bool(p.missing)))
+    machine = machine_info()  # it records the day
     return Choice(
-        task, device, model, batch, size, budget_s, clock() - start, datetime.date.today().isoformat(),
-        machine_info(), picks, [r.as_dict() for r in rows], advice(task, picks, model),
+        task, device, model, batch, size, budget_s, clock() - start, machine["date"], machine, picks,
+        [r.as_dict() for r in rows], advice(task, picks, model),
     )  # fmt: skip
 
 

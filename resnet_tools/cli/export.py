@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from resnet_tools.export.int8 import Int8Report
+    from resnet_tools.export.run import ExportRequest
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -20,11 +21,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     from resnet_tools.export.run import ExportRequest, export
 
     shape = parse_input_shape(args.input) if args.input else None
-    if args.int8:
-        return _int8(args, shape)
     request = ExportRequest(args.ckpt, args.out, args.format, backend=args.backend, input_shape=shape,
                             static_batch=args.static_batch, opset=args.opset, model=args.model, sha256=args.sha256,
                             force=args.force, verbose=args.verbose)  # fmt: skip
+    if args.int8:
+        return _int8(args, request)
     result = export(request, say=lambda line: console.print(line.replace("note:", "[yellow]note:[/]"), highlight=False))
     r = result
     dims = f"{'N' if r.dynamic else r.input_shape[0]}x" + "x".join(map(str, r.input_shape[1:]))
@@ -37,14 +38,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0 if r.verified else 1
 
 
-def _int8(args: argparse.Namespace, shape: tuple[int, int, int, int] | None) -> int:
+def _int8(args: argparse.Namespace, request: ExportRequest) -> int:
     from resnet_tools.cli.console import console
     from resnet_tools.export.int8 import Int8CollapseError, export_int8
-    from resnet_tools.export.run import ExportRequest
 
-    request = ExportRequest(args.ckpt, args.out, args.format, input_shape=shape, static_batch=args.static_batch,
-                            opset=args.opset, model=args.model, sha256=args.sha256, force=args.force,
-                            verbose=args.verbose)  # fmt: skip
     say = lambda line: console.print(line, highlight=False)  # noqa: E731
     try:
         _, report = export_int8(request, args.calibration, not args.per_tensor, args.threads, say)

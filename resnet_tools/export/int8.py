@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from resnet_spec.errors import ResNetError
+from resnet_tools.core.diffs import tensor_diff
 
 #: Below this argmax agreement with the float model on held-out images, an INT8 artifact is refused (a collapse).
 MIN_AGREEMENT = 0.99
@@ -116,10 +117,6 @@ def _run(model_bytes: bytes, x: np.ndarray, threads: int, as_written: bool = Fal
     return [np.concatenate([p[k] for p in parts]) for k in range(len(parts[0]))]
 
 
-def _drift(got: np.ndarray, want: np.ndarray) -> float:
-    return float(np.abs(got - want).max() / max(float(np.abs(want).max()), 1e-30))
-
-
 def quantize(float_onnx: Path, out: Path, calibration: np.ndarray, per_channel: bool = True) -> None:
     """ONNX Runtime's static quantization of ``float_onnx`` into ``out``: QDQ, int8 weights (per output channel
     or per tensor) and activations, MinMax ranges from ``calibration`` (N, C, H, W, float32, preprocessed)."""
@@ -174,8 +171,8 @@ def compare(
         top1_float=float((f_logits.argmax(1) == y).mean()),
         top1_int8=float((q_logits.argmax(1) == y).mean()),
         agreement=float((f_logits.argmax(1) == q_logits.argmax(1)).mean()),
-        logit_drift=_drift(q_logits, f_logits),
-        blocks={b: _drift(q, f) for b, q, f in zip(blocks, int8_out[1:], float_out[1:], strict=True)},
+        logit_drift=tensor_diff(f_logits, q_logits).max_rel,
+        blocks={b: tensor_diff(f, q).max_rel for b, q, f in zip(blocks, int8_out[1:], float_out[1:], strict=True)},
     )
 
 
