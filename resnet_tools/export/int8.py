@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from resnet_spec.errors import ResNetError
 from resnet_tools.core.diffs import tensor_diff
+
+if TYPE_CHECKING:
+    from resnet_tools.export.run import ExportRequest, ExportResult
 
 #: Below this argmax agreement with the float model on held-out images, an INT8 artifact is refused (a collapse).
 MIN_AGREEMENT = 0.99
@@ -192,14 +195,14 @@ def calibration_split(source: str, size: int, channels: int) -> tuple[np.ndarray
 
 
 def export_int8(
-    request: Any, calibration: str, per_channel: bool, threads: int, say: Any = lambda _: None
-) -> tuple[Any, Int8Report]:
+    request: ExportRequest, calibration: str, per_channel: bool, threads: int, say: Callable[[str], None] = print
+) -> tuple[ExportResult, Int8Report]:
     """``resnet export --int8``: the float ONNX from torch's exporter, quantized with ``calibration``'s images,
     compared with the float model on the held-out images; written to ``request.out`` only when it did not collapse.
     Returns the float export's result and the INT8 report (a collapse raises, naming its worst block)."""
     import dataclasses
-    import shutil
 
+    from resnet_tools.core.files import atomic_write
     from resnet_tools.export.formats import parse_format
     from resnet_tools.export.run import export
     from resnet_tools.export.write import check_output
@@ -217,7 +220,8 @@ def export_int8(
         report = compare(float_path, int8_path, x, y, per_channel, text, threads)
         if report.collapsed:
             raise Int8CollapseError(report.verdict(), report)
-        shutil.move(str(int8_path), request.out)  # only a model that held its accuracy is written
+        data = int8_path.read_bytes()
+        atomic_write(request.out, lambda fh: fh.write(data))  # only one that held its accuracy; never half a file
     exported.out = Path(request.out)
     return exported, report
 
