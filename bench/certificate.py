@@ -24,6 +24,7 @@ import numpy as np  # noqa: E402
 
 from resnet_tools.checkpoints.formats import FORMATS  # noqa: E402  (no framework imported)
 from resnet_tools.core.backends import installed_backends, load_backends, use_cpu_cores  # noqa: E402
+from resnet_tools.core.dated import measured_on, today, versions  # noqa: E402
 from resnet_tools.core.threads import threads_env  # noqa: E402
 
 #: Each installed framework's own weights file (the format its generated model file loads), from the registry.
@@ -98,9 +99,11 @@ def main() -> int:
     out = Path(args.out)
     total = round(time.perf_counter() - started)
     summary = {"rows": rows, "epochs": args.epochs, "size": args.size, "batch": args.batch, "lr": args.lr,
-               "seconds": total, "cores": cores, "chains": chains, "threads": threads}  # fmt: skip
+               "seconds": total, "cores": cores, "chains": chains, "threads": threads, "date": today(),
+               "versions": versions("torch", "paddlepaddle", "keras", "tensorflow-cpu", "jax", "flax")}  # fmt: skip
     out.with_suffix(".json").write_text(json.dumps(summary, indent=1))
     lines = [
+        f"{measured_on(summary['date'])} ({summary['versions']}): "
         f"resnet18 (CIFAR stem, 1 input channel) on scikit-learn's digits ({args.size}x{args.size}, 1,437 train / 360 "
         f"test), {args.epochs} epoch(s) of AdamW (lr {args.lr:g}, cosine, batch {args.batch}) in each framework, "
         "float32, from one initialisation; then converted with `resnet convert` to every other framework's file and "

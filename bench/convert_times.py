@@ -59,11 +59,13 @@ def main() -> None:
     from resnet_spec.random_weights import random_weights
     from resnet_tools.checkpoints.formats import FORMATS as ALL
     from resnet_tools.checkpoints.formats import Checkpoint, write_checkpoint
+    from resnet_tools.core.dated import measured_on, today, versions
 
     # the interchange files, then each framework's own weights file (the formats a generated model file loads)
     formats = {"safetensors": ".safetensors", "npz": ".npz", **{n: f.extensions[0] for n, f in ALL.items() if f.code}}
     baselines = {fw: _baseline_mb(fw) for fw in ("none", "torch")}
     lines = [
+        f"{measured_on(today())} ({versions('torch', 'paddlepaddle', 'keras', 'jax', 'flax', 'safetensors')}). "
         "Each conversion in a fresh process (`resnet convert`), measured with `bench/convert_times.py` on this "
         f"project's 2-core CPU machine, median of {REPEATS} (min-max in brackets). *Imports* is the framework "
         "import time; *conversion* is reading, identifying, mapping and writing; *peak RSS* is the process's "

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from resnet_tools.bench.ceiling import fma_ceiling
+from resnet_tools.core.dated import committed_day, measured_on, today
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "generated"
@@ -72,7 +73,7 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     b, size = args.batch, args.size
     spec = get_spec("resnet50")
-    result: dict = {"batch": b, "threads": args.threads, "size": size, "torch": torch.__version__}
+    result: dict = {"batch": b, "threads": args.threads, "size": size, "torch": torch.__version__, "date": today()}
 
     def ceilings() -> dict[str, float | None]:
         n = 2048
@@ -196,6 +197,7 @@ def render(r: dict) -> str:
     )
     gflop = r["network_gflop"]
     lines = [
+        f"{measured_on(r.get('date'), committed_day(OUT / 'profile.json'))}: "
         f"resnet50, batch {r['batch']}, {r['size']}x{r['size']}, fp32, {r['threads']} threads, torch {r['torch']}; "
         "each ceiling measured at the start / end of the run.",
         "",

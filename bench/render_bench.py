@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from resnet_tools.core.dated import committed_day  # noqa: E402
+
 GPU_FILES = ("bench-gpu-torch-eager.json", "bench-gpu-torch-compile.json", "bench-gpu-keras.json")
 CPU_BATCH, GPU_BATCH = 16, 256
 
@@ -47,9 +50,7 @@ def load_dated(path: Path) -> dict[str, Any]:
     (``machine["committed"]``, from git), which the tables state as an upper bound."""
     data: dict[str, Any] = json.loads(path.read_text())
     if not data["machine"].get("date"):
-        log = ["git", "log", "-1", "--format=%cs", "--", str(path)]
-        day = subprocess.run(log, capture_output=True, text=True, cwd=ROOT).stdout.strip()
-        data["machine"]["committed"] = day or None
+        data["machine"]["committed"] = committed_day(path)
     return data
 
 

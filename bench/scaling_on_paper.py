@@ -19,6 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 from resnet_spec import get_spec  # noqa: E402
 from resnet_spec.params import count_params  # noqa: E402
+from resnet_tools.core.dated import committed_day  # noqa: E402
 
 LINKS_GBIT = (10, 25, 100, 400)
 NODES = (2, 4, 8, 16, 32, 64)
@@ -49,8 +50,23 @@ def measured() -> list[tuple[str, str, float, int]]:
     return out
 
 
+def when() -> str:
+    """The days the step times were measured (the bench files'), with their torch versions."""
+    days, undated = [], False
+    for name in ("bench_train.json", "gpu/bench-gpu-torch-train.json"):
+        path = ROOT / "docs/generated" / name
+        m = json.loads(path.read_text())["machine"]
+        undated |= not m.get("date")
+        day = m.get("date") or f"on or before {committed_day(path)}"
+        days.append(f"{day} ({m.get('gpu', 'CPU')}, torch {m['versions'].get('torch')})")
+    note = " (a run that kept no date: the day its file was last committed)" if undated else ""
+    return "Step times measured " + " and ".join(days) + note + "."
+
+
 def table() -> str:
     lines = [
+        when(),
+        "",
         "Gradient bytes: the spec's trainable parameters x 4 (float32 gradients). All-reduce: ring, bandwidth term "
         "(2 (N-1)/N x bytes / link). **Bold**: the all-reduce takes longer than the step's compute (without overlap, "
         "communication dominates).",

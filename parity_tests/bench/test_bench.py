@@ -309,5 +309,5 @@ def test_markdown_table_is_narrow_and_moves_errors_under_it() -> None:
     assert max(ln.count("|") for ln in table_lines) == 9  # eight columns
     assert text.startswith("Measured 2026-12-07: inference")  # every table says the day it was measured
     del data["machine"]["date"]
-    with pytest.raises(ResNetError, match="a benchmark run without a date"):
+    with pytest.raises(ResNetError, match="a measurement without a date"):
         markdown_table(data)

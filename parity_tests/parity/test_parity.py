@@ -131,6 +131,10 @@ def test_cli_parity_json_and_report(tmp_path: Path) -> None:
         assert "eager" not in (rec["source_path"], rec["target_path"])  # the fast paths by default
     assert (report / "parity.md").read_text().count("| resnet18 |") == len(records)
     assert "execution paths: torch: channels_last" in (report / "parity.md").read_text()
+    import datetime
+
+    day = datetime.date.today().isoformat()  # the bare table the docs pull in says when it was measured
+    assert (report / "table.md").read_text().startswith(f"Measured {day}: cpu, float32, eval mode, input 2x3x33x47; ")
     assert (report / "divergence.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (report / "heatmap.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "![parity matrix](heatmap.png)" in (report / "parity.md").read_text()

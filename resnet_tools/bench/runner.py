@@ -7,7 +7,6 @@ pinned to the same thread count; ours and the official model of a path are timed
 from __future__ import annotations
 
 import contextlib
-import datetime
 import json
 import os
 import platform
@@ -20,6 +19,7 @@ from typing import Any
 
 from resnet_spec.errors import ResNetError
 from resnet_tools.bench.rows import Row
+from resnet_tools.core import dated
 from resnet_tools.core.backends import descriptor, descriptors
 
 NOISY_SPREAD = 1.2
@@ -117,7 +117,7 @@ def machine_info() -> dict[str, Any]:
     with contextlib.suppress(OSError, StopIteration), open("/proc/cpuinfo") as fh:
         cpu = next(ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name"))
     return {
-        "date": datetime.date.today().isoformat(),  # every figure carries the day it was measured
+        "date": dated.today(),  # every figure carries the day it was measured
         "cpu": cpu,
         "cores": os.cpu_count(),
         "platform": platform.platform(),
@@ -254,11 +254,7 @@ def plot(result: BenchResult, path: str) -> None:
 def measured_on(machine: dict[str, Any]) -> str:
     """When a run was measured: its recorded date, or for a run that did not record one, the day its JSON file was
     committed (``committed``, set by the renderers from git), said as an upper bound."""
-    if machine.get("date"):
-        return f"Measured {machine['date']}"
-    if machine.get("committed"):
-        return f"Measured on or before {machine['committed']} (the day its file was committed; the run kept no date)"
-    raise ResNetError("a benchmark run without a date: re-run it (resnet bench records the day) or commit its file")
+    return dated.measured_on(machine.get("date"), machine.get("committed"))
 
 
 def _settings(data: dict[str, Any]) -> str:

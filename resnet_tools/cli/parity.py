@@ -21,6 +21,7 @@ from resnet_tools.cli.args import (
     parse_models,
     resolve_device,
 )
+from resnet_tools.core import dated
 from resnet_tools.core.backends import PATHS, Backend, descriptor, load_backends, parse_backends
 from resnet_tools.core.errors import UsageError
 from resnet_tools.parity.engine import (
@@ -248,6 +249,7 @@ def _write_outputs(
     if args.report:
         Path(args.report).mkdir(parents=True, exist_ok=True)
         context = {
+            "date": dated.today(),
             "device": device,
             "dtype": args.dtype,
             "mode": args.mode,

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from resnet_tools.core.dated import measured_on
 from resnet_tools.core.files import atomic_write
 
 
@@ -191,6 +192,13 @@ def markdown_table(records: Sequence[Any]) -> str:
     return "\n".join(lines)
 
 
+def measured_line(context: dict[str, str]) -> str:
+    """The line above a parity table: its day, device, dtype, mode, input and versions."""
+    when = measured_on(context.get("date"), context.get("committed"))
+    return (f"{when}: {context['device']}, {context['dtype']}, {context['mode']} mode, input {context['input']}; "
+            f"{context['versions']}.")  # fmt: skip
+
+
 def write_report(records: Sequence[Any], folder: Path | str, context: dict[str, str]) -> Path:
     """``folder/parity.md`` + ``divergence.png`` and ``heatmap.png`` (+ ``parity.json`` and the bare ``table.md``)."""
     folder = Path(folder)
@@ -201,7 +209,7 @@ def write_report(records: Sequence[Any], folder: Path | str, context: dict[str, 
     if with_blocks:
         plot_block_heatmap([r.as_dict() for r in records], folder / "blocks.png")
     write_json(records, folder / "parity.json")
-    table = markdown_table(records) + "\n"
+    table = f"{measured_line(context)}\n\n{markdown_table(records)}\n"  # the table alone is pulled into the docs
     atomic_write(folder / "table.md", lambda fh: fh.write(table.encode()))
     ctx = "\n".join(f"- {k}: {v}" for k, v in context.items())
     text = (
