@@ -43,6 +43,7 @@ DESCRIPTOR = Descriptor(
     runs_on=(),
     bench_engines={},
     engine_env="",
+    int8={},  # no post-training INT8 path of its own (resnet_flax/int8.py says why)
     best_paths={
         "cpu train": ("Trainer (nnx.jit grads + optax)",),
         "cpu serve": ("nnx.jit fp32",),

@@ -46,6 +46,7 @@ DESCRIPTOR = Descriptor(
     runs_on=("tensorflow", "jax", "torch"),
     bench_engines={"cpu": ("torch", "jax"), "gpu": ("tensorflow", "jax")},  # besides TF on CPU; on GPU, both XLAs
     engine_env="KERAS_BACKEND",
+    int8={"tflite": ("tflite", ("tensorflow",))},  # post-training INT8 (resnet_keras/int8.py)
     best_paths={
         "cpu train": ("train_on_batch",),
         "cpu serve": ("XLA (jit_compile)",),

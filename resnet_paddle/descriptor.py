@@ -45,6 +45,7 @@ DESCRIPTOR = Descriptor(
     runs_on=(),
     bench_engines={},
     engine_env="",
+    int8={"paddle-ptq": ("paddle-inference", ())},  # post-training INT8 (resnet_paddle/int8.py)
     best_paths={
         "cpu train": ("dygraph",),
         "cpu serve": ("Paddle Inference",),

@@ -129,9 +129,19 @@ def saved_predictor(
     else:
         config.disable_gpu()
         config.enable_mkldnn()  # oneDNN kernels with conv+BN(+ReLU) fusion passes
+        if _quantized(graph):
+            # a graph of paddle's static PTQ (quantize_linear/dequantize_linear pairs): oneDNN's int8 kernels run it.
+            # Without this, Paddle Inference runs the pairs in float: the INT8 numbers, 10x slower (measured)
+            config.enable_mkldnn_int8()
         config.set_cpu_math_library_num_threads(threads or len(os.sched_getaffinity(0)))
     config.disable_glog_info()
     return inference.create_predictor(config)
+
+
+def _quantized(graph: str) -> bool:
+    """Whether a saved graph holds quantize ops (the op names are plain strings in the protobuf)."""
+    with open(graph, "rb") as fh:
+        return b"quantize_linear" in fh.read()
 
 
 def inference_tensorrt_version() -> tuple[int, ...] | None:

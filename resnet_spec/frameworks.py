@@ -178,6 +178,8 @@ class Descriptor:
     bench_engines: Mapping[str, tuple[str, ...]]  # device -> the other engines `resnet bench` also runs it on
     engine_env: str  # the variable that picks the compute engine ("" if it runs on one)
     best_paths: Mapping[str, tuple[str, ...]]  # "cpu train", "gpu serve", ... -> the bench paths `resnet choose` times
+    #: its own INT8 paths (``<package>.int8``) -> (the artifact format each writes, the modules it needs besides it)
+    int8: Mapping[str, tuple[str, tuple[str, ...]]]
 
 
 #: The facts a descriptor must give (a missing one is named by the completeness test).

@@ -38,6 +38,7 @@ DESCRIPTOR = Descriptor(
     runs_on=(),
     bench_engines={},
     engine_env="",
+    int8={"pt2e": ("torch-export", ("torchao",))},  # post-training INT8 (resnet_torch/int8.py)
     best_paths={
         "cpu train": ("eager",),
         "cpu serve": ("channels_last", "ONNX Runtime"),

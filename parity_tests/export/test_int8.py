@@ -1,6 +1,8 @@
-"""``resnet export --int8``: a ResNet trained here on real images (the digits), quantized by ONNX Runtime, keeps its
-predictions on held-out images (top-1 within 0.5 points, argmax agreement >= 99%), block by block; a planted
-collapse (calibration on constant images) is caught and nothing is written."""
+"""``resnet export --int8``: a ResNet trained here on real images (the digits) with plain torch, quantized by each
+INT8 path (ONNX Runtime, PT2E, TFLite full-integer, Paddle's static PTQ), keeps the user's model's predictions on
+held-out images (top-1 within 0.5 points, argmax agreement >= 99%), block by block, and the file written, run by
+its own runtime, agrees with the user's torch model; a planted collapse (calibration on constant images) is caught
+and nothing is written."""
 
 from __future__ import annotations
 
@@ -53,28 +55,73 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_int8_onnx_keeps_the_float_models_predictions(
-    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+#: format -> (its INT8 path, the artifact's name, the backend and modules it needs)
+PATHS = {
+    "onnx": ("onnxruntime", "int8.onnx", "torch", ()),
+    "torch-export": ("pt2e", "int8.pt2", "torch", ("torchao",)),
+    "tflite": ("tflite", "int8.tflite", "keras", ("tensorflow",)),
+    "paddle-inference": ("paddle-ptq", "int8_paddle", "paddle", ()),
+}
+
+
+def _users_predictions(trained: Path, x: np.ndarray) -> np.ndarray:
+    """The user's own torch model's argmax on ``x``."""
+    import torch
+
+    import resnet_torch
+
+    model = resnet_torch.create_model(get_spec("resnet18", num_classes=10, stem="cifar", in_channels=1))
+    model.load_state_dict(torch.load(trained))
+    with torch.no_grad():
+        return model.eval()(torch.from_numpy(x)).argmax(1).numpy()  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("fmt", list(PATHS))
+def test_each_int8_path_keeps_the_users_models_predictions(
+    fmt: str, trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    out = tmp_path / "int8.onnx"
-    argv = ["export", str(trained), str(out), "--format", "onnx", "--int8", "--input", f"1x1x{SIZE}x{SIZE}"]
+    path, name, backend, needs = PATHS[fmt]
+    if backend not in LOADED or any(importlib.util.find_spec(m) is None for m in needs):
+        pytest.skip(f"{path} needs {backend} and {', '.join(needs) or 'nothing else'}")
+    out = tmp_path / name
+    argv = ["export", str(trained), str(out), "--format", fmt, "--int8", "--input", f"1x1x{SIZE}x{SIZE}"]
     assert main(argv) == 0
     text = capsys.readouterr().out
-    assert out.exists() and "layer4.1" in text and "<- worst" in text
-    import onnx
-
-    ops = {n.op_type for n in onnx.load(str(out)).graph.node}
-    assert {"QuantizeLinear", "DequantizeLinear"} <= ops  # QDQ: ONNX Runtime runs int8 kernels for these groups
+    assert out.exists() and "layer4.1" in text and "<- worst" in text and f"INT8, {path}:" in text
+    assert "Sampling stage" not in text and "squashed" not in text  # the quantizers' chatter stays quiet
     line = " ".join(text[text.index("wrote") :].split())
     top1_float, top1_int8 = (float(v) for v in re.findall(r"([\d.]+)% (?:float|INT8)", line))
     agreement = float(re.search(r"agreement ([\d.]+)%", line)[1])  # type: ignore[index]
     assert top1_float - top1_int8 <= 0.5 and agreement >= 99.0, line
+    # the file, run by its own runtime as a deployer runs it, against the user's own torch model
+    from resnet_tools.core.backends import load_submodule
+    from resnet_tools.export.runtimes import artifact_runner
+    from resnet_tools.train.data import load_digits
+
+    x = load_digits(SIZE).x_test
+    run = artifact_runner(fmt, out, load_submodule(backend, "export"))
+    batch = 1 if fmt == "tflite" else 64  # the TFLite file was converted at batch 1
+    got = np.concatenate([run(x[i : i + batch]) for i in range(0, len(x), batch)]).argmax(1)
+    assert (got == _users_predictions(trained, x)).mean() >= 0.99
 
 
+def test_the_onnx_int8_file_is_qdq(trained: Path, tmp_path: Path) -> None:
+    out = tmp_path / "int8.onnx"
+    assert main(["export", str(trained), str(out), "--format", "onnx", "--int8", "--input", f"1x1x{SIZE}x{SIZE}"]) == 0
+    import onnx
+
+    ops = {n.op_type for n in onnx.load(str(out)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops  # QDQ: ONNX Runtime runs int8 kernels for these groups
+
+
+@pytest.mark.parametrize("fmt", list(PATHS))
 def test_a_collapse_is_caught_with_its_block_and_nothing_is_written(
-    trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    fmt: str, trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Calibration on constant images: every activation range is wrong, the int8 model predicts one class."""
+    path, name, backend, needs = PATHS[fmt]
+    if backend not in LOADED or any(importlib.util.find_spec(m) is None for m in needs):
+        pytest.skip(f"{path} needs {backend} and {', '.join(needs) or 'nothing else'}")
     real = int8_module.calibration_split
 
     def constant(*args: Any) -> Any:
@@ -82,17 +129,22 @@ def test_a_collapse_is_caught_with_its_block_and_nothing_is_written(
         return np.full_like(cal, cal.mean()), x, y, "constant images"
 
     monkeypatch.setattr(int8_module, "calibration_split", constant)
-    out = tmp_path / "int8.onnx"
-    argv = ["export", str(trained), str(out), "--format", "onnx", "--int8", "--input", f"1x1x{SIZE}x{SIZE}"]
+    out = tmp_path / name
+    argv = ["export", str(trained), str(out), "--format", fmt, "--int8", "--input", f"1x1x{SIZE}x{SIZE}"]
     assert main(argv) == 1
     text = " ".join(capsys.readouterr().out.split())  # the console wraps long lines
-    assert "INT8 collapse" in text and "the block that drifts most is layer" in text and "nothing was written" in text
+    assert (
+        f"INT8 collapse ({path})" in text
+        and "the block that drifts most is layer" in text
+        and "nothing was written" in text
+    )
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
-def test_int8_with_another_format_is_one_line(
+def test_int8_with_a_format_no_path_writes_is_one_line(
     trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = ["export", str(trained), str(tmp_path / "m.tflite"), "--format", "tflite", "--int8"]
+    argv = ["export", str(trained), str(tmp_path / "m"), "--format", "saved-model", "--int8"]
     assert main(argv) == 2
-    assert "--int8 goes with --format onnx" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--int8 writes onnx, torch-export" in err and "not saved-model" in err and len(err.strip().splitlines()) == 1

@@ -44,13 +44,13 @@ def _int8(args: argparse.Namespace, request: ExportRequest) -> int:
 
     say = lambda line: console.print(line, highlight=False)  # noqa: E731
     try:
-        _, report = export_int8(request, args.calibration, not args.per_tensor, args.threads, say)
+        report = export_int8(request, args.calibration, not args.per_tensor, args.threads, say)
     except Int8CollapseError as exc:
         console.print(_blocks(exc.report))
         console.print(f"[bold red]{exc}[/]; nothing was written", highlight=False)
         return 1
     console.print(_blocks(report))
-    console.print(f"wrote {args.out} (INT8 ONNX, QDQ): {report.verdict()}", highlight=False)
+    console.print(f"wrote {args.out} (INT8, {report.path}: {report.scheme}): {report.verdict()}", highlight=False)
     return 0
 
 
@@ -93,13 +93,14 @@ def register(sub: Subcommands) -> None:
     p.add_argument(
         "--int8",
         action="store_true",
-        help="INT8 ONNX (ONNX Runtime static quantization, QDQ), checked on held-out images",
+        help="INT8 by the path that writes --format (onnx: ONNX Runtime QDQ; torch-export: PT2E; tflite: "
+        "full-integer; paddle-inference: Paddle PTQ), checked on held-out images",
     )
     p.add_argument(
         "--calibration", default="digits", help="--int8's images: digits (scikit-learn's) or an ImageFolder DIR"
     )
     p.add_argument(
-        "--per-tensor", action="store_true", help="--int8 with one scale per weight tensor (default: per channel)"
+        "--per-tensor", action="store_true", help="--int8 onnx: one scale per weight tensor (default: per channel)"
     )
-    p.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads for --int8's checks")
+    p.add_argument("--threads", type=int, default=2, help="runtime threads for --int8's checks")
     p.set_defaults(func=cmd_export)

@@ -1,0 +1,110 @@
+"""The INT8 paths: ONNX Runtime's (shared: torch's ONNX export) and each framework's own (its descriptor's ``int8``
+facts, its ``int8`` module), which are installed here, and one path run end to end: the float model built with the
+weights, quantized with the calibration images, both run on the held-out images, block by block."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable, Mapping
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from resnet_spec import ModelSpec
+from resnet_tools.core.backends import (
+    descriptors,
+    installed_backends,
+    load_backends,
+    load_submodule,
+    quiet_output,
+)
+from resnet_tools.core.errors import UsageError
+from resnet_tools.export.int8 import onnxruntime as ort
+from resnet_tools.export.int8.report import Int8Report, measure
+
+
+@dataclass(frozen=True)
+class Int8Path:
+    name: str
+    backend: str  # the framework whose float model it quantizes
+    format: str  # the artifact format it writes (resnet export --format)
+    needs: tuple[str, ...]  # modules it needs besides that framework
+
+    def missing(self) -> list[str]:
+        """What is not installed for it here (its framework included)."""
+        wanted = (descriptors()[self.backend].module, *self.needs)
+        return [m for m in wanted if importlib.util.find_spec(m) is None]
+
+
+def int8_paths() -> dict[str, Int8Path]:
+    """Every INT8 path, ONNX Runtime's first, then each framework's own in the frameworks' order."""
+    found = {ort.PATH: Int8Path(ort.PATH, "torch", "onnx", ort.NEEDS)}
+    for backend, d in descriptors().items():
+        found |= {name: Int8Path(name, backend, fmt, tuple(needs)) for name, (fmt, needs) in d.int8.items()}
+    return found
+
+
+def parse_paths(text: str | None) -> list[Int8Path]:
+    """``--int8-paths a,b`` (None: every installed one); one line for an unknown or uninstalled path."""
+    table = int8_paths()
+    if text is None:
+        return [p for p in table.values() if not p.missing() and p.backend in installed_backends()]
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    unknown = [n for n in names if n not in table]
+    if unknown or not names:
+        raise UsageError(f"unknown INT8 path {', '.join(unknown) or '(none)'}; known: {', '.join(table)}")
+    for name in names:
+        if missing := table[name].missing():
+            raise UsageError(
+                f"INT8 path {name} needs {', '.join(missing)}, not installed (pip install 'resnet-xf[export]')"
+            )
+    return [table[n] for n in names]
+
+
+def path_for_format(fmt: str) -> Int8Path:
+    """The INT8 path that writes ``fmt`` (``resnet export --format F --int8``); one line if none does."""
+    table = {p.format: p for p in int8_paths().values()}
+    if fmt not in table:
+        raise UsageError(f"--int8 writes {', '.join(table)} (one INT8 path each), not {fmt}")
+    path = table[fmt]
+    if missing := path.missing():
+        raise UsageError(f"--int8 --format {fmt} ({path.name}) needs {', '.join(missing)}, not installed")
+    return path
+
+
+def run_path(
+    path: Int8Path, spec: ModelSpec, weights: Mapping[str, np.ndarray], cal: np.ndarray, x: np.ndarray,
+    y: np.ndarray, calibration: str, per_channel: bool, threads: int, artifact: Path, verbose: bool = False,
+) -> Int8Report:  # fmt: skip
+    """One INT8 path end to end: the float model built with ``weights``, quantized with ``cal``, its artifact
+    written at ``artifact`` (a file, or a folder for paddle-inference) and run in its runtime on ``x``. The report's
+    top-1 and agreement are the artifact's (what is deployed); its blocks are the quantized model's in memory."""
+    from resnet_tools.core.diffs import tensor_diff
+    from resnet_tools.export.runtimes import artifact_runner
+
+    mod = load_backends([path.backend])[path.backend]
+    model = mod.import_weights(mod.create_model(spec), weights)
+    float_out = _batched(lambda part: mod.forward_blocks(model, part), x, 64)
+    # quantizers and runtimes print progress bars and graph passes (C++ included); replayed if they fail
+    with nullcontext() if verbose else quiet_output():
+        if path.name == ort.PATH:
+            quantized = ort.quantize_model(model, cal, per_channel, threads)
+            scheme = f"weights per {'channel' if per_channel else 'tensor'}, activations per tensor"
+        else:
+            quantized = load_submodule(path.backend, "int8").quantize(model, cal, path.name, per_channel, threads)
+            scheme = quantized.scheme
+        in_memory = quantized.forward(x)
+        quantized.save(artifact)
+        run = artifact_runner(path.format, artifact, load_submodule(path.backend, "export"))
+        deployed = _batched(lambda part: {"logits": run(part)}, x, quantized.batch)["logits"]
+    report = measure(path.name, path.backend, scheme, calibration, y, float_out, {**in_memory, "logits": deployed})
+    report.file_vs_memory = tensor_diff(in_memory["logits"], deployed).max_rel
+    return report
+
+
+def _batched(fn: Callable[[np.ndarray], dict[str, np.ndarray]], x: np.ndarray, batch: int) -> dict[str, np.ndarray]:
+    """``fn`` over ``x`` in batches, its outputs joined."""
+    parts = [fn(x[i : i + batch]) for i in range(0, len(x), batch)]
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
