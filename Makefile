@@ -66,6 +66,7 @@ docs-data: $(STAMP)
 	$(BIN)/python bench/profile_resnet50.py
 	$(BIN)/python bench/measure_training.py
 	$(BIN)/python bench/certificate.py
+	$(BIN)/python bench/int8.py
 	$(BIN)/python bench/scaling.py
 	$(BIN)/python bench/scaling_on_paper.py
 	$(BIN)/resnet bench --mode train --models resnet18,resnet50 --batch 16 --size 112 --repeats 5 --min-time 0 --force --json docs/generated/bench_train.json

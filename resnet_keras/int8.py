@@ -27,16 +27,16 @@ from resnet_spec.layouts import nchw_to_nhwc
 PATHS = {"tflite": "TFLite full-integer (TFLiteConverter, TFLITE_BUILTINS_INT8), run by the TFLite interpreter"}
 
 
-def _convert(model: keras.Model, calibration: np.ndarray, shape: tuple[int, ...]) -> bytes:
-    """``model`` as full-integer TFLite, ranges from ``calibration`` (in the model's layout), batch 1."""
+def full_integer(model: keras.Model, calibration: np.ndarray, shape: tuple[int, ...], batch: int = 1) -> bytes:
+    """``model`` as full-integer TFLite at ``batch``, ranges from ``calibration`` (in the model's layout)."""
     import tensorflow as tf
 
     def samples() -> Iterator[list[np.ndarray]]:
-        return ([calibration[i : i + 1]] for i in range(len(calibration)))
+        return ([calibration[i : i + batch]] for i in range(0, len(calibration) - batch + 1, batch))
 
     with tempfile.TemporaryDirectory(prefix="resnet_keras_int8_") as folder:
         saved = os.path.join(folder, "saved_model")
-        spec = keras.InputSpec(shape=(1, *shape), dtype="float32")
+        spec = keras.InputSpec(shape=(batch, *shape), dtype="float32")
         model.export(saved, format="tf_saved_model", input_signature=[spec], verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -86,4 +86,6 @@ def quantize(model: ResNet, calibration: np.ndarray, path: str, per_channel: boo
     channels_last = model.data_format == "channels_last"
     cal = nchw_to_nhwc(calibration) if channels_last else np.ascontiguousarray(calibration)
     shape = tuple(cal.shape[1:])
-    return Quantized(_convert(model, cal, shape), _convert(_block_probe(model), cal, shape), channels_last, threads)
+    return Quantized(
+        full_integer(model, cal, shape), full_integer(_block_probe(model), cal, shape), channels_last, threads
+    )

@@ -32,8 +32,8 @@ _PREFIX = "model"  # the file names inside the folder, as in a paddle-inference 
 class Quantized:
     """A static PTQ graph (a folder) and the eager PTQ twin that gives the blocks' outputs."""
 
-    def __init__(self, folder: str, twin: paddle.nn.Layer) -> None:
-        self.folder, self.twin = folder, twin
+    def __init__(self, folder: tempfile.TemporaryDirectory[str], twin: paddle.nn.Layer) -> None:
+        self.tmp, self.folder, self.twin = folder, os.path.join(folder.name, "int8"), twin  # removed with self
         self.suffix, self.batch = "", 64  # a folder; its batch is free
         self.scheme = "weights per channel, activations per tensor; blocks from paddle's eager PTQ (per tensor)"
 
@@ -97,6 +97,6 @@ def quantize(model: ResNet, calibration: np.ndarray, path: str, per_channel: boo
     if path not in PATHS:
         raise ResNetError(f"unknown Paddle INT8 path {path!r}; known: {', '.join(PATHS)}")
     model.eval()
-    folder = tempfile.mkdtemp(prefix="resnet_paddle_int8_")
-    _static_ptq(model, calibration, os.path.join(folder, "int8"))
-    return Quantized(os.path.join(folder, "int8"), _eager_twin(model, calibration))
+    folder = tempfile.TemporaryDirectory(prefix="resnet_paddle_int8_")
+    _static_ptq(model, calibration, os.path.join(folder.name, "int8"))
+    return Quantized(folder, _eager_twin(model, calibration))

@@ -311,3 +311,28 @@ def test_markdown_table_is_narrow_and_moves_errors_under_it() -> None:
     del data["machine"]["date"]
     with pytest.raises(ResNetError, match="a measurement without a date"):
         markdown_table(data)
+
+
+def test_bench_int8_rows_sit_beside_their_float_rows_and_leave_no_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each INT8 path is timed in the same run as the same runtime's float path, and its temp files go."""
+    pairs = {"torch": ("ONNX Runtime", "ONNX Runtime INT8"), "paddle": ("Paddle Inference", "Paddle Inference INT8"),
+             "keras": ("TFLite", "TFLite INT8")}  # fmt: skip
+    backends = [b for b in pairs if b in LOADED]
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    out = tmp_path / "bench.json"
+    paths = ",".join(p for b in backends for p in pairs[b])
+    argv = ["bench", "--models", "resnet18", "--backends", ",".join(backends), "--batch", "2", "--size", "32",
+            "--repeats", "2", "--min-time", "0", "--threads", "1", "--no-official", "--no-keras-others",
+            "--paths", paths, "--json", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    rows = json.loads(out.read_text())["rows"]
+    for b in backends:
+        got = {r["path"]: r for r in rows if r["backend"] == b}
+        assert set(got) == set(pairs[b]), got.keys()
+        assert all(not r["error"] and r["images_per_s"] > 0 for r in got.values()), got
+    # ours are gone; torch's ONNX exporter leaves its own caches there (.ses, torchinductor_root), as for float
+    assert [p.name for p in scratch.iterdir() if "resnet" in p.name] == []

@@ -114,7 +114,7 @@ def test_the_onnx_int8_file_is_qdq(trained: Path, tmp_path: Path) -> None:
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops  # QDQ: ONNX Runtime runs int8 kernels for these groups
 
 
-@pytest.mark.parametrize("fmt", list(PATHS))
+@pytest.mark.parametrize("fmt", ["onnx", *(pytest.param(f, marks=pytest.mark.slow) for f in list(PATHS)[1:])])
 def test_a_collapse_is_caught_with_its_block_and_nothing_is_written(
     fmt: str, trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -148,3 +148,86 @@ def test_int8_with_a_format_no_path_writes_is_one_line(
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "--int8 writes onnx, torch-export" in err and "not saved-model" in err and len(err.strip().splitlines()) == 1
+
+
+def test_parity_targets_int8_runs_every_path_side_by_side(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``resnet parity --targets int8``: one row per path, its accuracy against float and its speed against the
+    same format's float artifact, measured in the same run; the JSON holds every block's drift."""
+    out = tmp_path / "int8.json"
+    argv = ["parity", "--targets", "int8", "--weights", str(trained), "--input", f"1x1x{SIZE}x{SIZE}",
+            "--int8-paths", "onnxruntime,paddle-ptq", "--json", str(out)]  # fmt: skip
+    if "paddle" not in LOADED:
+        argv[argv.index("onnxruntime,paddle-ptq")] = "onnxruntime"
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "speed-up" in text and "kept" in text
+    import json
+
+    record = json.loads(out.read_text())
+    assert record["model"] == "resnet18" and record["date"] and "onnxruntime" in record["versions"]
+    for r in record["reports"]:
+        assert r["agreement"] >= 0.99 and not r["collapsed"], r
+        assert set(r["blocks"]) == {f"layer{s}.{b}" for s in range(1, 5) for b in range(2)}
+        assert r["speed"]["float_img_s"] > 0 and r["speed"]["int8_img_s"] > 0
+
+
+def test_parity_targets_int8_names_a_collapse_and_exits_1(
+    trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from resnet_tools.export.int8 import suite
+
+    real = suite.calibration_split
+    monkeypatch.setattr(
+        suite, "calibration_split", lambda *a: (np.full_like(real(*a)[0], 0.5), *real(*a)[1:3], "constant images")
+    )
+    argv = ["parity", "--targets", "int8", "--weights", str(trained), "--input", f"1x1x{SIZE}x{SIZE}",
+            "--int8-paths", "onnxruntime", "--no-speed"]  # fmt: skip
+    assert main(argv) == 1
+    text = " ".join(capsys.readouterr().out.split())
+    assert "onnxruntime: INT8 collapse, worst block layer" in text
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ([], "--targets int8 needs --weights FILE"),
+        (["--weights", "W", "--targets", "int8,onnx"], "--targets int8 runs alone"),
+        (["--weights", "W", "--int8-paths", "tensorrt"], "unknown INT8 path tensorrt; known: onnxruntime, pt2e"),
+    ],
+)
+def test_parity_targets_int8_bad_input_is_one_line(
+    extra: list[str], message: str, trained: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["parity", "--targets", "int8", *[str(trained) if a == "W" else a for a in extra]]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.slow  # about 2 minutes on 2 cores: make test-all; make docs-data runs it at 64x64 with speeds
+def test_a_random_resnet50_is_kept_or_named_failing_on_every_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A random-weight ResNet-50 whose BN statistics are calibrated on the digits (bench/int8.py's model, at 32x32
+    here): every installed INT8 path either keeps its predictions or is reported failing with its worst block."""
+    import json
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    from int8 import calibrated_resnet50  # type: ignore[import-not-found]
+
+    ckpt = calibrated_resnet50(tmp_path, 32)
+    out = tmp_path / "int8.json"
+    argv = ["parity", "--targets", "int8", "--weights", str(ckpt), "--input", "1x1x32x32", "--no-speed",
+            "--json", str(out)]  # fmt: skip
+    rc = main(argv)
+    text = " ".join(capsys.readouterr().out.split())
+    reports = json.loads(out.read_text())["reports"]
+    assert {r["path"] for r in reports} >= {"onnxruntime"} and rc == (1 if any(r["collapsed"] for r in reports) else 0)
+    for r in reports:
+        kept = r["agreement"] >= 0.99 and r["top1_float"] - r["top1_int8"] <= 0.005
+        assert kept != r["collapsed"], r
+        if r["collapsed"]:
+            assert r["worst_block"].startswith("layer") and f"{r['path']}: INT8 collapse, worst block layer" in text

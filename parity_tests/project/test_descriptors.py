@@ -137,7 +137,7 @@ FAKE = """
         exports={"onnx": ("onnx",), "fake-runtime": ()},
         artifacts={"fake-runtime": ArtifactKind(folder=False, suffix=".fk", runtime="fake's runtime", dist="fake")},
         extra="fake", model_base="fake.nn.Module", reports=(), watches=False,
-        runs_on=(), bench_engines={}, engine_env="", best_paths={},
+        runs_on=(), bench_engines={}, engine_env="", best_paths={}, int8={},
     )
 """
 

@@ -38,6 +38,13 @@ def cmd_parity(args: argparse.Namespace) -> int:
     from resnet_tools.cli.console import console
     from resnet_tools.core.files import check_outputs
 
+    if "int8" in [t.strip() for t in args.targets.split(",")]:
+        from resnet_tools.cli.parity_int8 import cmd_parity_int8
+
+        args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+        return cmd_parity_int8(args, console)
+    args.input = args.input or "2x3x224x224"
+
     check_outputs([args.json], force=args.force, report_dir=args.report)
     models, input_shape = _check_args(args)
     given = _given_weights(args, input_shape) if args.weights else None
@@ -296,7 +303,7 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--sha256", default=None, help="the SHA-256 of a --weights URL's file")
     p.add_argument("--backends", default=None, help="comma-separated (default: every installed backend)")
     p.add_argument("--device", choices=DEVICES, default="cpu")
-    p.add_argument("--input", default="2x3x224x224", help="NxCxHxW (default 2x3x224x224)")
+    p.add_argument("--input", default=None, help="NxCxHxW (default 2x3x224x224; --targets int8: the model's crop)")
     p.add_argument(
         "--dtype",
         choices=[*DTYPES, *AMP_DTYPES],
@@ -331,8 +338,16 @@ def register(sub: Subcommands) -> None:
         default="frameworks",
         help="what to compare: 'frameworks' (every ordered backend pair) and/or artifact formats, each exported "
         "by every selected backend that writes it and run in its runtime: onnx (onnxruntime), torch-export, "
-        "paddle-inference, saved-model, tflite; e.g. --targets frameworks,onnx,tflite",
+        "paddle-inference, saved-model, tflite; e.g. --targets frameworks,onnx,tflite. 'int8' (alone, with "
+        "--weights): every INT8 path against its float source on held-out real images, and its speed-up",
     )
+    p.add_argument(
+        "--calibration", default="digits", help="--targets int8: digits (scikit-learn's) or an ImageFolder DIR"
+    )
+    p.add_argument("--int8-paths", default=None, help="--targets int8: comma-separated (default: every installed one)")
+    p.add_argument("--per-tensor", action="store_true", help="--targets int8: ONNX Runtime's weights per tensor")
+    p.add_argument("--threads", type=int, default=2, help="--targets int8: runtime threads")
+    p.add_argument("--no-speed", action="store_true", help="--targets int8: skip the float-vs-INT8 speed runs")
     add_checkpoint_options(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, help="write the records as JSON")

@@ -76,13 +76,13 @@ def saved_model_runner(path: str | Path) -> Runner:
     return run
 
 
-def tflite_runner(path: str | Path) -> Runner:
+def tflite_runner(path: str | Path, *, threads: int | None = None) -> Runner:
     """A TFLite file in TensorFlow's interpreter (XNNPACK), its input resized to each batch."""
     import tensorflow as tf
 
     with warnings.catch_warnings():  # tf.lite.Interpreter announces its move to ai_edge_litert
         warnings.simplefilter("ignore")
-        interpreter = tf.lite.Interpreter(model_path=str(path))
+        interpreter = tf.lite.Interpreter(model_path=str(path), num_threads=threads)
     inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
     last = int(inp["shape_signature"][-1])
 

@@ -64,6 +64,30 @@ def _keras_predict(make: Callable[[], Any], x: np.ndarray) -> Runner:  # compile
     return lambda: model.predict(x, batch_size=x.shape[0], verbose=0)
 
 
+def _tflite(make: Callable[[], Any], x: np.ndarray, threads: int, int8: bool) -> Runner:
+    """The model as TFLite (float, or full-integer INT8 calibrated on the bench's own random input: the ranges do
+    not change the speed) at the bench's batch, run by the TFLite interpreter with ``threads`` threads."""
+    import tempfile
+    from pathlib import Path
+
+    from resnet_keras.export import export_artifact
+    from resnet_keras.int8 import full_integer
+    from resnet_tools.core.backends import quiet_output
+    from resnet_tools.export.runtimes import tflite_runner
+
+    model = make()
+    with tempfile.TemporaryDirectory(prefix="resnet-bench-tflite-") as tmp:
+        path = Path(tmp) / "model.tflite"
+        with quiet_output():  # the converter's MLIR notes
+            if int8:
+                path.write_bytes(full_integer(model, x, tuple(x.shape[1:]), batch=x.shape[0]))
+            else:
+                export_artifact(model, "tflite", path, input_shape=(x.shape[0], x.shape[3], x.shape[1], x.shape[2]))
+        run = tflite_runner(path, threads=threads)
+    inp = x.transpose(0, 3, 1, 2)  # the runner takes NCHW and gives the file its layout
+    return lambda: run(inp)
+
+
 def cpu_paths(name: str, batch: int, size: int, mode: str, threads: int) -> Iterator[PathEntry]:
     import keras
 
@@ -81,6 +105,9 @@ def cpu_paths(name: str, batch: int, size: int, mode: str, threads: int) -> Iter
             yield "tf.function", impl, partial(_keras_tf_function, make, x, False)
             yield "XLA (jit_compile)", impl, partial(_keras_tf_function, make, x, True)
         yield "predict", impl, partial(_keras_predict, make, x)
+    if keras.backend.backend() == "tensorflow":
+        yield "TFLite", "ours", partial(_tflite, impls[0][1], x, threads, False)
+        yield "TFLite INT8", "ours", partial(_tflite, impls[0][1], x, threads, True)
 
 
 def gpu_memory() -> NoMemory:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -66,6 +67,27 @@ def _paddle_inference(make: Callable[[], Any], x: np.ndarray, threads: int) -> R
     return run
 
 
+def _paddle_inference_int8(make: Callable[[], Any], x: np.ndarray, threads: int) -> Runner:
+    """Paddle's static PTQ of the model, run by Paddle Inference on oneDNN's int8 kernels: the INT8 row beside the
+    float one. Calibrated on the bench's own random input: the ranges do not change the speed."""
+    import os
+    import tempfile
+
+    from resnet_paddle.int8 import quantize
+    from resnet_paddle.runtime import saved_predictor
+    from resnet_tools.core.backends import quiet_output
+
+    # quiet: the PTQ's progress bars, oneDNN's graph passes
+    with tempfile.TemporaryDirectory(prefix="resnet-bench-paddle-int8-") as tmp, quiet_output():
+        quantize(make(), x, "paddle-ptq").save(Path(tmp) / "int8")
+        predictor = saved_predictor(os.path.join(tmp, "int8", "model"), threads=threads)
+    handle = predictor.get_input_handle(predictor.get_input_names()[0])
+    handle.reshape(list(x.shape))
+    handle.copy_from_cpu(x)
+    run: Runner = predictor.run
+    return run
+
+
 def cpu_paths(name: str, batch: int, size: int, mode: str, threads: int) -> Iterator[PathEntry]:
     import paddle
 
@@ -86,6 +108,7 @@ def cpu_paths(name: str, batch: int, size: int, mode: str, threads: int) -> Iter
         yield "dygraph", impl, partial(_paddle_dygraph, make, x)
     for impl, make in impls:
         yield "Paddle Inference", impl, partial(_paddle_inference, make, x_np, threads)
+    yield "Paddle Inference INT8", "ours", partial(_paddle_inference_int8, impls[0][1], x_np, threads)
 
 
 def gpu_memory() -> NoMemory:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Callable, Iterator
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -73,6 +74,25 @@ def _onnxruntime(make: Callable[[], Any], x: Any, threads: int) -> Runner:
     return lambda: run(inp)
 
 
+def _onnxruntime_int8(make: Callable[[], Any], x: Any, threads: int) -> Runner:
+    """The same ONNX quantized by ONNX Runtime (QDQ, weights per channel) and run by onnxruntime: the INT8 row
+    beside the float one. Calibrated on the bench's own random input: the ranges do not change the speed."""
+    import tempfile
+
+    import resnet_torch.export
+    from resnet_tools.core.backends import quiet_output
+    from resnet_tools.export.int8.onnxruntime import quantize
+    from resnet_tools.export.runtimes import onnx_runner
+
+    inp = x.numpy()
+    with tempfile.TemporaryDirectory(prefix="resnet-bench-onnx-int8-") as tmp:
+        with quiet_output():
+            resnet_torch.export.export_artifact(make(), "onnx", f"{tmp}/model.onnx", input_shape=tuple(inp.shape))
+            quantize(Path(f"{tmp}/model.onnx"), Path(f"{tmp}/int8.onnx"), inp)
+        run = onnx_runner(f"{tmp}/int8.onnx", threads=threads)
+    return lambda: run(inp)
+
+
 #: The torch comparator where torchvision is missing: transformers' ResNet, v1.5 like torchvision's, computing
 #: our logits from our weights (parity_tests/checkpoints/test_zoo_compat.py); labelled as the stand-in it is.
 HF_IMPL = "HF transformers (stand-in)"
@@ -123,6 +143,7 @@ def cpu_paths(name: str, batch: int, size: int, mode: str, threads: int) -> Iter
     yield "torch.compile", "ours", partial(_torch_compiled, ours, x)
     if all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "onnxscript")):
         yield "ONNX Runtime", "ours", partial(_onnxruntime, ours, x, threads)
+        yield "ONNX Runtime INT8", "ours", partial(_onnxruntime_int8, ours, x, threads)
     try:
         from torchvision import models as tvm
     except Exception:  # not installed with the CPU wheel here: Hugging Face's ResNet stands in where it can

@@ -90,9 +90,9 @@ def quantize(float_onnx: Path, out: Path, calibration: np.ndarray, per_channel: 
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     class Reader(CalibrationDataReader):  # type: ignore[misc]  # ORT's base class has no type information
-        def __init__(self, name: str) -> None:
+        def __init__(self, name: str, batch: int) -> None:
             self.batches: Iterator[dict[str, np.ndarray]] = iter(
-                {name: calibration[i : i + 1]} for i in range(len(calibration))
+                {name: calibration[i : i + batch]} for i in range(0, len(calibration) - batch + 1, batch)
             )
 
         def get_next(self) -> dict[str, np.ndarray] | None:
@@ -100,12 +100,14 @@ def quantize(float_onnx: Path, out: Path, calibration: np.ndarray, per_channel: 
 
     import onnx
 
-    name = onnx.load(str(float_onnx), load_external_data=False).graph.input[0].name
+    (inp,) = onnx.load(str(float_onnx), load_external_data=False).graph.input
+    first = inp.type.tensor_type.shape.dim[0]
+    batch = first.dim_value if first.HasField("dim_value") else 1  # a static batch is fed whole batches
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(float_onnx), str(prepared))  # shapes inferred, graph optimised: ORT's recipe
         quantize_static(
-            str(prepared), str(out), Reader(name), quant_format=QuantFormat.QDQ, per_channel=per_channel,
+            str(prepared), str(out), Reader(inp.name, batch), quant_format=QuantFormat.QDQ, per_channel=per_channel,
             activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
         )  # fmt: skip
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -77,6 +78,7 @@ def path_for_format(fmt: str) -> Int8Path:
 def run_path(
     path: Int8Path, spec: ModelSpec, weights: Mapping[str, np.ndarray], cal: np.ndarray, x: np.ndarray,
     y: np.ndarray, calibration: str, per_channel: bool, threads: int, artifact: Path, verbose: bool = False,
+    speed: bool = False,
 ) -> Int8Report:  # fmt: skip
     """One INT8 path end to end: the float model built with ``weights``, quantized with ``cal``, its artifact
     written at ``artifact`` (a file, or a folder for paddle-inference) and run in its runtime on ``x``. The report's
@@ -101,7 +103,41 @@ def run_path(
         deployed = _batched(lambda part: {"logits": run(part)}, x, quantized.batch)["logits"]
     report = measure(path.name, path.backend, scheme, calibration, y, float_out, {**in_memory, "logits": deployed})
     report.file_vs_memory = tensor_diff(in_memory["logits"], deployed).max_rel
+    if speed:
+        with nullcontext() if verbose else quiet_output():
+            report.speed = measure_speed(path, model, artifact, x, quantized.batch)
     return report
+
+
+def measure_speed(path: Int8Path, model: Any, artifact: Path, x: np.ndarray, batch: int) -> dict[str, Any]:
+    """Float and INT8 images/s of the same format in the same runtime, on the same batch of held-out images,
+    interleaved (5 rounds, the best of each): the float artifact is written by the format's float exporter."""
+    import tempfile
+    import time
+
+    from resnet_tools.export.runtimes import artifact_runner
+
+    exporter = load_submodule(path.backend, "export")
+    batch = min(batch, 16, len(x))
+    part = np.ascontiguousarray(x[:batch])
+    with tempfile.TemporaryDirectory(prefix="resnet_int8_speed_") as tmp:
+        float_path = Path(tmp) / f"float{artifact.suffix}"
+        dynamic = path.format != "tflite"  # TFLite's interpreter keeps the batch it was converted with
+        exporter.export_artifact(model, path.format, float_path, input_shape=part.shape, dynamic_batch=dynamic)
+        runs = {
+            "float": artifact_runner(path.format, float_path, exporter),
+            "int8": artifact_runner(path.format, artifact, exporter),
+        }
+        best = {k: float("inf") for k in runs}
+        for run in runs.values():
+            run(part)  # warm-up: first-call compilation and allocation
+        for _ in range(5):
+            for name, run in runs.items():
+                start = time.perf_counter()
+                run(part)
+                best[name] = min(best[name], time.perf_counter() - start)
+    return {"batch": batch, "float_img_s": batch / best["float"], "int8_img_s": batch / best["int8"],
+            "speedup": best["float"] / best["int8"], "runtime": path.format}  # fmt: skip
 
 
 def _batched(fn: Callable[[np.ndarray], dict[str, np.ndarray]], x: np.ndarray, batch: int) -> dict[str, np.ndarray]:

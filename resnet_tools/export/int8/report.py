@@ -34,6 +34,7 @@ class Int8Report:
     logit_drift: float  # max |int8 - float| / max |float| over the logits
     blocks: dict[str, float] = field(default_factory=dict)  # block -> the same relative drift of its output
     file_vs_memory: float = 0.0  # the written artifact's logits in its runtime against the quantized model's
+    speed: dict[str, Any] = field(default_factory=dict)  # float and INT8 img/s in the same runtime, side by side
 
     @property
     def worst_block(self) -> str:

@@ -1,0 +1,62 @@
+"""``resnet parity --targets int8``: one checkpoint through every INT8 path installed here, side by side: each
+artifact against its float source on held-out real images (top-1, argmax agreement, logit drift, every block's
+drift) and, measured in the same run, its speed against the same format's float artifact in the same runtime."""
+
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from resnet_tools.export.int8.paths import Int8Path, run_path
+from resnet_tools.export.int8.report import Int8Report, calibration_split
+
+
+def int8_parity(
+    ckpt: str, calibration: str, paths: list[Int8Path], *, per_channel: bool = True, threads: int = 2,
+    speed: bool = True, size: int | None = None, model: str | None = None, verbose: bool = False,
+    say: Callable[[str], None] = print,
+) -> dict[str, Any]:  # fmt: skip
+    """The run's record: its day, machine, versions, model, calibration and one report per path (collapses
+    included: they are results here, nothing is deployed)."""
+    from resnet_spec.spec import get_preprocessing
+    from resnet_tools.checkpoints.convert import resolve_spec
+    from resnet_tools.checkpoints.formats import FORMATS as CHECKPOINT_FORMATS
+    from resnet_tools.checkpoints.formats import format_for, read_checkpoint
+    from resnet_tools.core import dated
+    from resnet_tools.core.backends import descriptors, load_backends
+    from resnet_tools.export.formats import FORMATS
+    from resnet_tools.hub.resolve import resolve_weights
+
+    local = resolve_weights(ckpt)
+    reader = CHECKPOINT_FORMATS[local.format] if local.format else format_for(local.path)
+    load_backends(list(dict.fromkeys([*([reader.imports] if reader.imports else []), *(p.backend for p in paths)])))
+    checkpoint = read_checkpoint(local.path, reader, model or local.model)
+    spec = resolve_spec(checkpoint, model or local.model)
+    side = size or get_preprocessing(spec.preprocessing).crop
+    cal, x, y, text = calibration_split(calibration, side, spec.in_channels)
+    reports: list[Int8Report] = []
+    for path in paths:
+        say(f"{path.name}: quantizing {spec.name} ({path.backend}'s float model) on {text}")
+        with tempfile.TemporaryDirectory(prefix="resnet_int8_") as tmp:
+            artifact = Path(tmp) / f"int8{FORMATS[path.format].suffix}"
+            reports.append(run_path(path, spec, checkpoint.weights, cal, x, y, text, per_channel, threads, artifact,
+                                    verbose, speed))  # fmt: skip
+        say(f"{path.name}: {reports[-1].verdict()}")
+    table = descriptors()
+    dists = [table[b].distribution for b in dict.fromkeys(p.backend for p in paths)]
+    return {
+        "date": dated.today(),
+        "machine": platform.platform(),
+        "cores": len(os.sched_getaffinity(0)),
+        "versions": dated.versions(*dists, "onnxruntime", "torchao", "tensorflow-cpu"),
+        "model": spec.name,
+        "input": f"{spec.in_channels}x{side}x{side}",
+        "weights": ckpt,
+        "calibration": text,
+        "threads": threads,
+        "reports": [r.as_dict() for r in reports],
+    }
