@@ -85,21 +85,21 @@ def render(records: list[dict[str, Any]]) -> str:
             f"{measured_on(rec['date'])} on {rec['cores']} cores ({rec['machine']}), {rec['threads']} runtime threads; "
             f"{rec['versions']}.",
             "",
-            "| INT8 path (framework) | scheme | top-1 float | top-1 INT8 | argmax agreement | logit drift | "
-            "worst block | float img/s | INT8 img/s | speed-up | verdict |",
-            "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---|",
+            "| INT8 path (framework) | top-1 float | top-1 INT8 | argmax agreement | logit drift | worst block | "
+            "float img/s | INT8 img/s | speed-up | verdict |",
+            "|---|---:|---:|---:|---:|---|---:|---:|---:|---|",
         ]
         for r in rec["reports"]:
             s = r.get("speed") or {}
             lines.append(
-                f"| {r['path']} ({r['backend']}) | {r['scheme']} | {r['top1_float']:.2%} | {r['top1_int8']:.2%} | "
+                f"| {r['path']} ({r['backend']}) | {r['top1_float']:.2%} | {r['top1_int8']:.2%} | "
                 f"{r['agreement']:.2%} | {r['logit_drift']:.1e} | {r['worst_block']} "
                 f"{r['blocks'].get(r['worst_block'], 0):.1e} | {s.get('float_img_s', 0):.0f} | "
                 f"{s.get('int8_img_s', 0):.0f} | {s.get('speedup', 0):.2f}x (batch {s.get('batch', '-')}) | "
                 + ("**collapse**" if r["collapsed"] else "kept")
                 + " |"
             )
-        lines.append("")
+        lines += ["", "Schemes: " + "; ".join(f"{r['path']}: {r['scheme']}" for r in rec["reports"]) + ".", ""]
     return "\n".join(lines)
 
 

@@ -1,6 +1,7 @@
-"""Flax's own post-training INT8 path: none is installable here. JAX has no calibrated static INT8 flow of its own
-(AQT trains with quantization; ``jax2tf`` then TFLite's converter is Keras' path, ``resnet_keras.int8``); Flax
-weights reach INT8 through conversion to another framework (the same weights, lossless)."""
+"""Flax's own post-training INT8 path: none here. Neither Flax nor JAX ships a calibrated post-training INT8 flow
+with a CPU runtime that this project installs (Google's AQT library is a separate package, not wired in); Flax
+weights reach INT8 through conversion to another framework (the same weights, lossless), then that framework's
+path (``resnet export --int8``)."""
 
 from __future__ import annotations
 

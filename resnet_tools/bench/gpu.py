@@ -13,12 +13,12 @@ from typing import Any
 
 Runner = Callable[[], object]
 Build = Callable[[], Runner]
-PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
+PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "int8")
 
 
 def path_precision(path: str) -> str:
-    """The math precision a path name states ("... bf16", "... tf32"); plain paths are fp32."""
-    return next((p for p in PRECISIONS[1:] if p in path.split()), "fp32")
+    """The math precision a path name states ("... bf16", "... tf32", "... INT8"); plain paths are fp32."""
+    return next((p for p in PRECISIONS[1:] if p in path.lower().split()), "fp32")
 
 
 # ---- dense peaks ----------------------------------------------------------------------------------------

@@ -142,7 +142,8 @@ def add_derived(rows: list[Row], peak: float, peaks: dict[str, float] | None = N
     """Share of peak (the peak of the row's precision where measured), ours/official time ratio (same
     backend, model, path, batch and mode), noise flag."""
     for r in rows:
-        p = (peaks or {}).get(r.precision, peak)
+        # the CPU's measured ceiling is FP32's: an INT8 row has no peak of its own here (VNNI's is not measured)
+        p = (peaks or {}).get(r.precision, peak if r.precision != "int8" else 0.0)
         r.peak_share = r.gflops / p if p and r.gflops else 0.0
         r.noisy = r.spread > NOISY_SPREAD
         r.ours_over_official = None
@@ -315,7 +316,8 @@ def markdown_table(data: dict[str, Any]) -> str:
                 ("" if one else f"| {r['model']} ")
                 + f"| {r['batch']} | {r['path']} | {r['implementation']} | {r['images_per_s']:.1f} | "
                 f"{r['latency_ms_median']:.1f} ({r['latency_ms_p90']:.1f}){noisy} | {memory:.0f} | "
-                f"{r['peak_share']:.0%} | {ratio} |"
+                + (f"{r['peak_share']:.0%}" if r["peak_share"] else "-")  # no peak of its precision (INT8 on CPU)
+                + f" | {ratio} |"
             )
         parts.append("")
     notes = ["⚠: p90/median above the noise threshold (the machine was busy during that row)."]
