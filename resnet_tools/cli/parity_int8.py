@@ -40,7 +40,9 @@ def cmd_parity_int8(args: argparse.Namespace, console: Console) -> int:
     collapsed = [r for r in record["reports"] if r["collapsed"]]
     for r in collapsed:
         console.print(f"[bold red]{r['path']}: INT8 collapse[/], worst block {r['worst_block']}", highlight=False)
-    return 1 if collapsed else 0
+    for f in record["failed"]:
+        console.print(f"[bold red]{f['path']}: failed[/]: {f['error']}", highlight=False)
+    return 1 if collapsed or record["failed"] else 0
 
 
 def int8_table(record: dict[str, Any]) -> Table:

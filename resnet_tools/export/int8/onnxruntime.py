@@ -2,7 +2,7 @@
 torch's exporter writes: the INT8 path shared by every framework that writes ONNX, run by ONNX Runtime.
 
 The blocks are found in the float ONNX that torch's exporter writes: each node records the module it came from
-(``pkg.torch.onnx`` metadata, ``.../layer2.0: ...``); a block's output is the last ReLU inside it. ORT's QDQ pass
+(``pkg.torch.onnx`` metadata, ``.../layer2.0: ...``); a block's output is the last node inside it. ORT's QDQ pass
 keeps those tensors' names, so both models can return them.
 """
 
@@ -26,11 +26,10 @@ BLOCK = re.compile(r"/(layer\d+\.\d+): ")
 
 
 def block_outputs(model: Any) -> dict[str, str]:
-    """block ("layer2.0") -> the name of its output tensor (its last ReLU), from torch's exporter's metadata."""
+    """block ("layer2.0") -> the name of its output tensor, from torch's exporter's metadata: the last node inside
+    the block (its final ReLU; the addition in a pre-activation block, which has no ReLU after it)."""
     found: dict[str, str] = {}
     for node in model.graph.node:
-        if node.op_type != "Relu":
-            continue
         meta = {p.key: p.value for p in node.metadata_props}
         m = BLOCK.search(meta.get("namespace", ""))
         if m:

@@ -5,8 +5,8 @@ weights, quantized with the calibration images, both run on the held-out images,
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable, Mapping
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from resnet_spec import ModelSpec
+from resnet_spec.errors import ResNetError
 from resnet_tools.core.backends import (
     descriptors,
     installed_backends,
@@ -90,7 +91,7 @@ def run_path(
     model = mod.import_weights(mod.create_model(spec), weights)
     float_out = _batched(lambda part: mod.forward_blocks(model, part), x, 64)
     # quantizers and runtimes print progress bars and graph passes (C++ included); replayed if they fail
-    with nullcontext() if verbose else quiet_output():
+    with nullcontext() if verbose else quiet_output(), _failures_named(path, spec.name):
         if path.name == ort.PATH:
             quantized = ort.quantize_model(model, cal, per_channel, threads)
             scheme = f"weights per {'channel' if per_channel else 'tensor'}, activations per tensor"
@@ -138,6 +139,23 @@ def measure_speed(path: Int8Path, model: Any, artifact: Path, x: np.ndarray, bat
                 best[name] = min(best[name], time.perf_counter() - start)
     return {"batch": batch, "float_img_s": batch / best["float"], "int8_img_s": batch / best["int8"],
             "speedup": best["float"] / best["int8"], "runtime": path.format}  # fmt: skip
+
+
+@contextmanager
+def _failures_named(path: Int8Path, model: str) -> Iterator[None]:
+    """A quantizer's or runtime's own exception (torchao, ORT, TFLite's converter, paddle) as one line naming the
+    path and the model; ours (ResNetError) pass through."""
+    try:
+        yield
+    except ResNetError:
+        raise
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        raise Int8PathError(f"INT8 path {path.name} failed on {model}: {type(exc).__name__}: {first}") from exc
+
+
+class Int8PathError(ResNetError):
+    """An INT8 path that could not quantize or run a model (the framework's error, in one line)."""
 
 
 def _batched(fn: Callable[[np.ndarray], dict[str, np.ndarray]], x: np.ndarray, batch: int) -> dict[str, np.ndarray]:

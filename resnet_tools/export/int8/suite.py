@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from resnet_tools.export.int8.paths import Int8Path, run_path
+from resnet_tools.export.int8.paths import Int8Path, Int8PathError, run_path
 from resnet_tools.export.int8.report import Int8Report, calibration_split
 
 
@@ -39,12 +39,18 @@ def int8_parity(
     side = size or get_preprocessing(spec.preprocessing).crop
     cal, x, y, text = calibration_split(calibration, side, spec.in_channels)
     reports: list[Int8Report] = []
+    failed: list[dict[str, str]] = []
     for path in paths:
         say(f"{path.name}: quantizing {spec.name} ({path.backend}'s float model) on {text}")
         with tempfile.TemporaryDirectory(prefix="resnet_int8_") as tmp:
             artifact = Path(tmp) / f"int8{FORMATS[path.format].suffix}"
-            reports.append(run_path(path, spec, checkpoint.weights, cal, x, y, text, per_channel, threads, artifact,
-                                    verbose, speed))  # fmt: skip
+            try:
+                reports.append(run_path(path, spec, checkpoint.weights, cal, x, y, text, per_channel, threads,
+                                        artifact, verbose, speed))  # fmt: skip
+            except Int8PathError as exc:  # one path's failure is a result; the others still run
+                failed.append({"path": path.name, "backend": path.backend, "error": str(exc)})
+                say(f"{path.name}: {exc}")
+                continue
         say(f"{path.name}: {reports[-1].verdict()}")
     table = descriptors()
     dists = [table[b].distribution for b in dict.fromkeys(p.backend for p in paths)]
@@ -59,4 +65,5 @@ def int8_parity(
         "calibration": text,
         "threads": threads,
         "reports": [r.as_dict() for r in reports],
+        "failed": failed,
     }
