@@ -188,6 +188,33 @@ def test_a_share_is_against_the_ceiling_of_its_run() -> None:
     assert row.peak_share == 0.5
 
 
+def test_an_int8_row_is_against_the_int8_ceiling_or_none() -> None:
+    """An INT8 row's share is of the VNNI ceiling measured in its run; without one it has none (never FP32's)."""
+    from resnet_tools.bench.gpu import path_precision
+    from resnet_tools.bench.rows import Row
+    from resnet_tools.bench.runner import add_derived
+
+    assert path_precision("TFLite INT8") == "int8" and path_precision("TFLite") == "fp32"
+    row = Row(backend="keras", model="resnet50", path="TFLite INT8", implementation="ours", batch=16, mode="eval",
+              threads=2, precision="int8")  # fmt: skip
+    row.gflops = 800.0
+    add_derived([row], 400.0, {"fp32": 400.0, "int8": 1600.0})
+    assert row.peak_share == 0.5
+    add_derived([row], 400.0)
+    assert row.peak_share == 0.0
+
+
+def test_the_vnni_ceiling_is_above_the_fma_one_where_the_cpu_has_vnni() -> None:
+    """vpdpbusd does 4x the int ops of an FP32 FMA per lane: the INT8 ceiling, where measured, is above FP32's."""
+    from resnet_tools.bench.ceiling import fma_ceiling, vnni_ceiling
+
+    vnni = vnni_ceiling(1)
+    if vnni is None:
+        pytest.skip("no VNNI (or no gcc) on this CPU: INT8 rows carry no % peak here")
+    fma = fma_ceiling(1)
+    assert fma is not None and vnni > 1.5 * fma, (vnni, fma)
+
+
 def test_bench_bad_arguments(capsys) -> None:
     assert main(["bench", "--batch", "one"]) == 2
     assert "--batch must be" in capsys.readouterr().err

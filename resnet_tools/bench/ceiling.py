@@ -12,6 +12,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -51,14 +52,61 @@ int main(void) {
 """
 
 
+#: The INT8 ceiling: register-only ``vpdpbusd`` throughput (AVX512-VNNI on zmm, else AVX-VNNI on ymm): each
+#: instruction multiplies 4 u8 x s8 pairs into every int32 lane and adds them, 8 int ops per lane (mul + add).
+#: What oneDNN's, ONNX Runtime's and XNNPACK's int8 convolutions run on where the CPU has it.
+VNNI_PROBE = r"""
+#include <omp.h>
+#include <stdio.h>
+#include <time.h>
+#if defined(__AVX512VNNI__)
+#define LANES 16
+#define DP(r) "vpdpbusd %%zmm30, %%zmm31, %%zmm" #r "\n\t"
+#elif defined(__AVXVNNI__)
+#define LANES 8
+#define DP(r) "{vex} vpdpbusd %%ymm14, %%ymm15, %%ymm" #r "\n\t"
+#else
+#error "no VNNI on this CPU"
+#endif
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
+int main(void) {
+    const long iters = 20000000L;
+    double best = 0.0;
+    for (int rep = 0; rep < 5; rep++) {
+        double t0 = now();
+#pragma omp parallel
+        for (long i = 0; i < iters; i++) {
+            __asm__ volatile(DP(0) DP(1) DP(2) DP(3) DP(4) DP(5) DP(6) DP(7) DP(8) DP(9) DP(10) DP(11)
+                             ::: "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+                             "xmm10", "xmm11");
+        }
+        double rate = (double)iters * omp_get_max_threads() * 12 * LANES * 8 / (now() - t0);
+        if (rate > best) best = rate;
+    }
+    printf("%.1f\n", best / 1e9);
+    return 0;
+}
+"""
+
+
 def fma_ceiling(threads: int) -> float | None:
     """GFLOP/s of the FMA probe on ``threads`` threads; None where it cannot run (no gcc, no AVX2 FMA, not x86)."""
+    return _probe(FMA_PROBE, threads)
+
+
+def vnni_ceiling(threads: int) -> float | None:
+    """INT8 GOP/s of the VNNI probe on ``threads`` threads; None where it cannot run (no gcc, no VNNI)."""
+    return _probe(VNNI_PROBE, threads)
+
+
+def _probe(code: str, threads: int) -> float | None:
+    """Compile ``code`` for this machine and run it on ``threads`` threads: the rate it prints, or None."""
     gcc = shutil.which("gcc")
     if gcc is None:
         return None
     with tempfile.TemporaryDirectory(prefix="resnet-fma-") as tmp:
         source, exe = Path(tmp) / "fma_peak.c", Path(tmp) / "fma_peak"
-        source.write_text(FMA_PROBE)
+        source.write_text(code)
         built = subprocess.run(
             [gcc, "-O2", "-fopenmp", "-march=native", str(source), "-o", str(exe)], capture_output=True, check=False
         )
@@ -89,13 +137,15 @@ def sgemm_rate(n: int = 2048, tries: int = 7) -> float:
     return 2 * n**3 / _best(lambda: a @ b, tries) / 1e9
 
 
-def cpu_ceiling(threads: int) -> dict[str, float | str]:
+def cpu_ceiling(threads: int) -> dict[str, Any]:
     """``peak_gflops`` (the FMA ceiling; numpy's SGEMM only where the probe cannot run, then said so in
-    ``peak_method``) and ``sgemm_gflops`` beside it."""
+    ``peak_method``) and ``sgemm_gflops`` beside it; ``peaks`` with the INT8 (VNNI) ceiling where it runs."""
     sgemm = sgemm_rate()
     fma = fma_ceiling(threads)
     if fma is None or fma < sgemm:  # a probe slower than a matmul measured nothing: never a ceiling below a rate
         return {"peak_gflops": sgemm, "sgemm_gflops": sgemm, "peak_method": "numpy float32 2048^3 SGEMM, best of 7 "
                 "(the FMA probe could not run here: no gcc or no AVX2 FMA)"}  # fmt: skip
+    vnni = vnni_ceiling(threads)  # the INT8 rows' ceiling, where the CPU has VNNI
     return {"peak_gflops": fma, "sgemm_gflops": sgemm, "peak_method": "register-only FP32 FMA throughput "
-            f"(resnet_tools/bench/ceiling.py, {threads} threads); numpy SGEMM 2048^3 beside it"}  # fmt: skip
+            f"(resnet_tools/bench/ceiling.py, {threads} threads); numpy SGEMM 2048^3 beside it",
+            **({"peaks": {"fp32": fma, "int8": vnni}} if vnni else {})}  # fmt: skip

@@ -131,9 +131,11 @@ def _cpu_ceiling_text(data: dict[str, Any]) -> str:
     """What "% peak" is against on CPU, as measured in that run."""
     sgemm = data.get("sgemm_gflops")
     if sgemm and "FMA" in data.get("peak_method", ""):
+        int8 = (data.get("peaks") or {}).get("int8")
         return (
             f"% peak is against the FP32 FMA ceiling measured in this run, {data['peak_gflops']:.0f} GFLOP/s "
             f"(register-only FMAs; numpy's SGEMM reached {sgemm:.0f})"
+            + (f"; INT8 rows against the INT8 VNNI ceiling measured beside it, {int8:.0f} GOP/s" if int8 else "")
         )
     return f"% peak is against numpy's FP32 SGEMM measured in this run, {data['peak_gflops']:.0f} GFLOP/s"
 
