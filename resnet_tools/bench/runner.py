@@ -130,7 +130,7 @@ def machine_info() -> dict[str, Any]:
 def _cpu_ceiling_text(data: dict[str, Any]) -> str:
     """What "% peak" is against on CPU, as measured in that run."""
     sgemm = data.get("sgemm_gflops")
-    if sgemm and "FMA" in data.get("peak_method", ""):
+    if sgemm and data.get("peak_method", "").startswith("register-only"):  # the probe ran (not its fallback's words)
         int8 = (data.get("peaks") or {}).get("int8")
         return (
             f"% peak is against the FP32 FMA ceiling measured in this run, {data['peak_gflops']:.0f} GFLOP/s "
