@@ -11,7 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from resnet_tools.export.int8.paths import Int8Path, Int8PathError, run_path
+from resnet_spec.errors import ResNetError
+from resnet_tools.export.int8.paths import Int8Path, run_path
 from resnet_tools.export.int8.report import Int8Report, calibration_split
 
 
@@ -47,7 +48,7 @@ def int8_parity(
             try:
                 reports.append(run_path(path, spec, checkpoint.weights, cal, x, y, text, per_channel, threads,
                                         artifact, verbose, speed))  # fmt: skip
-            except Int8PathError as exc:  # one path's failure is a result; the others still run
+            except ResNetError as exc:  # one path's failure (a quantizer's error, Keras not on TF) is a result
                 failed.append({"path": path.name, "backend": path.backend, "error": str(exc)})
                 say(f"{path.name}: {exc}")
                 continue
