@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,35 +24,22 @@ pytestmark = pytest.mark.skipif(
     "torch" not in LOADED or any(importlib.util.find_spec(m) is None for m in ("onnxruntime", "onnxscript", "sklearn")),
     reason="torch, onnxruntime, onnxscript and scikit-learn are needed",
 )
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))  # bench/int8.py: the models it measures
 SIZE = 16  # the digits' 8x8 scans at 16x16: a ResNet-18 (CIFAR stem) trains to > 90% in seconds
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A digits ResNet-18 trained by plain torch SGD for 3 epochs, saved as a state_dict a user saves."""
-    import torch
+    """A digits ResNet-18 trained by plain torch SGD for 3 epochs (bench/int8.py's recipe), saved as a state_dict
+    a user saves; it must have learned the digits."""
+    from int8 import trained_resnet18  # type: ignore[import-not-found]
 
-    import resnet_torch
     from resnet_tools.train.data import load_digits
 
-    torch.manual_seed(0)
+    path = trained_resnet18(tmp_path_factory.mktemp("int8"), SIZE)
     data = load_digits(SIZE)
-    model = resnet_torch.create_model(get_spec("resnet18", num_classes=10, stem="cifar", in_channels=1))
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    x, y = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
-    model.train()
-    for _ in range(3):
-        for idx in torch.randperm(len(x)).split(64):
-            loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    model.eval()
-    with torch.no_grad():
-        top1 = (model(torch.from_numpy(data.x_test)).argmax(1).numpy() == data.y_test).mean()
+    top1 = (_users_predictions(path, data.x_test) == data.y_test).mean()
     assert top1 > 0.9, top1
-    path = tmp_path_factory.mktemp("int8") / "digits_resnet18.pt"
-    torch.save(model.state_dict(), path)
     return path
 
 
@@ -213,9 +201,7 @@ def test_a_random_resnet50_is_kept_or_named_failing_on_every_path(
     """A random-weight ResNet-50 whose BN statistics are calibrated on the digits (bench/int8.py's model, at 32x32
     here): every installed INT8 path either keeps its predictions or is reported failing with its worst block."""
     import json
-    import sys
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
     from int8 import calibrated_resnet50  # type: ignore[import-not-found]
 
     ckpt = calibrated_resnet50(tmp_path, 32)

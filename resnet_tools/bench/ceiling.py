@@ -16,77 +16,61 @@ from typing import Any
 
 import numpy as np
 
-#: 12 independent FMA chains per iteration (enough to cover the FMA latency on 2 ports), in zmm (16 floats) with
-#: AVX-512, else ymm (8 floats). Prints the best GFLOP/s of 5 runs with OMP_NUM_THREADS threads.
-FMA_PROBE = r"""
+#: A register-only throughput probe: 12 independent chains of one instruction per iteration (enough to cover its
+#: latency on 2 ports), ``OPS`` operations per lane each, on every OMP thread; prints the best rate of 5 runs in
+#: G operations/s. ``{isa}`` picks the instruction (``OP``) and the register width (``LANES`` 32-bit lanes).
+PROBE = r"""
 #include <omp.h>
 #include <stdio.h>
 #include <time.h>
+{isa}
+static double now(void) {{ struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }}
+int main(void) {{
+    const long iters = 20000000L;
+    double best = 0.0;
+    for (int rep = 0; rep < 5; rep++) {{
+        double t0 = now();
+#pragma omp parallel
+        for (long i = 0; i < iters; i++) {{
+            __asm__ volatile(OP(0) OP(1) OP(2) OP(3) OP(4) OP(5) OP(6) OP(7) OP(8) OP(9) OP(10) OP(11)
+                             ::: "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+                             "xmm10", "xmm11");
+        }}
+        double rate = (double)iters * omp_get_max_threads() * 12 * LANES * OPS / (now() - t0);
+        if (rate > best) best = rate;
+    }}
+    printf("%.1f\n", best / 1e9);
+    return 0;
+}}
+"""
+#: FP32 FMA: zmm (16 floats) with AVX-512, else ymm (8 floats); 2 flops (mul + add) per lane.
+FMA_PROBE = PROBE.format(
+    isa=r"""#define OPS 2
 #if defined(__AVX512F__)
 #define LANES 16
-#define FMA(r) "vfmadd231ps %%zmm30, %%zmm31, %%zmm" #r "\n\t"
+#define OP(r) "vfmadd231ps %%zmm30, %%zmm31, %%zmm" #r "\n\t"
 #elif defined(__AVX2__) && defined(__FMA__)
 #define LANES 8
-#define FMA(r) "vfmadd231ps %%ymm14, %%ymm15, %%ymm" #r "\n\t"
+#define OP(r) "vfmadd231ps %%ymm14, %%ymm15, %%ymm" #r "\n\t"
 #else
 #error "no AVX2 FMA on this CPU"
-#endif
-static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
-int main(void) {
-    const long iters = 20000000L;
-    double best = 0.0;
-    for (int rep = 0; rep < 5; rep++) {
-        double t0 = now();
-#pragma omp parallel
-        for (long i = 0; i < iters; i++) {
-            __asm__ volatile(FMA(0) FMA(1) FMA(2) FMA(3) FMA(4) FMA(5) FMA(6) FMA(7) FMA(8) FMA(9) FMA(10) FMA(11)
-                             ::: "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
-                             "xmm10", "xmm11");
-        }
-        double rate = (double)iters * omp_get_max_threads() * 12 * LANES * 2 / (now() - t0);
-        if (rate > best) best = rate;
-    }
-    printf("%.1f\n", best / 1e9);
-    return 0;
-}
-"""
-
-
-#: The INT8 ceiling: register-only ``vpdpbusd`` throughput (AVX512-VNNI on zmm, else AVX-VNNI on ymm): each
-#: instruction multiplies 4 u8 x s8 pairs into every int32 lane and adds them, 8 int ops per lane (mul + add).
-#: What oneDNN's, ONNX Runtime's and XNNPACK's int8 convolutions run on where the CPU has it.
-VNNI_PROBE = r"""
-#include <omp.h>
-#include <stdio.h>
-#include <time.h>
+#endif"""
+)
+#: The INT8 ceiling: ``vpdpbusd`` (AVX512-VNNI on zmm, else AVX-VNNI on ymm) multiplies 4 u8 x s8 pairs into every
+#: int32 lane and adds them, 8 int ops per lane. What oneDNN's, ONNX Runtime's and XNNPACK's int8 convolutions run
+#: on where the CPU has it.
+VNNI_PROBE = PROBE.format(
+    isa=r"""#define OPS 8
 #if defined(__AVX512VNNI__)
 #define LANES 16
-#define DP(r) "vpdpbusd %%zmm30, %%zmm31, %%zmm" #r "\n\t"
+#define OP(r) "vpdpbusd %%zmm30, %%zmm31, %%zmm" #r "\n\t"
 #elif defined(__AVXVNNI__)
 #define LANES 8
-#define DP(r) "{vex} vpdpbusd %%ymm14, %%ymm15, %%ymm" #r "\n\t"
+#define OP(r) "{vex} vpdpbusd %%ymm14, %%ymm15, %%ymm" #r "\n\t"
 #else
 #error "no VNNI on this CPU"
-#endif
-static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
-int main(void) {
-    const long iters = 20000000L;
-    double best = 0.0;
-    for (int rep = 0; rep < 5; rep++) {
-        double t0 = now();
-#pragma omp parallel
-        for (long i = 0; i < iters; i++) {
-            __asm__ volatile(DP(0) DP(1) DP(2) DP(3) DP(4) DP(5) DP(6) DP(7) DP(8) DP(9) DP(10) DP(11)
-                             ::: "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
-                             "xmm10", "xmm11");
-        }
-        double rate = (double)iters * omp_get_max_threads() * 12 * LANES * 8 / (now() - t0);
-        if (rate > best) best = rate;
-    }
-    printf("%.1f\n", best / 1e9);
-    return 0;
-}
-"""
+#endif"""
+)
 
 
 def fma_ceiling(threads: int) -> float | None:

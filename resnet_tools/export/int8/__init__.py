@@ -30,31 +30,22 @@ def export_int8(
     from pathlib import Path
 
     from resnet_spec.spec import get_preprocessing
-    from resnet_tools.checkpoints.convert import resolve_spec
-    from resnet_tools.checkpoints.formats import FORMATS as CHECKPOINT_FORMATS
-    from resnet_tools.checkpoints.formats import format_for, read_checkpoint
-    from resnet_tools.core.backends import load_backends
     from resnet_tools.core.files import publish, staged
     from resnet_tools.export.formats import parse_format
-    from resnet_tools.export.int8.paths import path_for_format, run_path
+    from resnet_tools.export.int8.paths import load_for, path_for_format, run_path
     from resnet_tools.export.run import check_input
     from resnet_tools.export.write import MARK, check_output
-    from resnet_tools.hub.resolve import resolve_weights
 
     path = path_for_format(request.format)
     out = Path(request.out)
     check_output(out, parse_format(request.format), force=request.force)
-    local = resolve_weights(request.ckpt, sha256=request.sha256)
-    reader = CHECKPOINT_FORMATS[local.format] if local.format else format_for(local.path)
-    load_backends(list(dict.fromkeys([*([reader.imports] if reader.imports else []), path.backend])))  # paddle first
-    ckpt = read_checkpoint(local.path, reader, request.model or local.model)
-    spec = resolve_spec(ckpt, request.model or local.model)
+    spec, weights = load_for(request.ckpt, [path], request.model, request.sha256)
     shape = request.input_shape or (1, spec.in_channels, *(get_preprocessing(spec.preprocessing).crop,) * 2)
     check_input(shape, spec)
     cal, x, y, text = calibration_split(calibration, shape[2], spec.in_channels)
     say(f"quantizing {spec.name} to INT8 with {path.name} ({path.backend}'s float model) on {text}")
     with staged(out) as made:  # published only if it held its accuracy; never half a file or folder
-        report = run_path(path, spec, ckpt.weights, cal, x, y, text, per_channel, threads, made, request.verbose)
+        report = run_path(path, spec, weights, cal, x, y, text, per_channel, threads, made, request.verbose)
         if report.collapsed:
             raise Int8CollapseError(report.verdict(), report)
         if made.is_dir():

@@ -65,6 +65,22 @@ def parse_paths(text: str | None) -> list[Int8Path]:
     return [table[n] for n in names]
 
 
+def load_for(
+    ckpt: str, paths: list[Int8Path], model: str | None = None, sha256: str | None = None
+) -> tuple[ModelSpec, Mapping[str, np.ndarray]]:
+    """(the checkpoint's spec, its canonical weights), its reader's framework and the paths' loaded, paddle first."""
+    from resnet_tools.checkpoints.convert import resolve_spec
+    from resnet_tools.checkpoints.formats import FORMATS as CHECKPOINT_FORMATS
+    from resnet_tools.checkpoints.formats import format_for, read_checkpoint
+    from resnet_tools.hub.resolve import resolve_weights
+
+    local = resolve_weights(ckpt, sha256=sha256)
+    reader = CHECKPOINT_FORMATS[local.format] if local.format else format_for(local.path)
+    load_backends(list(dict.fromkeys([*([reader.imports] if reader.imports else []), *(p.backend for p in paths)])))
+    checkpoint = read_checkpoint(local.path, reader, model or local.model)
+    return resolve_spec(checkpoint, model or local.model), checkpoint.weights
+
+
 def path_for_format(fmt: str) -> Int8Path:
     """The INT8 path that writes ``fmt`` (``resnet export --format F --int8``); one line if none does."""
     table = {p.format: p for p in int8_paths().values()}

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from resnet_spec.errors import ResNetError
-from resnet_tools.export.int8.paths import Int8Path, run_path
+from resnet_tools.export.int8.paths import Int8Path, load_for, run_path
 from resnet_tools.export.int8.report import Int8Report, calibration_split
 
 
@@ -24,19 +24,11 @@ def int8_parity(
     """The run's record: its day, machine, versions, model, calibration and one report per path (collapses
     included: they are results here, nothing is deployed)."""
     from resnet_spec.spec import get_preprocessing
-    from resnet_tools.checkpoints.convert import resolve_spec
-    from resnet_tools.checkpoints.formats import FORMATS as CHECKPOINT_FORMATS
-    from resnet_tools.checkpoints.formats import format_for, read_checkpoint
     from resnet_tools.core import dated
-    from resnet_tools.core.backends import descriptors, load_backends
+    from resnet_tools.core.backends import descriptors
     from resnet_tools.export.formats import FORMATS
-    from resnet_tools.hub.resolve import resolve_weights
 
-    local = resolve_weights(ckpt)
-    reader = CHECKPOINT_FORMATS[local.format] if local.format else format_for(local.path)
-    load_backends(list(dict.fromkeys([*([reader.imports] if reader.imports else []), *(p.backend for p in paths)])))
-    checkpoint = read_checkpoint(local.path, reader, model or local.model)
-    spec = resolve_spec(checkpoint, model or local.model)
+    spec, weights = load_for(ckpt, paths, model)
     side = size or get_preprocessing(spec.preprocessing).crop
     cal, x, y, text = calibration_split(calibration, side, spec.in_channels)
     reports: list[Int8Report] = []
@@ -46,7 +38,7 @@ def int8_parity(
         with tempfile.TemporaryDirectory(prefix="resnet_int8_") as tmp:
             artifact = Path(tmp) / f"int8{FORMATS[path.format].suffix}"
             try:
-                reports.append(run_path(path, spec, checkpoint.weights, cal, x, y, text, per_channel, threads,
+                reports.append(run_path(path, spec, weights, cal, x, y, text, per_channel, threads,
                                         artifact, verbose, speed))  # fmt: skip
             except ResNetError as exc:  # one path's failure (a quantizer's error, Keras not on TF) is a result
                 failed.append({"path": path.name, "backend": path.backend, "error": str(exc)})
