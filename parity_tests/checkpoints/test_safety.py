@@ -497,3 +497,25 @@ def test_paddles_name_table_is_left_out(tmp_path: Path) -> None:
     write_state(state, with_table)
     ckpt = read_checkpoint(with_table, format_for(with_table))
     assert len(ckpt.weights) == len(random_weights(spec, seed=0))
+
+
+def test_a_plain_pickle_saved_as_pt_is_one_line_through_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A pickle that runs code, named .pt (not written by torch.save): refused in one line, torch's own warning
+    about its protocol not printed, the payload not run, nothing written (``export --int8`` reads it the same way)."""
+    import pickle
+    import warnings
+
+    from resnet_tools.cli import main
+
+    marker, evil = tmp_path / "payload-ran", tmp_path / "evil.pt"
+    evil.write_bytes(pickle.dumps({"conv1.weight": _RunsCode(marker, "system")}, protocol=4))
+    out = tmp_path / "out.onnx"
+    with warnings.catch_warnings(record=True) as seen:  # what a user's terminal would show (pytest hides warnings)
+        warnings.simplefilter("always")
+        assert main(["export", str(evil), str(out), "--format", "onnx", "--int8"]) == 2
+    assert not [str(w.message) for w in seen if "pickle" in str(w.message)]
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot read") and "evil.pt" in err and len(err.strip().splitlines()) == 1, err
+    assert not marker.exists() and not out.exists()

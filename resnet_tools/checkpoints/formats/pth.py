@@ -4,6 +4,7 @@ tensors only; written as torchvision's key set. The one format that imports torc
 from __future__ import annotations
 
 import functools
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,9 @@ def read_torch(path: Path, _model: ModelRef) -> Checkpoint:
     import torch
 
     try:  # untrusted pickles: tensors only; memory-mapped, so a tensor is read when it is asked for
-        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        with warnings.catch_warnings():  # torch's note on a plain pickle's protocol: our error line says it all
+            warnings.simplefilter("ignore", UserWarning)
+            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except RuntimeError as exc:
         if "mmap" not in str(exc):
             raise CheckpointError(f"cannot read {path} as a torch checkpoint: {why(exc)}") from None
@@ -51,7 +54,9 @@ def _torch_load_whole(path: Path) -> Any:
     import torch
 
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # as in read_torch
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise CheckpointError(f"cannot read {path} as a torch checkpoint: {why(exc)}") from None
 
